@@ -1,0 +1,1 @@
+"""A managed system: its partitions as QEMU processes, its profile store, its resources."""

@@ -1,0 +1,132 @@
+"""The agent's REST API: one managed system, as the console sees it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+from openlpm import __version__
+from openlpm.agent.partitions import PartitionManager
+from openlpm.errors import OpenLpmError
+from openlpm.model import (
+    ConsoleLine,
+    MigrationProgress,
+    MoverInfo,
+    Partition,
+    PartitionProfile,
+    SystemInfo,
+)
+from openlpm.mover.client import MoverClient
+from openlpm.wire import install_error_handlers
+
+
+class CreatePartition(BaseModel):
+    profile: PartitionProfile
+    incoming_migration: str | None = None
+    running: bool = False
+
+
+class OutgoingMigration(BaseModel):
+    uri: str
+
+
+class IncomingPort(BaseModel):
+    port: int
+
+
+def create_app(manager: PartitionManager, accel: str, qemu_version: str,
+               mover_url: str | None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await manager.adopt_running()
+        yield
+        await manager.close()
+
+    app = FastAPI(title="openlpm agent", version=__version__, lifespan=lifespan)
+    install_error_handlers(app)
+
+    async def movers() -> tuple[MoverInfo, ...]:
+        if mover_url is None:
+            return ()
+        client = MoverClient(mover_url, timeout=2.0)
+        try:
+            return (await client.info(),)
+        except OpenLpmError:
+            return ()
+        finally:
+            await client.close()
+
+    @app.get("/system")
+    async def system() -> SystemInfo:
+        free = manager.free()
+        return SystemInfo(
+            name=manager.system, cpus=manager.capacity.cpus,
+            memory_mb=manager.capacity.memory_mb, free_cpus=free.cpus,
+            free_memory_mb=free.memory_mb, accel=accel, qemu_version=qemu_version,
+            agent_version=__version__, movers=await movers())
+
+    @app.get("/partitions")
+    async def partitions() -> list[Partition]:
+        return manager.partitions()
+
+    @app.post("/partitions")
+    async def create(body: CreatePartition) -> Partition:
+        return await manager.create(body.profile, body.incoming_migration, body.running)
+
+    @app.get("/partitions/{name}")
+    async def partition(name: str) -> Partition:
+        return manager.partition(name)
+
+    @app.delete("/partitions/{name}")
+    async def remove(name: str) -> None:
+        await manager.remove(name)
+
+    @app.post("/partitions/{name}/activate")
+    async def activate(name: str) -> Partition:
+        return await manager.activate(name)
+
+    @app.post("/partitions/{name}/shutdown")
+    async def shutdown(name: str, immediate: bool = False) -> Partition:
+        return await manager.shutdown(name, immediate)
+
+    @app.post("/partitions/{name}/incoming")
+    async def incoming(name: str) -> IncomingPort:
+        return IncomingPort(port=await manager.prepare_incoming(name))
+
+    @app.post("/partitions/{name}/incoming/finish")
+    async def finish_incoming(name: str) -> Partition:
+        return await manager.finish_incoming(name)
+
+    @app.post("/partitions/{name}/outgoing")
+    async def outgoing(name: str, body: OutgoingMigration) -> None:
+        await manager.start_outgoing(name, body.uri)
+
+    @app.post("/partitions/{name}/outgoing/inactive")
+    async def outgoing_inactive(name: str) -> Partition:
+        return manager.mark_outgoing(name)
+
+    @app.delete("/partitions/{name}/outgoing/inactive")
+    async def outgoing_inactive_undo(name: str) -> Partition:
+        return manager.unmark_outgoing(name)
+
+    @app.get("/partitions/{name}/outgoing")
+    async def progress(name: str, wait: float = 0.0,
+                       known_status: str | None = None) -> MigrationProgress:
+        return await manager.outgoing_progress(name, min(wait, 5.0), known_status)
+
+    @app.post("/partitions/{name}/outgoing/cancel")
+    async def cancel(name: str) -> Partition:
+        return await manager.cancel_outgoing(name)
+
+    @app.get("/partitions/{name}/console")
+    async def console(name: str, lines: int = 100) -> list[ConsoleLine]:
+        return manager.console(name, lines)
+
+    @app.post("/partitions/{name}/console")
+    async def merge_console(name: str, history: list[ConsoleLine]) -> None:
+        manager.merge_console(name, history)
+
+    return app

@@ -1,0 +1,80 @@
+"""The console's client of one agent's REST API."""
+
+from __future__ import annotations
+
+from openlpm.model import (
+    ConsoleLine,
+    MigrationProgress,
+    Partition,
+    PartitionProfile,
+    SystemInfo,
+)
+from openlpm.wire import ServiceClient
+
+
+class AgentClient(ServiceClient):
+    def __init__(self, base_url: str, system: str = "", timeout: float = 60.0) -> None:
+        super().__init__(base_url, f"Agent of managed system {system}", timeout=timeout)
+
+    async def system(self, timeout: float | None = None) -> SystemInfo:
+        return SystemInfo.model_validate(await self.request("GET", "/system", timeout=timeout))
+
+    async def partitions(self) -> list[Partition]:
+        return [Partition.model_validate(p) for p in await self.request("GET", "/partitions")]
+
+    async def partition(self, name: str) -> Partition:
+        return Partition.model_validate(await self.request("GET", f"/partitions/{name}"))
+
+    async def create(self, profile: PartitionProfile, incoming_migration: str | None = None,
+                     running: bool = False) -> Partition:
+        body = {"profile": profile.model_dump(), "incoming_migration": incoming_migration,
+                "running": running}
+        return Partition.model_validate(await self.request("POST", "/partitions", json=body))
+
+    async def remove(self, name: str) -> None:
+        await self.request("DELETE", f"/partitions/{name}")
+
+    async def activate(self, name: str) -> Partition:
+        return Partition.model_validate(
+            await self.request("POST", f"/partitions/{name}/activate"))
+
+    async def shutdown(self, name: str, immediate: bool) -> Partition:
+        return Partition.model_validate(await self.request(
+            "POST", f"/partitions/{name}/shutdown", params={"immediate": immediate}))
+
+    async def prepare_incoming(self, name: str) -> int:
+        body = await self.request("POST", f"/partitions/{name}/incoming")
+        return int(body["port"])
+
+    async def finish_incoming(self, name: str) -> Partition:
+        return Partition.model_validate(
+            await self.request("POST", f"/partitions/{name}/incoming/finish"))
+
+    async def start_outgoing(self, name: str, uri: str) -> None:
+        await self.request("POST", f"/partitions/{name}/outgoing", json={"uri": uri})
+
+    async def mark_outgoing(self, name: str) -> None:
+        await self.request("POST", f"/partitions/{name}/outgoing/inactive")
+
+    async def unmark_outgoing(self, name: str) -> None:
+        await self.request("DELETE", f"/partitions/{name}/outgoing/inactive")
+
+    async def outgoing_progress(self, name: str, wait: float = 0.0,
+                                known_status: str | None = None) -> MigrationProgress:
+        params: dict[str, str | float] = {"wait": wait}
+        if known_status is not None:
+            params["known_status"] = known_status
+        return MigrationProgress.model_validate(await self.request(
+            "GET", f"/partitions/{name}/outgoing", params=params))
+
+    async def cancel_outgoing(self, name: str) -> None:
+        await self.request("POST", f"/partitions/{name}/outgoing/cancel")
+
+    async def console(self, name: str, lines: int) -> list[ConsoleLine]:
+        body = await self.request("GET", f"/partitions/{name}/console",
+                                  params={"lines": lines})
+        return [ConsoleLine.model_validate(line) for line in body]
+
+    async def merge_console(self, name: str, history: list[ConsoleLine]) -> None:
+        await self.request("POST", f"/partitions/{name}/console",
+                           json=[line.model_dump() for line in history])

@@ -1,0 +1,84 @@
+"""A partition's console output, stamped with the time its system received each line.
+
+QEMU also writes the raw byte stream to ``console.raw`` so nothing is lost while the
+agent is away; the stamped log is what the console API serves, because a stamp is what
+proves how long a partition was silent during a switch-over. When a partition arrives
+by migration its history from the source is merged in, so the console follows it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections import deque
+from collections.abc import Iterable
+from pathlib import Path
+
+from openlpm.model import ConsoleLine
+
+HISTORY_LINES = 2000
+
+
+class ConsoleLog:
+    def __init__(self, path: Path, system: str) -> None:
+        self.path = path
+        self.system = system
+        self._lines: deque[ConsoleLine] = deque(maxlen=HISTORY_LINES)
+        self._reader: asyncio.Task[None] | None = None
+        if path.exists():
+            self._lines.extend(_load(path))
+
+    def tail(self, count: int) -> list[ConsoleLine]:
+        lines = list(self._lines)
+        return lines[-count:] if count > 0 else []
+
+    def merge(self, history: Iterable[ConsoleLine]) -> None:
+        """Insert lines received elsewhere (the source of a migration) in time order."""
+        merged = sorted({(line.t, line.text): line for line in
+                         [*history, *self._lines]}.values(), key=lambda line: line.t)
+        self._lines.clear()
+        self._lines.extend(merged)
+        self._rewrite()
+
+    def follow(self, socket: Path) -> None:
+        """Start reading the partition's serial console socket in the background."""
+        self._reader = asyncio.create_task(self._read(socket))
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+            self._reader = None
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    async def _read(self, socket: Path) -> None:
+        reader, writer = await asyncio.open_unix_connection(str(socket))
+        try:
+            while line := await reader.readline():
+                text = line.decode(errors="replace").rstrip("\r\n")
+                stamped = ConsoleLine(t=time.time(), text=text, system=self.system)
+                self._lines.append(stamped)
+                # Reopened per line because merge() replaces the file underneath.
+                with self.path.open("a", encoding="utf-8") as out:
+                    out.write(stamped.model_dump_json() + "\n")
+        finally:
+            writer.close()
+
+    def _rewrite(self) -> None:
+        temp = self.path.with_suffix(".tmp")
+        temp.write_text("".join(line.model_dump_json() + "\n" for line in self._lines),
+                        encoding="utf-8")
+        temp.replace(self.path)
+
+
+def _load(path: Path) -> list[ConsoleLine]:
+    lines = []
+    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        with contextlib.suppress(ValueError):
+            lines.append(ConsoleLine.model_validate(json.loads(raw)))
+    return lines[-HISTORY_LINES:]

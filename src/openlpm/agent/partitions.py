@@ -1,0 +1,301 @@
+"""The partitions of one managed system: profiles, QEMU processes, resources and states.
+
+Every state change goes through ``_move`` which checks it against ``TRANSITIONS``, so a
+partition can never, for instance, be activated while a migration brings it here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from openlpm.agent.console import ConsoleLog
+from openlpm.agent.profiles import ProfileRecord, ProfileStore
+from openlpm.agent.qemu import QemuPartition, QemuSettings
+from openlpm.errors import InsufficientResources, ObjectExists, WrongState
+from openlpm.model import (
+    ConsoleLine,
+    MigrationProgress,
+    Partition,
+    PartitionProfile,
+    PartitionState,
+)
+
+log = logging.getLogger("openlpm.agent.partitions")
+
+S = PartitionState
+TRANSITIONS: dict[PartitionState, frozenset[PartitionState]] = {
+    S.NOT_ACTIVATED: frozenset({S.STARTING, S.MIGRATING_RUNNING, S.MIGRATING_NOT_ACTIVATED}),
+    S.STARTING: frozenset({S.RUNNING, S.ERROR, S.NOT_ACTIVATED}),
+    S.RUNNING: frozenset({S.SHUTTING_DOWN, S.MIGRATING_RUNNING, S.NOT_ACTIVATED, S.ERROR}),
+    S.SHUTTING_DOWN: frozenset({S.NOT_ACTIVATED, S.ERROR}),
+    S.MIGRATING_RUNNING: frozenset({S.RUNNING, S.NOT_ACTIVATED, S.ERROR}),
+    S.MIGRATING_NOT_ACTIVATED: frozenset({S.NOT_ACTIVATED}),
+    S.ERROR: frozenset({S.NOT_ACTIVATED, S.STARTING}),
+}
+
+INCOMING_HOST = "127.0.0.1"
+SHUTDOWN_GRACE_S = 30.0
+RESUME_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class Capacity:
+    cpus: int
+    memory_mb: int
+
+
+class PartitionManager:
+    def __init__(self, system: str, state_dir: Path, capacity: Capacity,
+                 qemu: QemuSettings) -> None:
+        self.system = system
+        self.capacity = capacity
+        self.qemu_settings = qemu
+        self.store = ProfileStore(state_dir / "profiles", system)
+        self.run_root = state_dir / "run"
+        self._states: dict[str, PartitionState] = {}
+        self._qemus: dict[str, QemuPartition] = {}
+        self._consoles: dict[str, ConsoleLog] = {}
+        self._lock = asyncio.Lock()
+
+    # -- start-up -----------------------------------------------------------------------
+
+    async def adopt_running(self) -> None:
+        """After an agent restart, take back the QEMUs that kept running without it."""
+        for record in self.store.all():
+            name = record.profile.name
+            qemu = self._qemu(name)
+            if qemu.pid() is None:
+                self._states[name] = S.NOT_ACTIVATED
+                continue
+            await qemu.connect()
+            self._console(name).follow(qemu.console_socket)
+            state = S.MIGRATING_RUNNING if record.incoming_migration else S.RUNNING
+            self._states[name] = state
+            log.info("adopted running partition %s (pid %s)", name, qemu.pid())
+
+    async def close(self) -> None:
+        for qemu in self._qemus.values():
+            await qemu.disconnect()
+        for console in self._consoles.values():
+            await console.close()
+
+    # -- queries ------------------------------------------------------------------------
+
+    def partitions(self) -> list[Partition]:
+        return [self._view(record) for record in self.store.all()]
+
+    def partition(self, name: str) -> Partition:
+        return self._view(self.store.get(name))
+
+    def free(self) -> Capacity:
+        used_cpus = used_mem = 0
+        for record in self.store.all():
+            if self._holds_resources(record):
+                used_cpus += record.profile.desired_procs
+                used_mem += record.profile.desired_mem
+        return Capacity(self.capacity.cpus - used_cpus, self.capacity.memory_mb - used_mem)
+
+    def console(self, name: str, lines: int) -> list[ConsoleLine]:
+        self.store.get(name)
+        return self._console(name).tail(lines)
+
+    # -- profile lifecycle --------------------------------------------------------------
+
+    async def create(self, profile: PartitionProfile, incoming_migration: str | None,
+                     running: bool) -> Partition:
+        """Store a new partition; for a migration, reserve its resources now (step 1)."""
+        async with self._lock:
+            if self.store.exists(profile.name):
+                raise ObjectExists(
+                    f"A partition named {profile.name} already exists on managed system "
+                    f"{self.system}. Choose another name.", code="HSCLF122")
+            profile = profile.model_copy(update={"lpar_id": self._lpar_id_for(profile)})
+            if incoming_migration and running:
+                self._reserve(profile)
+            record = ProfileRecord(profile=profile, activated_once=incoming_migration is not None,
+                                   incoming_migration=incoming_migration)
+            self.store.put(record)
+            self._states[profile.name] = S.NOT_ACTIVATED
+            if incoming_migration:
+                self._move(profile.name, S.MIGRATING_RUNNING if running
+                           else S.MIGRATING_NOT_ACTIVATED)
+            return self._view(record)
+
+    async def remove(self, name: str) -> None:
+        """Delete a partition and everything it left here, ending its QEMU if any."""
+        self.store.get(name)
+        qemu = self._qemu(name)
+        await qemu.stop()
+        console = self._console(name)
+        await console.close()
+        console.remove()
+        shutil.rmtree(qemu.run_dir, ignore_errors=True)
+        self.store.delete(name)
+        self._states.pop(name, None)
+        self._qemus.pop(name, None)
+        self._consoles.pop(name, None)
+
+    # -- activation -------------------------------------------------------------------
+
+    async def activate(self, name: str) -> Partition:
+        async with self._lock:
+            record = self.store.get(name)
+            self._require(name, S.NOT_ACTIVATED, S.ERROR)
+            self._reserve(record.profile)
+            self._move(name, S.STARTING)
+        try:
+            await self._start_qemu(record.profile, incoming=False)
+        except BaseException:
+            self._move(name, S.NOT_ACTIVATED)
+            raise
+        self.store.put(record.model_copy(update={"activated_once": True}))
+        self._move(name, S.RUNNING)
+        return self.partition(name)
+
+    async def shutdown(self, name: str, immediate: bool) -> Partition:
+        self.store.get(name)
+        self._require(name, S.RUNNING, S.STARTING, S.ERROR)
+        self._move(name, S.SHUTTING_DOWN)
+        await self._qemu(name).stop(graceful_timeout=0.0 if immediate else SHUTDOWN_GRACE_S)
+        await self._console(name).close()
+        self._move(name, S.NOT_ACTIVATED)
+        return self.partition(name)
+
+    # -- migration, target side -------------------------------------------------------
+
+    async def prepare_incoming(self, name: str) -> int:
+        """Start the shell QEMU waiting for the stream; returns its local port (step 3)."""
+        self._require(name, S.MIGRATING_RUNNING)
+        record = self.store.get(name)
+        qemu = await self._start_qemu(record.profile, incoming=True)
+        return await qemu.listen_incoming(INCOMING_HOST)
+
+    async def finish_incoming(self, name: str) -> Partition:
+        """The partition is this system's now: wait until it runs, announce it (step 5)."""
+        record = self.store.get(name)
+        if self._state(name) == S.MIGRATING_RUNNING:
+            qemu = self._qemu(name)
+            await qemu.wait_running(RESUME_TIMEOUT_S)
+            await qemu.announce()
+            self._move(name, S.RUNNING)
+        elif self._state(name) == S.MIGRATING_NOT_ACTIVATED:
+            self._move(name, S.NOT_ACTIVATED)
+        self.store.put(record.model_copy(update={"incoming_migration": None}))
+        return self.partition(name)
+
+    def merge_console(self, name: str, history: list[ConsoleLine]) -> None:
+        self.store.get(name)
+        self._console(name).merge(history)
+
+    # -- migration, source side -------------------------------------------------------
+
+    async def start_outgoing(self, name: str, uri: str) -> None:
+        self._require(name, S.RUNNING)
+        self._move(name, S.MIGRATING_RUNNING)
+        try:
+            await self._qemu(name).migrate(uri)
+        except BaseException:
+            self._move(name, S.RUNNING)
+            raise
+
+    async def outgoing_progress(self, name: str, wait: float,
+                                known_status: str | None) -> MigrationProgress:
+        self._require(name, S.MIGRATING_RUNNING)
+        return await self._qemu(name).progress(wait, known_status)
+
+    async def cancel_outgoing(self, name: str) -> Partition:
+        """Stop sending; the partition goes on running here."""
+        self._require(name, S.MIGRATING_RUNNING)
+        qemu = self._qemu(name)
+        await qemu.cancel_migration()
+        await qemu.wait_running(RESUME_TIMEOUT_S)
+        self._move(name, S.RUNNING)
+        return self.partition(name)
+
+    def mark_outgoing(self, name: str) -> Partition:
+        """An inactive partition leaves: nothing runs, but it is migrating."""
+        self._require(name, S.NOT_ACTIVATED)
+        self._move(name, S.MIGRATING_NOT_ACTIVATED)
+        return self.partition(name)
+
+    def unmark_outgoing(self, name: str) -> Partition:
+        self._require(name, S.MIGRATING_NOT_ACTIVATED)
+        self._move(name, S.NOT_ACTIVATED)
+        return self.partition(name)
+
+    # -- internals --------------------------------------------------------------------
+
+    async def _start_qemu(self, profile: PartitionProfile, incoming: bool) -> QemuPartition:
+        qemu = self._qemu(profile.name)
+        await qemu.start(profile, incoming=incoming)
+        self._console(profile.name).follow(qemu.console_socket)
+        return qemu
+
+    def _qemu(self, name: str) -> QemuPartition:
+        if name not in self._qemus:
+            self._qemus[name] = QemuPartition(name, self.run_root / name, self.qemu_settings)
+        return self._qemus[name]
+
+    def _console(self, name: str) -> ConsoleLog:
+        if name not in self._consoles:
+            self.run_root.mkdir(parents=True, exist_ok=True)
+            self._consoles[name] = ConsoleLog(self.run_root / f"{name}.console", self.system)
+        return self._consoles[name]
+
+    def _state(self, name: str) -> PartitionState:
+        return self._states.get(name, S.NOT_ACTIVATED)
+
+    def _require(self, name: str, *allowed: PartitionState) -> None:
+        state = self._state(name)
+        if state not in allowed:
+            wanted = " or ".join(s.value for s in allowed)
+            raise WrongState(
+                f"Partition {name} on managed system {self.system} is {state.value}; "
+                f"the operation needs it {wanted}.", code="HSCLF123")
+
+    def _move(self, name: str, new: PartitionState) -> None:
+        old = self._state(name)
+        if new not in TRANSITIONS[old]:
+            raise WrongState(f"Partition {name} cannot go from {old.value} to {new.value}.",
+                             code="HSCLF124")
+        self._states[name] = new
+        log.info("partition %s: %s -> %s", name, old.value, new.value)
+
+    def _holds_resources(self, record: ProfileRecord) -> bool:
+        return self._state(record.profile.name) not in (S.NOT_ACTIVATED,
+                                                        S.MIGRATING_NOT_ACTIVATED)
+
+    def _reserve(self, profile: PartitionProfile) -> None:
+        free = self.free()
+        if free.memory_mb < profile.desired_mem:
+            raise InsufficientResources(
+                f"Managed system {self.system} has {free.memory_mb} MB of memory available; "
+                f"partition {profile.name} needs {profile.desired_mem} MB. Free memory on "
+                f"{self.system} or choose another system.", code="HSCLF125")
+        if free.cpus < profile.desired_procs:
+            raise InsufficientResources(
+                f"Managed system {self.system} has {free.cpus} processors available; "
+                f"partition {profile.name} needs {profile.desired_procs}. Free processors on "
+                f"{self.system} or choose another system.", code="HSCLF126")
+
+    def _lpar_id_for(self, profile: PartitionProfile) -> int:
+        taken = {r.profile.lpar_id for r in self.store.all()}
+        if profile.lpar_id is not None:
+            if profile.lpar_id in taken:
+                raise ObjectExists(
+                    f"Partition id {profile.lpar_id} is already used on managed system "
+                    f"{self.system}. Choose a free id or leave it out.", code="HSCLF127")
+            return profile.lpar_id
+        return next(i for i in range(1, len(taken) + 2) if i not in taken)
+
+    def _view(self, record: ProfileRecord) -> Partition:
+        state = self._state(record.profile.name)
+        active = self._holds_resources(record)
+        return Partition(
+            profile=record.profile, state=state, activated_once=record.activated_once,
+            curr_mem=record.profile.desired_mem if active else 0,
+            curr_procs=record.profile.desired_procs if active else 0)

@@ -1,0 +1,74 @@
+"""The profile store: a managed system's partitions as they survive any crash.
+
+One JSON file per partition, replaced atomically (write, fsync, rename, fsync the
+directory), so a reader sees the old record or the new one, never a torn one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from openlpm.errors import ObjectNotFound
+from openlpm.model import Frozen, PartitionProfile
+
+
+class ProfileRecord(Frozen):
+    profile: PartitionProfile
+    activated_once: bool = False
+    # Set while a migration brings the partition here: its resources are reserved but
+    # the partition is not yet this system's.
+    incoming_migration: str | None = None
+
+
+class ProfileStore:
+    def __init__(self, directory: Path, system: str) -> None:
+        self.directory = directory
+        self.system = system
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, name: str) -> Path:
+        return self.directory / f"{name}.json"
+
+    def all(self) -> list[ProfileRecord]:
+        records = []
+        for path in sorted(self.directory.glob("*.json")):
+            try:
+                records.append(ProfileRecord.model_validate_json(path.read_bytes()))
+            except (OSError, ValidationError):
+                continue
+        return records
+
+    def get(self, name: str) -> ProfileRecord:
+        try:
+            return ProfileRecord.model_validate_json(self._path(name).read_bytes())
+        except FileNotFoundError:
+            raise ObjectNotFound(
+                f"Partition {name} was not found on managed system {self.system}.",
+                code="HSCLF121") from None
+
+    def exists(self, name: str) -> bool:
+        return self._path(name).exists()
+
+    def put(self, record: ProfileRecord) -> None:
+        path = self._path(record.profile.name)
+        temp = path.with_suffix(".tmp")
+        with temp.open("wb") as out:
+            out.write(record.model_dump_json(indent=1).encode())
+            out.flush()
+            os.fsync(out.fileno())
+        temp.replace(path)
+        self._sync_directory()
+
+    def delete(self, name: str) -> None:
+        self._path(name).unlink(missing_ok=True)
+        self._sync_directory()
+
+    def _sync_directory(self) -> None:
+        fd = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -1,0 +1,288 @@
+"""One partition's QEMU process, driven over QMP.
+
+QEMU is started with ``-daemonize`` so that it returns only once its QMP and console
+sockets exist and so that a partition outlives a restart of its agent (the agent is a
+manager, not the partition's parent). The process is identified by its pidfile and
+checked against its command line before any signal is sent, so a recycled pid is never
+hit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from qemu.qmp import EventListener, QMPClient
+from qemu.qmp.error import QMPError
+
+from openlpm.errors import HypervisorError, WrongState
+from openlpm.model import MigrationProgress, PartitionProfile
+
+log = logging.getLogger("openlpm.agent.qemu")
+
+# Statuses of query-migrate after which the stream is over, one way or the other.
+FINAL_MIGRATION_STATUSES = frozenset({"completed", "failed", "cancelled"})
+
+
+@dataclass(frozen=True)
+class BootImage:
+    kernel: Path
+    initrd: Path
+    kernel_args: str
+
+
+@dataclass(frozen=True)
+class QemuSettings:
+    binary: str
+    accel: str
+    boot: BootImage
+
+
+class QemuPartition:
+    """A partition's QEMU: start (normally or to receive a migration), control, stop."""
+
+    def __init__(self, name: str, run_dir: Path, settings: QemuSettings) -> None:
+        self.name = name
+        self.run_dir = run_dir
+        self.settings = settings
+        self._qmp: QMPClient | None = None
+        self._events_task: asyncio.Task[None] | None = None
+        self._changed = asyncio.Condition()
+        self._migration_status = "none"
+
+    @property
+    def qmp_socket(self) -> Path:
+        return self.run_dir / "qmp.sock"
+
+    @property
+    def console_socket(self) -> Path:
+        return self.run_dir / "console.sock"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.run_dir / "qemu.pid"
+
+    def command(self, profile: PartitionProfile, incoming: bool) -> list[str]:
+        boot = self.settings.boot
+        cmd = [
+            self.settings.binary,
+            "-name", f"guest={profile.name},process=openlpm-{profile.name}",
+            "-machine", "q35", "-accel", self.settings.accel,
+            "-cpu", profile.proc_compat_mode,
+            "-smp", f"{profile.desired_procs},maxcpus={profile.max_procs}",
+            "-m", f"{profile.desired_mem}M",
+            "-nodefaults", "-no-user-config", "-display", "none",
+            "-qmp", f"unix:{self.qmp_socket},server=on,wait=off",
+            "-chardev", f"socket,id=console,path={self.console_socket},server=on,wait=off,"
+                        f"logfile={self.run_dir / 'console.raw'},logappend=on",
+            "-serial", "chardev:console",
+            "-kernel", str(boot.kernel), "-initrd", str(boot.initrd),
+            "-append", boot.kernel_args,
+            "-pidfile", str(self.pidfile), "-daemonize",
+        ]
+        if incoming:
+            cmd += ["-incoming", "defer"]
+        return cmd
+
+    async def start(self, profile: PartitionProfile, *, incoming: bool = False) -> None:
+        """Start QEMU; with ``incoming`` it waits for a migration stream instead of booting.
+
+        Raises HypervisorError when QEMU refuses the configuration or QMP does not answer.
+        """
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        for stale in (self.qmp_socket, self.console_socket, self.pidfile):
+            stale.unlink(missing_ok=True)
+        proc = await asyncio.create_subprocess_exec(
+            *self.command(profile, incoming),
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT)
+        out, _ = await proc.communicate()
+        if proc.returncode != 0:
+            raise HypervisorError(
+                f"QEMU could not start partition {profile.name}: "
+                f"{out.decode(errors='replace').strip()[-500:]}")
+        await self.connect()
+
+    async def connect(self) -> None:
+        """Attach to a running QEMU (after start, or after the agent restarted)."""
+        qmp = QMPClient(self.name)
+        listener = EventListener(("MIGRATION", "RESUME", "STOP", "SHUTDOWN"))
+        qmp.register_listener(listener)
+        try:
+            await qmp.connect(str(self.qmp_socket))
+            await qmp.execute("migrate-set-capabilities", {
+                "capabilities": [{"capability": "events", "state": True}]})
+        except (QMPError, OSError) as exc:
+            raise HypervisorError(f"QMP of partition {self.name} does not answer: {exc}") from exc
+        self._qmp = qmp
+        self._events_task = asyncio.create_task(self._follow_events(listener))
+
+    async def _follow_events(self, listener: EventListener) -> None:
+        async for event in listener:
+            if event["event"] == "MIGRATION":
+                self._migration_status = event["data"]["status"]
+            async with self._changed:
+                self._changed.notify_all()
+
+    async def execute(self, command: str, arguments: dict[str, Any] | None = None) -> Any:
+        if self._qmp is None:
+            raise WrongState(f"Partition {self.name} has no running QEMU.")
+        try:
+            return await self._qmp.execute(command, arguments)
+        except (QMPError, OSError, EOFError) as exc:
+            raise HypervisorError(
+                f"QEMU of partition {self.name} failed '{command}': {exc}") from exc
+
+    async def status(self) -> str:
+        result = await self.execute("query-status")
+        return str(result["status"])
+
+    async def listen_incoming(self, host: str) -> int:
+        """Open the incoming migration port on ``host``; returns the port QEMU chose."""
+        await self.execute("migrate-incoming", {"uri": f"tcp:{host}:0"})
+        info = await self.execute("query-migrate")
+        return int(info["socket-address"][0]["port"])
+
+    async def migrate(self, uri: str) -> None:
+        self._migration_status = "setup"
+        await self.execute("migrate", {"uri": uri})
+
+    async def cancel_migration(self) -> None:
+        await self.execute("migrate_cancel")
+
+    async def announce(self) -> None:
+        """Have the NICs announce their MAC from here so switches learn the new port."""
+        await self.execute("announce-self", {
+            "initial": 50, "max": 550, "rounds": 5, "step": 100})
+
+    async def progress(self, wait: float = 0.0, known_status: str | None = None) -> \
+            MigrationProgress:
+        """Sample the outgoing migration, first waiting up to ``wait`` s for a status change."""
+        if wait > 0 and known_status == self._migration_status:
+            async with self._changed:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), wait)
+        return to_progress(await self.execute("query-migrate"))
+
+    async def wait_running(self, timeout: float) -> None:
+        """Wait until the guest runs (after an incoming migration), or raise."""
+        async with asyncio.timeout(timeout):
+            while True:
+                async with self._changed:
+                    if await self.status() == "running":
+                        return
+                    await _wait_or(self._changed, 0.5)
+
+    async def stop(self, *, graceful_timeout: float = 0.0) -> None:
+        """End QEMU: ask the guest to power off first when a grace period is given."""
+        pid = self.pid()
+        if graceful_timeout > 0 and self._qmp is not None:
+            with contextlib.suppress(HypervisorError):
+                await self.execute("system_powerdown")
+                await wait_exit(pid, graceful_timeout)
+        if self._qmp is not None and pid is not None and alive(pid):
+            with contextlib.suppress(HypervisorError):
+                await self.execute("quit")
+        await self.disconnect()
+        if pid is not None:
+            await terminate(pid, self.run_dir)
+        for leftover in (self.qmp_socket, self.console_socket, self.pidfile):
+            leftover.unlink(missing_ok=True)
+
+    async def disconnect(self) -> None:
+        if self._events_task is not None:
+            self._events_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._events_task
+            self._events_task = None
+        if self._qmp is not None:
+            # QEMU closing QMP on "quit" surfaces here as EOFError.
+            with contextlib.suppress(QMPError, OSError, EOFError):
+                await self._qmp.disconnect()
+            self._qmp = None
+
+    def pid(self) -> int | None:
+        return read_pid(self.pidfile, self.run_dir)
+
+
+async def _wait_or(condition: asyncio.Condition, timeout: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(condition.wait(), timeout)
+
+
+def to_progress(info: dict[str, Any]) -> MigrationProgress:
+    ram = info.get("ram", {})
+    return MigrationProgress(
+        status=info.get("status", "none"),
+        transferred=int(ram.get("transferred", 0)),
+        remaining=int(ram.get("remaining", 0)),
+        total=int(ram.get("total", 0)),
+        rate_bps=float(ram.get("mbps", 0.0)) * 1e6 / 8,
+        passes=int(ram.get("dirty-sync-count", 0)),
+        downtime_ms=info.get("downtime"),
+        total_time_ms=info.get("total-time"),
+        error=info.get("error-desc"),
+    )
+
+
+def read_pid(pidfile: Path, run_dir: Path) -> int | None:
+    """The pid in ``pidfile`` if that process is a QEMU of ``run_dir``, else None."""
+    try:
+        pid = int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return read_pid_of(pid, run_dir)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def wait_exit(pid: int, timeout: float) -> bool:
+    """Wait for a process that is not our child to end; True if it did."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    loop = asyncio.get_running_loop()
+    ended = loop.create_future()
+    loop.add_reader(fd, lambda: ended.done() or ended.set_result(None))
+    try:
+        await asyncio.wait_for(ended, timeout)
+        return True
+    except TimeoutError:
+        return False
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
+
+
+async def terminate(pid: int, run_dir: Path, signals: Sequence[signal.Signals] = (
+        signal.SIGTERM, signal.SIGKILL)) -> None:
+    """Signal a QEMU of ``run_dir`` until it is gone."""
+    for sig in signals:
+        if read_pid_of(pid, run_dir) is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        if await wait_exit(pid, 5.0):
+            return
+
+
+def read_pid_of(pid: int, run_dir: Path) -> int | None:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return pid if str(run_dir).encode() in cmdline else None

@@ -1,0 +1,1 @@
+"""Command-line front ends: the HMC-compatible commands and the ``openlpm`` command."""

@@ -1,0 +1,367 @@
+"""The HMC-compatible commands: mksyscfg, chsysstate, lssyscfg, migrlpar, lslparmigr.
+
+Each parses its arguments the HMC's way, builds the request object the REST API takes,
+and prints the HMC's listing format (``attr=value,...`` or ``-F`` values).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from openlpm.cli.attributes import NO_RESULTS, AttributeSyntaxError, format_listing
+from openlpm.cli.attributes import parse_attributes as _parse_attributes
+from openlpm.cli.hmc_client import HmcClient, hmc_url
+from openlpm.cli.progress import show_progress, summary
+from openlpm.cli.runner import finding_line, run_command
+from openlpm.errors import MigrationFailed, ObjectNotFound, RequestInvalid, ValidationFailed
+from openlpm.model import (
+    MigrationRecord,
+    MigrationRequest,
+    MigrationState,
+    PartitionProfile,
+    PartitionSummary,
+    SystemSummary,
+)
+
+Command = Callable[[argparse.Namespace, HmcClient], Coroutine[Any, Any, int | None]]
+
+PROFILE_ATTRIBUTES = {"name", "lpar_id", "profile_name", "min_mem", "desired_mem", "max_mem",
+                      "min_procs", "desired_procs", "max_procs", "lpar_proc_compat_mode",
+                      "lpar_env", "proc_mode"}
+MIGRATION_ATTRIBUTES = {"dest_lpar_id", "source_msp_name", "dest_msp_name"}
+
+
+class HmcArgumentParser(argparse.ArgumentParser):
+    """Argument errors leave as HSCL-style errors with exit status 2, like all others."""
+
+    def error(self, message: str) -> Any:  # noqa: ANN401 - argparse's signature
+        raise RequestInvalid(f"{self.prog}: {message}. See {self.prog} --help.",
+                             code="HSCLF001")
+
+
+def _run(build: Callable[[], argparse.ArgumentParser], command: Command,
+         argv: Sequence[str] | None) -> int:
+    async def body() -> int | None:
+        args = build().parse_args(argv)
+        async with HmcClient(hmc_url()) as hmc:
+            return await command(args, hmc)
+
+    return run_command(body)
+
+
+def parse_attributes(text: str, allowed: set[str], what: str) -> dict[str, str]:
+    try:
+        attributes = _parse_attributes(text)
+    except AttributeSyntaxError as exc:
+        raise RequestInvalid(f"The -i input data is not valid: {exc}", code="HSCLF002") from exc
+    unknown = sorted(set(attributes) - allowed)
+    if unknown:
+        raise RequestInvalid(
+            f"Unknown attribute(s) for {what}: {', '.join(unknown)}. Valid attributes: "
+            f"{', '.join(sorted(allowed))}.", code="HSCLF003")
+    return attributes
+
+
+def listing(records: Sequence[Mapping[str, object]], args: argparse.Namespace) -> None:
+    if not records:
+        print(NO_RESULTS)
+        return
+    try:
+        print(format_listing(records, args.F, args.header))
+    except AttributeSyntaxError as exc:
+        raise RequestInvalid(str(exc), code="HSCLF004") from exc
+
+
+def _listing_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-F", metavar="ATTRIBUTES", help="print only these attributes, "
+                        "separated by the delimiter used between their names")
+    parser.add_argument("--header", action="store_true", help="with -F, print a header line")
+
+
+# -- mksyscfg -----------------------------------------------------------------------------
+
+
+def mksyscfg_parser() -> argparse.ArgumentParser:
+    parser = HmcArgumentParser(prog="mksyscfg", description="Create a partition and its "
+                               "profile on a managed system.")
+    parser.add_argument("-r", dest="resource", required=True, choices=["lpar"],
+                        help="resource type: lpar")
+    parser.add_argument("-m", dest="system", required=True, help="managed system")
+    parser.add_argument("-i", dest="attributes", required=True, help=(
+        '"name=P,profile_name=default,min_mem=MB,desired_mem=MB,max_mem=MB,min_procs=N,'
+        'desired_procs=N,max_procs=N[,lpar_id=N][,lpar_proc_compat_mode=CPU_MODEL]"'))
+    return parser
+
+
+def profile_from(attributes: Mapping[str, str]) -> PartitionProfile:
+    if attributes.get("lpar_env", "aixlinux") != "aixlinux":
+        raise RequestInvalid("lpar_env must be aixlinux: openlpm partitions run Linux.",
+                             code="HSCLF005")
+    if attributes.get("proc_mode", "ded") != "ded":
+        raise RequestInvalid("proc_mode must be ded: partitions have dedicated virtual "
+                             "processors.", code="HSCLF006")
+    fields = {k: v for k, v in attributes.items() if k not in ("lpar_env", "proc_mode")}
+    if "lpar_proc_compat_mode" in fields:
+        fields["proc_compat_mode"] = fields.pop("lpar_proc_compat_mode")
+    try:
+        return PartitionProfile.model_validate(fields)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'profile'}: {e['msg']}"
+                             for e in exc.errors())
+        raise RequestInvalid(f"The partition definition is not valid: {problems}.",
+                             code="HSCLF007") from exc
+
+
+async def _mksyscfg(args: argparse.Namespace, hmc: HmcClient) -> None:
+    attributes = parse_attributes(args.attributes, PROFILE_ATTRIBUTES, "mksyscfg -r lpar")
+    await hmc.create_partition(args.system, profile_from(attributes))
+
+
+def mksyscfg(argv: Sequence[str] | None = None) -> int:
+    return _run(mksyscfg_parser, _mksyscfg, argv)
+
+
+# -- chsysstate ---------------------------------------------------------------------------
+
+
+def chsysstate_parser() -> argparse.ArgumentParser:
+    parser = HmcArgumentParser(prog="chsysstate", description="Activate or shut down a "
+                               "partition.")
+    parser.add_argument("-r", dest="resource", required=True, choices=["lpar"])
+    parser.add_argument("-m", dest="system", required=True, help="managed system")
+    parser.add_argument("-o", dest="operation", required=True, choices=["on", "shutdown"],
+                        help="on: activate; shutdown: stop (add --immed to stop at once)")
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument("-n", dest="partition", help="partition name")
+    who.add_argument("--id", dest="lpar_id", type=int, help="partition id")
+    parser.add_argument("-f", dest="profile", help="profile to activate with (-o on)")
+    parser.add_argument("--immed", action="store_true", help="with -o shutdown: immediately")
+    return parser
+
+
+async def _chsysstate(args: argparse.Namespace, hmc: HmcClient) -> None:
+    partition = await _find(hmc, args.system, args.partition, args.lpar_id)
+    if args.operation == "on":
+        if args.profile and args.profile != partition.partition.profile.profile_name:
+            raise RequestInvalid(
+                f"Partition {partition.partition.name} has no profile {args.profile}; its "
+                f"profile is {partition.partition.profile.profile_name}.", code="HSCLF008")
+        await hmc.activate(args.system, partition.partition.name)
+    else:
+        await hmc.shutdown(args.system, partition.partition.name, args.immed)
+
+
+async def _find(hmc: HmcClient, system: str, name: str | None,
+                lpar_id: int | None) -> PartitionSummary:
+    for summary_ in await hmc.partitions(system):
+        if summary_.partition.name == name or summary_.partition.lpar_id == lpar_id:
+            return summary_
+    wanted = f"named {name}" if name is not None else f"with id {lpar_id}"
+    raise ObjectNotFound(f"No partition {wanted} was found on managed system {system}.",
+                         code="HSCLF164")
+
+
+def chsysstate(argv: Sequence[str] | None = None) -> int:
+    return _run(chsysstate_parser, _chsysstate, argv)
+
+
+# -- lssyscfg -----------------------------------------------------------------------------
+
+
+def lssyscfg_parser() -> argparse.ArgumentParser:
+    parser = HmcArgumentParser(prog="lssyscfg", description="List managed systems, "
+                               "partitions or partition profiles.")
+    parser.add_argument("-r", dest="resource", required=True, choices=["sys", "lpar", "prof"])
+    parser.add_argument("-m", dest="system", help="managed system (for -r lpar and prof)")
+    parser.add_argument("--filter", help='"lpar_names=A,B" or "lpar_ids=1,2"')
+    _listing_options(parser)
+    return parser
+
+
+def system_record(system: SystemSummary) -> dict[str, object]:
+    info = system.info
+    return {
+        "name": system.name, "state": system.state, "agent_url": system.agent_url,
+        "active_lpar_mobility_capable": 1, "inactive_lpar_mobility_capable": 1,
+        "configurable_sys_procs": info.cpus if info else None,
+        "curr_avail_sys_procs": info.free_cpus if info else None,
+        "configurable_sys_mem": info.memory_mb if info else None,
+        "curr_avail_sys_mem": info.free_memory_mb if info else None,
+        "hypervisor": f"QEMU {info.qemu_version} ({info.accel})" if info else None,
+        "msp_names": ",".join(m.name for m in info.movers) if info else None,
+    }
+
+
+def partition_record(summary_: PartitionSummary) -> dict[str, object]:
+    p = summary_.partition
+    state = p.state.value
+    return {
+        "name": p.name, "lpar_id": p.lpar_id, "lpar_env": "aixlinux", "state": state,
+        "curr_profile": p.profile.profile_name, "default_profile": p.profile.profile_name,
+        "curr_mem": p.curr_mem, "curr_procs": p.curr_procs,
+        "lpar_proc_compat_mode": p.profile.proc_compat_mode, "migration_disabled": 0,
+        "migration_state": summary_.migration_state.value,
+    }
+
+
+def profile_record(summary_: PartitionSummary) -> dict[str, object]:
+    p = summary_.partition.profile
+    return {
+        "name": p.profile_name, "lpar_name": p.name, "lpar_id": summary_.partition.lpar_id,
+        "lpar_env": "aixlinux", "min_mem": p.min_mem, "desired_mem": p.desired_mem,
+        "max_mem": p.max_mem, "proc_mode": "ded", "min_procs": p.min_procs,
+        "desired_procs": p.desired_procs, "max_procs": p.max_procs,
+        "lpar_proc_compat_mode": p.proc_compat_mode,
+    }
+
+
+def lpar_filter(text: str | None) -> Callable[[PartitionSummary], bool]:
+    if not text:
+        return lambda _: True
+    attributes = parse_attributes(text, {"lpar_names", "lpar_ids"}, "--filter")
+    names = set(attributes.get("lpar_names", "").split(",")) - {""}
+    ids = {int(i) for i in attributes.get("lpar_ids", "").split(",") if i.strip().isdigit()}
+    return lambda s: s.partition.name in names or s.partition.lpar_id in ids
+
+
+async def _lssyscfg(args: argparse.Namespace, hmc: HmcClient) -> None:
+    if args.resource == "sys":
+        listing([system_record(s) for s in await hmc.systems()], args)
+        return
+    if not args.system:
+        raise RequestInvalid(f"lssyscfg -r {args.resource} needs -m SYSTEM.", code="HSCLF009")
+    keep = lpar_filter(args.filter)
+    chosen = [s for s in await hmc.partitions(args.system) if keep(s)]
+    make = partition_record if args.resource == "lpar" else profile_record
+    listing([make(s) for s in chosen], args)
+
+
+def lssyscfg(argv: Sequence[str] | None = None) -> int:
+    return _run(lssyscfg_parser, _lssyscfg, argv)
+
+
+# -- migrlpar -----------------------------------------------------------------------------
+
+
+def migrlpar_parser() -> argparse.ArgumentParser:
+    parser = HmcArgumentParser(
+        prog="migrlpar", description="Validate or migrate a partition to another managed "
+        "system. -o v validates only; -o m validates, then migrates a running partition "
+        "live (or an inactive one by its profile).")
+    parser.add_argument("-o", dest="operation", required=True, choices=["v", "m", "s", "r"],
+                        help="v: validate, m: migrate, s: stop, r: recover")
+    parser.add_argument("-m", dest="source", required=True, help="source managed system")
+    parser.add_argument("-t", dest="target", help="target managed system (-o v and m)")
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument("-p", dest="partition", help="partition name")
+    who.add_argument("--id", dest="lpar_id", type=int, help="partition id")
+    parser.add_argument("-n", dest="profile_name", help="profile name on the target")
+    parser.add_argument("-i", dest="attributes", help=(
+        '"dest_lpar_id=N,source_msp_name=NAME,dest_msp_name=NAME"'))
+    parser.add_argument("-w", dest="wait", type=float, help="minutes to wait before the "
+                        "migration gives up and leaves the partition on the source")
+    parser.add_argument("-d", dest="detail", type=int, choices=range(1, 6), default=1,
+                        help="detail level of messages, 1 to 5")
+    parser.add_argument("-v", dest="verbose", action="store_true",
+                        help="print the migration's summary and journal")
+    parser.add_argument("--force", action="store_true", help="with -o r")
+    return parser
+
+
+def migration_request(args: argparse.Namespace) -> MigrationRequest:
+    if not args.target:
+        raise RequestInvalid(f"migrlpar -o {args.operation} needs the target system: -t "
+                             f"SYSTEM.", code="HSCLF010")
+    attributes = parse_attributes(args.attributes, MIGRATION_ATTRIBUTES, "migrlpar") \
+        if args.attributes else {}
+    try:
+        return MigrationRequest(
+            source=args.source, target=args.target, partition=args.partition,
+            lpar_id=args.lpar_id, dest_profile_name=args.profile_name,
+            wait_minutes=args.wait, dest_lpar_id=attributes.get("dest_lpar_id"),
+            source_msp_name=attributes.get("source_msp_name"),
+            dest_msp_name=attributes.get("dest_msp_name"))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                             for e in exc.errors())
+        raise RequestInvalid(f"migrlpar: {problems}.", code="HSCLF011") from exc
+
+
+async def _migrlpar(args: argparse.Namespace, hmc: HmcClient) -> int | None:
+    if args.operation in ("s", "r"):
+        raise RequestInvalid(f"migrlpar -o {args.operation} is not available in this version "
+                             f"of openlpm.", code="HSCLF012")
+    request = migration_request(args)
+    if args.operation == "v":
+        return await _validate(request, hmc)
+    record = await hmc.migrate(request)
+    for warning in record.warnings:
+        print(finding_line(warning.severity, warning.code, warning.object, warning.message),
+              file=sys.stderr)
+    final = await show_progress(hmc.follow(record.id))
+    if args.verbose or final.state != MigrationState.COMPLETE:
+        print(summary(final))
+    if final.state != MigrationState.COMPLETE:
+        raise MigrationFailed(final.error_message or "The migration did not complete.",
+                              code=final.error_code or "HSCLF109")
+    return None
+
+
+async def _validate(request: MigrationRequest, hmc: HmcClient) -> int:
+    report = await hmc.validate(request)
+    for f in report.findings:
+        print(finding_line(f.severity, f.code, f.object, f.message), file=sys.stderr)
+    return 0 if report.passed else ValidationFailed.exit_status
+
+
+def migrlpar(argv: Sequence[str] | None = None) -> int:
+    return _run(migrlpar_parser, _migrlpar, argv)
+
+
+# -- lslparmigr ---------------------------------------------------------------------------
+
+
+def lslparmigr_parser() -> argparse.ArgumentParser:
+    parser = HmcArgumentParser(prog="lslparmigr", description="List partition migration "
+                               "information of a managed system.")
+    parser.add_argument("-r", dest="resource", required=True, choices=["lpar", "sys"])
+    parser.add_argument("-m", dest="system", required=True, help="managed system")
+    parser.add_argument("--filter", help='"lpar_names=A,B" or "lpar_ids=1,2"')
+    _listing_options(parser)
+    return parser
+
+
+def migration_record(summary_: PartitionSummary,
+                     record: MigrationRecord | None) -> dict[str, object]:
+    p = summary_.partition
+    base: dict[str, object] = {"name": p.name, "lpar_id": p.lpar_id,
+                               "migration_state": summary_.migration_state.value}
+    if record is None:
+        return base
+    return base | {
+        "migration_type": record.kind.value, "source_sys_name": record.source,
+        "dest_sys_name": record.target, "dest_lpar_id": record.dest_lpar_id,
+        "source_msp_name": record.source_msp_name, "dest_msp_name": record.dest_msp_name,
+        "migration_step": int(record.step) if record.step else None,
+        "bytes_transmitted": record.bytes_transmitted,
+        "bytes_remaining": record.bytes_remaining, "rate": int(record.rate_bps),
+    }
+
+
+async def _lslparmigr(args: argparse.Namespace, hmc: HmcClient) -> None:
+    if args.resource == "sys":
+        listing([await hmc.system_migration(args.system)], args)
+        return
+    keep = lpar_filter(args.filter)
+    live = {m.id: m for m in await hmc.migrations(args.system) if not m.state.finished}
+    listing([migration_record(s, live.get(s.migration_id or ""))
+             for s in await hmc.partitions(args.system) if keep(s)], args)
+
+
+def lslparmigr(argv: Sequence[str] | None = None) -> int:
+    return _run(lslparmigr_parser, _lslparmigr, argv)

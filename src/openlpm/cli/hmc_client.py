@@ -1,0 +1,106 @@
+"""The CLI's client of the console's REST API, and where it finds the console."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from openlpm.errors import SystemUnreachable
+from openlpm.model import (
+    ConsoleLine,
+    MigrationRecord,
+    MigrationRequest,
+    PartitionProfile,
+    PartitionSummary,
+    SystemSummary,
+    ValidationReport,
+)
+from openlpm.wire import ServiceClient, decode
+
+DEFAULT_URL = "http://127.0.0.1:8480"
+DEFAULT_FILE = Path("/run/openlpm/hmc.json")
+
+
+def hmc_url() -> str:
+    """``$OPENLPM_HMC``, else the console of the lab started last, else the default."""
+    if url := os.environ.get("OPENLPM_HMC"):
+        return url
+    try:
+        return str(json.loads(DEFAULT_FILE.read_text())["url"])
+    except (OSError, ValueError, KeyError):
+        return DEFAULT_URL
+
+
+class HmcClient(ServiceClient):
+    def __init__(self, base_url: str) -> None:
+        super().__init__(base_url, "HMC", timeout=120.0)
+
+    async def __aenter__(self) -> HmcClient:
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+    async def systems(self) -> list[SystemSummary]:
+        return [SystemSummary.model_validate(s) for s in await self.request("GET", "/systems")]
+
+    async def system_migration(self, system: str) -> dict[str, Any]:
+        body: dict[str, Any] = await self.request("GET", f"/systems/{system}/migration")
+        return body
+
+    async def partitions(self, system: str) -> list[PartitionSummary]:
+        return [PartitionSummary.model_validate(p)
+                for p in await self.request("GET", f"/systems/{system}/partitions")]
+
+    async def create_partition(self, system: str, profile: PartitionProfile) -> \
+            PartitionSummary:
+        return PartitionSummary.model_validate(await self.request(
+            "POST", f"/systems/{system}/partitions", json=profile.model_dump()))
+
+    async def activate(self, system: str, name: str) -> PartitionSummary:
+        return PartitionSummary.model_validate(
+            await self.request("POST", f"/systems/{system}/partitions/{name}/activate"))
+
+    async def shutdown(self, system: str, name: str, immediate: bool) -> PartitionSummary:
+        return PartitionSummary.model_validate(await self.request(
+            "POST", f"/systems/{system}/partitions/{name}/shutdown",
+            params={"immediate": immediate}))
+
+    async def console(self, system: str, name: str, lines: int) -> list[ConsoleLine]:
+        body = await self.request("GET", f"/systems/{system}/partitions/{name}/console",
+                                  params={"lines": lines})
+        return [ConsoleLine.model_validate(line) for line in body]
+
+    async def validate(self, request: MigrationRequest) -> ValidationReport:
+        return ValidationReport.model_validate(
+            await self.request("POST", "/validations", json=request.model_dump()))
+
+    async def migrate(self, request: MigrationRequest) -> MigrationRecord:
+        return MigrationRecord.model_validate(
+            await self.request("POST", "/migrations", json=request.model_dump()))
+
+    async def migrations(self, system: str) -> list[MigrationRecord]:
+        return [MigrationRecord.model_validate(m) for m in
+                await self.request("GET", "/migrations", params={"system": system})]
+
+    async def follow(self, migration_id: str) -> AsyncIterator[MigrationRecord]:
+        """The migration's record each time it changes, until it is finished."""
+        path = f"/migrations/{migration_id}/events"
+        try:
+            async with self._http.stream("GET", path, timeout=None) as response:
+                if not response.is_success:
+                    await response.aread()
+                    decode(response, self.what)
+                async for line in response.aiter_lines():
+                    if line.startswith("data: "):
+                        yield MigrationRecord.model_validate_json(line[6:])
+        except httpx.HTTPError as exc:
+            raise SystemUnreachable(f"Lost the HMC at {self.base_url} while following "
+                                    f"migration {migration_id}: {exc}.") from exc

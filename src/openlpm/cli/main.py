@@ -1,0 +1,175 @@
+"""``openlpm``: the umbrella command — services, the lab, the image, consoles, the demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from openlpm import __version__
+from openlpm.cli.hmc_client import HmcClient, hmc_url
+from openlpm.cli.runner import run_command
+from openlpm.errors import RequestInvalid
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="openlpm", description="Live Partition Mobility for Linux.")
+    top.add_argument("--version", action="version", version=f"openlpm {__version__}")
+    parts = top.add_subparsers(dest="part", required=True, metavar="COMMAND")
+
+    hmc = parts.add_parser("hmc", help="the management console").add_subparsers(
+        dest="action", required=True)
+    serve = hmc.add_parser("serve", help="run the console's REST API")
+    serve.add_argument("--listen", default="127.0.0.1:8480", help="HOST:PORT to answer on")
+    serve.add_argument("--db", type=Path, default=Path("/var/lib/openlpm/hmc.db"),
+                       help="inventory database (SQLite)")
+    serve.add_argument("--reach-netns", metavar="NS",
+                       help="after binding, reach managed systems from network namespace NS")
+
+    agent = parts.add_parser("agent", help="a managed system's agent").add_subparsers(
+        dest="action", required=True)
+    serve = agent.add_parser("serve", help="run the agent's REST API")
+    serve.add_argument("--name", required=True, help="managed system name")
+    serve.add_argument("--listen", required=True, help="HOST:PORT to answer on")
+    serve.add_argument("--state-dir", type=Path, required=True,
+                       help="profile store and runtime files")
+    serve.add_argument("--cpus", type=int, required=True, help="processors partitions may use")
+    serve.add_argument("--memory-mb", type=int, required=True,
+                       help="memory partitions may use, in MB")
+    serve.add_argument("--accel", choices=["kvm", "tcg"], required=True)
+    serve.add_argument("--kernel", type=Path, required=True, help="partition kernel")
+    serve.add_argument("--initrd", type=Path, required=True, help="partition initramfs")
+    serve.add_argument("--kernel-args", required=True)
+    serve.add_argument("--mover-url", help="this system's mover service")
+    serve.add_argument("--qemu", default="qemu-system-x86_64", help="QEMU binary")
+    serve.add_argument("--netns", metavar="NS", help="run inside network namespace NS")
+
+    mover = parts.add_parser("mover", help="a mover service").add_subparsers(
+        dest="action", required=True)
+    serve = mover.add_parser("serve", help="run a mover service")
+    serve.add_argument("--name", required=True, help="mover service name")
+    serve.add_argument("--control", required=True, help="HOST:PORT of the control API")
+    serve.add_argument("--data", required=True, help="HOST:PORT the stream arrives on")
+    serve.add_argument("--netns", metavar="NS", help="run inside network namespace NS")
+
+    lab = parts.add_parser("lab", help="a whole site on this machine").add_subparsers(
+        dest="action", required=True)
+    lab_up = lab.add_parser("up", help="start a lab: HMC, managed systems, movers")
+    lab_up.add_argument("--systems", type=int, default=2, help="number of managed systems")
+    lab_up.add_argument("--prefix", default="olpm", help="name prefix of everything made")
+    lab_up.add_argument("--cpus", type=int, default=8, help="processors per system")
+    lab_up.add_argument("--memory-mb", type=int, default=8192, help="memory per system, MB")
+    lab_up.add_argument("--accel", choices=["auto", "kvm", "tcg"], default="auto")
+    lab_up.add_argument("--hmc-port", type=int, default=8480)
+    lab_down = lab.add_parser("down", help="remove every process, namespace and file of a lab")
+    lab_down.add_argument("--prefix", default="olpm")
+
+    image = parts.add_parser("image", help="the partition image").add_subparsers(
+        dest="action", required=True)
+    build = image.add_parser("build", help="build the partition boot image")
+    build.add_argument("--out", type=Path, default=None, help="output directory")
+
+    console = parts.add_parser("console", help="recent console output of a partition")
+    console.add_argument("-m", dest="system", required=True, help="managed system")
+    console.add_argument("-p", dest="partition", required=True, help="partition name")
+    console.add_argument("--lines", type=int, default=20)
+    console.add_argument("--stamps", action="store_true", help="show receive time and system")
+
+    parts.add_parser("demo", help="lab up, migrate a running partition, prove it, lab down")
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    handler = {
+        ("hmc", "serve"): _hmc_serve, ("agent", "serve"): _agent_serve,
+        ("mover", "serve"): _mover_serve,
+    }.get((args.part, getattr(args, "action", None)))
+    if handler is not None:
+        handler(args)
+        return 0
+    return run_command(lambda: _dispatch(args))
+
+
+async def _dispatch(args: argparse.Namespace) -> None:
+    from openlpm.lab import site
+
+    if args.part == "lab" and args.action == "up":
+        await site.up(site.LabSpec(
+            prefix=args.prefix, systems=args.systems, cpus=args.cpus,
+            memory_mb=args.memory_mb, accel=args.accel, hmc_port=args.hmc_port))
+    elif args.part == "lab":
+        await site.down(args.prefix)
+    elif args.part == "image":
+        from openlpm.lab.image import build_image
+
+        image = await asyncio.to_thread(build_image, args.out or site.IMAGE_DIR)
+        print(f"kernel={image.kernel}\ninitrd={image.initrd}")
+    elif args.part == "console":
+        await _console(args)
+    elif args.part == "demo":
+        from openlpm.lab.demo import run_demo
+
+        await run_demo()
+    else:
+        raise RequestInvalid(f"Unknown command {args.part}.")
+
+
+async def _console(args: argparse.Namespace) -> None:
+    async with HmcClient(hmc_url()) as hmc:
+        for line in await hmc.console(args.system, args.partition, args.lines):
+            if args.stamps:
+                print(f"{line.t:.3f} {line.system:>8} {line.text}")
+            else:
+                print(line.text)
+
+
+def _hmc_serve(args: argparse.Namespace) -> None:
+    from openlpm.hmc.api import create_app
+    from openlpm.serve import bind, enter_netns, serve
+
+    listener = bind(args.listen)
+    if args.reach_netns:
+        enter_netns(args.reach_netns)
+    serve(create_app(args.db), listener)
+
+
+def _agent_serve(args: argparse.Namespace) -> None:
+    from openlpm.agent.api import create_app
+    from openlpm.agent.partitions import Capacity, PartitionManager
+    from openlpm.agent.qemu import BootImage, QemuSettings
+    from openlpm.serve import bind, enter_netns, serve
+
+    if args.netns:
+        enter_netns(args.netns)
+    settings = QemuSettings(binary=args.qemu, accel=args.accel,
+                            boot=BootImage(args.kernel, args.initrd, args.kernel_args))
+    manager = PartitionManager(args.name, args.state_dir,
+                               Capacity(args.cpus, args.memory_mb), settings)
+    serve(create_app(manager, args.accel, _qemu_version(args.qemu), args.mover_url),
+          bind(args.listen))
+
+
+def _mover_serve(args: argparse.Namespace) -> None:
+    from openlpm.model import MoverInfo
+    from openlpm.mover.api import create_app
+    from openlpm.serve import bind, enter_netns, serve
+
+    if args.netns:
+        enter_netns(args.netns)
+    info = MoverInfo(name=args.name, control_url=f"http://{args.control}",
+                     data_address=args.data)
+    serve(create_app(info), bind(args.control))
+
+
+def _qemu_version(binary: str) -> str:
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False)
+    return out.stdout.split("\n", 1)[0].removeprefix("QEMU emulator version ").strip()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

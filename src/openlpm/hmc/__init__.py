@@ -1,0 +1,1 @@
+"""The management console: inventory, validation, migration orchestrator, REST API."""

@@ -1,0 +1,188 @@
+"""The console's REST API: the one interface of the CLI, the web console and scripts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+
+from openlpm import __version__
+from openlpm.errors import ObjectNotFound, OpenLpmError
+from openlpm.hmc.board import MigrationBoard
+from openlpm.hmc.inventory import Inventory, JournalEntry, SystemEntry
+from openlpm.hmc.migrate import MigrationEngine
+from openlpm.hmc.site import Site
+from openlpm.hmc.validate import plan_migration, require_passed
+from openlpm.model import (
+    ConsoleLine,
+    MigrationRecord,
+    MigrationRequest,
+    Partition,
+    PartitionProfile,
+    PartitionSummary,
+    SystemSummary,
+    ValidationReport,
+)
+from openlpm.wire import install_error_handlers
+
+
+class AddSystem(BaseModel):
+    name: str
+    agent_url: str
+
+
+class SystemMigrationInfo(BaseModel):
+    """``lslparmigr -r sys``."""
+
+    name: str
+    inactive_lpar_mobility_capable: int = 1
+    active_lpar_mobility_capable: int = 1
+    num_inactive_migrations_supported: int
+    num_active_migrations_supported: int
+    num_inactive_migrations_in_progress: int
+    num_active_migrations_in_progress: int
+
+
+MAX_ACTIVE_MIGRATIONS = 16
+MAX_INACTIVE_MIGRATIONS = 16
+
+
+def create_app(db_path: Path) -> FastAPI:
+    inventory = Inventory(db_path)
+    site = Site(inventory)
+    board = MigrationBoard(inventory)
+    engine = MigrationEngine(site, board)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await engine.shutdown()
+        await site.close()
+        inventory.close()
+
+    app = FastAPI(title="openlpm HMC", version=__version__, lifespan=lifespan)
+    install_error_handlers(app)
+
+    # -- managed systems -------------------------------------------------------------
+
+    @app.post("/systems")
+    async def add_system(body: AddSystem) -> SystemSummary:
+        entry = SystemEntry(name=body.name, agent_url=body.agent_url)
+        inventory.add_system(entry)
+        return await summary(entry)
+
+    @app.get("/systems")
+    async def systems() -> list[SystemSummary]:
+        return list(await asyncio.gather(*(summary(e) for e in inventory.systems())))
+
+    @app.get("/systems/{system}")
+    async def system(system: str) -> SystemSummary:
+        return await summary(inventory.system(system))
+
+    async def summary(entry: SystemEntry) -> SystemSummary:
+        try:
+            info = await site.agent(entry.name).system(timeout=5.0)
+        except OpenLpmError as exc:
+            return SystemSummary(name=entry.name, state="No Connection",
+                                 agent_url=entry.agent_url, message=exc.message)
+        return SystemSummary(name=entry.name, state=info.state, agent_url=entry.agent_url,
+                             info=info)
+
+    @app.get("/systems/{system}/migration")
+    async def system_migration(system: str) -> SystemMigrationInfo:
+        inventory.system(system)
+        moving = [m for m in board.in_flight() if system in (m.source, m.target)]
+        active = sum(1 for m in moving if m.kind.value == "active")
+        return SystemMigrationInfo(
+            name=system, num_inactive_migrations_supported=MAX_INACTIVE_MIGRATIONS,
+            num_active_migrations_supported=MAX_ACTIVE_MIGRATIONS,
+            num_inactive_migrations_in_progress=len(moving) - active,
+            num_active_migrations_in_progress=active)
+
+    # -- partitions ------------------------------------------------------------------
+
+    def with_migration(system: str, partition: Partition) -> PartitionSummary:
+        for record in board.in_flight():
+            if record.partition == partition.name and system in (record.source, record.target):
+                return PartitionSummary(system=system, partition=partition,
+                                        migration_state=record.state, migration_id=record.id)
+        return PartitionSummary(system=system, partition=partition)
+
+    @app.get("/systems/{system}/partitions")
+    async def partitions(system: str) -> list[PartitionSummary]:
+        return [with_migration(system, p) for p in await site.agent(system).partitions()]
+
+    @app.post("/systems/{system}/partitions")
+    async def create_partition(system: str, profile: PartitionProfile) -> PartitionSummary:
+        return with_migration(system, await site.agent(system).create(profile))
+
+    @app.get("/systems/{system}/partitions/{name}")
+    async def partition(system: str, name: str) -> PartitionSummary:
+        return with_migration(system, await site.partition(system, name))
+
+    @app.post("/systems/{system}/partitions/{name}/activate")
+    async def activate(system: str, name: str) -> PartitionSummary:
+        return with_migration(system, await site.agent(system).activate(name))
+
+    @app.post("/systems/{system}/partitions/{name}/shutdown")
+    async def shutdown(system: str, name: str, immediate: bool = False) -> PartitionSummary:
+        return with_migration(system, await site.agent(system).shutdown(name, immediate))
+
+    @app.get("/systems/{system}/partitions/{name}/console")
+    async def console(system: str, name: str, lines: int = 100) -> list[ConsoleLine]:
+        return await site.agent(system).console(name, lines)
+
+    # -- mobility --------------------------------------------------------------------
+
+    @app.post("/validations")
+    async def validate(request: MigrationRequest) -> ValidationReport:
+        return (await plan_migration(site, board, request)).report
+
+    @app.post("/migrations")
+    async def migrate(request: MigrationRequest) -> MigrationRecord:
+        plan = await plan_migration(site, board, request)
+        require_passed(plan)
+        return await engine.submit(plan)
+
+    @app.get("/migrations")
+    async def migrations(system: str | None = None,
+                         partition: str | None = None) -> list[MigrationRecord]:
+        return inventory.migrations(system, partition)
+
+    @app.get("/migrations/{migration_id}")
+    async def migration(migration_id: str) -> MigrationRecord:
+        return inventory.migration(migration_id)
+
+    @app.get("/migrations/{migration_id}/journal")
+    async def journal(migration_id: str) -> list[JournalEntry]:
+        inventory.migration(migration_id)
+        return inventory.journal_of(migration_id)
+
+    @app.get("/migrations/{migration_id}/events")
+    async def events(migration_id: str) -> StreamingResponse:
+        """Server-Sent Events: the record each time it changes, until it is finished."""
+        inventory.migration(migration_id)
+
+        async def stream() -> AsyncIterator[str]:
+            async for record in board.watch(migration_id):
+                yield f"event: migration\ndata: {record.model_dump_json()}\n\n"
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
+    @app.get("/partitions/{name}/migration")
+    async def partition_migration(name: str) -> MigrationRecord:
+        """The newest migration of a partition, live if one is in flight."""
+        for record in board.in_flight():
+            if record.partition == name:
+                return record
+        found = inventory.migrations(partition=name, limit=1)
+        if not found:
+            raise ObjectNotFound(f"Partition {name} has never migrated.", code="HSCLF165")
+        return found[0]
+
+    return app

@@ -1,0 +1,44 @@
+"""Migration records as they change: kept in the inventory, pushed to whoever watches."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from openlpm.hmc.inventory import Inventory
+from openlpm.model import MigrationRecord
+
+
+class MigrationBoard:
+    def __init__(self, inventory: Inventory) -> None:
+        self.inventory = inventory
+        self._changed = asyncio.Condition()
+        self._live: dict[str, MigrationRecord] = {}
+        self._version = 0
+
+    def in_flight(self) -> list[MigrationRecord]:
+        return list(self._live.values())
+
+    async def publish(self, record: MigrationRecord) -> None:
+        self.inventory.save_migration(record)
+        if record.state.finished:
+            self._live.pop(record.id, None)
+        else:
+            self._live[record.id] = record
+        async with self._changed:
+            self._version += 1
+            self._changed.notify_all()
+
+    async def watch(self, migration_id: str) -> AsyncIterator[MigrationRecord]:
+        """Yield the record now and after each change, until the migration is finished."""
+        last: MigrationRecord | None = None
+        while True:
+            seen = self._version
+            record = self._live.get(migration_id) or self.inventory.migration(migration_id)
+            if record != last:
+                yield record
+                last = record
+            if record.state.finished:
+                return
+            async with self._changed:
+                await self._changed.wait_for(lambda seen=seen: self._version != seen)

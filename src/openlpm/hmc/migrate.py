@@ -1,0 +1,267 @@
+"""The migration orchestrator: the seven steps, journalled, undone on failure.
+
+Until the source reports the stream completed (step 5a) the partition belongs to the
+source: any failure undoes, newest first, everything made on the target and the
+partition keeps running where it was. From then on it belongs to the target and what
+is left is cleanup of the source.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from openlpm.errors import MigrationFailed, OpenLpmError
+from openlpm.hmc.board import MigrationBoard
+from openlpm.hmc.site import Site
+from openlpm.hmc.validate import MigrationPlan
+from openlpm.model import (
+    MigrationKind,
+    MigrationRecord,
+    MigrationState,
+    MigrationStep,
+    PartitionProfile,
+    Severity,
+    SystemInfo,
+)
+from openlpm.mover.client import MoverClient
+
+log = logging.getLogger("openlpm.hmc.migrate")
+
+Step = MigrationStep
+LOCAL_HOST = "127.0.0.1"
+SWITCH_OVER_STATUSES = frozenset({"device", "pre-switchover"})
+PROGRESS_WAIT_S = 0.5
+CONSOLE_HISTORY_LINES = 2000
+
+Undo = Callable[[], Awaitable[object]]
+
+
+class MigrationJob:
+    """One migration, from the plan validation made to its end."""
+
+    def __init__(self, plan: MigrationPlan, site: Site, board: MigrationBoard) -> None:
+        assert plan.kind is not None and plan.target is not None
+        self.plan = plan
+        self.target: SystemInfo = plan.target
+        self.site = site
+        self.board = board
+        self.name = plan.partition.name
+        self.source_agent = site.agent(plan.request.source)
+        self.target_agent = site.agent(plan.request.target)
+        self.token = secrets.token_urlsafe(24)
+        self._undo: list[tuple[str, Undo]] = []
+        self._committed = False
+        self._movers: list[MoverClient] = []
+        warnings = tuple(f for f in plan.findings if f.severity == Severity.WARNING)
+        self.record = MigrationRecord(
+            id=f"m{uuid.uuid4().hex[:11]}", partition=self.name, source=plan.source.name,
+            target=self.target.name, kind=plan.kind, state=MigrationState.STARTING,
+            started=time.time(), dest_profile_name=plan.request.dest_profile_name,
+            warnings=warnings)
+
+    @property
+    def active(self) -> bool:
+        return self.record.kind == MigrationKind.ACTIVE
+
+    async def run(self) -> MigrationRecord:
+        await self._publish(state=MigrationState.IN_PROGRESS)
+        try:
+            await self._steps()
+        except asyncio.CancelledError:
+            await self._end_failed(MigrationFailed("The migration was stopped.",
+                                                   code="HSCLF201"), stopped=True)
+            raise
+        except OpenLpmError as exc:
+            await self._end_failed(exc)
+        except Exception as exc:  # a bug must still leave the partition in one place
+            log.exception("migration %s", self.record.id)
+            await self._end_failed(MigrationFailed(f"Internal error: {exc!r}"))
+        else:
+            await self._publish(state=MigrationState.COMPLETE, ended=time.time())
+        finally:
+            for mover in self._movers:
+                await mover.close()
+        return self.record
+
+    async def _steps(self) -> None:
+        async with self._step(Step.PROFILE_TO_TARGET):
+            await self._profile_to_target()
+        async with self._step(Step.STORAGE_ON_TARGET, "no virtual storage to map"):
+            pass
+        if self.active:
+            async with self._step(Step.MOVER_SERVICES):
+                local_port = await self._open_channel()
+            async with self._step(Step.MIGRATE):
+                await self._transfer(f"tcp:{LOCAL_HOST}:{local_port}")
+        async with self._step(Step.RESUME_ON_TARGET):
+            await self.target_agent.finish_incoming(self.name)
+            self._committed = True
+            await self._publish(step_phase="b: traffic handed over")
+        async with self._step(Step.STORAGE_OFF_SOURCE, "no virtual storage to unmap"):
+            pass
+        async with self._step(Step.PROFILE_OFF_SOURCE):
+            await self._profile_off_source()
+
+    # -- the steps --------------------------------------------------------------------
+
+    async def _profile_to_target(self) -> None:
+        profile = await self._target_profile()
+        await self.target_agent.create(profile, incoming_migration=self.record.id,
+                                       running=self.active)
+        self._on_failure("remove the profile from the target",
+                         lambda: self.target_agent.remove(self.name))
+        created = await self.target_agent.partition(self.name)
+        await self._publish(dest_lpar_id=created.lpar_id)
+        if not self.active:
+            await self.source_agent.mark_outgoing(self.name)
+            self._on_failure("mark the partition not migrating on the source",
+                             lambda: self.source_agent.unmark_outgoing(self.name))
+
+    async def _target_profile(self) -> PartitionProfile:
+        request, profile = self.plan.request, self.plan.partition.profile
+        taken = {p.lpar_id for p in await self.target_agent.partitions()}
+        lpar_id = request.dest_lpar_id or (
+            profile.lpar_id if profile.lpar_id not in taken else None)
+        return profile.model_copy(update={
+            "lpar_id": lpar_id,
+            "profile_name": request.dest_profile_name or profile.profile_name})
+
+    async def _open_channel(self) -> int:
+        request = self.plan.request
+        source_mover_info = self.plan.mover(self.plan.source, request.source_msp_name)
+        target_mover_info = self.plan.mover(self.target, request.dest_msp_name)
+        await self._publish(source_msp_name=source_mover_info.name,
+                            dest_msp_name=target_mover_info.name)
+        source_mover = self._mover(source_mover_info.control_url)
+        target_mover = self._mover(target_mover_info.control_url)
+        incoming_port = await self.target_agent.prepare_incoming(self.name)
+        await target_mover.expect(self.record.id, self.token, f"{LOCAL_HOST}:{incoming_port}")
+        self._on_failure("close the target mover channel",
+                         lambda: target_mover.close_channel(self.record.id))
+        local_port = await source_mover.open(self.record.id, self.token,
+                                             target_mover_info.data_address)
+        self._on_failure("close the source mover channel",
+                         lambda: source_mover.close_channel(self.record.id))
+        return local_port
+
+    async def _transfer(self, uri: str) -> None:
+        wait = self.plan.request.wait_minutes
+        try:
+            async with asyncio.timeout(None if wait is None else wait * 60):
+                await self._stream(uri)
+        except TimeoutError:
+            raise MigrationFailed(
+                f"The migration of {self.name} did not finish within the wait time of "
+                f"{wait} minutes (-w); it was stopped and the partition runs on "
+                f"{self.record.source}.", code="HSCLF202") from None
+
+    async def _stream(self, uri: str) -> None:
+        await self._publish(step_phase="a: pre-copy")
+        await self.source_agent.start_outgoing(self.name, uri)
+        self._on_failure("cancel the stream; the partition resumes on the source",
+                         lambda: self.source_agent.cancel_outgoing(self.name))
+        status = "setup"
+        while True:
+            sample = await self.source_agent.outgoing_progress(
+                self.name, wait=PROGRESS_WAIT_S, known_status=status)
+            status = sample.status
+            phase = "b: switch-over" if status in SWITCH_OVER_STATUSES else self.record.step_phase
+            await self._publish(step_phase=phase, bytes_transmitted=sample.transferred,
+                                bytes_remaining=sample.remaining, rate_bps=sample.rate_bps,
+                                passes=sample.passes)
+            if status == "completed":
+                self._committed = True
+                self.board.inventory.journal(self.record.id, Step.RESUME_ON_TARGET,
+                                             "committed", "the partition runs on the target")
+                await self._publish(downtime_ms=sample.downtime_ms, bytes_remaining=0)
+                return
+            if status in ("failed", "cancelled"):
+                raise MigrationFailed(
+                    f"QEMU ended the stream of {self.name} with status {status}: "
+                    f"{sample.error or 'no reason given'}.", code="HSCLF203")
+
+    async def _profile_off_source(self) -> None:
+        history = await self.source_agent.console(self.name, CONSOLE_HISTORY_LINES)
+        await self.target_agent.merge_console(self.name, history)
+        await self.source_agent.remove(self.name)
+        for mover in self._movers:
+            await mover.close_channel(self.record.id)
+
+    # -- bookkeeping ------------------------------------------------------------------
+
+    def _mover(self, url: str) -> MoverClient:
+        client = MoverClient(url)
+        self._movers.append(client)
+        return client
+
+    def _on_failure(self, what: str, undo: Undo) -> None:
+        self._undo.append((what, undo))
+
+    @asynccontextmanager
+    async def _step(self, step: MigrationStep, note: str = "") -> AsyncIterator[None]:
+        journal = self.board.inventory.journal
+        journal(self.record.id, step, "begin", note)
+        await self._publish(step=step, step_phase="")
+        try:
+            yield
+        except BaseException as exc:
+            journal(self.record.id, step, "failed", str(exc))
+            raise
+        journal(self.record.id, step, "done")
+
+    async def _end_failed(self, exc: OpenLpmError, stopped: bool = False) -> None:
+        journal = self.board.inventory.journal
+        if self._committed:
+            message = (f"{exc.message} The partition runs on {self.record.target}; the "
+                       f"source {self.record.source} was not fully cleaned up: run "
+                       f"migrlpar -o r.")
+        else:
+            await self._roll_back()
+            message = f"{exc.message} The partition remains on {self.record.source}."
+        journal(self.record.id, self.record.step, "stopped" if stopped else "failed", message)
+        await self._publish(state=MigrationState.STOPPED if stopped else MigrationState.FAILED,
+                            ended=time.time(), error_code=exc.code, error_message=message)
+
+    async def _roll_back(self) -> None:
+        for what, undo in reversed(self._undo):
+            try:
+                await undo()
+            except OpenLpmError as exc:
+                self.board.inventory.journal(self.record.id, self.record.step,
+                                             "undo failed", f"{what}: {exc}")
+                log.warning("migration %s: could not %s: %s", self.record.id, what, exc)
+            else:
+                self.board.inventory.journal(self.record.id, self.record.step, "undone", what)
+        self._undo.clear()
+
+    async def _publish(self, **changes: object) -> None:
+        self.record = self.record.model_copy(update=changes)
+        await self.board.publish(self.record)
+
+
+class MigrationEngine:
+    """Runs migration jobs as owned tasks of the console."""
+
+    def __init__(self, site: Site, board: MigrationBoard) -> None:
+        self.site = site
+        self.board = board
+        self._tasks: dict[str, asyncio.Task[MigrationRecord]] = {}
+
+    async def submit(self, plan: MigrationPlan) -> MigrationRecord:
+        job = MigrationJob(plan, self.site, self.board)
+        await self.board.publish(job.record)
+        task = asyncio.create_task(job.run(), name=f"migration {job.record.id}")
+        self._tasks[job.record.id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(job.record.id, None))
+        return job.record
+
+    async def shutdown(self) -> None:
+        for task in list(self._tasks.values()):
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)

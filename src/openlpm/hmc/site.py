@@ -1,0 +1,37 @@
+"""The managed systems this console knows, and one client for each of their agents."""
+
+from __future__ import annotations
+
+from openlpm.agent.client import AgentClient
+from openlpm.errors import ObjectNotFound
+from openlpm.hmc.inventory import Inventory
+from openlpm.model import Partition
+
+
+class Site:
+    def __init__(self, inventory: Inventory) -> None:
+        self.inventory = inventory
+        self._agents: dict[str, AgentClient] = {}
+
+    def agent(self, system: str) -> AgentClient:
+        entry = self.inventory.system(system)
+        client = self._agents.get(system)
+        if client is None or client.base_url != entry.agent_url:
+            client = AgentClient(entry.agent_url, system)
+            self._agents[system] = client
+        return client
+
+    async def partition(self, system: str, name: str | None = None,
+                        lpar_id: int | None = None) -> Partition:
+        """Find a partition of ``system`` by name or id."""
+        for partition in await self.agent(system).partitions():
+            if partition.name == name or (lpar_id is not None and partition.lpar_id == lpar_id):
+                return partition
+        wanted = f"named {name}" if name is not None else f"with id {lpar_id}"
+        raise ObjectNotFound(f"No partition {wanted} was found on managed system {system}.",
+                             code="HSCLF164")
+
+    async def close(self) -> None:
+        for client in self._agents.values():
+            await client.close()
+        self._agents.clear()

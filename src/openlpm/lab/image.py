@@ -1,0 +1,180 @@
+"""The partition boot image: a Debian cloud kernel and a busybox initramfs.
+
+The initramfs runs one workload as PID 1 that prints ``tick N boot=<boot id>`` on the
+serial console once a second. A migration keeps the boot id and the counter running on;
+a reboot changes the boot id and restarts the counter, so the console alone tells the two
+apart.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+# quiet keeps kernel messages from interleaving with the ticks; panic=-1 reboots at once
+# if the workload (PID 1) ever dies, which the changed boot id then makes visible.
+KERNEL_ARGS = "console=ttyS0 quiet panic=-1"
+
+KERNEL_PACKAGE = "linux-image-cloud-amd64"
+BUSYBOX_PACKAGE = "busybox-static"
+BUSYBOX = Path("/bin/busybox")
+BOOT_DIR = Path("/boot")
+
+# One function per workload so that a disk writer or a TCP service can later be started
+# in the background before the tick loop takes over the foreground.
+INIT_SCRIPT = """\
+#!/bin/busybox sh
+# PID 1 of an openlpm partition; it must never exit, or the kernel panics.
+
+setup() {
+    /bin/busybox mkdir -p /proc /sys /dev /sbin /usr/bin /usr/sbin
+    /bin/busybox --install -s
+    mount -t proc proc /proc
+    mount -t sysfs sysfs /sys
+    mount -t devtmpfs devtmpfs /dev
+    exec </dev/console >/dev/console 2>&1
+}
+
+tick_loop() {
+    n=0
+    while true; do
+        echo "tick $n boot=$BOOT_ID"
+        n=$((n + 1))
+        sleep 1
+    done
+}
+
+setup
+BOOT_ID=$(cat /proc/sys/kernel/random/boot_id)
+echo "openlpm workload started boot=$BOOT_ID"
+tick_loop
+"""
+
+
+class ImageBuildError(Exception):
+    """The image cannot be built or found; the message names the fix."""
+
+
+@dataclass(frozen=True)
+class PartitionImage:
+    kernel: Path
+    initrd: Path
+
+    @classmethod
+    def in_dir(cls, directory: Path) -> PartitionImage:
+        return cls(kernel=directory / "vmlinuz", initrd=directory / "initrd.img")
+
+    @classmethod
+    def locate(cls, directory: Path) -> PartitionImage:
+        """The image already built in ``directory``.
+
+        Raises ImageBuildError when a file is missing.
+        """
+        image = cls.in_dir(directory)
+        for path in (image.kernel, image.initrd):
+            if not path.is_file():
+                raise ImageBuildError(
+                    f"Partition image file {path} is missing; run 'openlpm image build'.")
+        return image
+
+
+def build_image(out_dir: Path) -> PartitionImage:
+    """Build (or bring up to date) the partition image in ``out_dir``.
+
+    Raises ImageBuildError when the cloud kernel or static busybox is not installed or
+    cpio fails.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    image = PartitionImage.in_dir(out_dir)
+    kernel = newest_cloud_kernel()
+    if _stale(image.kernel, kernel):
+        _write_atomically(image.kernel, lambda out: _copy_into(kernel, out))
+    busybox = _static_busybox()
+    # The init script lives in this module, so editing it must also trigger a rebuild.
+    if _stale(image.initrd, busybox, Path(__file__)):
+        _write_atomically(image.initrd, lambda out: _write_initramfs(out, busybox))
+    return image
+
+
+def newest_cloud_kernel(boot_dir: Path = BOOT_DIR) -> Path:
+    """The highest-versioned Debian cloud kernel in ``boot_dir``."""
+    kernels = list(boot_dir.glob("vmlinuz-*-cloud-amd64"))
+    if not kernels:
+        raise ImageBuildError(
+            f"No cloud kernel (vmlinuz-*-cloud-amd64) in {boot_dir}; "
+            f"install it with 'apt-get install {KERNEL_PACKAGE}'.")
+    return max(kernels, key=_version_key)
+
+
+def _version_key(kernel: Path) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", kernel.name))
+
+
+def _static_busybox() -> Path:
+    if not BUSYBOX.is_file():
+        raise ImageBuildError(
+            f"{BUSYBOX} is missing; install it with 'apt-get install {BUSYBOX_PACKAGE}'.")
+    return BUSYBOX
+
+
+def _stale(target: Path, *inputs: Path) -> bool:
+    if not target.exists():
+        return True
+    built = target.stat().st_mtime
+    return any(source.stat().st_mtime > built for source in inputs)
+
+
+def _write_atomically(target: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write ``target`` through a temporary file so a reader never sees half of it."""
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            write(out)
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, target)
+    except BaseException:
+        os.unlink(tmp_name)
+        raise
+
+
+def _copy_into(source: Path, out: BinaryIO) -> None:
+    with source.open("rb") as src:
+        shutil.copyfileobj(src, out)
+
+
+def _write_initramfs(out: BinaryIO, busybox: Path) -> None:
+    with tempfile.TemporaryDirectory(prefix="openlpm-initramfs-") as tmp:
+        root = Path(tmp)
+        (root / "bin").mkdir()
+        shutil.copy(busybox, root / "bin" / "busybox")
+        init = root / "init"
+        init.write_text(INIT_SCRIPT)
+        init.chmod(0o755)
+        archive = _cpio_newc(root)
+    # mtime=0 keeps the gzip header, and with it the image, reproducible.
+    with gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as gz:
+        gz.write(archive)
+
+
+def _cpio_newc(root: Path) -> bytes:
+    # Sorted names and root ownership make the archive independent of who builds it.
+    names = sorted(str(path.relative_to(root)) for path in root.rglob("*"))
+    try:
+        done = subprocess.run(
+            ["cpio", "--create", "--format=newc", "--owner=0:0", "--quiet"],
+            cwd=root, input="\n".join(names).encode() + b"\n",
+            capture_output=True, check=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        stderr = getattr(exc, "stderr", b"") or b""
+        raise ImageBuildError(
+            f"cpio could not build the initramfs ({exc} {stderr.decode(errors='replace')}); "
+            "install it with 'apt-get install cpio'.") from exc
+    return done.stdout

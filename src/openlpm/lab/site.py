@@ -1,0 +1,229 @@
+"""A whole site on one machine: ``openlpm lab up`` and ``openlpm lab down``.
+
+Each managed system is a network namespace running its own agent and mover service;
+the console runs in a namespace of its own on the lab network and answers on the host's
+loopback. Everything the lab starts is recorded in its ``lab.json`` as it starts, so
+``down`` can end it by pid, even after a failed ``up``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from openlpm.lab.accel import probe_accelerator
+
+from openlpm.agent.qemu import terminate, wait_exit
+from openlpm.errors import RequestInvalid, SystemUnreachable
+from openlpm.lab import network
+from openlpm.lab.image import KERNEL_ARGS, PartitionImage, build_image
+from openlpm.lab.network import Node
+
+RUN_ROOT = Path(os.environ.get("OPENLPM_RUN", "/run/openlpm"))
+IMAGE_DIR = Path(os.environ.get("OPENLPM_IMAGE_DIR", "/var/cache/openlpm/image"))
+DEFAULT_HMC_FILE = RUN_ROOT / "hmc.json"
+AGENT_PORT, MOVER_CONTROL_PORT, MOVER_DATA_PORT = 8470, 8471, 8472
+HMC_ADDRESS = "198.18.0.2"
+READY_TIMEOUT_S = 60.0
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class LabSpec:
+    prefix: str = "olpm"
+    systems: int = 2
+    cpus: int = 8
+    memory_mb: int = 8192
+    accel: str = "auto"
+    hmc_port: int = 8480
+    make_default: bool = True
+
+
+@dataclass
+class LabState:
+    """What a lab made, as recorded in its lab.json."""
+
+    prefix: str
+    hmc_url: str = ""
+    accel: str = ""
+    systems: list[str] = field(default_factory=list)
+    pids: dict[str, int] = field(default_factory=dict)
+
+    @staticmethod
+    def directory(prefix: str) -> Path:
+        return RUN_ROOT / "labs" / prefix
+
+    @property
+    def path(self) -> Path:
+        return self.directory(self.prefix) / "lab.json"
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temp = self.path.with_suffix(".tmp")
+        temp.write_text(json.dumps(self.__dict__, indent=1))
+        temp.replace(self.path)
+
+    @classmethod
+    def load(cls, prefix: str) -> LabState:
+        try:
+            return cls(**json.loads((cls.directory(prefix) / "lab.json").read_text()))
+        except (OSError, ValueError):
+            return cls(prefix=prefix)
+
+
+def system_name(index: int) -> str:
+    return f"sys{index}"
+
+
+def system_node(prefix: str, index: int) -> Node:
+    return Node(f"{prefix}-{system_name(index)}", system_name(index), f"198.18.0.{10 + index}")
+
+
+async def up(spec: LabSpec, say: Say = print) -> LabState:
+    """Build the site; returns once the console sees every system ready to migrate."""
+    if not (1 <= len(spec.prefix) <= 8 and spec.prefix.isalnum()):
+        raise RequestInvalid("A lab prefix is 1 to 8 letters or digits.", code="HSCLF301")
+    if not 1 <= spec.systems <= 40:
+        raise RequestInvalid("A lab has 1 to 40 managed systems.", code="HSCLF302")
+    await down(spec.prefix, quiet=True)
+    state = LabState(prefix=spec.prefix)
+    workdir = state.directory(spec.prefix)
+    workdir.mkdir(parents=True, exist_ok=True)
+    state.save()
+    say("building the partition image")
+    image = await asyncio.to_thread(build_image, IMAGE_DIR)
+    state.accel = spec.accel if spec.accel != "auto" else await probe_accelerator(image)
+    say(f"accelerator: {state.accel}")
+    # pyroute2's synchronous API runs its own event loop, so it gets a thread of its own.
+    await asyncio.to_thread(network.create_switch, spec.prefix)
+    hmc_node = Node(f"{spec.prefix}-hmc", "hmc", HMC_ADDRESS)
+    await asyncio.to_thread(network.attach, spec.prefix, hmc_node)
+    for index in range(1, spec.systems + 1):
+        node = system_node(spec.prefix, index)
+        await asyncio.to_thread(network.attach, spec.prefix, node)
+        _start_system(state, spec, node, image, workdir)
+    state.hmc_url = f"http://127.0.0.1:{spec.hmc_port}"
+    _spawn(state, "hmc", workdir, [
+        "hmc", "serve", "--listen", f"127.0.0.1:{spec.hmc_port}",
+        "--reach-netns", hmc_node.namespace, "--db", str(workdir / "hmc.db")])
+    await _register_systems(state, spec)
+    if spec.make_default:
+        DEFAULT_HMC_FILE.write_text(json.dumps({"url": state.hmc_url, "lab": spec.prefix}))
+    say(f"lab {spec.prefix} is up: HMC at {state.hmc_url}, systems "
+        f"{', '.join(state.systems)}")
+    return state
+
+
+def _start_system(state: LabState, spec: LabSpec, node: Node, image: PartitionImage,
+                  workdir: Path) -> None:
+    name, address = node.port, node.address
+    mover = f"{name}-msp1"
+    _spawn(state, f"{name}-mover", workdir, [
+        "mover", "serve", "--netns", node.namespace, "--name", mover,
+        "--control", f"{address}:{MOVER_CONTROL_PORT}", "--data", f"{address}:{MOVER_DATA_PORT}"])
+    _spawn(state, f"{name}-agent", workdir, [
+        "agent", "serve", "--netns", node.namespace, "--name", name,
+        "--listen", f"{address}:{AGENT_PORT}", "--state-dir", str(workdir / name),
+        "--cpus", str(spec.cpus), "--memory-mb", str(spec.memory_mb), "--accel", state.accel,
+        "--kernel", str(image.kernel), "--initrd", str(image.initrd),
+        "--kernel-args", KERNEL_ARGS,
+        "--mover-url", f"http://{address}:{MOVER_CONTROL_PORT}"])
+    state.systems.append(name)
+    state.save()
+
+
+def _spawn(state: LabState, role: str, workdir: Path, args: list[str]) -> None:
+    logs = workdir / "logs"
+    logs.mkdir(exist_ok=True)
+    with (logs / f"{role}.log").open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "openlpm", *args],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    state.pids[role] = proc.pid
+    state.save()
+
+
+async def _register_systems(state: LabState, spec: LabSpec) -> None:
+    async with httpx.AsyncClient(base_url=state.hmc_url, timeout=10.0) as http:
+        await _wait_ready(http, "/systems", "the lab's HMC")
+        for index, name in enumerate(state.systems, start=1):
+            url = f"http://{system_node(spec.prefix, index).address}:{AGENT_PORT}"
+            response = await http.post("/systems", json={"name": name, "agent_url": url})
+            response.raise_for_status()
+        for name in state.systems:
+            await _wait_ready(http, f"/systems/{name}", f"managed system {name}",
+                              lambda body: bool(body.get("info")
+                                                and body["info"]["movers"]))  # type: ignore[index]
+
+
+async def _wait_ready(http: httpx.AsyncClient, path: str, what: str,
+                      ready: Callable[[dict[str, object]], bool] = lambda _: True) -> None:
+    """Poll until ready: a process that is starting has no event to wait on."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            response = await http.get(path)
+            if response.is_success and ready(response.json()):
+                return
+        await asyncio.sleep(0.2)
+    raise SystemUnreachable(f"{what} did not become ready within {READY_TIMEOUT_S:.0f} s; "
+                            f"see the logs under {RUN_ROOT / 'labs'}.", code="HSCLF303")
+
+
+async def down(prefix: str, quiet: bool = False, say: Say = print) -> None:
+    """End every process, namespace and file of the lab, whatever state it is in."""
+    state = LabState.load(prefix)
+    workdir = state.directory(prefix)
+    for pid in state.pids.values():
+        await _end(pid, prefix)
+    for pidfile in workdir.glob("*/run/*/qemu.pid") if workdir.exists() else []:
+        with contextlib.suppress(OSError, ValueError):
+            await terminate(int(pidfile.read_text().strip()), workdir)
+    removed = await asyncio.to_thread(network.remove_namespaces, prefix)
+    shutil.rmtree(workdir, ignore_errors=True)
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(DEFAULT_HMC_FILE.read_text()).get("lab") == prefix:
+            DEFAULT_HMC_FILE.unlink()
+    if not quiet:
+        say(f"lab {prefix} is down ({len(state.pids)} processes ended, "
+            f"{len(removed)} namespaces removed)")
+
+
+async def _end(pid: int, prefix: str) -> None:
+    """End a process the lab started, checking it still is that process.
+
+    Every process the lab starts names one of the lab's namespaces in its arguments.
+    """
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return
+    if f"\0{prefix}-".encode() not in cmdline:
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        if await wait_exit(pid, 5.0):
+            break
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -1,0 +1,250 @@
+"""Domain types shared by every part of openlpm.
+
+They are pydantic models because they cross the wire between the console, the agents
+and the movers; frozen so that a value read from an API cannot drift from what was sent.
+This module imports no other part of openlpm.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,46}$"
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PartitionState(StrEnum):
+    """Partition states with the HMC's names (``lssyscfg -F state``)."""
+
+    NOT_ACTIVATED = "Not Activated"
+    STARTING = "Starting"
+    RUNNING = "Running"
+    SHUTTING_DOWN = "Shutting Down"
+    MIGRATING_RUNNING = "Migrating - Running"
+    MIGRATING_NOT_ACTIVATED = "Migrating - Not Activated"
+    ERROR = "Error"
+
+
+class MigrationState(StrEnum):
+    """Migration states with the HMC's names (``lslparmigr -F migration_state``)."""
+
+    NOT_MIGRATING = "Not Migrating"
+    STARTING = "Migration Starting"
+    IN_PROGRESS = "Migration In Progress"
+    STOPPED = "Migration Stopped"
+    FAILED = "Migration Failed"
+    RECOVERING = "Migration Recovering"
+    COMPLETE = "Migration Complete"
+
+    @property
+    def finished(self) -> bool:
+        return self in (MigrationState.STOPPED, MigrationState.FAILED, MigrationState.COMPLETE)
+
+
+class MigrationKind(StrEnum):
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+
+
+class MigrationStep(IntEnum):
+    """The seven steps of a migration, in the order a job shows them."""
+
+    PROFILE_TO_TARGET = 1
+    STORAGE_ON_TARGET = 2
+    MOVER_SERVICES = 3
+    MIGRATE = 4
+    RESUME_ON_TARGET = 5
+    STORAGE_OFF_SOURCE = 6
+    PROFILE_OFF_SOURCE = 7
+
+    @property
+    def label(self) -> str:
+        return _STEP_LABELS[self]
+
+
+_STEP_LABELS = {
+    MigrationStep.PROFILE_TO_TARGET: "Profile to target",
+    MigrationStep.STORAGE_ON_TARGET: "Storage on target",
+    MigrationStep.MOVER_SERVICES: "Mover services",
+    MigrationStep.MIGRATE: "Migrate",
+    MigrationStep.RESUME_ON_TARGET: "Resume on target",
+    MigrationStep.STORAGE_OFF_SOURCE: "Storage off source",
+    MigrationStep.PROFILE_OFF_SOURCE: "Profile off source",
+}
+
+
+class PartitionProfile(Frozen):
+    """What ``mksyscfg -r lpar`` defines: memory in MB, processors as virtual CPUs."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    lpar_id: int | None = Field(default=None, ge=1, le=65535)
+    profile_name: str = Field(default="default", min_length=1, max_length=31)
+    min_mem: int = Field(ge=64)
+    desired_mem: int = Field(ge=64)
+    max_mem: int = Field(ge=64)
+    min_procs: int = Field(ge=1)
+    desired_procs: int = Field(ge=1)
+    max_procs: int = Field(ge=1, le=255)
+    proc_compat_mode: str = Field(default="qemu64", pattern=r"^[A-Za-z0-9_.+-]+$")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PartitionProfile:
+        if not self.min_mem <= self.desired_mem <= self.max_mem:
+            raise ValueError("memory must satisfy min_mem <= desired_mem <= max_mem")
+        if not self.min_procs <= self.desired_procs <= self.max_procs:
+            raise ValueError("processors must satisfy min_procs <= desired_procs <= max_procs")
+        return self
+
+
+class Partition(Frozen):
+    """A partition as its managed system reports it."""
+
+    profile: PartitionProfile
+    state: PartitionState
+    activated_once: bool = False
+    curr_mem: int = 0
+    curr_procs: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.profile.name
+
+    @property
+    def lpar_id(self) -> int:
+        return self.profile.lpar_id or 0
+
+
+class MoverInfo(Frozen):
+    """A mover service: its control API and the address its migration stream listens on."""
+
+    name: str
+    control_url: str
+    data_address: str
+
+
+class SystemInfo(Frozen):
+    """A managed system's identity and resources, as its agent reports them."""
+
+    name: str
+    state: str = "Operating"
+    cpus: int
+    memory_mb: int
+    free_cpus: int
+    free_memory_mb: int
+    accel: str
+    qemu_version: str
+    agent_version: str
+    movers: tuple[MoverInfo, ...] = ()
+
+
+class MigrationProgress(Frozen):
+    """One sample of QEMU's ``query-migrate`` on the source, in HMC-meaningful terms."""
+
+    status: str
+    transferred: int = 0
+    remaining: int = 0
+    total: int = 0
+    rate_bps: float = 0.0
+    passes: int = 0
+    downtime_ms: int | None = None
+    total_time_ms: int | None = None
+    error: str | None = None
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+class Finding(Frozen):
+    """One result of validation: what is wrong, with what, and what to do."""
+
+    severity: Severity
+    code: str
+    object: str
+    message: str
+
+
+class ConsoleLine(Frozen):
+    """A line the partition wrote on its console, stamped when its system received it."""
+
+    t: float
+    text: str
+    system: str = ""
+
+
+class MigrationRecord(Frozen):
+    """A migration job as the console keeps it and ``lslparmigr`` shows it."""
+
+    id: str
+    partition: str
+    source: str
+    target: str
+    kind: MigrationKind
+    state: MigrationState
+    step: MigrationStep | None = None
+    step_phase: str = ""
+    started: float
+    ended: float | None = None
+    bytes_transmitted: int = 0
+    bytes_remaining: int = 0
+    rate_bps: float = 0.0
+    passes: int = 0
+    downtime_ms: int | None = None
+    dest_lpar_id: int | None = None
+    dest_profile_name: str | None = None
+    source_msp_name: str | None = None
+    dest_msp_name: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    warnings: tuple[Finding, ...] = ()
+
+
+class MigrationRequest(Frozen):
+    """One ``migrlpar -o v|m``: built alike by the CLI, the REST API and the web console."""
+
+    source: str
+    target: str
+    partition: str | None = None
+    lpar_id: int | None = None
+    dest_profile_name: str | None = Field(default=None, min_length=1, max_length=31)
+    dest_lpar_id: int | None = Field(default=None, ge=1, le=65535)
+    source_msp_name: str | None = None
+    dest_msp_name: str | None = None
+    wait_minutes: float | None = Field(default=None, gt=0)
+
+
+class ValidationReport(Frozen):
+    partition: str
+    source: str
+    target: str
+    kind: MigrationKind | None
+    findings: tuple[Finding, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not any(f.severity == Severity.ERROR for f in self.findings)
+
+
+class SystemSummary(Frozen):
+    """A managed system as the console lists it: reachable or not."""
+
+    name: str
+    state: str
+    agent_url: str
+    info: SystemInfo | None = None
+    message: str | None = None
+
+
+class PartitionSummary(Frozen):
+    """A partition as the console lists it: what its system says, plus migration state."""
+
+    system: str
+    partition: Partition
+    migration_state: MigrationState = MigrationState.NOT_MIGRATING
+    migration_id: str | None = None

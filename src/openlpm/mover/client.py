@@ -1,0 +1,32 @@
+"""The console's (and agent's) client of a mover service's control API."""
+
+from __future__ import annotations
+
+from openlpm.model import MoverInfo
+from openlpm.mover.channels import ChannelStats
+from openlpm.wire import ServiceClient
+
+
+class MoverClient(ServiceClient):
+    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+        super().__init__(base_url, "Mover service", timeout=timeout)
+
+    async def info(self) -> MoverInfo:
+        return MoverInfo.model_validate(await self.request("GET", "/mover"))
+
+    async def expect(self, migration_id: str, token: str, forward_to: str) -> None:
+        await self.request("POST", "/channels/incoming", json={
+            "migration_id": migration_id, "token": token, "forward_to": forward_to})
+
+    async def open(self, migration_id: str, token: str, peer: str) -> int:
+        body = await self.request("POST", "/channels/outgoing", json={
+            "migration_id": migration_id, "token": token, "peer": peer})
+        return int(body["port"])
+
+    async def stats(self, migration_id: str) -> ChannelStats:
+        return ChannelStats.model_validate(
+            await self.request("GET", f"/channels/{migration_id}"))
+
+    async def close_channel(self, migration_id: str) -> ChannelStats:
+        return ChannelStats.model_validate(
+            await self.request("DELETE", f"/channels/{migration_id}"))

@@ -1,0 +1,35 @@
+"""Running a part's API: bind where asked, optionally inside a network namespace.
+
+A namespace is entered before any thread exists, because a thread keeps the namespace
+of the thread that created it. The console may bind its listener first and only then
+enter the lab's namespace: it then answers on the host's loopback while it reaches the
+managed systems over the lab network, and the host needs no lab address or route.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+import uvicorn
+from fastapi import FastAPI
+from pyroute2 import netns
+
+
+def enter_netns(name: str) -> None:
+    netns.setns(name, flags=0)
+
+
+def bind(address: str) -> socket.socket:
+    host, _, port = address.rpartition(":")
+    sock = socket.create_server((host, int(port)), backlog=128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(app: FastAPI, listener: socket.socket) -> None:
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    config = uvicorn.Config(app, fd=listener.fileno(), log_level="warning",
+                            timeout_graceful_shutdown=5)
+    uvicorn.Server(config).run()
