@@ -17,7 +17,7 @@ import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from qemu.qmp import EventListener, QMPClient
 from qemu.qmp.error import QMPError
@@ -127,7 +127,8 @@ class QemuPartition:
     async def _follow_events(self, listener: EventListener) -> None:
         async for event in listener:
             if event["event"] == "MIGRATION":
-                self._migration_status = event["data"]["status"]
+                data = cast(dict[str, Any], event["data"])
+                self._migration_status = str(data["status"])
             async with self._changed:
                 self._changed.notify_all()
 
@@ -183,7 +184,7 @@ class QemuPartition:
     async def stop(self, *, graceful_timeout: float = 0.0) -> None:
         """End QEMU: ask the guest to power off first when a grace period is given."""
         pid = self.pid()
-        if graceful_timeout > 0 and self._qmp is not None:
+        if graceful_timeout > 0 and self._qmp is not None and pid is not None:
             with contextlib.suppress(HypervisorError):
                 await self.execute("system_powerdown")
                 await wait_exit(pid, graceful_timeout)
@@ -256,8 +257,12 @@ async def wait_exit(pid: int, timeout: float) -> bool:
     except ProcessLookupError:
         return True
     loop = asyncio.get_running_loop()
-    ended = loop.create_future()
-    loop.add_reader(fd, lambda: ended.done() or ended.set_result(None))
+    ended: asyncio.Future[None] = loop.create_future()
+    def mark_ended() -> None:
+        if not ended.done():
+            ended.set_result(None)
+
+    loop.add_reader(fd, mark_ended)
     try:
         await asyncio.wait_for(ended, timeout)
         return True

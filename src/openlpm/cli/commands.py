@@ -126,6 +126,29 @@ def mksyscfg(argv: Sequence[str] | None = None) -> int:
     return _run(mksyscfg_parser, _mksyscfg, argv)
 
 
+# -- rmsyscfg -----------------------------------------------------------------------------
+
+
+def rmsyscfg_parser() -> argparse.ArgumentParser:
+    parser = HmcArgumentParser(prog="rmsyscfg", description="Remove a partition that is not "
+                               "activated, with its profile.")
+    parser.add_argument("-r", dest="resource", required=True, choices=["lpar"])
+    parser.add_argument("-m", dest="system", required=True, help="managed system")
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument("-n", dest="partition", help="partition name")
+    who.add_argument("--id", dest="lpar_id", type=int, help="partition id")
+    return parser
+
+
+async def _rmsyscfg(args: argparse.Namespace, hmc: HmcClient) -> None:
+    partition = await _find(hmc, args.system, args.partition, args.lpar_id)
+    await hmc.remove_partition(args.system, partition.partition.name)
+
+
+def rmsyscfg(argv: Sequence[str] | None = None) -> int:
+    return _run(rmsyscfg_parser, _rmsyscfg, argv)
+
+
 # -- chsysstate ---------------------------------------------------------------------------
 
 

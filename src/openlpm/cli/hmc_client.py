@@ -64,6 +64,9 @@ class HmcClient(ServiceClient):
         return PartitionSummary.model_validate(await self.request(
             "POST", f"/systems/{system}/partitions", json=profile.model_dump()))
 
+    async def remove_partition(self, system: str, name: str) -> None:
+        await self.request("DELETE", f"/systems/{system}/partitions/{name}")
+
     async def activate(self, system: str, name: str) -> PartitionSummary:
         return PartitionSummary.model_validate(
             await self.request("POST", f"/systems/{system}/partitions/{name}/activate"))

@@ -65,6 +65,9 @@ def parser() -> argparse.ArgumentParser:
     lab_up.add_argument("--memory-mb", type=int, default=8192, help="memory per system, MB")
     lab_up.add_argument("--accel", choices=["auto", "kvm", "tcg"], default="auto")
     lab_up.add_argument("--hmc-port", type=int, default=8480)
+    lab_up.add_argument("--partition-args", default="", metavar="ARGS",
+                        help="extra kernel arguments of every partition, e.g. "
+                        "openlpm.fill_mb=400 to fill 400 MiB of memory with random data")
     lab_down = lab.add_parser("down", help="remove every process, namespace and file of a lab")
     lab_down.add_argument("--prefix", default="olpm")
 
@@ -85,10 +88,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    handler = {
-        ("hmc", "serve"): _hmc_serve, ("agent", "serve"): _agent_serve,
-        ("mover", "serve"): _mover_serve,
-    }.get((args.part, getattr(args, "action", None)))
+    handler = SERVICES.get((args.part, getattr(args, "action", "")))
     if handler is not None:
         handler(args)
         return 0
@@ -101,7 +101,8 @@ async def _dispatch(args: argparse.Namespace) -> None:
     if args.part == "lab" and args.action == "up":
         await site.up(site.LabSpec(
             prefix=args.prefix, systems=args.systems, cpus=args.cpus,
-            memory_mb=args.memory_mb, accel=args.accel, hmc_port=args.hmc_port))
+            memory_mb=args.memory_mb, accel=args.accel, hmc_port=args.hmc_port,
+            partition_args=args.partition_args))
     elif args.part == "lab":
         await site.down(args.prefix)
     elif args.part == "image":
@@ -170,6 +171,9 @@ def _qemu_version(binary: str) -> str:
     out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False)
     return out.stdout.split("\n", 1)[0].removeprefix("QEMU emulator version ").strip()
 
+
+SERVICES = {("hmc", "serve"): _hmc_serve, ("agent", "serve"): _agent_serve,
+            ("mover", "serve"): _mover_serve}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 from rich.console import Console
@@ -14,7 +15,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from openlpm.model import MigrationRecord, MigrationStep
+from openlpm.model import MigrationKind, MigrationRecord, MigrationStep
 
 
 def describe(record: MigrationRecord) -> str:
@@ -46,19 +47,37 @@ async def show_progress(records: AsyncIterator[MigrationRecord],
 
 async def _print_steps(records: AsyncIterator[MigrationRecord],
                        console: Console) -> MigrationRecord:
+    """One line per step (steps done between two updates included) and per second."""
     last: MigrationRecord | None = None
-    shown = ""
+    shown, shown_at, step_shown = "", 0.0, 0
     async for record in records:
+        step = int(record.step or 0)
+        for skipped in range(step_shown + 1, step):
+            console.print(_passed_step(MigrationStep(skipped), record), highlight=False)
+        step_shown = max(step_shown, step)
         line = describe(record)
-        if line != shown:
-            sent = record.bytes_transmitted / 2**20
-            extra = (f"  {sent:.0f} MiB sent, {record.bytes_remaining / 2**20:.0f} MiB "
-                     f"remaining" if record.step == MigrationStep.MIGRATE else "")
-            console.print(line + extra, highlight=False)
-            shown = line
+        if line != shown or (record.step == MigrationStep.MIGRATE
+                             and time.monotonic() - shown_at >= 1.0):
+            console.print(line + _bytes(record), highlight=False)
+            shown, shown_at = line, time.monotonic()
         last = record
     assert last is not None
     return last
+
+
+def _passed_step(step: MigrationStep, record: MigrationRecord) -> str:
+    moves_memory = step in (MigrationStep.MOVER_SERVICES, MigrationStep.MIGRATE)
+    if moves_memory and record.kind == MigrationKind.INACTIVE:
+        return f"step {int(step)}/7 {step.label} (not needed: the partition is not running)"
+    return f"step {int(step)}/7 {step.label}"
+
+
+def _bytes(record: MigrationRecord) -> str:
+    if record.step != MigrationStep.MIGRATE:
+        return ""
+    return (f"  {record.bytes_transmitted / 2**20:.0f} MiB sent, "
+            f"{record.bytes_remaining / 2**20:.0f} MiB remaining, "
+            f"{record.rate_bps / 2**20:.0f} MiB/s")
 
 
 def summary(record: MigrationRecord) -> str:

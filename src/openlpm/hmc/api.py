@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from openlpm import __version__
-from openlpm.errors import ObjectNotFound, OpenLpmError
+from openlpm.errors import ObjectNotFound, OpenLpmError, WrongState
 from openlpm.hmc.board import MigrationBoard
 from openlpm.hmc.inventory import Inventory, JournalEntry, SystemEntry
 from openlpm.hmc.migrate import MigrationEngine
@@ -24,6 +24,7 @@ from openlpm.model import (
     MigrationRequest,
     Partition,
     PartitionProfile,
+    PartitionState,
     PartitionSummary,
     SystemSummary,
     ValidationReport,
@@ -124,6 +125,15 @@ def create_app(db_path: Path) -> FastAPI:
     @app.get("/systems/{system}/partitions/{name}")
     async def partition(system: str, name: str) -> PartitionSummary:
         return with_migration(system, await site.partition(system, name))
+
+    @app.delete("/systems/{system}/partitions/{name}")
+    async def remove_partition(system: str, name: str) -> None:
+        found = with_migration(system, await site.partition(system, name))
+        if found.partition.state != PartitionState.NOT_ACTIVATED or found.migration_id:
+            raise WrongState(
+                f"Partition {name} on {system} is {found.partition.state.value}; shut it "
+                f"down before removing it.", code="HSCLF166")
+        await site.agent(system).remove(name)
 
     @app.post("/systems/{system}/partitions/{name}/activate")
     async def activate(system: str, name: str) -> PartitionSummary:

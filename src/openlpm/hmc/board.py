@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 
 from openlpm.hmc.inventory import Inventory
@@ -29,6 +30,9 @@ class MigrationBoard:
             self._version += 1
             self._changed.notify_all()
 
+    def _moved_on(self, seen: int) -> bool:
+        return self._version != seen
+
     async def watch(self, migration_id: str) -> AsyncIterator[MigrationRecord]:
         """Yield the record now and after each change, until the migration is finished."""
         last: MigrationRecord | None = None
@@ -41,4 +45,4 @@ class MigrationBoard:
             if record.state.finished:
                 return
             async with self._changed:
-                await self._changed.wait_for(lambda seen=seen: self._version != seen)
+                await self._changed.wait_for(functools.partial(self._moved_on, seen))

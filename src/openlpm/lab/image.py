@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from openlpm.errors import OpenLpmError
+
 # quiet keeps kernel messages from interleaving with the ticks; panic=-1 reboots at once
 # if the workload (PID 1) ever dies, which the changed boot id then makes visible.
 KERNEL_ARGS = "console=ttyS0 quiet panic=-1"
@@ -43,6 +45,19 @@ setup() {
     exec </dev/console >/dev/console 2>&1
 }
 
+# Touches memory the way a real workload would, so a migration has real pages to move:
+# openlpm.fill_mb=N on the kernel command line writes N MiB of random data to tmpfs.
+fill_memory() {
+    for arg in $(cat /proc/cmdline); do
+        case "$arg" in openlpm.fill_mb=*) fill_mb="${arg#openlpm.fill_mb=}" ;; esac
+    done
+    [ -n "$fill_mb" ] || return 0
+    mkdir -p /fill
+    mount -t tmpfs -o size=$((fill_mb + 16))m tmpfs /fill
+    dd if=/dev/urandom of=/fill/data bs=1M count="$fill_mb" 2>/dev/null
+    echo "openlpm filled $fill_mb MiB"
+}
+
 tick_loop() {
     n=0
     while true; do
@@ -55,12 +70,15 @@ tick_loop() {
 setup
 BOOT_ID=$(cat /proc/sys/kernel/random/boot_id)
 echo "openlpm workload started boot=$BOOT_ID"
+fill_memory
 tick_loop
 """
 
 
-class ImageBuildError(Exception):
+class ImageBuildError(OpenLpmError):
     """The image cannot be built or found; the message names the fix."""
+
+    default_code = "HSCLF311"
 
 
 @dataclass(frozen=True)

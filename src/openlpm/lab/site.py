@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from openlpm.lab.accel import probe_accelerator
 
 from openlpm.agent.qemu import terminate, wait_exit
 from openlpm.errors import RequestInvalid, SystemUnreachable
 from openlpm.lab import network
+from openlpm.lab.accel import probe_accelerator
 from openlpm.lab.image import KERNEL_ARGS, PartitionImage, build_image
 from openlpm.lab.network import Node
 
@@ -50,6 +50,7 @@ class LabSpec:
     accel: str = "auto"
     hmc_port: int = 8480
     make_default: bool = True
+    partition_args: str = ""
 
 
 @dataclass
@@ -139,7 +140,7 @@ def _start_system(state: LabState, spec: LabSpec, node: Node, image: PartitionIm
         "--listen", f"{address}:{AGENT_PORT}", "--state-dir", str(workdir / name),
         "--cpus", str(spec.cpus), "--memory-mb", str(spec.memory_mb), "--accel", state.accel,
         "--kernel", str(image.kernel), "--initrd", str(image.initrd),
-        "--kernel-args", KERNEL_ARGS,
+        "--kernel-args", f"{KERNEL_ARGS} {spec.partition_args}".strip(),
         "--mover-url", f"http://{address}:{MOVER_CONTROL_PORT}"])
     state.systems.append(name)
     state.save()

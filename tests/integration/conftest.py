@@ -1,0 +1,126 @@
+"""A real lab for the integration tests: namespaces, agents, movers, an HMC, QEMU.
+
+One lab per test module, always taken down, also after a failure; labs left by a test
+run that was killed are taken down before a new one starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from openlpm.lab import site
+
+TEST_PREFIX = "t"
+BIN = Path(sys.executable).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "integration" in str(item.path):
+            item.add_marker(pytest.mark.integration)
+
+
+def _can_run_lab() -> str | None:
+    if os.geteuid() != 0:
+        return "the lab needs root (network namespaces)"
+    if shutil.which("qemu-system-x86_64") is None:
+        return "qemu-system-x86_64 is not installed"
+    return None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_stale_test_labs() -> None:
+    labs = site.RUN_ROOT / "labs"
+    for stale in labs.glob(f"{TEST_PREFIX}*") if labs.exists() else []:
+        asyncio.run(site.down(stale.name, quiet=True))
+
+
+@dataclass
+class Lab:
+    state: site.LabState
+
+    def run(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run an openlpm or HMC-compatible command against this lab, as a user would."""
+        env = os.environ | {"OPENLPM_HMC": self.state.hmc_url}
+        result = subprocess.run([str(BIN / argv[0]), *argv[1:]], env=env, text=True,
+                                capture_output=True, timeout=300, check=False)
+        if check and result.returncode != 0:
+            raise AssertionError(f"{' '.join(argv)} exited {result.returncode}:\n"
+                                 f"{result.stdout}{result.stderr}")
+        return result
+
+    def values(self, *argv: str) -> list[str]:
+        """Lines of a listing command's output (use with -F)."""
+        return self.run(*argv).stdout.splitlines()
+
+    def ticks(self, system: str, partition: str) -> list[tuple[float, int, str, str]]:
+        """(receive time, counter, boot id, system) of each tick line on the console."""
+        out = self.run("openlpm", "console", "-m", system, "-p", partition,
+                       "--lines", "2000", "--stamps").stdout
+        ticks = []
+        for line in out.splitlines():
+            stamp, where, *text = line.split()
+            if text and text[0] == "tick":
+                ticks.append((float(stamp), int(text[1]), text[2].removeprefix("boot="),
+                              where))
+        return ticks
+
+    def wait_ticks(self, system: str, partition: str, more_than: int,
+                   timeout: float = 90.0, received_on: str | None = None) -> \
+            list[tuple[float, int, str, str]]:
+        """Wait for the console to hold more than ``more_than`` ticks (received on a system)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ticks = self.ticks(system, partition)
+            if len([t for t in ticks if received_on in (None, t[3])]) > more_than:
+                return ticks
+            time.sleep(0.5)
+        raise AssertionError(f"{partition} on {system} printed no more than {more_than} "
+                             f"ticks in {timeout} s")
+
+    def api(self, path: str) -> Any:
+        """GET from the lab's HMC REST API, the API the CLI and web console use."""
+        reply = httpx.get(f"{self.state.hmc_url}{path}", timeout=30)
+        reply.raise_for_status()
+        return reply.json()
+
+    def qemu_pids(self, system: str, partition: str = "") -> list[int]:
+        """QEMU processes of a system (of one partition of it) found in /proc."""
+        directory = site.LabState.directory(self.state.prefix) / system / "run" / partition
+        marker = str(directory).encode()
+        pids = []
+        for proc in Path("/proc").iterdir():
+            if proc.name.isdigit():
+                try:
+                    cmdline = (proc / "cmdline").read_bytes()
+                except OSError:
+                    continue
+                if cmdline.startswith(b"qemu-system") and marker + b"/" in cmdline:
+                    pids.append(int(proc.name))
+        return pids
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    reason = _can_run_lab()
+    if reason:
+        pytest.skip(reason)
+    spec = site.LabSpec(prefix=f"{TEST_PREFIX}{os.getpid() % 10**6}", systems=2, cpus=4,
+                        memory_mb=2048, accel=os.environ.get("OPENLPM_ACCEL", "auto"),
+                        hmc_port=site.free_port(), make_default=False)
+    try:
+        yield Lab(asyncio.run(site.up(spec, say=lambda _: None)))
+    finally:
+        asyncio.run(site.down(spec.prefix, quiet=True))

@@ -1,0 +1,134 @@
+"""Acceptance of the foundation: a running partition moves between two managed systems."""
+
+from __future__ import annotations
+
+import statistics
+
+import pytest
+
+from tests.integration.conftest import Lab
+
+PROFILE = ("name={name},profile_name=default,min_mem=128,desired_mem=256,max_mem=512,"
+           "min_procs=1,desired_procs=1,max_procs=2")
+# Receive times are stamped by the agents on a loaded two-core host.
+STAMP_JITTER_S = 0.5
+
+
+def create_and_activate(lab: Lab, system: str, name: str) -> None:
+    lab.run("mksyscfg", "-r", "lpar", "-m", system, "-i", PROFILE.format(name=name))
+    lab.run("chsysstate", "-r", "lpar", "-m", system, "-o", "on", "-n", name, "-f", "default")
+
+
+def migrate_and_check(lab: Lab, name: str, source: str, target: str) -> None:
+    before = lab.wait_ticks(source, name, more_than=2)
+    boot_id = before[-1][2]
+
+    validation = lab.run("migrlpar", "-o", "v", "-m", source, "-t", target, "-p", name)
+    assert "Error" not in validation.stderr
+    lab.run("migrlpar", "-o", "m", "-m", source, "-t", target, "-p", name)
+
+    assert lab.values("lssyscfg", "-r", "lpar", "-m", target, "-F", "name,state",
+                      "--filter", f"lpar_names={name}") == [f"{name},Running"]
+    assert lab.values("lssyscfg", "-r", "lpar", "-m", source, "--filter",
+                      f"lpar_names={name}") == ["No results were found."]
+    assert lab.qemu_pids(source, name) == []
+    assert len(lab.qemu_pids(target, name)) == 1
+    assert lab.values("lslparmigr", "-r", "lpar", "-m", target, "-F",
+                      "name,migration_state", "--filter", f"lpar_names={name}") == \
+        [f"{name},Not Migrating"]
+
+    ticks = lab.wait_ticks(target, name, more_than=len(before) + 2)
+    assert {boot for _, _, boot, _ in ticks} == {boot_id}, "the partition rebooted"
+    counters = [n for _, n, _, _ in ticks]
+    assert counters == list(range(counters[0], counters[0] + len(counters))), \
+        "ticks were lost or repeated"
+    hosts = [where for _, _, _, where in ticks]
+    runs = [h for i, h in enumerate(hosts) if i == 0 or hosts[i - 1] != h]
+    assert runs[-2:] == [source, target], f"the console moved {runs}"
+
+    downtime_s = (lab.api(f"/partitions/{name}/migration")["downtime_ms"] or 0) / 1000
+    gaps = [b[0] - a[0] for a, b in zip(ticks, ticks[1:], strict=False)]
+    tick = statistics.median(gaps)
+    assert max(gaps) <= downtime_s + tick + STAMP_JITTER_S, (
+        f"the partition was silent {max(gaps):.2f} s; downtime was {downtime_s:.3f} s")
+
+
+def test_a_running_partition_moves_to_another_system_and_back_without_restarting(
+        lab: Lab) -> None:
+    create_and_activate(lab, "sys1", "web1")
+
+    migrate_and_check(lab, "web1", "sys1", "sys2")
+    assert lab.qemu_pids("sys1") == []
+    migrate_and_check(lab, "web1", "sys2", "sys1")
+    assert lab.qemu_pids("sys2") == []
+
+    record = lab.api("/partitions/web1/migration")
+    assert record["state"] == "Migration Complete"
+    journal = lab.api(f"/migrations/{record['id']}/journal")
+    assert [e["step"] for e in journal if e["phase"] == "done"] == [1, 2, 3, 4, 5, 6, 7]
+
+
+def test_an_inactive_partition_moves_by_its_profile_and_activates_on_the_target(
+        lab: Lab) -> None:
+    create_and_activate(lab, "sys1", "db1")
+    lab.wait_ticks("sys1", "db1", more_than=0)
+    lab.run("chsysstate", "-r", "lpar", "-m", "sys1", "-o", "shutdown", "--immed", "-n", "db1")
+
+    lab.run("migrlpar", "-o", "m", "-m", "sys1", "-t", "sys2", "-p", "db1")
+
+    assert lab.values("lssyscfg", "-r", "lpar", "-m", "sys2", "-F", "name,state,curr_mem",
+                      "--filter", "lpar_names=db1") == ["db1,Not Activated,0"]
+    assert lab.values("lssyscfg", "-r", "lpar", "-m", "sys1", "--filter",
+                      "lpar_names=db1") == ["No results were found."]
+    lab.run("chsysstate", "-r", "lpar", "-m", "sys2", "-o", "on", "-n", "db1")
+    lab.wait_ticks("sys2", "db1", more_than=0, received_on="sys2")
+    lab.run("chsysstate", "-r", "lpar", "-m", "sys2", "-o", "shutdown", "--immed", "-n", "db1")
+    lab.run("rmsyscfg", "-r", "lpar", "-m", "sys2", "-n", "db1")
+
+
+def site_view(lab: Lab) -> list[list[str]]:
+    return [lab.values("lssyscfg", "-r", "lpar", "-m", system, "-F", "name,lpar_id,state")
+            for system in ("sys1", "sys2")]
+
+
+@pytest.mark.parametrize(("argv", "status", "code", "named"), [
+    (("-m", "nosuch", "-t", "sys2", "-p", "web1"), 3, "HSCLF162", "nosuch"),
+    (("-m", "sys1", "-t", "nosuch", "-p", "web1"), 3, "HSCLF162", "nosuch"),
+    (("-m", "sys1", "-t", "sys2", "-p", "ghost"), 3, "HSCLF164", "ghost"),
+    (("-m", "sys1", "-t", "sys1", "-p", "web1"), 2, "HSCLF182", "sys1"),
+])
+def test_a_migration_named_wrongly_is_refused_and_changes_nothing(
+        lab: Lab, argv: tuple[str, ...], status: int, code: str, named: str) -> None:
+    before = site_view(lab)
+    for operation in ("v", "m"):
+        result = lab.run("migrlpar", "-o", operation, *argv, check=False)
+        assert result.returncode == status
+        assert result.stderr.startswith(code) and named in result.stderr
+    assert site_view(lab) == before
+
+
+def test_a_target_without_enough_memory_is_refused_and_nothing_changes(lab: Lab) -> None:
+    lab.run("mksyscfg", "-r", "lpar", "-m", "sys2", "-i",
+            "name=filler,min_mem=512,desired_mem=512,max_mem=512,min_procs=1,"
+            "desired_procs=1,max_procs=1")
+    lab.run("chsysstate", "-r", "lpar", "-m", "sys2", "-o", "on", "-n", "filler")
+    free = dict(line.split(",") for line in lab.values(
+        "lssyscfg", "-r", "sys", "-F", "name,curr_avail_sys_mem"))
+    assert int(free["sys1"]) > int(free["sys2"])
+    lab.run("mksyscfg", "-r", "lpar", "-m", "sys1", "-i",
+            f"name=big,min_mem=128,desired_mem={free['sys1']},max_mem={free['sys1']},"
+            f"min_procs=1,desired_procs=1,max_procs=1")
+    lab.run("chsysstate", "-r", "lpar", "-m", "sys1", "-o", "on", "-n", "big")
+    before = site_view(lab)
+
+    result = lab.run("migrlpar", "-o", "m", "-m", "sys1", "-t", "sys2", "-p", "big",
+                     check=False)
+
+    assert result.returncode == 6
+    assert "HSCLF189" in result.stderr
+    assert f"sys2 has {free['sys2']} MB" in result.stderr and "big" in result.stderr
+    assert site_view(lab) == before
+    for system, name in (("sys1", "big"), ("sys2", "filler")):
+        lab.run("chsysstate", "-r", "lpar", "-m", system, "-o", "shutdown", "--immed",
+                "-n", name)
+        lab.run("rmsyscfg", "-r", "lpar", "-m", system, "-n", name)
