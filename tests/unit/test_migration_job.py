@@ -180,11 +180,12 @@ async def test_active_migration_merges_the_console_history_to_the_target(lab: La
 
 
 async def test_active_migration_closes_its_mover_channels(lab: Lab) -> None:
-    await lab.migrate()
+    record = await lab.migrate()
 
+    assert [args[0] for args in lab.target_mover.called("expect")] == [record.id]
+    assert [args[0] for args in lab.source_mover.called("open")] == [record.id]
     for mover in (lab.source_mover, lab.target_mover):
-        assert [args[0] for args in mover.called("close_channel")] == \
-            [args[0] for args in mover.called("expect") + mover.called("open")]
+        assert mover.called("close_channel") == [(record.id,)]
         assert mover.channels == {}
         assert mover.client_closed
 
@@ -381,7 +382,8 @@ async def test_failure_before_commit_leaves_nothing_on_the_target(
         failed: tuple[Failure, MigrationRecord], lab: Lab) -> None:
     assert NAME not in lab.target.hosted
     assert (await lab.target.system()).free_memory_mb == lab.target.memory_mb
-    assert lab.source_mover.channels == lab.target_mover.channels == {}
+    assert lab.source_mover.channels == {}
+    assert lab.target_mover.channels == {}
     assert all(m.client_closed for m in lab.movers.values() if m.clients_built)
 
 
@@ -460,7 +462,8 @@ async def test_source_remove_failing_in_step_7_leaves_the_partition_running_on_t
     "no other code ever closes them"))
 async def test_failure_after_commit_still_closes_the_mover_channels(
         failed_after_commit: MigrationRecord, lab: Lab) -> None:
-    assert lab.source_mover.channels == lab.target_mover.channels == {}
+    assert lab.source_mover.channels == {}
+    assert lab.target_mover.channels == {}
 
 
 # -- wait time (-w) and stop -------------------------------------------------------------

@@ -321,7 +321,7 @@ async def _migrlpar(args: argparse.Namespace, hmc: HmcClient) -> int | None:
                              f"of openlpm.", code="HSCLF012")
     request = migration_request(args)
     if args.operation == "v":
-        return await _validate(request, hmc)
+        return await _validate(request, hmc, args.verbose)
     record = await hmc.migrate(request)
     for warning in record.warnings:
         print(finding_line(warning.severity, warning.code, warning.object, warning.message),
@@ -335,10 +335,16 @@ async def _migrlpar(args: argparse.Namespace, hmc: HmcClient) -> int | None:
     return None
 
 
-async def _validate(request: MigrationRequest, hmc: HmcClient) -> int:
+async def _validate(request: MigrationRequest, hmc: HmcClient, verbose: bool) -> int:
     report = await hmc.validate(request)
     for f in report.findings:
         print(finding_line(f.severity, f.code, f.object, f.message), file=sys.stderr)
+    if verbose:
+        errors = sum(f.severity == "error" for f in report.findings)
+        kind = f"{report.kind.value} migration" if report.kind else "no migration possible"
+        print(f"Validation of {report.partition} from {report.source} to {report.target}: "
+              f"{'passed' if report.passed else 'failed'} ({kind}), {errors} error(s), "
+              f"{len(report.findings) - errors} warning(s).")
     return 0 if report.passed else ValidationFailed.exit_status
 
 

@@ -82,7 +82,11 @@ def parser() -> argparse.ArgumentParser:
     console.add_argument("--lines", type=int, default=20)
     console.add_argument("--stamps", action="store_true", help="show receive time and system")
 
-    parts.add_parser("demo", help="lab up, migrate a running partition, prove it, lab down")
+    demo = parts.add_parser("demo", help="lab up, migrate a running partition, prove it, "
+                            "lab down")
+    demo.add_argument("--memory-mb", type=int, default=512, help="partition memory, MB")
+    demo.add_argument("--fill-mb", type=int, default=200,
+                      help="MiB of random data the workload keeps in memory")
     return top
 
 
@@ -115,7 +119,7 @@ async def _dispatch(args: argparse.Namespace) -> None:
     elif args.part == "demo":
         from openlpm.lab.demo import run_demo
 
-        await run_demo()
+        await run_demo(fill_mb=args.fill_mb, memory_mb=args.memory_mb)
     else:
         raise RequestInvalid(f"Unknown command {args.part}.")
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 
 from openlpm.agent.qemu import terminate, wait_exit
-from openlpm.errors import RequestInvalid, SystemUnreachable
+from openlpm.errors import ObjectExists, RequestInvalid, SystemUnreachable
 from openlpm.lab import network
 from openlpm.lab.accel import probe_accelerator
 from openlpm.lab.image import KERNEL_ARGS, PartitionImage, build_image
@@ -77,6 +77,9 @@ class LabState:
         temp.write_text(json.dumps(self.__dict__, indent=1))
         temp.replace(self.path)
 
+    def running(self) -> bool:
+        return any(_lab_process(pid, self.prefix) for pid in self.pids.values())
+
     @classmethod
     def load(cls, prefix: str) -> LabState:
         try:
@@ -99,6 +102,10 @@ async def up(spec: LabSpec, say: Say = print) -> LabState:
         raise RequestInvalid("A lab prefix is 1 to 8 letters or digits.", code="HSCLF301")
     if not 1 <= spec.systems <= 40:
         raise RequestInvalid("A lab has 1 to 40 managed systems.", code="HSCLF302")
+    if LabState.load(spec.prefix).running():
+        raise ObjectExists(f"Lab {spec.prefix} is already up. Use it, take it down with "
+                           f"'openlpm lab down --prefix {spec.prefix}', or choose another "
+                           f"--prefix.", code="HSCLF304")
     await down(spec.prefix, quiet=True)
     state = LabState(prefix=spec.prefix)
     workdir = state.directory(spec.prefix)
@@ -209,11 +216,7 @@ async def _end(pid: int, prefix: str) -> None:
 
     Every process the lab starts names one of the lab's namespaces in its arguments.
     """
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return
-    if f"\0{prefix}-".encode() not in cmdline:
+    if not _lab_process(pid, prefix):
         return
     for sig in (signal.SIGTERM, signal.SIGKILL):
         with contextlib.suppress(ProcessLookupError):
@@ -222,6 +225,14 @@ async def _end(pid: int, prefix: str) -> None:
             break
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
+
+
+def _lab_process(pid: int, prefix: str) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return f"\0{prefix}-".encode() in cmdline
 
 
 def free_port() -> int:
