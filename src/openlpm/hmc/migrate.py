@@ -9,6 +9,7 @@ is left is cleanup of the source.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -16,7 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from openlpm.errors import MigrationFailed, OpenLpmError
+from openlpm.errors import MigrationFailed, ObjectNotFound, OpenLpmError, WrongState
 from openlpm.hmc.board import MigrationBoard
 from openlpm.hmc.site import Site
 from openlpm.hmc.validate import MigrationPlan
@@ -85,8 +86,7 @@ class MigrationJob:
         else:
             await self._publish(state=MigrationState.COMPLETE, ended=time.time())
         finally:
-            for mover in self._movers:
-                await mover.close()
+            await self._close_channels()
         return self.record
 
     async def _steps(self) -> None:
@@ -141,14 +141,15 @@ class MigrationJob:
         source_mover = self._mover(source_mover_info.control_url)
         target_mover = self._mover(target_mover_info.control_url)
         incoming_port = await self.target_agent.prepare_incoming(self.name)
-        await target_mover.expect(self.record.id, self.token, f"{LOCAL_HOST}:{incoming_port}")
+        # Undos are registered before the calls they undo: a call cut short by a stop or
+        # by -w may still have acted, and an undo of what was not done is harmless.
         self._on_failure("close the target mover channel",
                          lambda: target_mover.close_channel(self.record.id))
-        local_port = await source_mover.open(self.record.id, self.token,
-                                             target_mover_info.data_address)
+        await target_mover.expect(self.record.id, self.token, f"{LOCAL_HOST}:{incoming_port}")
         self._on_failure("close the source mover channel",
                          lambda: source_mover.close_channel(self.record.id))
-        return local_port
+        return await source_mover.open(self.record.id, self.token,
+                                       target_mover_info.data_address)
 
     async def _transfer(self, uri: str) -> None:
         wait = self.plan.request.wait_minutes
@@ -163,18 +164,20 @@ class MigrationJob:
 
     async def _stream(self, uri: str) -> None:
         await self._publish(step_phase="a: pre-copy")
-        await self.source_agent.start_outgoing(self.name, uri)
         self._on_failure("cancel the stream; the partition resumes on the source",
                          lambda: self.source_agent.cancel_outgoing(self.name))
+        await self.source_agent.start_outgoing(self.name, uri)
         status = "setup"
         while True:
             sample = await self.source_agent.outgoing_progress(
                 self.name, wait=PROGRESS_WAIT_S, known_status=status)
             status = sample.status
             phase = "b: switch-over" if status in SWITCH_OVER_STATUSES else self.record.step_phase
-            await self._publish(step_phase=phase, bytes_transmitted=sample.transferred,
-                                bytes_remaining=sample.remaining, rate_bps=sample.rate_bps,
-                                passes=sample.passes)
+            # A failed or cancelled stream reports no counters: keep the last ones.
+            await self._publish(step_phase=phase, bytes_transmitted=max(
+                sample.transferred, self.record.bytes_transmitted),
+                bytes_remaining=sample.remaining, rate_bps=sample.rate_bps,
+                passes=sample.passes)
             if status == "completed":
                 self._committed = True
                 self.board.inventory.journal(self.record.id, Step.RESUME_ON_TARGET,
@@ -190,8 +193,6 @@ class MigrationJob:
         history = await self.source_agent.console(self.name, CONSOLE_HISTORY_LINES)
         await self.target_agent.merge_console(self.name, history)
         await self.source_agent.remove(self.name)
-        for mover in self._movers:
-            await mover.close_channel(self.record.id)
 
     # -- bookkeeping ------------------------------------------------------------------
 
@@ -199,6 +200,14 @@ class MigrationJob:
         client = MoverClient(url)
         self._movers.append(client)
         return client
+
+    async def _close_channels(self) -> None:
+        """Whatever the outcome, the movers forget this migration."""
+        for mover in self._movers:
+            with contextlib.suppress(OpenLpmError):
+                await mover.close_channel(self.record.id)
+            await mover.close()
+        self._movers.clear()
 
     def _on_failure(self, what: str, undo: Undo) -> None:
         self._undo.append((what, undo))
@@ -232,6 +241,9 @@ class MigrationJob:
         for what, undo in reversed(self._undo):
             try:
                 await undo()
+            except (ObjectNotFound, WrongState) as exc:
+                self.board.inventory.journal(self.record.id, self.record.step,
+                                             "nothing to undo", f"{what}: {exc.message}")
             except OpenLpmError as exc:
                 self.board.inventory.journal(self.record.id, self.record.step,
                                              "undo failed", f"{what}: {exc}")
