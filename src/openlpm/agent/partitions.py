@@ -247,7 +247,12 @@ class PartitionManager:
         return self._consoles[name]
 
     def _state(self, name: str) -> PartitionState:
-        return self._states.get(name, S.NOT_ACTIVATED)
+        state = self._states.get(name, S.NOT_ACTIVATED)
+        if state == S.RUNNING and self._qemu(name).pid() is None:
+            # The guest powered itself off or QEMU died: the partition no longer runs.
+            log.warning("QEMU of partition %s has ended", name)
+            state = self._states[name] = S.NOT_ACTIVATED
+        return state
 
     def _require(self, name: str, *allowed: PartitionState) -> None:
         state = self._state(name)

@@ -61,6 +61,7 @@ def create_app(db_path: Path) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await board.abandon_unfinished()
         yield
         await engine.shutdown()
         await site.close()

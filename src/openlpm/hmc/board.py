@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import AsyncIterator
 
 from openlpm.hmc.inventory import Inventory
-from openlpm.model import MigrationRecord
+from openlpm.model import MigrationRecord, MigrationState
 
 
 class MigrationBoard:
@@ -29,6 +30,19 @@ class MigrationBoard:
         async with self._changed:
             self._version += 1
             self._changed.notify_all()
+
+    async def abandon_unfinished(self) -> None:
+        """After a restart of the console, no job drives the migrations it had in flight."""
+        for record in self.inventory.migrations():
+            if not record.state.finished:
+                self.inventory.journal(record.id, record.step, "abandoned",
+                                       "the console restarted during the migration")
+                await self.publish(record.model_copy(update={
+                    "state": MigrationState.FAILED, "ended": time.time(),
+                    "error_code": "HSCLF204",
+                    "error_message": "The console restarted during this migration; the "
+                                     "partition may be on either system. Check both with "
+                                     "lssyscfg."}))
 
     def _moved_on(self, seen: int) -> bool:
         return self._version != seen
