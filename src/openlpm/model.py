@@ -205,6 +205,16 @@ class MigrationRecord(Frozen):
     warnings: tuple[Finding, ...] = ()
 
 
+class JournalEntry(Frozen):
+    """One line of a migration's journal: a step began, ended, failed, or was undone."""
+
+    migration_id: str
+    at: float
+    step: MigrationStep | None
+    phase: str
+    detail: str
+
+
 class MigrationRequest(Frozen):
     """One ``migrlpar -o v|m``: built alike by the CLI, the REST API and the web console."""
 

@@ -20,10 +20,11 @@ from openlpm.errors import (
     SystemUnreachable,
 )
 from openlpm.hmc.board import MigrationBoard
-from openlpm.hmc.inventory import Inventory, JournalEntry
+from openlpm.hmc.inventory import Inventory
 from openlpm.hmc.migrate import MigrationEngine, MigrationJob
 from openlpm.hmc.validate import MigrationPlan, plan_migration, require_passed
 from openlpm.model import (
+    JournalEntry,
     MigrationRecord,
     MigrationRequest,
     MigrationState,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
@@ -277,7 +278,8 @@ def migrlpar_parser() -> argparse.ArgumentParser:
         "system. -o v validates only; -o m validates, then migrates a running partition "
         "live (or an inactive one by its profile).")
     parser.add_argument("-o", dest="operation", required=True, choices=["v", "m", "s", "r"],
-                        help="v: validate, m: migrate, s: stop, r: recover")
+                        help="v: validate, m: migrate; s (stop) and r (recover) are not "
+                        "available yet")
     parser.add_argument("-m", dest="source", required=True, help="source managed system")
     parser.add_argument("-t", dest="target", help="target managed system (-o v and m)")
     who = parser.add_mutually_exclusive_group(required=True)
@@ -289,10 +291,11 @@ def migrlpar_parser() -> argparse.ArgumentParser:
     parser.add_argument("-w", dest="wait", type=float, help="minutes to wait before the "
                         "migration gives up and leaves the partition on the source")
     parser.add_argument("-d", dest="detail", type=int, choices=range(1, 6), default=1,
-                        help="detail level of messages, 1 to 5")
+                        help="detail level of messages, 1 to 5 (accepted for HMC "
+                        "compatibility: openlpm always reports in full)")
     parser.add_argument("-v", dest="verbose", action="store_true",
                         help="print the migration's summary and journal")
-    parser.add_argument("--force", action="store_true", help="with -o r")
+    parser.add_argument("--force", action="store_true", help="with -o r (not available yet)")
     return parser
 
 
@@ -329,6 +332,12 @@ async def _migrlpar(args: argparse.Namespace, hmc: HmcClient) -> int | None:
     final = await show_progress(hmc.follow(record.id))
     if args.verbose or final.state != MigrationState.COMPLETE:
         print(summary(final))
+    if args.verbose:
+        for entry in await hmc.journal(final.id):
+            step = f"step {int(entry.step)}" if entry.step else "job"
+            detail = f": {entry.detail}" if entry.detail else ""
+            print(f"  {time.strftime('%H:%M:%S', time.localtime(entry.at))}"
+                  f".{int(entry.at % 1 * 1000):03d} {step} {entry.phase}{detail}")
     if final.state != MigrationState.COMPLETE:
         raise MigrationFailed(final.error_message or "The migration did not complete.",
                               code=final.error_code or "HSCLF109")

@@ -14,6 +14,7 @@ import httpx
 from openlpm.errors import SystemUnreachable
 from openlpm.model import (
     ConsoleLine,
+    JournalEntry,
     MigrationRecord,
     MigrationRequest,
     PartitionProfile,
@@ -92,6 +93,10 @@ class HmcClient(ServiceClient):
     async def migrations(self, system: str) -> list[MigrationRecord]:
         return [MigrationRecord.model_validate(m) for m in
                 await self.request("GET", "/migrations", params={"system": system})]
+
+    async def journal(self, migration_id: str) -> list[JournalEntry]:
+        return [JournalEntry.model_validate(e) for e in
+                await self.request("GET", f"/migrations/{migration_id}/journal")]
 
     async def follow(self, migration_id: str) -> AsyncIterator[MigrationRecord]:
         """The migration's record each time it changes, until it is finished."""

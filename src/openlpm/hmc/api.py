@@ -14,12 +14,13 @@ from pydantic import BaseModel
 from openlpm import __version__
 from openlpm.errors import ObjectNotFound, OpenLpmError, WrongState
 from openlpm.hmc.board import MigrationBoard
-from openlpm.hmc.inventory import Inventory, JournalEntry, SystemEntry
+from openlpm.hmc.inventory import Inventory, SystemEntry
 from openlpm.hmc.migrate import MigrationEngine
 from openlpm.hmc.site import Site
 from openlpm.hmc.validate import plan_migration, require_passed
 from openlpm.model import (
     ConsoleLine,
+    JournalEntry,
     MigrationRecord,
     MigrationRequest,
     Partition,

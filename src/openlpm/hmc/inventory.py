@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from openlpm.errors import ObjectExists, ObjectNotFound
-from openlpm.model import Frozen, MigrationRecord, MigrationStep
+from openlpm.model import Frozen, JournalEntry, MigrationRecord, MigrationStep
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS systems (
@@ -28,14 +28,6 @@ CREATE TABLE IF NOT EXISTS journal (
 class SystemEntry(Frozen):
     name: str
     agent_url: str
-
-
-class JournalEntry(Frozen):
-    migration_id: str
-    at: float
-    step: MigrationStep | None
-    phase: str
-    detail: str
 
 
 class Inventory:
