@@ -78,6 +78,13 @@ def listing(records: Sequence[Mapping[str, object]], args: argparse.Namespace) -
         raise RequestInvalid(str(exc), code="HSCLF004") from exc
 
 
+def _partition_options(parser: argparse.ArgumentParser, name_flag: str) -> None:
+    """The partition by name (``-n`` or ``-p``, as each HMC command spells it) or by id."""
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument(name_flag, dest="partition", help="partition name")
+    who.add_argument("--id", dest="lpar_id", type=int, help="partition id")
+
+
 def _listing_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-F", metavar="ATTRIBUTES", help="print only these attributes, "
                         "separated by the delimiter used between their names")
@@ -135,9 +142,7 @@ def rmsyscfg_parser() -> argparse.ArgumentParser:
                                "activated, with its profile.")
     parser.add_argument("-r", dest="resource", required=True, choices=["lpar"])
     parser.add_argument("-m", dest="system", required=True, help="managed system")
-    who = parser.add_mutually_exclusive_group(required=True)
-    who.add_argument("-n", dest="partition", help="partition name")
-    who.add_argument("--id", dest="lpar_id", type=int, help="partition id")
+    _partition_options(parser, "-n")
     return parser
 
 
@@ -160,9 +165,7 @@ def chsysstate_parser() -> argparse.ArgumentParser:
     parser.add_argument("-m", dest="system", required=True, help="managed system")
     parser.add_argument("-o", dest="operation", required=True, choices=["on", "shutdown"],
                         help="on: activate; shutdown: stop (add --immed to stop at once)")
-    who = parser.add_mutually_exclusive_group(required=True)
-    who.add_argument("-n", dest="partition", help="partition name")
-    who.add_argument("--id", dest="lpar_id", type=int, help="partition id")
+    _partition_options(parser, "-n")
     parser.add_argument("-f", dest="profile", help="profile to activate with (-o on)")
     parser.add_argument("--immed", action="store_true", help="with -o shutdown: immediately")
     return parser
@@ -282,9 +285,7 @@ def migrlpar_parser() -> argparse.ArgumentParser:
                         "available yet")
     parser.add_argument("-m", dest="source", required=True, help="source managed system")
     parser.add_argument("-t", dest="target", help="target managed system (-o v and m)")
-    who = parser.add_mutually_exclusive_group(required=True)
-    who.add_argument("-p", dest="partition", help="partition name")
-    who.add_argument("--id", dest="lpar_id", type=int, help="partition id")
+    _partition_options(parser, "-p")
     parser.add_argument("-n", dest="profile_name", help="profile name on the target")
     parser.add_argument("-i", dest="attributes", help=(
         '"dest_lpar_id=N,source_msp_name=NAME,dest_msp_name=NAME"'))

@@ -12,7 +12,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from openlpm import __version__
-from openlpm.errors import ObjectNotFound, OpenLpmError, WrongState
+from openlpm.agent.client import AgentClient
+from openlpm.errors import ObjectNotFound, OpenLpmError, RequestInvalid, WrongState
 from openlpm.hmc.board import MigrationBoard
 from openlpm.hmc.inventory import Inventory, SystemEntry
 from openlpm.hmc.migrate import MigrationEngine
@@ -75,9 +76,19 @@ def create_app(db_path: Path) -> FastAPI:
 
     @app.post("/systems")
     async def add_system(body: AddSystem) -> SystemSummary:
+        """Manage a system; one whose agent does not answer yet is added as No Connection."""
         entry = SystemEntry(name=body.name, agent_url=body.agent_url)
+        agent = AgentClient(entry.agent_url, entry.name)
+        try:
+            found = await summary(entry, agent)
+        finally:
+            await agent.close()
+        if found.info is not None and found.info.name != entry.name:
+            raise RequestInvalid(
+                f"The agent at {entry.agent_url} is managed system {found.info.name}, not "
+                f"{entry.name}. Add it under its own name.", code="HSCLF167")
         inventory.add_system(entry)
-        return await summary(entry)
+        return found
 
     @app.get("/systems")
     async def systems() -> list[SystemSummary]:
@@ -87,9 +98,9 @@ def create_app(db_path: Path) -> FastAPI:
     async def system(system: str) -> SystemSummary:
         return await summary(inventory.system(system))
 
-    async def summary(entry: SystemEntry) -> SystemSummary:
+    async def summary(entry: SystemEntry, agent: AgentClient | None = None) -> SystemSummary:
         try:
-            info = await site.agent(entry.name).system(timeout=5.0)
+            info = await (agent or site.agent(entry.name)).system(timeout=5.0)
         except OpenLpmError as exc:
             return SystemSummary(name=entry.name, state="No Connection",
                                  agent_url=entry.agent_url, message=exc.message)

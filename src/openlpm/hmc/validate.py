@@ -119,27 +119,33 @@ def _target_checks(request: MigrationRequest, partition: Partition, kind: Migrat
             p.lpar_id == request.dest_lpar_id for p in target_partitions):
         yield error("HSCLF188", target.name, f"Partition id {request.dest_lpar_id} is already "
                     f"used on {target.name}. Choose a free dest_lpar_id or leave it out.")
-    shortfall = kind == MigrationKind.ACTIVE
-    if target.free_memory_mb < profile.desired_mem:
-        message = (f"Managed system {target.name} has {target.free_memory_mb} MB of memory "
-                   f"available; partition {partition.name} needs {profile.desired_mem} MB.")
-        yield (error("HSCLF189", target.name, message + " Free memory on the target or "
-                     "choose another one.") if shortfall else
-               warning("HSCLF190", target.name, message + " It will not activate there "
-                       "until memory is freed."))
-    if target.free_cpus < profile.desired_procs:
-        message = (f"Managed system {target.name} has {target.free_cpus} processors "
-                   f"available; partition {partition.name} needs {profile.desired_procs}.")
-        yield (error("HSCLF191", target.name, message + " Free processors on the target or "
-                     "choose another one.") if shortfall else
-               warning("HSCLF192", target.name, message + " It will not activate there "
-                       "until processors are freed."))
+    active = kind == MigrationKind.ACTIVE
+    yield from _capacity(target, partition, "MB of memory", target.free_memory_mb,
+                         profile.desired_mem, active, ("HSCLF189", "HSCLF190"))
+    yield from _capacity(target, partition, "processors", target.free_cpus,
+                         profile.desired_procs, active, ("HSCLF191", "HSCLF192"))
     if kind == MigrationKind.ACTIVE:
         yield from _mover_checks(request, source, target)
         if source.accel != target.accel:
             yield error("HSCLF193", target.name, f"{source.name} runs partitions with "
                         f"{source.accel} and {target.name} with {target.accel}; a running "
                         f"partition can only move between systems using the same one.")
+
+
+def _capacity(target: SystemInfo, partition: Partition, unit: str, free: int, needed: int,
+              active: bool, codes: tuple[str, str]) -> Iterator[Finding]:
+    """Short of a resource: an error for a running partition, a warning for an inactive one."""
+    if free >= needed:
+        return
+    what = unit.removeprefix("MB of ")
+    message = (f"Managed system {target.name} has {free} {unit} available; partition "
+               f"{partition.name} needs {needed}.")
+    if active:
+        yield error(codes[0], target.name, f"{message} Free {what} on the target or choose "
+                    f"another one.")
+    else:
+        yield warning(codes[1], target.name, f"{message} It will not activate there until "
+                      f"the target has enough {what} free.")
 
 
 def _mover_checks(request: MigrationRequest, source: SystemInfo,
