@@ -1,4 +1,4 @@
-"""Running a part's API: bind where asked, optionally inside a network namespace.
+"""Running a part's API: errors as HTTP, bound where asked, maybe inside a namespace.
 
 A namespace is entered before any thread exists, because a thread keeps the namespace
 of the thread that created it. The console may bind its listener first and only then
@@ -12,8 +12,26 @@ import logging
 import socket
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pyroute2 import netns
+
+from openlpm.errors import OpenLpmError, RequestInvalid
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(OpenLpmError)
+    async def _known(_: Request, exc: OpenLpmError) -> JSONResponse:
+        return JSONResponse(exc.to_wire(), status_code=exc.http_status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'][1:]) or 'body'}: {err['msg']}"
+            for err in exc.errors())
+        error = RequestInvalid(f"The request is not valid: {problems}.")
+        return JSONResponse(error.to_wire(), status_code=error.http_status)
 
 
 def enter_netns(name: str) -> None:

@@ -1,8 +1,9 @@
-"""The edge between openlpm's parts: errors to HTTP and back, and the HTTP client base.
+"""The client side of the edge between openlpm's parts.
 
-Servers install ``install_error_handlers`` so an ``OpenLpmError`` leaves as its HTTP
-status and JSON body; clients derive from ``ServiceClient`` so that body becomes the same
-error again and a part that does not answer becomes ``SystemUnreachable``.
+Servers send an ``OpenLpmError`` as its HTTP status and JSON body (``serve.py``); clients
+derive from ``ServiceClient`` so that body becomes the same error again and a part that
+does not answer becomes ``SystemUnreachable``. Kept free of server libraries so that
+the command-line tools start quickly.
 """
 
 from __future__ import annotations
@@ -10,25 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 
-from openlpm.errors import OpenLpmError, RequestInvalid, SystemUnreachable, from_wire
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(OpenLpmError)
-    async def _known(_: Request, exc: OpenLpmError) -> JSONResponse:
-        return JSONResponse(exc.to_wire(), status_code=exc.http_status)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'][1:]) or 'body'}: {err['msg']}"
-            for err in exc.errors())
-        error = RequestInvalid(f"The request is not valid: {problems}.")
-        return JSONResponse(error.to_wire(), status_code=error.http_status)
+from openlpm.errors import OpenLpmError, SystemUnreachable, from_wire
 
 
 class ServiceClient:

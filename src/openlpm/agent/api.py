@@ -20,7 +20,7 @@ from openlpm.model import (
     SystemInfo,
 )
 from openlpm.mover.client import MoverClient
-from openlpm.wire import install_error_handlers
+from openlpm.serve import install_error_handlers
 
 
 class CreatePartition(BaseModel):

@@ -31,7 +31,7 @@ from openlpm.model import (
     SystemSummary,
     ValidationReport,
 )
-from openlpm.wire import install_error_handlers
+from openlpm.serve import install_error_handlers
 
 
 class AddSystem(BaseModel):

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from openlpm import __version__
 from openlpm.model import MoverInfo
 from openlpm.mover.channels import ChannelStats, ChannelTable, split_address
-from openlpm.wire import install_error_handlers
+from openlpm.serve import install_error_handlers
 
 
 class IncomingChannel(BaseModel):
