@@ -196,6 +196,7 @@ class MigrationRecord(Frozen):
     rate_bps: float = 0.0
     passes: int = 0
     downtime_ms: int | None = None
+    total_time_ms: int | None = None
     dest_lpar_id: int | None = None
     dest_profile_name: str | None = None
     source_msp_name: str | None = None

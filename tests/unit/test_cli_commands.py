@@ -108,9 +108,14 @@ def test_lssyscfg_lists_partitions_with_the_hmc_attribute_names(
                                                     "web1:4:Migrating - Running"]
 
 
-def test_lslparmigr_without_a_migration_says_not_migrating_only() -> None:
+def test_lslparmigr_gives_every_attribute_even_without_a_migration_record(
+        capsys: pytest.CaptureFixture[str]) -> None:
     record = commands.migration_record(summary(PartitionState.RUNNING), None)
-    assert record == {"name": "web1", "lpar_id": 4, "migration_state": "Migration In Progress"}
+    assert set(commands.MIGRATION_LISTING) <= set(record)
+    args = commands.lslparmigr_parser().parse_args(
+        ["-r", "lpar", "-m", "sys1", "-F", "name,dest_sys_name,bytes_transmitted"])
+    commands.listing([record], args)
+    assert capsys.readouterr().out == "web1,null,null\n"
 
 
 def test_an_empty_listing_says_so(capsys: pytest.CaptureFixture[str]) -> None:

@@ -434,7 +434,7 @@ async def test_failure_after_commit_ends_failed_telling_to_recover(
     assert record.error_code == "HSCLF133"
     assert record.error_message is not None
     assert f"The partition runs on {TARGET}" in record.error_message
-    assert "run migrlpar -o r" in record.error_message
+    assert "Check both systems with lssyscfg" in record.error_message
 
 
 async def test_failure_after_commit_undoes_nothing(failed_after_commit: MigrationRecord,

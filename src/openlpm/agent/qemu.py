@@ -170,16 +170,31 @@ class QemuPartition:
             async with self._changed:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), wait)
-        return to_progress(await self.execute("query-migrate"))
+        info = await self.execute("query-migrate")
+        # QEMU 7.2 reports "completed" a moment before it fills in total-time and
+        # downtime, and no event marks that moment.
+        async with asyncio.timeout(5.0):
+            while info.get("status") == "completed" and not info.get("total-time"):
+                await asyncio.sleep(0.005)
+                info = await self.execute("query-migrate")
+        return to_progress(info)
 
     async def wait_running(self, timeout: float) -> None:
-        """Wait until the guest runs (after an incoming migration), or raise."""
-        async with asyncio.timeout(timeout):
-            while True:
-                async with self._changed:
-                    if await self.status() == "running":
-                        return
-                    await _wait_or(self._changed, 0.5)
+        """Wait until the guest runs (after an incoming migration).
+
+        Raises HypervisorError when it does not within ``timeout`` seconds.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    async with self._changed:
+                        if await self.status() == "running":
+                            return
+                        await _wait_or(self._changed, 0.5)
+        except TimeoutError:
+            raise HypervisorError(
+                f"Partition {self.name} did not start running within {timeout:.0f} s "
+                f"(QEMU status {await self.status()}).", code="HSCLF131") from None
 
     async def stop(self, *, graceful_timeout: float = 0.0) -> None:
         """End QEMU: ask the guest to power off first when a grace period is given."""

@@ -35,6 +35,9 @@ PROFILE_ATTRIBUTES = {"name", "lpar_id", "profile_name", "min_mem", "desired_mem
                       "min_procs", "desired_procs", "max_procs", "lpar_proc_compat_mode",
                       "lpar_env", "proc_mode"}
 MIGRATION_ATTRIBUTES = {"dest_lpar_id", "source_msp_name", "dest_msp_name"}
+MIGRATION_LISTING = ("migration_type", "source_sys_name", "dest_sys_name", "dest_lpar_id",
+                     "source_msp_name", "dest_msp_name", "migration_step", "bytes_transmitted",
+                     "bytes_remaining", "rate")
 
 
 class HmcArgumentParser(argparse.ArgumentParser):
@@ -59,7 +62,7 @@ def parse_attributes(text: str, allowed: set[str], what: str) -> dict[str, str]:
     try:
         attributes = _parse_attributes(text)
     except AttributeSyntaxError as exc:
-        raise RequestInvalid(f"The -i input data is not valid: {exc}", code="HSCLF002") from exc
+        raise RequestInvalid(f"The {what} input is not valid: {exc}", code="HSCLF002") from exc
     unknown = sorted(set(attributes) - allowed)
     if unknown:
         raise RequestInvalid(
@@ -381,7 +384,8 @@ def migration_record(summary_: PartitionSummary,
     base: dict[str, object] = {"name": p.name, "lpar_id": p.lpar_id,
                                "migration_state": summary_.migration_state.value}
     if record is None:
-        return base
+        # Every record carries every attribute, so -F works whatever is migrating.
+        return base | dict.fromkeys(MIGRATION_LISTING)
     return base | {
         "migration_type": record.kind.value, "source_sys_name": record.source,
         "dest_sys_name": record.target, "dest_lpar_id": record.dest_lpar_id,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import AsyncIterator
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -22,10 +21,10 @@ from openlpm.model import (
     SystemSummary,
     ValidationReport,
 )
+from openlpm.paths import DEFAULT_HMC_FILE
 from openlpm.wire import ServiceClient, decode
 
 DEFAULT_URL = "http://127.0.0.1:8480"
-DEFAULT_FILE = Path("/run/openlpm/hmc.json")
 
 
 def hmc_url() -> str:
@@ -33,7 +32,7 @@ def hmc_url() -> str:
     if url := os.environ.get("OPENLPM_HMC"):
         return url
     try:
-        return str(json.loads(DEFAULT_FILE.read_text())["url"])
+        return str(json.loads(DEFAULT_HMC_FILE.read_text())["url"])
     except (OSError, ValueError, KeyError):
         return DEFAULT_URL
 

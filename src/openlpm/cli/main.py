@@ -15,24 +15,31 @@ from openlpm.cli.runner import run_command
 from openlpm.errors import RequestInvalid
 
 
+def _add(group: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+         text: str) -> argparse.ArgumentParser:
+    return group.add_parser(name, help=text,
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
-        prog="openlpm", description="Live Partition Mobility for Linux.")
+        prog="openlpm", description="Live Partition Mobility for Linux.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     top.add_argument("--version", action="version", version=f"openlpm {__version__}")
     parts = top.add_subparsers(dest="part", required=True, metavar="COMMAND")
 
-    hmc = parts.add_parser("hmc", help="the management console").add_subparsers(
+    hmc = _add(parts, "hmc", "the management console").add_subparsers(
         dest="action", required=True)
-    serve = hmc.add_parser("serve", help="run the console's REST API")
+    serve = _add(hmc, "serve", "run the console's REST API")
     serve.add_argument("--listen", default="127.0.0.1:8480", help="HOST:PORT to answer on")
     serve.add_argument("--db", type=Path, default=Path("/var/lib/openlpm/hmc.db"),
                        help="inventory database (SQLite)")
     serve.add_argument("--reach-netns", metavar="NS",
                        help="after binding, reach managed systems from network namespace NS")
 
-    agent = parts.add_parser("agent", help="a managed system's agent").add_subparsers(
+    agent = _add(parts, "agent", "a managed system's agent").add_subparsers(
         dest="action", required=True)
-    serve = agent.add_parser("serve", help="run the agent's REST API")
+    serve = _add(agent, "serve", "run the agent's REST API")
     serve.add_argument("--name", required=True, help="managed system name")
     serve.add_argument("--listen", required=True, help="HOST:PORT to answer on")
     serve.add_argument("--state-dir", type=Path, required=True,
@@ -48,17 +55,17 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--qemu", default="qemu-system-x86_64", help="QEMU binary")
     serve.add_argument("--netns", metavar="NS", help="run inside network namespace NS")
 
-    mover = parts.add_parser("mover", help="a mover service").add_subparsers(
+    mover = _add(parts, "mover", "a mover service").add_subparsers(
         dest="action", required=True)
-    serve = mover.add_parser("serve", help="run a mover service")
+    serve = _add(mover, "serve", "run a mover service")
     serve.add_argument("--name", required=True, help="mover service name")
     serve.add_argument("--control", required=True, help="HOST:PORT of the control API")
     serve.add_argument("--data", required=True, help="HOST:PORT the stream arrives on")
     serve.add_argument("--netns", metavar="NS", help="run inside network namespace NS")
 
-    lab = parts.add_parser("lab", help="a whole site on this machine").add_subparsers(
+    lab = _add(parts, "lab", "a whole site on this machine").add_subparsers(
         dest="action", required=True)
-    lab_up = lab.add_parser("up", help="start a lab: HMC, managed systems, movers")
+    lab_up = _add(lab, "up", "start a lab: HMC, managed systems, movers")
     lab_up.add_argument("--systems", type=int, default=2, help="number of managed systems")
     lab_up.add_argument("--prefix", default="olpm", help="name prefix of everything made")
     lab_up.add_argument("--cpus", type=int, default=8, help="processors per system")
@@ -68,21 +75,21 @@ def parser() -> argparse.ArgumentParser:
     lab_up.add_argument("--partition-args", default="", metavar="ARGS",
                         help="extra kernel arguments of every partition, e.g. "
                         "openlpm.fill_mb=400 to fill 400 MiB of memory with random data")
-    lab_down = lab.add_parser("down", help="remove every process, namespace and file of a lab")
+    lab_down = _add(lab, "down", "remove every process, namespace and file of a lab")
     lab_down.add_argument("--prefix", default="olpm")
 
-    image = parts.add_parser("image", help="the partition image").add_subparsers(
+    image = _add(parts, "image", "the partition image").add_subparsers(
         dest="action", required=True)
-    build = image.add_parser("build", help="build the partition boot image")
+    build = _add(image, "build", "build the partition boot image")
     build.add_argument("--out", type=Path, default=None, help="output directory")
 
-    console = parts.add_parser("console", help="recent console output of a partition")
+    console = _add(parts, "console", "recent console output of a partition")
     console.add_argument("-m", dest="system", required=True, help="managed system")
     console.add_argument("-p", dest="partition", required=True, help="partition name")
     console.add_argument("--lines", type=int, default=20)
     console.add_argument("--stamps", action="store_true", help="show receive time and system")
 
-    demo = parts.add_parser("demo", help="lab up, migrate a running partition, prove it, "
+    demo = _add(parts, "demo", "lab up, migrate a running partition, prove it, "
                             "lab down")
     demo.add_argument("--memory-mb", type=int, default=512, help="partition memory, MB")
     demo.add_argument("--fill-mb", type=int, default=200,

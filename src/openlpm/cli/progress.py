@@ -12,7 +12,6 @@ from rich.progress import (
     Progress,
     TextColumn,
     TimeElapsedColumn,
-    TransferSpeedColumn,
 )
 
 from openlpm.model import MigrationKind, MigrationRecord, MigrationStep
@@ -32,14 +31,16 @@ async def show_progress(records: AsyncIterator[MigrationRecord],
     if not console.is_terminal:
         return await _print_steps(records, console)
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(binary_units=True),
-               TransferSpeedColumn(), TimeElapsedColumn())
+               TextColumn("{task.fields[rate]}"), TimeElapsedColumn())
     last: MigrationRecord | None = None
     with Progress(*columns, console=console) as progress:
-        task = progress.add_task("starting", total=None)
+        task = progress.add_task("starting", total=None, rate="")
         async for record in records:
             total = record.bytes_transmitted + record.bytes_remaining
+            # QEMU's rate, not one derived from our samples: it is what the wire carries.
             progress.update(task, description=describe(record), completed=
-                            record.bytes_transmitted, total=total or None)
+                            record.bytes_transmitted, total=total or None,
+                            rate=f"{record.rate_bps / 2**20:.0f} MiB/s")
             last = record
     assert last is not None
     return last

@@ -159,8 +159,7 @@ class MigrationJob:
         except TimeoutError:
             raise MigrationFailed(
                 f"The migration of {self.name} did not finish within the wait time of "
-                f"{wait} minutes (-w); it was stopped and the partition runs on "
-                f"{self.record.source}.", code="HSCLF202") from None
+                f"{wait} minutes (-w) and was stopped.", code="HSCLF202") from None
 
     async def _stream(self, uri: str) -> None:
         await self._publish(step_phase="a: pre-copy")
@@ -180,9 +179,11 @@ class MigrationJob:
                 passes=sample.passes)
             if status == "completed":
                 self._committed = True
-                self.board.inventory.journal(self.record.id, Step.RESUME_ON_TARGET,
-                                             "committed", "the partition runs on the target")
-                await self._publish(downtime_ms=sample.downtime_ms, bytes_remaining=0)
+                self.board.inventory.journal(self.record.id, Step.MIGRATE, "committed",
+                                             "the stream is complete: the partition now "
+                                             "belongs to the target")
+                await self._publish(downtime_ms=sample.downtime_ms, bytes_remaining=0,
+                                    total_time_ms=sample.total_time_ms)
                 return
             if status in ("failed", "cancelled"):
                 raise MigrationFailed(
@@ -228,8 +229,9 @@ class MigrationJob:
         journal = self.board.inventory.journal
         if self._committed:
             message = (f"{exc.message} The partition runs on {self.record.target}; the "
-                       f"source {self.record.source} was not fully cleaned up: run "
-                       f"migrlpar -o r.")
+                       f"source {self.record.source} was not fully cleaned up. Check both "
+                       f"systems with lssyscfg (migrlpar -o r, which will clean up, is not "
+                       f"available yet).")
         else:
             await self._roll_back()
             message = f"{exc.message} The partition remains on {self.record.source}."

@@ -99,7 +99,7 @@ def _partition_checks(partition: Partition, kind: MigrationKind | None,
     name = partition.name
     if any(m.partition == name for m in board.in_flight()):
         yield error("HSCLF184", name, f"Partition {name} is already migrating. Wait for that "
-                    f"migration to end, or stop it with migrlpar -o s.")
+                    f"migration to end.")
     elif kind is None and partition.state == PartitionState.NOT_ACTIVATED:
         yield error("HSCLF185", name, f"Partition {name} has never been activated, so it has "
                     f"no last-activated profile to migrate. Activate it once first.")
@@ -139,7 +139,7 @@ def _capacity(target: SystemInfo, partition: Partition, unit: str, free: int, ne
         return
     what = unit.removeprefix("MB of ")
     message = (f"Managed system {target.name} has {free} {unit} available; partition "
-               f"{partition.name} needs {needed}.")
+               f"{partition.name} needs {needed} {unit.removesuffix(' of memory')}.")
     if active:
         yield error(codes[0], target.name, f"{message} Free {what} on the target or choose "
                     f"another one.")

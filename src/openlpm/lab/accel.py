@@ -17,10 +17,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from openlpm.lab.image import KERNEL_ARGS, PartitionImage
+from openlpm.paths import RUN_ROOT
 
 log = logging.getLogger("openlpm.lab.accel")
 
-DEFAULT_CACHE = Path("/run/openlpm/accel.json")
+DEFAULT_CACHE = RUN_ROOT / "accel.json"
 HOST_BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 QEMU_BINARY = "qemu-system-x86_64"
 ACCELERATORS = frozenset({"kvm", "tcg"})

@@ -30,10 +30,10 @@ from openlpm.lab import network
 from openlpm.lab.accel import probe_accelerator
 from openlpm.lab.image import KERNEL_ARGS, PartitionImage, build_image
 from openlpm.lab.network import Node
+from openlpm.paths import DEFAULT_HMC_FILE, RUN_ROOT
+from openlpm.wire import decode
 
-RUN_ROOT = Path(os.environ.get("OPENLPM_RUN", "/run/openlpm"))
 IMAGE_DIR = Path(os.environ.get("OPENLPM_IMAGE_DIR", "/var/cache/openlpm/image"))
-DEFAULT_HMC_FILE = RUN_ROOT / "hmc.json"
 AGENT_PORT, MOVER_CONTROL_PORT, MOVER_DATA_PORT = 8470, 8471, 8472
 HMC_ADDRESS = "198.18.0.2"
 READY_TIMEOUT_S = 60.0
@@ -170,8 +170,8 @@ async def _register_systems(state: LabState, spec: LabSpec) -> None:
         await _wait_ready(http, "/systems", "the lab's HMC")
         for index, name in enumerate(state.systems, start=1):
             url = f"http://{system_node(spec.prefix, index).address}:{AGENT_PORT}"
-            response = await http.post("/systems", json={"name": name, "agent_url": url})
-            response.raise_for_status()
+            decode(await http.post("/systems", json={"name": name, "agent_url": url}),
+                   "the lab's HMC")
         for name in state.systems:
             await _wait_ready(http, f"/systems/{name}", f"managed system {name}",
                               lambda body: bool(body.get("info")
