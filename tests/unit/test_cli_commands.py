@@ -126,3 +126,12 @@ def test_an_empty_listing_says_so(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_stop_and_recover_are_refused_clearly_until_they_exist() -> None:
     assert commands.migrlpar(["-o", "s", "-m", "a", "-p", "p"]) == 2
+
+
+def test_a_filter_selects_partitions_by_name_or_id_and_refuses_other_ids() -> None:
+    keep = commands.lpar_filter('"lpar_names=web1,db1",lpar_ids=9')
+    assert keep(summary(PartitionState.RUNNING))
+    assert not commands.lpar_filter("lpar_ids=3")(summary(PartitionState.RUNNING))
+    with pytest.raises(RequestInvalid, match="numbers") as caught:
+        commands.lpar_filter("lpar_ids=web1")
+    assert caught.value.code == "HSCLF013"

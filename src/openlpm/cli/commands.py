@@ -255,7 +255,11 @@ def lpar_filter(text: str | None) -> Callable[[PartitionSummary], bool]:
         return lambda _: True
     attributes = parse_attributes(text, {"lpar_names", "lpar_ids"}, "--filter")
     names = set(attributes.get("lpar_names", "").split(",")) - {""}
-    ids = {int(i) for i in attributes.get("lpar_ids", "").split(",") if i.strip().isdigit()}
+    id_texts = [i.strip() for i in attributes.get("lpar_ids", "").split(",") if i.strip()]
+    if not all(i.isdigit() for i in id_texts):
+        raise RequestInvalid(f"--filter lpar_ids takes partition ids (numbers), not "
+                             f"{attributes['lpar_ids']}.", code="HSCLF013")
+    ids = {int(i) for i in id_texts}
     return lambda s: s.partition.name in names or s.partition.lpar_id in ids
 
 
