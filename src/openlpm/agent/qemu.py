@@ -12,9 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import signal
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -24,6 +21,7 @@ from qemu.qmp.error import QMPError
 
 from openlpm.errors import HypervisorError, WrongState
 from openlpm.model import MigrationProgress, PartitionProfile
+from openlpm.processes import runs_with, terminate, wait_exit
 
 log = logging.getLogger("openlpm.agent.qemu")
 
@@ -203,12 +201,13 @@ class QemuPartition:
             with contextlib.suppress(HypervisorError):
                 await self.execute("system_powerdown")
                 await wait_exit(pid, graceful_timeout)
-        if self._qmp is not None and pid is not None and alive(pid):
+        marker = str(self.run_dir).encode()
+        if self._qmp is not None and pid is not None and runs_with(pid, marker):
             with contextlib.suppress(HypervisorError):
                 await self.execute("quit")
         await self.disconnect()
         if pid is not None:
-            await terminate(pid, self.run_dir)
+            await terminate(pid, marker)
         for leftover in (self.qmp_socket, self.console_socket, self.pidfile):
             leftover.unlink(missing_ok=True)
 
@@ -254,55 +253,4 @@ def read_pid(pidfile: Path, run_dir: Path) -> int | None:
         pid = int(pidfile.read_text().strip())
     except (OSError, ValueError):
         return None
-    return read_pid_of(pid, run_dir)
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-async def wait_exit(pid: int, timeout: float) -> bool:
-    """Wait for a process that is not our child to end; True if it did."""
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    loop = asyncio.get_running_loop()
-    ended: asyncio.Future[None] = loop.create_future()
-    def mark_ended() -> None:
-        if not ended.done():
-            ended.set_result(None)
-
-    loop.add_reader(fd, mark_ended)
-    try:
-        await asyncio.wait_for(ended, timeout)
-        return True
-    except TimeoutError:
-        return False
-    finally:
-        loop.remove_reader(fd)
-        os.close(fd)
-
-
-async def terminate(pid: int, run_dir: Path, signals: Sequence[signal.Signals] = (
-        signal.SIGTERM, signal.SIGKILL)) -> None:
-    """Signal a QEMU of ``run_dir`` until it is gone."""
-    for sig in signals:
-        if read_pid_of(pid, run_dir) is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
-        if await wait_exit(pid, 5.0):
-            return
-
-
-def read_pid_of(pid: int, run_dir: Path) -> int | None:
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return None
-    return pid if str(run_dir).encode() in cmdline else None
+    return pid if runs_with(pid, str(run_dir).encode()) else None

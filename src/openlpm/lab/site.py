@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -24,13 +23,13 @@ from pathlib import Path
 
 import httpx
 
-from openlpm.agent.qemu import terminate, wait_exit
 from openlpm.errors import ObjectExists, RequestInvalid, SystemUnreachable
 from openlpm.lab import network
 from openlpm.lab.accel import probe_accelerator
 from openlpm.lab.image import KERNEL_ARGS, PartitionImage, build_image
 from openlpm.lab.network import Node
 from openlpm.paths import DEFAULT_HMC_FILE, RUN_ROOT
+from openlpm.processes import runs_with, terminate
 from openlpm.wire import decode
 
 IMAGE_DIR = Path(os.environ.get("OPENLPM_IMAGE_DIR", "/var/cache/openlpm/image"))
@@ -78,7 +77,7 @@ class LabState:
         temp.replace(self.path)
 
     def running(self) -> bool:
-        return any(_lab_process(pid, self.prefix) for pid in self.pids.values())
+        return any(runs_with(pid, _marker(self.prefix)) for pid in self.pids.values())
 
     @classmethod
     def load(cls, prefix: str) -> LabState:
@@ -200,7 +199,7 @@ async def down(prefix: str, quiet: bool = False, say: Say = print) -> None:
         await _end(pid, prefix)
     for pidfile in workdir.glob("*/run/*/qemu.pid") if workdir.exists() else []:
         with contextlib.suppress(OSError, ValueError):
-            await terminate(int(pidfile.read_text().strip()), workdir)
+            await terminate(int(pidfile.read_text().strip()), str(workdir).encode())
     removed = await asyncio.to_thread(network.remove_namespaces, prefix)
     shutil.rmtree(workdir, ignore_errors=True)
     with contextlib.suppress(OSError, ValueError):
@@ -212,27 +211,15 @@ async def down(prefix: str, quiet: bool = False, say: Say = print) -> None:
 
 
 async def _end(pid: int, prefix: str) -> None:
-    """End a process the lab started, checking it still is that process.
-
-    Every process the lab starts names one of the lab's namespaces in its arguments.
-    """
-    if not _lab_process(pid, prefix):
-        return
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
-        if await wait_exit(pid, 5.0):
-            break
+    """End a process the lab started, and reap it if it is our child."""
+    await terminate(pid, _marker(prefix))
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
 
 
-def _lab_process(pid: int, prefix: str) -> bool:
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return f"\0{prefix}-".encode() in cmdline
+def _marker(prefix: str) -> bytes:
+    """Every process the lab starts names one of the lab's namespaces in its arguments."""
+    return f"\0{prefix}-".encode()
 
 
 def free_port() -> int:
