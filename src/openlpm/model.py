@@ -12,6 +12,8 @@ from enum import IntEnum, StrEnum
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,46}$"
+# The HMC's rule for profile names: up to 31 letters, digits, spaces and ,./;:~@#^-_=+{}
+PROFILE_NAME_PATTERN = r"^[A-Za-z0-9 ,./;:~@#^\-_=+{}]{1,31}$"
 
 
 class Frozen(BaseModel):
@@ -83,7 +85,7 @@ class PartitionProfile(Frozen):
 
     name: str = Field(pattern=NAME_PATTERN)
     lpar_id: int | None = Field(default=None, ge=1, le=65535)
-    profile_name: str = Field(default="default", min_length=1, max_length=31)
+    profile_name: str = Field(default="default", pattern=PROFILE_NAME_PATTERN)
     min_mem: int = Field(ge=64)
     desired_mem: int = Field(ge=64)
     max_mem: int = Field(ge=64)
@@ -91,9 +93,19 @@ class PartitionProfile(Frozen):
     desired_procs: int = Field(ge=1)
     max_procs: int = Field(ge=1, le=255)
     proc_compat_mode: str = Field(default="qemu64", pattern=r"^[A-Za-z0-9_.+-]+$")
+    migration_disabled: bool = False
+    kernel_args: str = Field(default="", max_length=512, pattern=r"^[^\x00-\x1f]*$",
+                             description="added to the system's kernel command line")
+    # Devices that exist on one host only; validation names each, since none can migrate.
+    disks: tuple[str, ...] = Field(default=(), description="host-local disk image files")
+    networks: tuple[str, ...] = Field(default=(), description='"user": QEMU user-mode NAT')
+    shares: tuple[str, ...] = Field(default=(), description="host directories (virtfs)")
+    io_slots: tuple[str, ...] = Field(default=(), description="host PCI devices (vfio)")
 
     @model_validator(mode="after")
     def _ordered(self) -> PartitionProfile:
+        if any(n != "user" for n in self.networks):
+            raise ValueError('networks: the only network type is "user" (QEMU user-mode NAT)')
         if not self.min_mem <= self.desired_mem <= self.max_mem:
             raise ValueError("memory must satisfy min_mem <= desired_mem <= max_mem")
         if not self.min_procs <= self.desired_procs <= self.max_procs:
@@ -125,6 +137,31 @@ class MoverInfo(Frozen):
     name: str
     control_url: str
     data_address: str
+    version: str = ""
+    max_migrations: int = 8
+
+
+class MoverProbe(Frozen):
+    """Whether a mover opened a stream to its peer's data address and was answered."""
+
+    peer: str
+    reachable: bool
+    round_trip_ms: float | None = None
+    error: str | None = None
+
+
+class CpuModel(Frozen):
+    """A CPU model as a system's QEMU offers it: features it lacks make it unusable."""
+
+    name: str
+    unavailable_features: tuple[str, ...] = ()
+
+
+class GuestVerdict(Frozen):
+    """The partition's own answer to "may you migrate?" (its mobility hooks)."""
+
+    answered: bool
+    veto: str | None = None
 
 
 class SystemInfo(Frozen):
@@ -132,6 +169,7 @@ class SystemInfo(Frozen):
 
     name: str
     state: str = "Operating"
+    maintenance: bool = False
     cpus: int
     memory_mb: int
     free_cpus: int
@@ -139,6 +177,9 @@ class SystemInfo(Frozen):
     accel: str
     qemu_version: str
     agent_version: str
+    page_size_kb: int = 4
+    max_active_migrations: int = 16
+    max_inactive_migrations: int = 16
     movers: tuple[MoverInfo, ...] = ()
 
 
@@ -168,6 +209,7 @@ class Finding(Frozen):
     code: str
     object: str
     message: str
+    remedy: str = ""
 
 
 class ConsoleLine(Frozen):
@@ -223,11 +265,26 @@ class MigrationRequest(Frozen):
     target: str
     partition: str | None = None
     lpar_id: int | None = None
-    dest_profile_name: str | None = Field(default=None, min_length=1, max_length=31)
+    dest_profile_name: str | None = Field(default=None, pattern=PROFILE_NAME_PATTERN)
     dest_lpar_id: int | None = Field(default=None, ge=1, le=65535)
     source_msp_name: str | None = None
     dest_msp_name: str | None = None
     wait_minutes: float | None = Field(default=None, gt=0)
+    remote_hmc: str | None = None
+    remote_user: str | None = None
+    # The HMC's policy flags, 1 = required, 2 = if possible; None = the HMC's default.
+    vlan_bridge: int | None = Field(default=None, ge=1, le=2)
+    mpio: int | None = Field(default=None, ge=1, le=2)
+    redundant_vios: int | None = Field(default=None, ge=0, le=2)
+    npiv_validation: str | None = Field(default=None, pattern="^(port|portdisk)$")
+
+
+class CheckResult(Frozen):
+    """One check that validation ran, and how many findings it gave."""
+
+    check: str
+    description: str
+    found: int
 
 
 class ValidationReport(Frozen):
@@ -236,6 +293,8 @@ class ValidationReport(Frozen):
     target: str
     kind: MigrationKind | None
     findings: tuple[Finding, ...]
+    checks: tuple[CheckResult, ...] = ()
+    elapsed_ms: float = 0.0
 
     @property
     def passed(self) -> bool:

@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from openlpm import __version__
+
 from openlpm.errors import (
     InsufficientResources,
     ObjectExists,
@@ -33,8 +35,11 @@ from openlpm.hmc.inventory import Inventory, SystemEntry
 from openlpm.hmc.site import Site
 from openlpm.model import (
     ConsoleLine,
+    CpuModel,
+    GuestVerdict,
     MigrationProgress,
     MoverInfo,
+    MoverProbe,
     Partition,
     PartitionProfile,
     PartitionState,
@@ -162,6 +167,8 @@ class FakeAgent(Scripted):
         self._streams: dict[str, list[MigrationProgress]] = {}
         self._last_sample: dict[str, MigrationProgress] = {}
         self._next_port = 49152
+        self.cpu_models_offered = [CpuModel(name="qemu64"), CpuModel(name="max")]
+        self.guest = GuestVerdict(answered=True)
 
     # -- set-up by tests ---------------------------------------------------------------
 
@@ -185,8 +192,16 @@ class FakeAgent(Scripted):
             name=self.name, cpus=self.cpus, memory_mb=self.memory_mb,
             free_cpus=self.cpus - sum(p.desired_procs for p in holding),
             free_memory_mb=self.memory_mb - sum(p.desired_mem for p in holding),
-            accel=self.accel, qemu_version="9.2.0", agent_version="fake",
+            accel=self.accel, qemu_version="9.2.0", agent_version=__version__,
             movers=self.movers)
+
+    async def cpu_models(self) -> list[CpuModel]:
+        self._call("cpu_models")
+        return self.cpu_models_offered
+
+    async def ask_guest(self, name: str) -> GuestVerdict:
+        self._call("ask_guest", name)
+        return self.guest
 
     async def partitions(self) -> list[Partition]:
         self._call("partitions")
@@ -389,9 +404,26 @@ class FakeSite(Site):
         for agent in self.fakes.values():
             inventory.add_system(SystemEntry(name=agent.name, agent_url=agent.base_url))
 
+        self.cut_off: set[str] = set()  # mover data addresses no probe reaches
+
     def agent(self, system: str) -> Any:
         self.inventory.system(system)  # an unknown system fails as with the real Site
         return self.fakes[system]
+
+    def mover(self, control_url: str) -> Any:
+        return FakeProber(self.cut_off)
+
+
+@dataclass
+class FakeProber:
+    """A mover answering probes: every peer is reachable but those cut off."""
+
+    cut_off: set[str]
+
+    async def probe(self, peer: str) -> MoverProbe:
+        if peer in self.cut_off:
+            return MoverProbe(peer=peer, reachable=False, error="No route to host")
+        return MoverProbe(peer=peer, reachable=True, round_trip_ms=0.1)
 
 
 def install_movers(monkeypatch: pytest.MonkeyPatch,

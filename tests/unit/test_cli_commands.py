@@ -15,42 +15,111 @@ from openlpm.model import (
 )
 
 
+REAL_WORLD = ("-o m -m wilma -t visa -p upt07 --redundantpgvios 0 -n upt07_noams_npiv "
+              "-u hscroot --vlanbridge 2 --mpio 2 -w 60 -d 5 -v -i "
+              "source_msp_name=wilmav2,dest_msp_name=visav2 --ip destiny4").split()
+
+
 def migrlpar_args(*argv: str) -> commands.argparse.Namespace:
     return commands.migrlpar_parser().parse_args(list(argv))
 
 
+def request_of(*argv: str) -> commands.MigrationRequest:
+    requests = commands.migration_requests(migrlpar_args(*argv), [])
+    assert len(requests) == 1
+    return requests[0]
+
+
 def test_migrlpar_builds_the_request_the_api_takes() -> None:
-    args = migrlpar_args("-o", "m", "-m", "sys1", "-t", "sys2", "-p", "web1", "-n", "moved",
+    request = request_of("-o", "m", "-m", "sys1", "-t", "sys2", "-p", "web1", "-n", "moved",
                          "-w", "5", "-i", "dest_lpar_id=7,source_msp_name=msp1")
-    request = commands.migration_request(args)
     assert (request.source, request.target, request.partition) == ("sys1", "sys2", "web1")
     assert request.dest_profile_name == "moved" and request.wait_minutes == 5
     assert request.dest_lpar_id == 7 and request.source_msp_name == "msp1"
 
 
+def test_a_real_world_hmc_command_line_parses_with_its_meaning() -> None:
+    request = request_of(*REAL_WORLD)
+    assert (request.source, request.target, request.partition) == ("wilma", "visa", "upt07")
+    assert request.dest_profile_name == "upt07_noams_npiv" and request.wait_minutes == 60
+    assert (request.source_msp_name, request.dest_msp_name) == ("wilmav2", "visav2")
+    assert (request.remote_hmc, request.remote_user) == ("destiny4", "hscroot")
+    assert (request.vlan_bridge, request.mpio) == (2, 2)
+
+
+@pytest.mark.parametrize("flags", [
+    ["--redundantvios", "1"], ["--vsi", "2"], ["--uuid", "1"], ["--protectstorage", "1"],
+    ["--npivval", "portdisk"], ["--requirerr", "2"], ["--redundantvnicbkdev", "1"],
+    ["--vniccfg", "2"], ["--redundantmsps", "2"], ["--affinity"], ["--usecurrdata"],
+    ["--migsriov", "1"], ["--steps", "1"], ["--redundantpgvios", "0"], ["--nodetails"],
+    ["--async"], ["--force"],
+])
+def test_every_hmc_flag_of_migrlpar_parses(flags: list[str]) -> None:
+    request_of("-o", "m", "-m", "a", "-t", "b", "-p", "p", *flags)
+
+
+def test_flags_without_effect_say_why_in_help() -> None:
+    text = commands.migrlpar_parser().format_help()
+    for flag in commands.NO_EFFECT:
+        assert flag in text
+    assert text.count("accepted, no effect") == len(commands.NO_EFFECT)
+
+
+def test_required_redundant_mover_pairs_are_refused() -> None:
+    with pytest.raises(RequestInvalid, match="redundantmsps") as caught:
+        request_of("-o", "m", "-m", "a", "-t", "b", "-p", "p", "--redundantmsps", "1")
+    assert caught.value.code == "HSCLF014"
+
+
 def test_migrlpar_takes_a_partition_id_instead_of_a_name() -> None:
-    request = commands.migration_request(migrlpar_args("-o", "v", "-m", "a", "-t", "b",
-                                                       "--id", "3"))
+    request = request_of("-o", "v", "-m", "a", "-t", "b", "--id", "3")
     assert request.lpar_id == 3 and request.partition is None
+
+
+def test_several_partitions_make_one_request_each() -> None:
+    args = migrlpar_args("-o", "v", "-m", "a", "-t", "b", "-p", "p1,p2")
+    assert [r.partition for r in commands.migration_requests(args, [])] == ["p1", "p2"]
+    args = migrlpar_args("-o", "v", "-m", "a", "-t", "b", "--all")
+    assert [r.partition for r in commands.migration_requests(args, ["x", "y"])] == ["x", "y"]
+
+
+def test_a_destination_id_applies_to_one_partition_only() -> None:
+    args = migrlpar_args("-o", "m", "-m", "a", "-t", "b", "-p", "p1,p2", "-i",
+                         "dest_lpar_id=4")
+    with pytest.raises(RequestInvalid, match="several") as caught:
+        commands.migration_requests(args, [])
+    assert caught.value.code == "HSCLF015"
+
+
+def test_input_data_can_come_from_a_file(tmp_path: commands.Path) -> None:
+    data = tmp_path / "input"
+    data.write_text("dest_lpar_id=9,\ndest_msp_name=m2\n")
+    request = request_of("-o", "v", "-m", "a", "-t", "b", "-p", "p", "-f", str(data))
+    assert (request.dest_lpar_id, request.dest_msp_name) == (9, "m2")
 
 
 def test_migrlpar_without_a_target_names_the_missing_flag() -> None:
     with pytest.raises(RequestInvalid, match="-t SYSTEM") as caught:
-        commands.migration_request(migrlpar_args("-o", "m", "-m", "a", "-p", "p"))
+        request_of("-o", "m", "-m", "a", "-p", "p")
     assert caught.value.code == "HSCLF010" and caught.value.exit_status == 2
 
 
 def test_an_unknown_input_attribute_is_named_with_the_valid_ones() -> None:
     with pytest.raises(RequestInvalid, match="colour.*dest_lpar_id") as caught:
-        commands.migration_request(migrlpar_args("-o", "m", "-m", "a", "-t", "b", "-p", "p",
-                                                 "-i", "colour=blue"))
+        request_of("-o", "m", "-m", "a", "-t", "b", "-p", "p", "-i", "colour=blue")
     assert caught.value.code == "HSCLF003"
+
+
+def test_a_misspelt_attribute_gets_the_closest_valid_one_suggested() -> None:
+    with pytest.raises(RequestInvalid, match=r"source_msp\+name \(did you mean "
+                       r"source_msp_name\?\)"):
+        request_of("-o", "m", "-m", "a", "-t", "b", "-p", "p", "-i",
+                   "source_msp+name=wilmav2,dest_msp_name=visav2")
 
 
 def test_a_non_numeric_destination_id_is_refused() -> None:
     with pytest.raises(RequestInvalid, match="dest_lpar_id"):
-        commands.migration_request(migrlpar_args("-o", "m", "-m", "a", "-t", "b", "-p", "p",
-                                                 "-i", "dest_lpar_id=seven"))
+        request_of("-o", "m", "-m", "a", "-t", "b", "-p", "p", "-i", "dest_lpar_id=seven")
 
 
 def test_argument_errors_are_hscl_errors_with_exit_status_2() -> None:

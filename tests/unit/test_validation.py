@@ -35,7 +35,7 @@ from tests.unit.fakes import FakeAgent, FakeSite, mover_of, profile
 
 S = PartitionState
 SOURCE, TARGET, NAME = "sys1", "sys2", "lpar1"
-READS = {"system", "partitions", "partition"}
+READS = {"system", "partitions", "partition", "cpu_models", "ask_guest"}
 
 
 @dataclass
@@ -302,7 +302,7 @@ async def test_named_mover_must_exist_on_its_system(console: Console,
     assert good.target is not None
     assert good.mover(good.target, "msp2").name == "msp2"
     assert only(bad).code == "HSCLF195"
-    assert "msp1, msp2" in only(bad).message
+    assert "msp1, msp2" in only(bad).remedy
 
 
 async def test_different_accelerators_are_an_error_for_an_active_migration_only(

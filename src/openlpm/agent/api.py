@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from fastapi import FastAPI
 from pydantic import BaseModel
 
 from openlpm import __version__
+from openlpm.agent.cpu_models import cpu_models
 from openlpm.agent.partitions import PartitionManager
 from openlpm.errors import OpenLpmError
 from openlpm.model import (
     ConsoleLine,
+    CpuModel,
+    GuestVerdict,
     MigrationProgress,
     MoverInfo,
     Partition,
@@ -29,6 +34,14 @@ class CreatePartition(BaseModel):
     running: bool = False
 
 
+class PartitionChanges(BaseModel):
+    migration_disabled: bool
+
+
+class Maintenance(BaseModel):
+    maintenance: bool
+
+
 class OutgoingMigration(BaseModel):
     uri: str
 
@@ -37,8 +50,14 @@ class IncomingPort(BaseModel):
     port: int
 
 
+@dataclass(frozen=True)
+class MigrationLimits:
+    active: int = 16
+    inactive: int = 16
+
+
 def create_app(manager: PartitionManager, accel: str, qemu_version: str,
-               mover_url: str | None) -> FastAPI:
+               mover_url: str | None, limits: MigrationLimits = MigrationLimits()) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await manager.adopt_running()
@@ -66,7 +85,19 @@ def create_app(manager: PartitionManager, accel: str, qemu_version: str,
             name=manager.system, cpus=manager.capacity.cpus,
             memory_mb=manager.capacity.memory_mb, free_cpus=free.cpus,
             free_memory_mb=free.memory_mb, accel=accel, qemu_version=qemu_version,
-            agent_version=__version__, movers=await movers())
+            agent_version=__version__, maintenance=manager.maintenance,
+            page_size_kb=os.sysconf("SC_PAGE_SIZE") // 1024,
+            max_active_migrations=limits.active, max_inactive_migrations=limits.inactive,
+            movers=await movers())
+
+    @app.put("/system/maintenance")
+    async def maintenance(body: Maintenance) -> SystemInfo:
+        manager.set_maintenance(body.maintenance)
+        return await system()
+
+    @app.get("/system/cpu-models")
+    async def models() -> list[CpuModel]:
+        return list(await cpu_models(manager.qemu_settings.binary, accel))
 
     @app.get("/partitions")
     async def partitions() -> list[Partition]:
@@ -79,6 +110,14 @@ def create_app(manager: PartitionManager, accel: str, qemu_version: str,
     @app.get("/partitions/{name}")
     async def partition(name: str) -> Partition:
         return manager.partition(name)
+
+    @app.patch("/partitions/{name}")
+    async def change(name: str, body: PartitionChanges) -> Partition:
+        return await manager.set_migration_disabled(name, body.migration_disabled)
+
+    @app.post("/partitions/{name}/mobility-check")
+    async def mobility_check(name: str) -> GuestVerdict:
+        return await manager.ask_guest(name)
 
     @app.delete("/partitions/{name}")
     async def remove(name: str) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from openlpm.model import (
     ConsoleLine,
+    CpuModel,
+    GuestVerdict,
     MigrationProgress,
     Partition,
     PartitionProfile,
@@ -19,6 +21,14 @@ class AgentClient(ServiceClient):
     async def system(self, timeout: float | None = None) -> SystemInfo:
         return SystemInfo.model_validate(await self.request("GET", "/system", timeout=timeout))
 
+    async def set_maintenance(self, on: bool) -> SystemInfo:
+        return SystemInfo.model_validate(
+            await self.request("PUT", "/system/maintenance", json={"maintenance": on}))
+
+    async def cpu_models(self) -> list[CpuModel]:
+        return [CpuModel.model_validate(m)
+                for m in await self.request("GET", "/system/cpu-models")]
+
     async def partitions(self) -> list[Partition]:
         return [Partition.model_validate(p) for p in await self.request("GET", "/partitions")]
 
@@ -30,6 +40,14 @@ class AgentClient(ServiceClient):
         body = {"profile": profile.model_dump(), "incoming_migration": incoming_migration,
                 "running": running}
         return Partition.model_validate(await self.request("POST", "/partitions", json=body))
+
+    async def set_migration_disabled(self, name: str, disabled: bool) -> Partition:
+        return Partition.model_validate(await self.request(
+            "PATCH", f"/partitions/{name}", json={"migration_disabled": disabled}))
+
+    async def ask_guest(self, name: str) -> GuestVerdict:
+        return GuestVerdict.model_validate(
+            await self.request("POST", f"/partitions/{name}/mobility-check"))
 
     async def remove(self, name: str) -> None:
         await self.request("DELETE", f"/partitions/{name}")

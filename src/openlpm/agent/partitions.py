@@ -15,9 +15,11 @@ from pathlib import Path
 from openlpm.agent.console import ConsoleLog
 from openlpm.agent.profiles import ProfileRecord, ProfileStore
 from openlpm.agent.qemu import QemuPartition, QemuSettings
+from openlpm.agent.settings import SettingsFile, SystemSettings
 from openlpm.errors import InsufficientResources, ObjectExists, WrongState
 from openlpm.model import (
     ConsoleLine,
+    GuestVerdict,
     MigrationProgress,
     Partition,
     PartitionProfile,
@@ -56,6 +58,7 @@ class PartitionManager:
         self.qemu_settings = qemu
         self.store = ProfileStore(state_dir / "profiles", system)
         self.run_root = state_dir / "run"
+        self.settings = SettingsFile(state_dir / "system.json")
         self._states: dict[str, PartitionState] = {}
         self._qemus: dict[str, QemuPartition] = {}
         self._consoles: dict[str, ConsoleLog] = {}
@@ -103,12 +106,26 @@ class PartitionManager:
         self.store.get(name)
         return self._console(name).tail(lines)
 
+    @property
+    def maintenance(self) -> bool:
+        return self.settings.read().maintenance
+
+    def set_maintenance(self, on: bool) -> None:
+        self.settings.write(SystemSettings(maintenance=on))
+        log.info("maintenance mode %s", "on" if on else "off")
+
     # -- profile lifecycle --------------------------------------------------------------
 
     async def create(self, profile: PartitionProfile, incoming_migration: str | None,
                      running: bool) -> Partition:
         """Store a new partition; for a migration, reserve its resources now (step 1)."""
         async with self._lock:
+            if self.maintenance:
+                what = "an incoming migration" if incoming_migration else "a new partition"
+                raise WrongState(
+                    f"Managed system {self.system} is in maintenance and takes no {what}. "
+                    f"End maintenance first ('openlpm maintenance -m {self.system} --off').",
+                    code="HSCLF128")
             if self.store.exists(profile.name):
                 raise ObjectExists(
                     f"A partition named {profile.name} already exists on managed system "
@@ -124,6 +141,21 @@ class PartitionManager:
                 self._move(profile.name, S.MIGRATING_RUNNING if running
                            else S.MIGRATING_NOT_ACTIVATED)
             return self._view(record)
+
+    async def set_migration_disabled(self, name: str, disabled: bool) -> Partition:
+        """``chsyscfg -i migration_disabled=0|1``: allowed in any state, as on the HMC."""
+        async with self._lock:
+            record = self.store.get(name)
+            profile = record.profile.model_copy(update={"migration_disabled": disabled})
+            self.store.put(record.model_copy(update={"profile": profile}))
+        return self.partition(name)
+
+    async def ask_guest(self, name: str) -> GuestVerdict:
+        """The guest's own verdict on migrating now; a partition not running has none."""
+        self.store.get(name)
+        if self._state(name) != S.RUNNING:
+            return GuestVerdict(answered=False)
+        return await self._qemu(name).ask_guest()
 
     async def remove(self, name: str) -> None:
         """Delete a partition and everything it left here, ending its QEMU if any."""

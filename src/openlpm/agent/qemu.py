@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -20,13 +21,15 @@ from qemu.qmp import EventListener, QMPClient
 from qemu.qmp.error import QMPError
 
 from openlpm.errors import HypervisorError, WrongState
-from openlpm.model import MigrationProgress, PartitionProfile
+from openlpm.model import GuestVerdict, MigrationProgress, PartitionProfile
 from openlpm.processes import runs_with, terminate, wait_exit
 
 log = logging.getLogger("openlpm.agent.qemu")
 
 # Statuses of query-migrate after which the stream is over, one way or the other.
 FINAL_MIGRATION_STATUSES = frozenset({"completed", "failed", "cancelled"})
+# How long the guest's mobility hook may take to answer before it counts as absent.
+GUEST_ANSWER_TIMEOUT_S = 1.5
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,10 @@ class QemuPartition:
         return self.run_dir / "console.sock"
 
     @property
+    def mobility_socket(self) -> Path:
+        return self.run_dir / "mobility.sock"
+
+    @property
     def pidfile(self) -> Path:
         return self.run_dir / "qemu.pid"
 
@@ -81,9 +88,13 @@ class QemuPartition:
             "-chardev", f"socket,id=console,path={self.console_socket},server=on,wait=off,"
                         f"logfile={self.run_dir / 'console.raw'},logappend=on",
             "-serial", "chardev:console",
+            # The guest's second serial port carries the "may you migrate?" exchange.
+            "-chardev", f"socket,id=mobility,path={self.mobility_socket},server=on,wait=off",
+            "-device", "isa-serial,chardev=mobility",
             "-kernel", str(boot.kernel), "-initrd", str(boot.initrd),
-            "-append", boot.kernel_args,
+            "-append", f"{boot.kernel_args} {profile.kernel_args}".strip(),
             "-pidfile", str(self.pidfile), "-daemonize",
+            *device_arguments(profile),
         ]
         if incoming:
             cmd += ["-incoming", "defer"]
@@ -95,7 +106,8 @@ class QemuPartition:
         Raises HypervisorError when QEMU refuses the configuration or QMP does not answer.
         """
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        for stale in (self.qmp_socket, self.console_socket, self.pidfile):
+        for stale in (self.qmp_socket, self.console_socket, self.mobility_socket,
+                      self.pidfile):
             stale.unlink(missing_ok=True)
         proc = await asyncio.create_subprocess_exec(
             *self.command(profile, incoming),
@@ -156,6 +168,33 @@ class QemuPartition:
     async def cancel_migration(self) -> None:
         await self.execute("migrate_cancel")
 
+    async def ask_guest(self) -> GuestVerdict:
+        """Ask the guest's mobility hook whether it may migrate now.
+
+        A guest that does not answer within GUEST_ANSWER_TIMEOUT_S has no hook running;
+        that is an answer too (``answered=False``), not an error.
+        """
+        nonce = secrets.token_hex(4)
+        try:
+            async with asyncio.timeout(GUEST_ANSWER_TIMEOUT_S):
+                reader, writer = await asyncio.open_unix_connection(str(self.mobility_socket))
+                try:
+                    writer.write(f"check {nonce}\n".encode())
+                    await writer.drain()
+                    while True:
+                        words = (await reader.readline()).decode(errors="replace").split()
+                        if not words:
+                            raise ConnectionResetError("the guest closed the port")
+                        if len(words) >= 2 and words[1] == nonce:
+                            break
+                finally:
+                    writer.close()
+        except (OSError, TimeoutError):
+            return GuestVerdict(answered=False)
+        if words[0] == "ok":
+            return GuestVerdict(answered=True)
+        return GuestVerdict(answered=True, veto=" ".join(words[2:]) or "no reason given")
+
     async def announce(self) -> None:
         """Have the NICs announce their MAC from here so switches learn the new port."""
         await self.execute("announce-self", {
@@ -208,7 +247,8 @@ class QemuPartition:
         await self.disconnect()
         if pid is not None:
             await terminate(pid, marker)
-        for leftover in (self.qmp_socket, self.console_socket, self.pidfile):
+        for leftover in (self.qmp_socket, self.console_socket, self.mobility_socket,
+                         self.pidfile):
             leftover.unlink(missing_ok=True)
 
     async def disconnect(self) -> None:
@@ -225,6 +265,27 @@ class QemuPartition:
 
     def pid(self) -> int | None:
         return read_pid(self.pidfile, self.run_dir)
+
+
+def device_arguments(profile: PartitionProfile) -> list[str]:
+    """QEMU arguments for the partition's host-local devices (none of which can migrate)."""
+    args: list[str] = []
+    for i, path in enumerate(profile.disks):
+        args += ["-drive", f"file={_escape(path)},if=none,id=disk{i},format=raw",
+                 "-device", f"virtio-blk-pci,drive=disk{i}"]
+    for i, _ in enumerate(profile.networks):
+        args += ["-netdev", f"user,id=net{i}", "-device", f"virtio-net-pci,netdev=net{i},romfile="]
+    for i, path in enumerate(profile.shares):
+        args += ["-virtfs", f"local,path={_escape(path)},mount_tag=share{i},"
+                            f"security_model=none,id=share{i}"]
+    for address in profile.io_slots:
+        args += ["-device", f"vfio-pci,host={address}"]
+    return args
+
+
+def _escape(value: str) -> str:
+    """QEMU's option syntax doubles a comma that belongs to a value."""
+    return value.replace(",", ",,")
 
 
 async def _wait_or(condition: asyncio.Condition, timeout: float) -> None:

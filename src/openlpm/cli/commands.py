@@ -7,18 +7,21 @@ and prints the HMC's listing format (``attr=value,...`` or ``-F`` values).
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from openlpm.cli.attributes import NO_RESULTS, AttributeSyntaxError, format_listing
 from openlpm.cli.attributes import parse_attributes as _parse_attributes
+from openlpm.cli.findings import DEFAULT_DETAIL, finding_lines, report_lines
 from openlpm.cli.hmc_client import HmcClient, hmc_url
 from openlpm.cli.progress import show_progress, summary
-from openlpm.cli.runner import finding_line, run_command
+from openlpm.cli.runner import run_command
 from openlpm.errors import MigrationFailed, ObjectNotFound, RequestInvalid, ValidationFailed
 from openlpm.model import (
     MigrationRecord,
@@ -31,9 +34,11 @@ from openlpm.model import (
 
 Command = Callable[[argparse.Namespace, HmcClient], Coroutine[Any, Any, int | None]]
 
+PROFILE_LISTS = ("disks", "networks", "shares", "io_slots")
 PROFILE_ATTRIBUTES = {"name", "lpar_id", "profile_name", "min_mem", "desired_mem", "max_mem",
                       "min_procs", "desired_procs", "max_procs", "lpar_proc_compat_mode",
-                      "lpar_env", "proc_mode"}
+                      "lpar_env", "proc_mode", "migration_disabled", "kernel_args",
+                      *PROFILE_LISTS}
 MIGRATION_ATTRIBUTES = {"dest_lpar_id", "source_msp_name", "dest_msp_name"}
 MIGRATION_LISTING = ("migration_type", "source_sys_name", "dest_sys_name", "dest_lpar_id",
                      "source_msp_name", "dest_msp_name", "migration_step", "bytes_transmitted",
@@ -66,9 +71,14 @@ def parse_attributes(text: str, allowed: set[str], what: str) -> dict[str, str]:
     unknown = sorted(set(attributes) - allowed)
     if unknown:
         raise RequestInvalid(
-            f"Unknown attribute(s) for {what}: {', '.join(unknown)}. Valid attributes: "
-            f"{', '.join(sorted(allowed))}.", code="HSCLF003")
+            f"Unknown attribute(s) for {what}: {'; '.join(_suggest(u, allowed) for u in unknown)}"
+            f". Valid attributes: {', '.join(sorted(allowed))}.", code="HSCLF003")
     return attributes
+
+
+def _suggest(name: str, allowed: set[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(allowed), n=1, cutoff=0.6)
+    return f"{name} (did you mean {close[0]}?)" if close else name
 
 
 def listing(records: Sequence[Mapping[str, object]], args: argparse.Namespace) -> None:
@@ -105,7 +115,11 @@ def mksyscfg_parser() -> argparse.ArgumentParser:
     parser.add_argument("-m", dest="system", required=True, help="managed system")
     parser.add_argument("-i", dest="attributes", required=True, help=(
         '"name=P,profile_name=default,min_mem=MB,desired_mem=MB,max_mem=MB,min_procs=N,'
-        'desired_procs=N,max_procs=N[,lpar_id=N][,lpar_proc_compat_mode=CPU_MODEL]"'))
+        'desired_procs=N,max_procs=N[,lpar_id=N][,lpar_proc_compat_mode=CPU_MODEL]'
+        '[,migration_disabled=0|1][,kernel_args=ARGS]'
+        '[,\\"disks=FILE,...\\"][,networks=user][,\\"shares=DIR,...\\"]'
+        '[,\\"io_slots=PCI_ADDRESS,...\\"]" (disks, networks, shares and io_slots are '
+        'host-local devices: a partition with any of them cannot migrate)'))
     return parser
 
 
@@ -116,7 +130,11 @@ def profile_from(attributes: Mapping[str, str]) -> PartitionProfile:
     if attributes.get("proc_mode", "ded") != "ded":
         raise RequestInvalid("proc_mode must be ded: partitions have dedicated virtual "
                              "processors.", code="HSCLF006")
-    fields = {k: v for k, v in attributes.items() if k not in ("lpar_env", "proc_mode")}
+    fields: dict[str, object] = {k: v for k, v in attributes.items()
+                                 if k not in ("lpar_env", "proc_mode")}
+    for name in PROFILE_LISTS:
+        if name in attributes:
+            fields[name] = tuple(v.strip() for v in attributes[name].split(",") if v.strip())
     if "lpar_proc_compat_mode" in fields:
         fields["proc_compat_mode"] = fields.pop("lpar_proc_compat_mode")
     try:
@@ -156,6 +174,41 @@ async def _rmsyscfg(args: argparse.Namespace, hmc: HmcClient) -> None:
 
 def rmsyscfg(argv: Sequence[str] | None = None) -> int:
     return _run(rmsyscfg_parser, _rmsyscfg, argv)
+
+
+# -- chsyscfg ------------------------------------------------------------------------------
+
+CHANGEABLE_ATTRIBUTES = {"name", "lpar_id", "migration_disabled"}
+
+
+def chsyscfg_parser() -> argparse.ArgumentParser:
+    parser = HmcArgumentParser(prog="chsyscfg", description="Change a partition's "
+                               "attributes: migration_disabled=0|1 (allowed in any state).")
+    parser.add_argument("-r", dest="resource", required=True, choices=["lpar"])
+    parser.add_argument("-m", dest="system", required=True, help="managed system")
+    parser.add_argument("-p", dest="partition", help="partition name (or name= in -i)")
+    parser.add_argument("-i", dest="attributes", required=True,
+                        help='"[name=P|lpar_id=N,]migration_disabled=0|1"')
+    return parser
+
+
+async def _chsyscfg(args: argparse.Namespace, hmc: HmcClient) -> None:
+    attributes = parse_attributes(args.attributes, CHANGEABLE_ATTRIBUTES, "chsyscfg -r lpar")
+    name = args.partition or attributes.get("name")
+    lpar_id = attributes.get("lpar_id")
+    if name is None and (lpar_id is None or not lpar_id.isdigit()):
+        raise RequestInvalid("chsyscfg: name the partition with -p NAME, name=NAME or "
+                             "lpar_id=N.", code="HSCLF017")
+    if attributes.get("migration_disabled") not in ("0", "1"):
+        raise RequestInvalid("chsyscfg: give migration_disabled=0 or migration_disabled=1.",
+                             code="HSCLF018")
+    partition = await _find(hmc, args.system, name, int(lpar_id) if lpar_id else None)
+    await hmc.set_migration_disabled(args.system, partition.partition.name,
+                                     attributes["migration_disabled"] == "1")
+
+
+def chsyscfg(argv: Sequence[str] | None = None) -> int:
+    return _run(chsyscfg_parser, _chsyscfg, argv)
 
 
 # -- chsysstate ---------------------------------------------------------------------------
@@ -223,6 +276,8 @@ def system_record(system: SystemSummary) -> dict[str, object]:
         "configurable_sys_mem": info.memory_mb if info else None,
         "curr_avail_sys_mem": info.free_memory_mb if info else None,
         "hypervisor": f"QEMU {info.qemu_version} ({info.accel})" if info else None,
+        "maintenance": int(info.maintenance) if info else None,
+        "agent_version": info.agent_version if info else None,
         "msp_names": ",".join(m.name for m in info.movers) if info else None,
     }
 
@@ -234,7 +289,8 @@ def partition_record(summary_: PartitionSummary) -> dict[str, object]:
         "name": p.name, "lpar_id": p.lpar_id, "lpar_env": "aixlinux", "state": state,
         "curr_profile": p.profile.profile_name, "default_profile": p.profile.profile_name,
         "curr_mem": p.curr_mem, "curr_procs": p.curr_procs,
-        "lpar_proc_compat_mode": p.profile.proc_compat_mode, "migration_disabled": 0,
+        "lpar_proc_compat_mode": p.profile.proc_compat_mode,
+        "migration_disabled": int(p.profile.migration_disabled),
         "migration_state": summary_.migration_state.value,
     }
 
@@ -247,6 +303,8 @@ def profile_record(summary_: PartitionSummary) -> dict[str, object]:
         "max_mem": p.max_mem, "proc_mode": "ded", "min_procs": p.min_procs,
         "desired_procs": p.desired_procs, "max_procs": p.max_procs,
         "lpar_proc_compat_mode": p.proc_compat_mode,
+        "migration_disabled": int(p.migration_disabled), "kernel_args": p.kernel_args or None,
+        **{name: ",".join(getattr(p, name)) or None for name in PROFILE_LISTS},
     }
 
 
@@ -281,6 +339,21 @@ def lssyscfg(argv: Sequence[str] | None = None) -> int:
 
 # -- migrlpar -----------------------------------------------------------------------------
 
+# The HMC's policy flags that openlpm accepts but that change nothing, and why; --help
+# and docs/cli.md say the same.
+NO_EFFECT = {
+    "--redundantpgvios": "no shared-memory (AMS) paging devices in openlpm",
+    "--vsi": "no 802.1Qbg VSI profiles in openlpm",
+    "--uuid": "partitions are identified by name and id, which migrate unchanged",
+    "--protectstorage": "a partition's storage is never given to another partition",
+    "--requirerr": "no remote-restart capability to keep",
+    "--redundantvnicbkdev": "no vNIC backing devices in openlpm",
+    "--vniccfg": "no vNIC adapters in openlpm",
+    "--migsriov": "no SR-IOV logical ports in openlpm",
+    "--affinity": "no NUMA placement in openlpm",
+    "--steps": "progress is always shown step by step",
+}
+
 
 def migrlpar_parser() -> argparse.ArgumentParser:
     parser = HmcArgumentParser(
@@ -292,51 +365,148 @@ def migrlpar_parser() -> argparse.ArgumentParser:
                         "available yet")
     parser.add_argument("-m", dest="source", required=True, help="source managed system")
     parser.add_argument("-t", dest="target", help="target managed system (-o v and m)")
-    _partition_options(parser, "-p")
-    parser.add_argument("-n", dest="profile_name", help="profile name on the target")
-    parser.add_argument("-i", dest="attributes", help=(
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument("-p", dest="partition", help="partition name, or names separated by "
+                     "commas")
+    who.add_argument("--id", dest="lpar_id", help="partition id, or ids separated by commas")
+    who.add_argument("--all", action="store_true", help="every partition of the source "
+                     "that can migrate (running or activated once)")
+    parser.add_argument("-n", dest="profile_name", help="profile name on the target (up "
+                        "to 31 characters; default: the partition's profile name)")
+    data = parser.add_mutually_exclusive_group()
+    data.add_argument("-i", dest="attributes", help=(
         '"dest_lpar_id=N,source_msp_name=NAME,dest_msp_name=NAME"'))
+    data.add_argument("-f", dest="input_file", type=Path, help="file holding the -i data")
+    parser.add_argument("--ip", dest="remote_hmc", help="console that manages the target; "
+                        "this console's own name means a local migration")
+    parser.add_argument("-u", dest="remote_user", help="user on the --ip console")
     parser.add_argument("-w", dest="wait", type=float, help="minutes to wait before the "
                         "migration gives up and leaves the partition on the source")
-    parser.add_argument("-d", dest="detail", type=int, choices=range(1, 6), default=1,
-                        help="detail level of messages, 1 to 5 (accepted for HMC "
-                        "compatibility: openlpm always reports in full)")
+    parser.add_argument("-d", dest="detail", type=int, choices=range(1, 6),
+                        default=DEFAULT_DETAIL, help="detail of validation messages: 1 one "
+                        "line per finding, 2 and what to do (default), 3 and a summary, 4 "
+                        "and every check run, 5 and the time taken")
     parser.add_argument("-v", dest="verbose", action="store_true",
-                        help="print the migration's summary and journal")
+                        help="print a validation summary, or the migration's summary and "
+                        "journal")
+    parser.add_argument("--nodetails", action="store_true",
+                        help="leave out what to do under each finding")
     parser.add_argument("--force", action="store_true", help="with -o r (not available yet)")
+    parser.add_argument("--async", dest="no_wait", action="store_true",
+                        help="with -o m: return once the migration has started")
+    parser.add_argument("--vlanbridge", type=int, choices=[1, 2], help="1: every VLAN must "
+                        "be bridged on the target; 2: only if possible (checked once "
+                        "partitions have VLAN adapters)")
+    parser.add_argument("--mpio", type=int, choices=[1, 2], help="1: keep multipath storage "
+                        "paths, 2: if possible (checked once partitions have SAN storage)")
+    parser.add_argument("--redundantvios", type=int, choices=[0, 1, 2], help="0: do not "
+                        "require, 1: require, 2: keep if possible the redundant storage "
+                        "paths (checked once partitions have SAN storage)")
+    parser.add_argument("--npivval", choices=["port", "portdisk"], help="storage check "
+                        "depth: port, or port and each disk (once partitions have SAN "
+                        "storage)")
+    parser.add_argument("--redundantmsps", type=int, choices=[0, 1, 2], help="0 and 2: one "
+                        "mover pair (openlpm has no redundant pairs); 1 is refused")
+    parser.add_argument("--usecurrdata", action="store_true", help="accepted: openlpm "
+                        "always validates against current data, never a cache")
+    for flag, why in NO_EFFECT.items():
+        if flag in ("--affinity",):
+            parser.add_argument(flag, action="store_true", help=f"accepted, no effect: {why}")
+        else:
+            parser.add_argument(flag, metavar="N", help=f"accepted, no effect: {why}")
     return parser
 
 
-def migration_request(args: argparse.Namespace) -> MigrationRequest:
+def migration_requests(args: argparse.Namespace,
+                       names: Sequence[str]) -> list[MigrationRequest]:
+    """One request per partition named; ``names`` are the partitions of the source."""
     if not args.target:
         raise RequestInvalid(f"migrlpar -o {args.operation} needs the target system: -t "
                              f"SYSTEM.", code="HSCLF010")
-    attributes = parse_attributes(args.attributes, MIGRATION_ATTRIBUTES, "migrlpar") \
-        if args.attributes else {}
+    if args.redundantmsps == 1:
+        raise RequestInvalid("--redundantmsps 1 requires redundant mover pairs, which "
+                             "openlpm does not have. Use 0 or 2.", code="HSCLF014")
+    attributes = parse_attributes(_input_data(args), MIGRATION_ATTRIBUTES, "migrlpar")
+    wanted = _partitions_wanted(args, names)
+    if len(wanted) > 1 and ("dest_lpar_id" in attributes or args.profile_name):
+        raise RequestInvalid("dest_lpar_id and -n apply to one partition; leave them out "
+                             "when migrating several.", code="HSCLF015")
     try:
-        return MigrationRequest(
-            source=args.source, target=args.target, partition=args.partition,
-            lpar_id=args.lpar_id, dest_profile_name=args.profile_name,
+        return [MigrationRequest(
+            source=args.source, target=args.target, dest_profile_name=args.profile_name,
             wait_minutes=args.wait, dest_lpar_id=attributes.get("dest_lpar_id"),
             source_msp_name=attributes.get("source_msp_name"),
-            dest_msp_name=attributes.get("dest_msp_name"))
+            dest_msp_name=attributes.get("dest_msp_name"),
+            remote_hmc=args.remote_hmc, remote_user=args.remote_user,
+            vlan_bridge=args.vlanbridge, mpio=args.mpio, redundant_vios=args.redundantvios,
+            npiv_validation=args.npivval, **who) for who in wanted]
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
                              for e in exc.errors())
         raise RequestInvalid(f"migrlpar: {problems}.", code="HSCLF011") from exc
 
 
+def _input_data(args: argparse.Namespace) -> str:
+    if args.input_file is None:
+        return str(args.attributes or "")
+    try:
+        return " ".join(args.input_file.read_text().split())
+    except OSError as exc:
+        raise RequestInvalid(f"migrlpar -f: cannot read {args.input_file}: {exc.strerror}.",
+                             code="HSCLF016") from exc
+
+
+def _partitions_wanted(args: argparse.Namespace,
+                       names: Sequence[str]) -> list[dict[str, Any]]:
+    if args.all:
+        return [{"partition": name} for name in names]
+    if args.partition is not None:
+        return [{"partition": p.strip()} for p in args.partition.split(",") if p.strip()]
+    ids = [i.strip() for i in str(args.lpar_id).split(",") if i.strip()]
+    if not ids or not all(i.isdigit() for i in ids):
+        raise RequestInvalid(f"migrlpar --id takes partition ids (numbers), not "
+                             f"{args.lpar_id}.", code="HSCLF013")
+    return [{"lpar_id": int(i)} for i in ids]
+
+
 async def _migrlpar(args: argparse.Namespace, hmc: HmcClient) -> int | None:
     if args.operation in ("s", "r"):
         raise RequestInvalid(f"migrlpar -o {args.operation} is not available in this version "
                              f"of openlpm.", code="HSCLF012")
-    request = migration_request(args)
-    if args.operation == "v":
-        return await _validate(request, hmc, args.verbose)
+    movable = [s.partition.name for s in await hmc.partitions(args.source)
+               if s.partition.state.value in ("Running", "Not Activated")
+               and (s.partition.activated_once or s.partition.state.value == "Running")] \
+        if args.all else []
+    requests = migration_requests(args, movable)
+    if not requests:
+        print(NO_RESULTS)
+        return None
+    statuses = []
+    for request in requests:
+        if args.operation == "v":
+            statuses.append(await _validate(request, hmc, args))
+        else:
+            statuses.append(await _migrate(request, hmc, args))
+    return max(statuses)
+
+
+async def _validate(request: MigrationRequest, hmc: HmcClient,
+                    args: argparse.Namespace) -> int:
+    report = await hmc.validate(request)
+    detail = max(args.detail, 3) if args.verbose else args.detail
+    for line in report_lines(report, detail, args.nodetails):
+        print(line, file=sys.stderr)
+    return 0 if report.passed else ValidationFailed.exit_status
+
+
+async def _migrate(request: MigrationRequest, hmc: HmcClient,
+                   args: argparse.Namespace) -> int:
     record = await hmc.migrate(request)
-    for warning in record.warnings:
-        print(finding_line(warning.severity, warning.code, warning.object, warning.message),
-              file=sys.stderr)
+    for line in finding_lines(record.warnings, args.detail, args.nodetails):
+        print(line, file=sys.stderr)
+    if args.no_wait:
+        print(f"migration {record.id} of {record.partition} started")
+        return 0
     final = await show_progress(hmc.follow(record.id))
     if args.verbose or final.state != MigrationState.COMPLETE:
         print(summary(final))
@@ -349,20 +519,7 @@ async def _migrlpar(args: argparse.Namespace, hmc: HmcClient) -> int | None:
     if final.state != MigrationState.COMPLETE:
         raise MigrationFailed(final.error_message or "The migration did not complete.",
                               code=final.error_code or "HSCLF109")
-    return None
-
-
-async def _validate(request: MigrationRequest, hmc: HmcClient, verbose: bool) -> int:
-    report = await hmc.validate(request)
-    for f in report.findings:
-        print(finding_line(f.severity, f.code, f.object, f.message), file=sys.stderr)
-    if verbose:
-        errors = sum(f.severity == "error" for f in report.findings)
-        kind = f"{report.kind.value} migration" if report.kind else "no migration possible"
-        print(f"Validation of {report.partition} from {report.source} to {report.target}: "
-              f"{'passed' if report.passed else 'failed'} ({kind}), {errors} error(s), "
-              f"{len(report.findings) - errors} warning(s).")
-    return 0 if report.passed else ValidationFailed.exit_status
+    return 0
 
 
 def migrlpar(argv: Sequence[str] | None = None) -> int:
@@ -373,10 +530,15 @@ def migrlpar(argv: Sequence[str] | None = None) -> int:
 
 
 def lslparmigr_parser() -> argparse.ArgumentParser:
-    parser = HmcArgumentParser(prog="lslparmigr", description="List partition migration "
-                               "information of a managed system.")
-    parser.add_argument("-r", dest="resource", required=True, choices=["lpar", "sys"])
+    parser = HmcArgumentParser(
+        prog="lslparmigr", description="List partition migration information of a managed "
+        "system: lpar (each partition's migration), sys (limits and counts), msp (mover "
+        "service pairs to -t, each probed), virtualio (how each partition's devices map "
+        "onto -t).")
+    parser.add_argument("-r", dest="resource", required=True,
+                        choices=["lpar", "sys", "msp", "virtualio"])
     parser.add_argument("-m", dest="system", required=True, help="managed system")
+    parser.add_argument("-t", dest="target", help="target managed system (-r msp, virtualio)")
     parser.add_argument("--filter", help='"lpar_names=A,B" or "lpar_ids=1,2"')
     _listing_options(parser)
     return parser
@@ -400,14 +562,45 @@ def migration_record(summary_: PartitionSummary,
     }
 
 
+def mover_pair_record(pair: Mapping[str, Any]) -> dict[str, object]:
+    return {
+        "source_msp_name": pair["source_msp_name"], "dest_msp_name": pair["dest_msp_name"],
+        "ipaddr_mappings": f"{pair['source_msp_ipaddr']}//{pair['dest_msp_ipaddr']}",
+        "usable": int(pair["reachable"]), "round_trip_ms": pair["round_trip_ms"],
+        "reason": pair["error"],
+    }
+
+
+def virtualio_record(summary_: PartitionSummary) -> dict[str, object]:
+    """How a partition's devices map onto the target; host-local ones cannot."""
+    p = summary_.partition.profile
+    local = [*p.disks, *(f"{n}-mode network" for n in p.networks), *p.shares, *p.io_slots]
+    return {"name": p.name, "lpar_id": summary_.partition.lpar_id,
+            "suggested_virtual_fc_mappings": None, "suggested_vlan_mappings": None,
+            "unmappable_devices": ",".join(local) or None}
+
+
 async def _lslparmigr(args: argparse.Namespace, hmc: HmcClient) -> None:
     if args.resource == "sys":
         listing([await hmc.system_migration(args.system)], args)
         return
     keep = lpar_filter(args.filter)
+    if args.resource in ("msp", "virtualio") and not args.target:
+        raise RequestInvalid(f"lslparmigr -r {args.resource} needs the target system: -t "
+                             f"SYSTEM.", code="HSCLF010")
+    chosen = [s for s in await hmc.partitions(args.system) if keep(s)]
+    if args.filter and not chosen:
+        raise ObjectNotFound(f"No partition of {args.system} matches --filter "
+                             f"{args.filter}.", code="HSCLF164")
+    if args.resource == "msp":
+        listing([mover_pair_record(p) for p in
+                 await hmc.mover_pairs(args.system, args.target)], args)
+        return
+    if args.resource == "virtualio":
+        listing([virtualio_record(s) for s in chosen], args)
+        return
     live = {m.id: m for m in await hmc.migrations(args.system) if not m.state.finished}
-    listing([migration_record(s, live.get(s.migration_id or ""))
-             for s in await hmc.partitions(args.system) if keep(s)], args)
+    listing([migration_record(s, live.get(s.migration_id or "")) for s in chosen], args)
 
 
 def lslparmigr(argv: Sequence[str] | None = None) -> int:

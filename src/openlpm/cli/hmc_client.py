@@ -13,11 +13,13 @@ import httpx
 from openlpm.errors import SystemUnreachable
 from openlpm.model import (
     ConsoleLine,
+    CpuModel,
     JournalEntry,
     MigrationRecord,
     MigrationRequest,
     PartitionProfile,
     PartitionSummary,
+    SystemInfo,
     SystemSummary,
     ValidationReport,
 )
@@ -54,6 +56,25 @@ class HmcClient(ServiceClient):
     async def system_migration(self, system: str) -> dict[str, Any]:
         body: dict[str, Any] = await self.request("GET", f"/systems/{system}/migration")
         return body
+
+    async def set_maintenance(self, system: str, on: bool) -> SystemInfo:
+        return SystemInfo.model_validate(await self.request(
+            "PUT", f"/systems/{system}/maintenance", json={"maintenance": on}))
+
+    async def cpu_models(self, system: str) -> list[CpuModel]:
+        return [CpuModel.model_validate(m)
+                for m in await self.request("GET", f"/systems/{system}/cpu-models")]
+
+    async def mover_pairs(self, system: str, target: str) -> list[dict[str, Any]]:
+        body: list[dict[str, Any]] = await self.request(
+            "GET", f"/systems/{system}/mover-pairs", params={"target": target})
+        return body
+
+    async def set_migration_disabled(self, system: str, name: str,
+                                     disabled: bool) -> PartitionSummary:
+        return PartitionSummary.model_validate(await self.request(
+            "PATCH", f"/systems/{system}/partitions/{name}",
+            json={"migration_disabled": disabled}))
 
     async def partitions(self, system: str) -> list[PartitionSummary]:
         return [PartitionSummary.model_validate(p)

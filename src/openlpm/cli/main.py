@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import socket
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -34,6 +35,8 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--listen", default="127.0.0.1:8480", help="HOST:PORT to answer on")
     serve.add_argument("--db", type=Path, default=Path("/var/lib/openlpm/hmc.db"),
                        help="inventory database (SQLite)")
+    serve.add_argument("--name", default=socket.gethostname(),
+                       help="this console's name, as --ip of migrlpar may give it")
     serve.add_argument("--reach-netns", metavar="NS",
                        help="after binding, reach managed systems from network namespace NS")
 
@@ -53,6 +56,10 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--kernel-args", required=True)
     serve.add_argument("--mover-url", help="this system's mover service")
     serve.add_argument("--qemu", default="qemu-system-x86_64", help="QEMU binary")
+    serve.add_argument("--max-active-migrations", type=int, default=16,
+                       help="active migrations this system takes part in at once")
+    serve.add_argument("--max-inactive-migrations", type=int, default=16,
+                       help="inactive migrations this system takes part in at once")
     serve.add_argument("--netns", metavar="NS", help="run inside network namespace NS")
 
     mover = _add(parts, "mover", "a mover service").add_subparsers(
@@ -61,6 +68,8 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--name", required=True, help="mover service name")
     serve.add_argument("--control", required=True, help="HOST:PORT of the control API")
     serve.add_argument("--data", required=True, help="HOST:PORT the stream arrives on")
+    serve.add_argument("--max-migrations", type=int, default=8,
+                       help="migrations this mover carries at once (VIOS cfg_msp_lpm_ops)")
     serve.add_argument("--netns", metavar="NS", help="run inside network namespace NS")
 
     lab = _add(parts, "lab", "a whole site on this machine").add_subparsers(
@@ -75,6 +84,12 @@ def parser() -> argparse.ArgumentParser:
     lab_up.add_argument("--partition-args", default="", metavar="ARGS",
                         help="extra kernel arguments of every partition, e.g. "
                         "openlpm.fill_mb=400 to fill 400 MiB of memory with random data")
+    lab_up.add_argument("--names", type=lambda text: tuple(text.split(",")), default=(),
+                        metavar="A,B,...", help="system names (default sys1, sys2, ...; "
+                        "overrides --systems)")
+    lab_up.add_argument("--mover-suffix", default="-msp1",
+                        help="each system's mover service is named SYSTEM+SUFFIX")
+    lab_up.add_argument("--hmc-name", default="hmc", help="the console's name (migrlpar --ip)")
     lab_down = _add(lab, "down", "remove every process, namespace and file of a lab")
     lab_down.add_argument("--prefix", default="olpm")
 
@@ -82,6 +97,11 @@ def parser() -> argparse.ArgumentParser:
         dest="action", required=True)
     build = _add(image, "build", "build the partition boot image")
     build.add_argument("--out", type=Path, default=None, help="output directory")
+
+    maintenance = _add(parts, "maintenance", "put a managed system in maintenance (no new "
+                       "partition, no incoming migration) or take it out")
+    maintenance.add_argument("-m", dest="system", required=True, help="managed system")
+    maintenance.add_argument("--off", action="store_true", help="end maintenance")
 
     console = _add(parts, "console", "recent console output of a partition")
     console.add_argument("-m", dest="system", required=True, help="managed system")
@@ -113,7 +133,8 @@ async def _dispatch(args: argparse.Namespace) -> None:
         await site.up(site.LabSpec(
             prefix=args.prefix, systems=args.systems, cpus=args.cpus,
             memory_mb=args.memory_mb, accel=args.accel, hmc_port=args.hmc_port,
-            partition_args=args.partition_args))
+            partition_args=args.partition_args, names=args.names,
+            mover_suffix=args.mover_suffix, hmc_name=args.hmc_name))
     elif args.part == "lab":
         await site.down(args.prefix)
     elif args.part == "image":
@@ -123,6 +144,10 @@ async def _dispatch(args: argparse.Namespace) -> None:
         print(f"kernel={image.kernel}\ninitrd={image.initrd}")
     elif args.part == "console":
         await _console(args)
+    elif args.part == "maintenance":
+        async with HmcClient(hmc_url()) as hmc:
+            info = await hmc.set_maintenance(args.system, not args.off)
+        print(f"{info.name}: maintenance {'on' if info.maintenance else 'off'}")
     elif args.part == "demo":
         from openlpm.lab.demo import run_demo
 
@@ -147,11 +172,11 @@ def _hmc_serve(args: argparse.Namespace) -> None:
     listener = bind(args.listen)
     if args.reach_netns:
         enter_netns(args.reach_netns)
-    serve(create_app(args.db), listener)
+    serve(create_app(args.db, name=args.name), listener)
 
 
 def _agent_serve(args: argparse.Namespace) -> None:
-    from openlpm.agent.api import create_app
+    from openlpm.agent.api import MigrationLimits, create_app
     from openlpm.agent.partitions import Capacity, PartitionManager
     from openlpm.agent.qemu import BootImage, QemuSettings
     from openlpm.serve import bind, enter_netns, serve
@@ -162,7 +187,8 @@ def _agent_serve(args: argparse.Namespace) -> None:
                             boot=BootImage(args.kernel, args.initrd, args.kernel_args))
     manager = PartitionManager(args.name, args.state_dir,
                                Capacity(args.cpus, args.memory_mb), settings)
-    serve(create_app(manager, args.accel, _qemu_version(args.qemu), args.mover_url),
+    limits = MigrationLimits(args.max_active_migrations, args.max_inactive_migrations)
+    serve(create_app(manager, args.accel, _qemu_version(args.qemu), args.mover_url, limits),
           bind(args.listen))
 
 
@@ -174,7 +200,8 @@ def _mover_serve(args: argparse.Namespace) -> None:
     if args.netns:
         enter_netns(args.netns)
     info = MoverInfo(name=args.name, control_url=f"http://{args.control}",
-                     data_address=args.data)
+                     data_address=args.data, version=__version__,
+                     max_migrations=args.max_migrations)
     serve(create_app(info), bind(args.control))
 
 

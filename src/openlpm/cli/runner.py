@@ -7,7 +7,9 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from openlpm.cli.findings import finding_lines
 from openlpm.errors import OpenLpmError
+from openlpm.model import Finding
 
 
 def run_command(command: Callable[[], Coroutine[Any, Any, int | None]]) -> int:
@@ -16,14 +18,10 @@ def run_command(command: Callable[[], Coroutine[Any, Any, int | None]]) -> int:
         return asyncio.run(command()) or 0
     except OpenLpmError as exc:
         print(str(exc), file=sys.stderr)
-        for finding in exc.details.get("findings", []):
-            print(finding_line(finding["severity"], finding["code"], finding["object"],
-                               finding["message"]), file=sys.stderr)
+        findings = [Finding.model_validate(f) for f in exc.details.get("findings", [])]
+        for line in finding_lines(findings):
+            print(line, file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-
-
-def finding_line(severity: str, code: str, obj: str, message: str) -> str:
-    return f"{code} {severity.capitalize()} [{obj}]: {message}"

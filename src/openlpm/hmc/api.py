@@ -21,6 +21,7 @@ from openlpm.hmc.site import Site
 from openlpm.hmc.validate import plan_migration, require_passed
 from openlpm.model import (
     ConsoleLine,
+    CpuModel,
     JournalEntry,
     MigrationRecord,
     MigrationRequest,
@@ -28,6 +29,7 @@ from openlpm.model import (
     PartitionProfile,
     PartitionState,
     PartitionSummary,
+    SystemInfo,
     SystemSummary,
     ValidationReport,
 )
@@ -37,6 +39,26 @@ from openlpm.serve import install_error_handlers
 class AddSystem(BaseModel):
     name: str
     agent_url: str
+
+
+class PartitionChanges(BaseModel):
+    migration_disabled: bool
+
+
+class Maintenance(BaseModel):
+    maintenance: bool
+
+
+class MoverPair(BaseModel):
+    """``lslparmigr -r msp``: a source and target mover service that could carry a migration."""
+
+    source_msp_name: str
+    dest_msp_name: str
+    source_msp_ipaddr: str
+    dest_msp_ipaddr: str
+    reachable: bool
+    round_trip_ms: float | None = None
+    error: str | None = None
 
 
 class SystemMigrationInfo(BaseModel):
@@ -51,11 +73,7 @@ class SystemMigrationInfo(BaseModel):
     num_active_migrations_in_progress: int
 
 
-MAX_ACTIVE_MIGRATIONS = 16
-MAX_INACTIVE_MIGRATIONS = 16
-
-
-def create_app(db_path: Path) -> FastAPI:
+def create_app(db_path: Path, name: str = "") -> FastAPI:
     inventory = Inventory(db_path)
     site = Site(inventory)
     board = MigrationBoard(inventory)
@@ -107,14 +125,22 @@ def create_app(db_path: Path) -> FastAPI:
         return SystemSummary(name=entry.name, state=info.state, agent_url=entry.agent_url,
                              info=info)
 
+    @app.put("/systems/{system}/maintenance")
+    async def maintenance(system: str, body: Maintenance) -> SystemInfo:
+        return await site.agent(system).set_maintenance(body.maintenance)
+
+    @app.get("/systems/{system}/cpu-models")
+    async def cpu_models(system: str) -> list[CpuModel]:
+        return await site.agent(system).cpu_models()
+
     @app.get("/systems/{system}/migration")
     async def system_migration(system: str) -> SystemMigrationInfo:
-        inventory.system(system)
+        info = await site.agent(system).system()
         moving = [m for m in board.in_flight() if system in (m.source, m.target)]
         active = sum(1 for m in moving if m.kind.value == "active")
         return SystemMigrationInfo(
-            name=system, num_inactive_migrations_supported=MAX_INACTIVE_MIGRATIONS,
-            num_active_migrations_supported=MAX_ACTIVE_MIGRATIONS,
+            name=system, num_inactive_migrations_supported=info.max_inactive_migrations,
+            num_active_migrations_supported=info.max_active_migrations,
             num_inactive_migrations_in_progress=len(moving) - active,
             num_active_migrations_in_progress=active)
 
@@ -138,6 +164,13 @@ def create_app(db_path: Path) -> FastAPI:
     @app.get("/systems/{system}/partitions/{name}")
     async def partition(system: str, name: str) -> PartitionSummary:
         return with_migration(system, await site.partition(system, name))
+
+    @app.patch("/systems/{system}/partitions/{name}")
+    async def change_partition(system: str, name: str,
+                               body: PartitionChanges) -> PartitionSummary:
+        await site.partition(system, name)
+        return with_migration(system, await site.agent(system).set_migration_disabled(
+            name, body.migration_disabled))
 
     @app.delete("/systems/{system}/partitions/{name}")
     async def remove_partition(system: str, name: str) -> None:
@@ -164,11 +197,25 @@ def create_app(db_path: Path) -> FastAPI:
 
     @app.post("/validations")
     async def validate(request: MigrationRequest) -> ValidationReport:
-        return (await plan_migration(site, board, request)).report
+        return (await plan_migration(site, board, request, name)).report
+
+    @app.get("/systems/{system}/mover-pairs")
+    async def mover_pairs(system: str, target: str) -> list[MoverPair]:
+        """Every pair of a source and a target mover service, each probed for real."""
+        source_info, target_info = await asyncio.gather(site.agent(system).system(),
+                                                        site.agent(target).system())
+        pairs = [(s, t) for s in source_info.movers for t in target_info.movers]
+        probes = await asyncio.gather(*(site.mover(s.control_url).probe(t.data_address)
+                                        for s, t in pairs))
+        return [MoverPair(source_msp_name=s.name, dest_msp_name=t.name,
+                          source_msp_ipaddr=s.data_address.rpartition(":")[0],
+                          dest_msp_ipaddr=t.data_address.rpartition(":")[0],
+                          reachable=p.reachable, round_trip_ms=p.round_trip_ms, error=p.error)
+                for (s, t), p in zip(pairs, probes, strict=True)]
 
     @app.post("/migrations")
     async def migrate(request: MigrationRequest) -> MigrationRecord:
-        plan = await plan_migration(site, board, request)
+        plan = await plan_migration(site, board, request, name)
         require_passed(plan)
         return await engine.submit(plan)
 

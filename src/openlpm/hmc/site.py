@@ -6,12 +6,16 @@ from openlpm.agent.client import AgentClient
 from openlpm.errors import ObjectNotFound
 from openlpm.hmc.inventory import Inventory
 from openlpm.model import Partition
+from openlpm.mover.client import MoverClient
+
+MOVER_QUESTION_TIMEOUT_S = 5.0
 
 
 class Site:
     def __init__(self, inventory: Inventory) -> None:
         self.inventory = inventory
         self._agents: dict[str, AgentClient] = {}
+        self._movers: dict[str, MoverClient] = {}
 
     def agent(self, system: str) -> AgentClient:
         entry = self.inventory.system(system)
@@ -20,6 +24,13 @@ class Site:
             client = AgentClient(entry.agent_url, system)
             self._agents[system] = client
         return client
+
+    def mover(self, control_url: str) -> MoverClient:
+        """A client for quick questions to a mover service (a migration opens its own)."""
+        if control_url not in self._movers:
+            self._movers[control_url] = MoverClient(control_url,
+                                                    timeout=MOVER_QUESTION_TIMEOUT_S)
+        return self._movers[control_url]
 
     async def partition(self, system: str, name: str | None = None,
                         lpar_id: int | None = None) -> Partition:
@@ -32,6 +43,7 @@ class Site:
                              code="HSCLF164")
 
     async def close(self) -> None:
-        for client in self._agents.values():
+        for client in [*self._agents.values(), *self._movers.values()]:
             await client.close()
         self._agents.clear()
+        self._movers.clear()

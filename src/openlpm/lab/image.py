@@ -58,6 +58,25 @@ fill_memory() {
     echo "openlpm filled $fill_mb MiB"
 }
 
+# The partition's mobility hook, like drmgr's "pmig check" scripts on Power: the console
+# asks "check NONCE" on the second serial port before a migration; the answer is
+# "ok NONCE", or "veto NONCE REASON" when openlpm.veto=REASON is on the command line.
+mobility_hook() {
+    for arg in $(cat /proc/cmdline); do
+        case "$arg" in openlpm.veto=*) veto="${arg#openlpm.veto=}" ;; esac
+    done
+    stty -F /dev/ttyS1 raw -echo || return 0
+    exec 3<>/dev/ttyS1
+    while read -r request nonce <&3; do
+        [ "$request" = check ] || continue
+        if [ -n "$veto" ]; then
+            echo "veto $nonce $veto" >&3
+        else
+            echo "ok $nonce" >&3
+        fi
+    done
+}
+
 tick_loop() {
     n=0
     while true; do
@@ -71,6 +90,7 @@ setup
 BOOT_ID=$(cat /proc/sys/kernel/random/boot_id)
 echo "openlpm workload started boot=$BOOT_ID"
 fill_memory
+mobility_hook &
 tick_loop
 """
 

@@ -50,6 +50,13 @@ class LabSpec:
     hmc_port: int = 8480
     make_default: bool = True
     partition_args: str = ""
+    # Names as a real site has them; by default sys1, sys2, ... with mover sysN-msp1.
+    names: tuple[str, ...] = ()
+    mover_suffix: str = "-msp1"
+    hmc_name: str = "hmc"
+
+    def system_names(self) -> list[str]:
+        return list(self.names) or [system_name(i) for i in range(1, self.systems + 1)]
 
 
 @dataclass
@@ -91,16 +98,24 @@ def system_name(index: int) -> str:
     return f"sys{index}"
 
 
-def system_node(prefix: str, index: int) -> Node:
-    return Node(f"{prefix}-{system_name(index)}", system_name(index), f"198.18.0.{10 + index}")
+def system_node(prefix: str, index: int, name: str | None = None) -> Node:
+    """The lab host of the index-th system (from 1); its address follows from the index."""
+    name = name or system_name(index)
+    return Node(f"{prefix}-{name}", name, f"198.18.0.{10 + index}")
 
 
 async def up(spec: LabSpec, say: Say = print) -> LabState:
     """Build the site; returns once the console sees every system ready to migrate."""
     if not (1 <= len(spec.prefix) <= 8 and spec.prefix.isalnum()):
         raise RequestInvalid("A lab prefix is 1 to 8 letters or digits.", code="HSCLF301")
-    if not 1 <= spec.systems <= 40:
+    names = spec.system_names()
+    if not 1 <= len(names) <= 40:
         raise RequestInvalid("A lab has 1 to 40 managed systems.", code="HSCLF302")
+    if len(set(names)) != len(names) or set(names) & {"sw", "hmc"} or not all(
+            n.isalnum() and 1 <= len(n) <= 12 for n in [*names, spec.hmc_name]):
+        raise RequestInvalid("Lab system and console names are distinct, 1 to 12 letters "
+                             "or digits, and no system is named sw or hmc (the lab's own "
+                             "namespaces).", code="HSCLF305")
     if LabState.load(spec.prefix).running():
         raise ObjectExists(f"Lab {spec.prefix} is already up. Use it, take it down with "
                            f"'openlpm lab down --prefix {spec.prefix}', or choose another "
@@ -118,13 +133,13 @@ async def up(spec: LabSpec, say: Say = print) -> LabState:
     await asyncio.to_thread(network.create_switch, spec.prefix)
     hmc_node = Node(f"{spec.prefix}-hmc", "hmc", HMC_ADDRESS)
     await asyncio.to_thread(network.attach, spec.prefix, hmc_node)
-    for index in range(1, spec.systems + 1):
-        node = system_node(spec.prefix, index)
+    for index, name in enumerate(names, start=1):
+        node = system_node(spec.prefix, index, name)
         await asyncio.to_thread(network.attach, spec.prefix, node)
         _start_system(state, spec, node, image, workdir)
     state.hmc_url = f"http://127.0.0.1:{spec.hmc_port}"
     _spawn(state, "hmc", workdir, [
-        "hmc", "serve", "--listen", f"127.0.0.1:{spec.hmc_port}",
+        "hmc", "serve", "--listen", f"127.0.0.1:{spec.hmc_port}", "--name", spec.hmc_name,
         "--reach-netns", hmc_node.namespace, "--db", str(workdir / "hmc.db")])
     await _register_systems(state, spec)
     if spec.make_default:
@@ -137,7 +152,7 @@ async def up(spec: LabSpec, say: Say = print) -> LabState:
 def _start_system(state: LabState, spec: LabSpec, node: Node, image: PartitionImage,
                   workdir: Path) -> None:
     name, address = node.port, node.address
-    mover = f"{name}-msp1"
+    mover = f"{name}{spec.mover_suffix}"
     _spawn(state, f"{name}-mover", workdir, [
         "mover", "serve", "--netns", node.namespace, "--name", mover,
         "--control", f"{address}:{MOVER_CONTROL_PORT}", "--data", f"{address}:{MOVER_DATA_PORT}"])
@@ -168,7 +183,7 @@ async def _register_systems(state: LabState, spec: LabSpec) -> None:
     async with httpx.AsyncClient(base_url=state.hmc_url, timeout=10.0) as http:
         await _wait_ready(http, "/systems", "the lab's HMC")
         for index, name in enumerate(state.systems, start=1):
-            url = f"http://{system_node(spec.prefix, index).address}:{AGENT_PORT}"
+            url = f"http://{system_node(spec.prefix, index, name).address}:{AGENT_PORT}"
             decode(await http.post("/systems", json={"name": name, "agent_url": url}),
                    "the lab's HMC")
         for name in state.systems:

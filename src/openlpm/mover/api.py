@@ -12,8 +12,8 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from openlpm import __version__
-from openlpm.model import MoverInfo
-from openlpm.mover.channels import ChannelStats, ChannelTable, split_address
+from openlpm.model import MoverInfo, MoverProbe
+from openlpm.mover.channels import ChannelStats, ChannelTable, probe_peer, split_address
 from openlpm.serve import install_error_handlers
 
 
@@ -26,6 +26,10 @@ class IncomingChannel(BaseModel):
 class OutgoingChannel(BaseModel):
     migration_id: str
     token: str
+    peer: str
+
+
+class ProbeRequest(BaseModel):
     peer: str
 
 
@@ -68,6 +72,10 @@ def create_app(info: MoverInfo, local_host: str = "127.0.0.1") -> FastAPI:
     @app.get("/mover")
     async def mover() -> MoverInfo:
         return info
+
+    @app.post("/probe")
+    async def probe(body: ProbeRequest) -> MoverProbe:
+        return await probe_peer(body.peer)
 
     @app.post("/channels/incoming")
     async def expect(body: IncomingChannel) -> ChannelStats:

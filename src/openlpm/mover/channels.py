@@ -16,7 +16,7 @@ import socket
 from dataclasses import dataclass, field
 
 from openlpm.errors import ObjectExists, ObjectNotFound
-from openlpm.model import Frozen
+from openlpm.model import Frozen, MoverProbe
 from openlpm.mover.relay import ByteCount, relay
 
 log = logging.getLogger("openlpm.mover.channels")
@@ -25,6 +25,9 @@ HEADER_PREFIX = b"OPENLPM-MOVER/1 "
 HEADER_MAX = 512
 ACCEPTED = b"OK\n"
 HANDSHAKE_TIMEOUT_S = 10.0
+# A probe is a connection that introduces itself as such and is answered, then closed.
+PROBE_HEADER = HEADER_PREFIX + b"probe\n"
+PROBE_TIMEOUT_S = 2.0
 
 
 class ChannelStats(Frozen):
@@ -108,6 +111,10 @@ class ChannelTable:
         try:
             async with asyncio.timeout(HANDSHAKE_TIMEOUT_S):
                 header = await _read_line(loop, sock)
+                if header == PROBE_HEADER:
+                    await loop.sock_sendall(sock, ACCEPTED)
+                    sock.close()
+                    return
                 channel = self._authenticate(header)
                 target = await _connect(loop, channel.forward_to)
                 await loop.sock_sendall(sock, ACCEPTED)
@@ -167,6 +174,28 @@ class ChannelTable:
         channel.connections += 1
         channel.sockets += [inbound, outbound]
         await asyncio.to_thread(relay, inbound, outbound, channel.count)
+
+
+async def probe_peer(peer: str) -> MoverProbe:
+    """Open a connection to a peer mover's data port the way a stream would, and time it."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT_S):
+            sock = await _connect(loop, split_address(peer))
+            try:
+                await loop.sock_sendall(sock, PROBE_HEADER)
+                if await _read_line(loop, sock) != ACCEPTED:
+                    raise ValueError("the peer did not answer as a mover service")
+            finally:
+                sock.close()
+    except TimeoutError:
+        return MoverProbe(peer=peer, reachable=False,
+                          error=f"no answer within {PROBE_TIMEOUT_S:.0f} s")
+    except (OSError, ValueError) as exc:
+        return MoverProbe(peer=peer, reachable=False, error=str(exc))
+    return MoverProbe(peer=peer, reachable=True,
+                      round_trip_ms=round((loop.time() - started) * 1000, 3))
 
 
 async def _connect(loop: asyncio.AbstractEventLoop, address: tuple[str, int]) -> socket.socket:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from openlpm.model import MoverInfo
+from openlpm.model import MoverInfo, MoverProbe
 from openlpm.mover.channels import ChannelStats
 from openlpm.wire import ServiceClient
 
@@ -13,6 +13,10 @@ class MoverClient(ServiceClient):
 
     async def info(self) -> MoverInfo:
         return MoverInfo.model_validate(await self.request("GET", "/mover"))
+
+    async def probe(self, peer: str) -> MoverProbe:
+        return MoverProbe.model_validate(
+            await self.request("POST", "/probe", json={"peer": peer}))
 
     async def expect(self, migration_id: str, token: str, forward_to: str) -> None:
         await self.request("POST", "/channels/incoming", json={

@@ -1,0 +1,35 @@
+"""A managed system's own settings, kept across agent restarts (maintenance mode)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from openlpm.model import Frozen
+
+
+class SystemSettings(Frozen):
+    # In maintenance a system takes no new partition and no incoming migration.
+    maintenance: bool = False
+
+
+class SettingsFile:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def read(self) -> SystemSettings:
+        try:
+            return SystemSettings.model_validate_json(self.path.read_bytes())
+        except (OSError, ValidationError):
+            return SystemSettings()
+
+    def write(self, settings: SystemSettings) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temp = self.path.with_suffix(".tmp")
+        with temp.open("wb") as out:
+            out.write(settings.model_dump_json().encode())
+            out.flush()
+            os.fsync(out.fileno())
+        temp.replace(self.path)

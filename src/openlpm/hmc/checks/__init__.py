@@ -1,0 +1,41 @@
+"""Every validation check, in the order their findings are reported.
+
+A check is a function of ``MigrationFacts`` yielding findings; its docstring's first line
+says what it verifies and is shown by ``migrlpar -o v -d 5``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from openlpm.hmc.checks import environment, movers, partition, resources
+from openlpm.hmc.checks.facts import MigrationFacts
+from openlpm.model import Finding
+
+Check = Callable[[MigrationFacts], Iterator[Finding]]
+
+CHECKS: tuple[Check, ...] = (
+    environment.target_reachable,
+    environment.systems_operating,
+    environment.remote_console,
+    environment.versions_pair,
+    environment.concurrency,
+    partition.not_migrating,
+    partition.state_allows,
+    partition.migration_enabled,
+    partition.only_virtual_devices,
+    partition.guest_consents,
+    resources.partition_name_free,
+    resources.partition_id_free,
+    resources.memory_available,
+    resources.processors_available,
+    resources.page_size_same,
+    resources.accelerator_same,
+    resources.processor_compatible,
+    movers.movers_present,
+    movers.movers_reach_each_other,
+)
+
+
+def describe(check: Check) -> str:
+    return (check.__doc__ or check.__name__).strip().splitlines()[0]

@@ -1,0 +1,80 @@
+"""What validation knows about one requested migration, gathered once, before any check.
+
+Checks are pure functions of these facts, so each is tested without a lab; gathering
+is the only part that talks to agents and movers, and it asks everything at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from openlpm.model import (
+    CpuModel,
+    Finding,
+    GuestVerdict,
+    MigrationKind,
+    MigrationRecord,
+    MigrationRequest,
+    MoverInfo,
+    MoverProbe,
+    Partition,
+    PartitionState,
+    Severity,
+    SystemInfo,
+)
+
+
+@dataclass(frozen=True)
+class MigrationFacts:
+    request: MigrationRequest
+    console: str
+    partition: Partition
+    source: SystemInfo
+    target: SystemInfo | None
+    target_error: str | None = None
+    target_partitions: tuple[Partition, ...] = ()
+    in_flight: tuple[MigrationRecord, ...] = ()
+    target_cpu_models: tuple[CpuModel, ...] | None = None
+    mover_probe: MoverProbe | None = None
+    guest: GuestVerdict | None = None
+
+    @property
+    def kind(self) -> MigrationKind | None:
+        return migration_kind(self.partition)
+
+    @property
+    def active(self) -> bool:
+        return self.kind == MigrationKind.ACTIVE
+
+    @property
+    def name(self) -> str:
+        return self.partition.name
+
+    def source_mover(self) -> MoverInfo | None:
+        return chosen_mover(self.source, self.request.source_msp_name)
+
+    def target_mover(self) -> MoverInfo | None:
+        return chosen_mover(self.target, self.request.dest_msp_name) if self.target else None
+
+
+def migration_kind(partition: Partition) -> MigrationKind | None:
+    if partition.state == PartitionState.RUNNING:
+        return MigrationKind.ACTIVE
+    if partition.state == PartitionState.NOT_ACTIVATED and partition.activated_once:
+        return MigrationKind.INACTIVE
+    return None
+
+
+def chosen_mover(system: SystemInfo, wanted: str | None) -> MoverInfo | None:
+    """The named mover service, or the system's first when none is named."""
+    return next((m for m in system.movers if wanted in (None, m.name)), None)
+
+
+def error(code: str, obj: str, message: str, remedy: str = "") -> Finding:
+    return Finding(severity=Severity.ERROR, code=code, object=obj, message=message,
+                   remedy=remedy)
+
+
+def warning(code: str, obj: str, message: str, remedy: str = "") -> Finding:
+    return Finding(severity=Severity.WARNING, code=code, object=obj, message=message,
+                   remedy=remedy)

@@ -1,0 +1,244 @@
+"""Each validation check on its own: the facts that trip it, and its finding.
+
+Checks are pure functions of ``MigrationFacts``; these build the facts directly. How the
+facts are gathered from real agents is covered by tests/integration/test_validation.py.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from openlpm import __version__
+from openlpm.hmc.checks import CHECKS, Check, describe, environment, movers, partition, resources
+from openlpm.hmc.checks.facts import MigrationFacts
+from openlpm.model import (
+    CpuModel,
+    Finding,
+    GuestVerdict,
+    MigrationKind,
+    MigrationRecord,
+    MigrationRequest,
+    MigrationState,
+    MoverProbe,
+    Partition,
+    PartitionState,
+    Severity,
+    SystemInfo,
+)
+from tests.unit.fakes import mover_of, profile
+
+DOCS = Path(__file__).parents[2] / "docs" / "validation.md"
+
+
+def system(name: str, **changes: Any) -> SystemInfo:
+    return SystemInfo(name=name, cpus=8, memory_mb=8192, free_cpus=8, free_memory_mb=8192,
+                      accel="tcg", qemu_version="7.2.0", agent_version=__version__,
+                      movers=(mover_of(name).model_copy(update={"version": __version__}),)
+                      ).model_copy(update=changes)
+
+
+def facts(state: PartitionState = PartitionState.RUNNING, *, request: dict[str, Any] | None
+          = None, profile_changes: dict[str, Any] | None = None, source: SystemInfo | None
+          = None, **changes: Any) -> MigrationFacts:
+    lpar = profile("lpar1", mem=1024, procs=2, lpar_id=3).model_copy(
+        update=profile_changes or {})
+    base = MigrationFacts(
+        request=MigrationRequest(source="sys1", target="sys2", partition="lpar1",
+                                 **(request or {})),
+        console="hmc1",
+        partition=Partition(profile=lpar, state=state, activated_once=True),
+        source=source or system("sys1"), target=system("sys2"),
+        target_cpu_models=(CpuModel(name="qemu64"),),
+        mover_probe=MoverProbe(peer="198.18.0.12:8472", reachable=True),
+        guest=GuestVerdict(answered=True))
+    return MigrationFacts(**{**base.__dict__, **changes})
+
+
+def findings(check: Check, given: MigrationFacts) -> list[Finding]:
+    return list(check(given))
+
+
+def only(check: Check, given: MigrationFacts) -> Finding:
+    found = findings(check, given)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def in_flight(kind: MigrationKind, n: int, **fields: Any) -> tuple[MigrationRecord, ...]:
+    return tuple(MigrationRecord(id=f"m{i}", partition=f"other{i}", source="sys1",
+                                 target="sys3", kind=kind, state=MigrationState.IN_PROGRESS,
+                                 started=0.0, **fields) for i in range(n))
+
+
+def test_a_healthy_migration_trips_no_check() -> None:
+    assert [f for check in CHECKS for f in check(facts())] == []
+
+
+# -- environment --------------------------------------------------------------------
+
+
+def test_unreachable_target_names_the_system_and_the_reason() -> None:
+    found = only(environment.target_reachable, facts(target=None, target_error="timed out"))
+    assert (found.code, found.object) == ("HSCLF183", "sys2")
+    assert "timed out" in found.message
+
+
+def test_a_system_that_is_not_operating_is_an_error() -> None:
+    found = only(environment.systems_operating,
+                 facts(source=system("sys1", state="Error")))
+    assert (found.code, found.object, found.severity) == ("HSCLF401", "sys1", Severity.ERROR)
+
+
+def test_a_target_in_maintenance_takes_no_migration() -> None:
+    found = only(environment.systems_operating,
+                 facts(target=system("sys2", maintenance=True)))
+    assert (found.code, found.object) == ("HSCLF402", "sys2")
+    assert "openlpm maintenance -m sys2 --off" in found.remedy
+
+
+def test_ip_naming_this_console_is_a_local_migration() -> None:
+    assert findings(environment.remote_console, facts(request={"remote_hmc": "hmc1"})) == []
+
+
+def test_ip_naming_another_console_is_an_error() -> None:
+    found = only(environment.remote_console, facts(request={"remote_hmc": "hmc9"}))
+    assert (found.code, found.object) == ("HSCLF418", "hmc9")
+
+
+def test_agent_releases_outside_the_pairing_table_are_an_error() -> None:
+    mover = mover_of("sys2").model_copy(update={"version": "9.0.0"})
+    found = only(environment.versions_pair,
+                 facts(target=system("sys2", agent_version="9.0.0", movers=(mover,))))
+    assert (found.code, found.object) == ("HSCLF403", "sys2")
+    assert "9.0.0" in found.message
+
+
+def test_a_mover_of_another_release_than_its_system_is_an_error() -> None:
+    odd = mover_of("sys2").model_copy(update={"version": "9.0.0"})
+    found = only(environment.versions_pair, facts(target=system("sys2", movers=(odd,))))
+    assert (found.code, found.object) == ("HSCLF404", odd.name)
+
+
+@pytest.mark.parametrize(("kind", "state", "code"), [
+    (MigrationKind.ACTIVE, PartitionState.RUNNING, "HSCLF405"),
+    (MigrationKind.INACTIVE, PartitionState.NOT_ACTIVATED, "HSCLF406"),
+])
+def test_a_system_at_its_migration_limit_takes_no_more(
+        kind: MigrationKind, state: PartitionState, code: str) -> None:
+    limits = {"max_active_migrations": 2, "max_inactive_migrations": 2}
+    given = facts(state, source=system("sys1", **limits), in_flight=in_flight(kind, 2))
+    found = only(environment.concurrency, given)
+    assert (found.code, found.object) == (code, "sys1")
+
+
+def test_migrations_of_the_other_kind_do_not_count_against_the_limit() -> None:
+    given = facts(source=system("sys1", max_active_migrations=2),
+                  in_flight=in_flight(MigrationKind.INACTIVE, 5))
+    assert findings(environment.concurrency, given) == []
+
+
+def test_a_mover_at_its_limit_takes_no_more() -> None:
+    busy = mover_of("sys1").model_copy(update={"max_migrations": 1, "version": __version__})
+    given = facts(source=system("sys1", movers=(busy,)),
+                  in_flight=in_flight(MigrationKind.ACTIVE, 1, source_msp_name=busy.name))
+    found = only(environment.concurrency, given)
+    assert (found.code, found.object) == ("HSCLF407", busy.name)
+
+
+# -- movers -------------------------------------------------------------------------
+
+
+def test_movers_that_cannot_reach_each_other_are_an_error() -> None:
+    probe = MoverProbe(peer="198.18.0.12:8472", reachable=False, error="No route to host")
+    found = only(movers.movers_reach_each_other, facts(mover_probe=probe))
+    assert (found.code, found.object) == ("HSCLF408", "msp1")
+    assert "198.18.0.12:8472" in found.message and "No route to host" in found.message
+
+
+def test_an_inactive_migration_needs_no_movers() -> None:
+    given = facts(PartitionState.NOT_ACTIVATED, source=system("sys1", movers=()),
+                  target=system("sys2", movers=()))
+    assert findings(movers.movers_present, given) == []
+
+
+# -- target resources ---------------------------------------------------------------
+
+
+def test_a_different_page_size_is_an_error() -> None:
+    found = only(resources.page_size_same, facts(target=system("sys2", page_size_kb=64)))
+    assert (found.code, found.object) == ("HSCLF409", "sys2")
+
+
+def test_a_cpu_model_the_target_does_not_know_is_an_error() -> None:
+    found = only(resources.processor_compatible,
+                 facts(profile_changes={"proc_compat_mode": "POWER10"}))
+    assert (found.code, found.object) == ("HSCLF410", "lpar1")
+
+
+def test_a_cpu_model_missing_features_on_the_target_names_them() -> None:
+    models = (CpuModel(name="Haswell", unavailable_features=("pcid", "x2apic")),)
+    found = only(resources.processor_compatible,
+                 facts(profile_changes={"proc_compat_mode": "Haswell"},
+                       target_cpu_models=models))
+    assert found.code == "HSCLF411"
+    assert "pcid, x2apic" in found.message
+
+
+def test_a_taken_partition_id_without_dest_lpar_id_is_a_warning() -> None:
+    occupant = Partition(profile=profile("other", lpar_id=3), state=PartitionState.RUNNING)
+    found = only(resources.partition_id_free, facts(target_partitions=(occupant,)))
+    assert (found.code, found.severity) == ("HSCLF419", Severity.WARNING)
+
+
+# -- the partition ------------------------------------------------------------------
+
+
+def test_migration_disabled_is_an_error_with_the_command_that_clears_it() -> None:
+    found = only(partition.migration_enabled,
+                 facts(profile_changes={"migration_disabled": True}))
+    assert (found.code, found.object) == ("HSCLF412", "lpar1")
+    assert 'migration_disabled=0' in found.remedy
+
+
+def test_every_host_local_device_is_named() -> None:
+    given = facts(profile_changes={"disks": ("/srv/a.img", "/srv/b.img"),
+                                   "networks": ("user",), "shares": ("/srv/share",),
+                                   "io_slots": ("0000:03:00.0",)})
+    found = findings(partition.only_virtual_devices, given)
+    assert [f.code for f in found] == ["HSCLF413", "HSCLF413", "HSCLF414", "HSCLF415",
+                                       "HSCLF416"]
+    text = " ".join(f.message for f in found)
+    for device in ("/srv/a.img", "/srv/b.img", "user", "/srv/share", "0000:03:00.0"):
+        assert device in text
+
+
+def test_a_guest_without_a_mobility_hook_is_a_warning() -> None:
+    found = only(partition.guest_consents, facts(guest=GuestVerdict(answered=False)))
+    assert (found.code, found.severity) == ("HSCLA246", Severity.WARNING)
+
+
+def test_a_guest_veto_is_an_error_with_its_reason() -> None:
+    found = only(partition.guest_consents,
+                 facts(guest=GuestVerdict(answered=True, veto="backup_running")))
+    assert (found.code, found.severity) == ("HSCLF417", Severity.ERROR)
+    assert "backup_running" in found.message
+
+
+# -- the catalogue ------------------------------------------------------------------
+
+
+def test_every_check_says_what_it_verifies() -> None:
+    assert all(check.__doc__ for check in CHECKS)
+    assert len({describe(check) for check in CHECKS}) == len(CHECKS)
+
+
+def test_every_code_a_check_can_give_is_documented() -> None:
+    sources = Path(environment.__file__).parent
+    codes = {code for path in sources.glob("*.py")
+             for code in re.findall(r'"(HSCL[A-F0-9]+)"', path.read_text())}
+    documented = set(re.findall(r"HSCL[A-F0-9]+", DOCS.read_text()))
+    assert codes and codes <= documented, sorted(codes - documented)
