@@ -96,6 +96,12 @@ class Lab:
         reply.raise_for_status()
         return reply.json()
 
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        """POST to the lab's HMC REST API."""
+        reply = httpx.post(f"{self.state.hmc_url}{path}", json=body, timeout=60)
+        reply.raise_for_status()
+        return reply.json()
+
     def qemu_pids(self, system: str, partition: str = "") -> list[int]:
         """QEMU processes of a system (of one partition of it) found in /proc."""
         directory = site.LabState.directory(self.state.prefix) / system / "run" / partition
@@ -113,13 +119,15 @@ class Lab:
 
 
 @pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
+def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
+    """The module's lab; a module may set LAB_SPEC (LabSpec fields) to name its systems."""
     reason = _can_run_lab()
     if reason:
         pytest.skip(reason)
     spec = site.LabSpec(prefix=f"{TEST_PREFIX}{os.getpid() % 10**6}", systems=2, cpus=4,
                         memory_mb=2048, accel=os.environ.get("OPENLPM_ACCEL", "auto"),
-                        hmc_port=site.free_port(), make_default=False)
+                        hmc_port=site.free_port(), make_default=False,
+                        **getattr(request.module, "LAB_SPEC", {}))
     try:
         yield Lab(asyncio.run(site.up(spec, say=lambda _: None)))
     finally:

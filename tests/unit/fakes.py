@@ -23,7 +23,6 @@ from typing import Any
 import pytest
 
 from openlpm import __version__
-
 from openlpm.errors import (
     InsufficientResources,
     ObjectExists,

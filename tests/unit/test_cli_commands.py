@@ -14,10 +14,10 @@ from openlpm.model import (
     PartitionSummary,
 )
 
-
-REAL_WORLD = ("-o m -m wilma -t visa -p upt07 --redundantpgvios 0 -n upt07_noams_npiv "
-              "-u hscroot --vlanbridge 2 --mpio 2 -w 60 -d 5 -v -i "
-              "source_msp_name=wilmav2,dest_msp_name=visav2 --ip destiny4").split()
+REAL_WORLD = ["-o", "m", "-m", "wilma", "-t", "visa", "-p", "upt07", "--redundantpgvios", "0",
+              "-n", "upt07_noams_npiv", "-u", "hscroot", "--vlanbridge", "2", "--mpio", "2",
+              "-w", "60", "-d", "5", "-v", "-i", "source_msp_name=wilmav2,dest_msp_name=visav2",
+              "--ip", "destiny4"]
 
 
 def migrlpar_args(*argv: str) -> commands.argparse.Namespace:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -61,7 +62,10 @@ def create_app(manager: PartitionManager, accel: str, qemu_version: str,
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await manager.adopt_running()
+        # Validation asks for the CPU models; asking QEMU now keeps that off its path.
+        warm = asyncio.create_task(cpu_models(manager.qemu_settings.binary, accel))
         yield
+        warm.cancel()
         await manager.close()
 
     app = FastAPI(title="openlpm agent", version=__version__, lifespan=lifespan)
