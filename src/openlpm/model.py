@@ -17,7 +17,8 @@ PROFILE_NAME_PATTERN = r"^[A-Za-z0-9 ,./;:~@#^\-_=+{}]{1,31}$"
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Schemas are built on first use: a CLI command needs few of them, and starts sooner.
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class PartitionState(StrEnum):

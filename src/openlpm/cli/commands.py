@@ -20,7 +20,6 @@ from openlpm.cli.attributes import NO_RESULTS, AttributeSyntaxError, format_list
 from openlpm.cli.attributes import parse_attributes as _parse_attributes
 from openlpm.cli.findings import DEFAULT_DETAIL, finding_lines, report_lines
 from openlpm.cli.hmc_client import HmcClient, hmc_url
-from openlpm.cli.progress import show_progress, summary
 from openlpm.cli.runner import run_command
 from openlpm.errors import MigrationFailed, ObjectNotFound, RequestInvalid, ValidationFailed
 from openlpm.model import (
@@ -501,6 +500,9 @@ async def _validate(request: MigrationRequest, hmc: HmcClient,
 
 async def _migrate(request: MigrationRequest, hmc: HmcClient,
                    args: argparse.Namespace) -> int:
+    # rich is imported only by the commands that draw progress: it costs startup time.
+    from openlpm.cli.progress import show_progress, summary
+
     record = await hmc.migrate(request)
     for line in finding_lines(record.warnings, args.detail, args.nodetails):
         print(line, file=sys.stderr)
