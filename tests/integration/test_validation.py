@@ -155,7 +155,7 @@ def test_a_healthy_partition_passes_and_its_guest_answers(lab: Lab,
 def test_detail_level_5_lists_every_check_and_the_time(lab: Lab, site: dict[str, Any]) -> None:
     result = lab.run("migrlpar", "-o", "v", "-m", SOURCE, "-t", TARGET, "-p", "upt07",
                      "-d", "5")
-    lines = result.stderr.splitlines()
+    lines = result.stdout.splitlines()
     assert len([line for line in lines if line.startswith("  check ")]) == len(CHECKS)
     assert any(line.startswith("Validation took") for line in lines)
     assert any("passed (active migration)" in line for line in lines)

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from openlpm.cli.attributes import NO_RESULTS, AttributeSyntaxError, format_listing
 from openlpm.cli.attributes import parse_attributes as _parse_attributes
-from openlpm.cli.findings import DEFAULT_DETAIL, finding_lines, report_lines
+from openlpm.cli.findings import DEFAULT_DETAIL, finding_lines, summary_lines
 from openlpm.cli.hmc_client import HmcClient, hmc_url
 from openlpm.cli.runner import run_command
 from openlpm.errors import MigrationFailed, ObjectNotFound, RequestInvalid, ValidationFailed
@@ -493,8 +493,10 @@ async def _validate(request: MigrationRequest, hmc: HmcClient,
                     args: argparse.Namespace) -> int:
     report = await hmc.validate(request)
     detail = max(args.detail, 3) if args.verbose else args.detail
-    for line in report_lines(report, detail, args.nodetails):
+    for line in finding_lines(report.findings, detail, args.nodetails):
         print(line, file=sys.stderr)
+    for line in summary_lines(report, detail):
+        print(line)
     return 0 if report.passed else ValidationFailed.exit_status
 
 

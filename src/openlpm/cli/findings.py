@@ -6,7 +6,9 @@
 4. and every check that ran, with how many findings it gave;
 5. and how long validation took.
 
-``--nodetails`` leaves out the "what to do" lines at any level.
+``--nodetails`` leaves out the "what to do" lines at any level. Findings go to standard
+error, like the HMC's messages; the summary, checks and time (levels 3 to 5) to standard
+output.
 """
 
 from __future__ import annotations
@@ -28,9 +30,8 @@ def finding_lines(findings: Iterable[Finding], detail: int = DEFAULT_DETAIL,
     return lines
 
 
-def report_lines(report: ValidationReport, detail: int = DEFAULT_DETAIL,
-                 nodetails: bool = False) -> list[str]:
-    lines = finding_lines(report.findings, detail, nodetails)
+def summary_lines(report: ValidationReport, detail: int) -> list[str]:
+    lines = []
     if detail >= 3:
         errors = sum(f.severity == Severity.ERROR for f in report.findings)
         kind = f"{report.kind.value} migration" if report.kind else "no migration possible"
