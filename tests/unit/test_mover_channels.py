@@ -12,7 +12,7 @@ import socket
 import pytest
 
 from openlpm.mover.api import serve_data_port
-from openlpm.mover.channels import ChannelTable
+from openlpm.mover.channels import ChannelTable, probe_peer
 
 
 def free_port() -> int:
@@ -98,3 +98,30 @@ async def test_a_stream_for_an_unknown_migration_is_refused() -> None:
         target.get("m9")
     source.close_all()
     task.cancel()
+
+
+async def test_a_probe_of_a_peer_mover_is_answered_and_timed() -> None:
+    _, _, data, task = await movers()
+    try:
+        probe = await probe_peer(data)
+    finally:
+        task.cancel()
+    assert probe.reachable and probe.round_trip_ms is not None and probe.error is None
+
+
+async def test_a_probe_of_an_address_where_no_mover_listens_says_why() -> None:
+    probe = await probe_peer(f"127.0.0.1:{free_port()}")
+    assert not probe.reachable and "refused" in (probe.error or "").lower()
+
+
+async def test_a_probe_of_a_service_that_is_not_a_mover_fails() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        probe = await probe_peer(f"127.0.0.1:{port}")
+    assert not probe.reachable and "mover" in (probe.error or "")

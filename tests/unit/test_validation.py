@@ -20,10 +20,12 @@ from openlpm.errors import (
     ValidationFailed,
 )
 from openlpm.hmc.board import MigrationBoard
+from openlpm.hmc.checks import CHECKS
 from openlpm.hmc.inventory import Inventory
 from openlpm.hmc.validate import MigrationPlan, plan_migration, require_passed
 from openlpm.model import (
     Finding,
+    GuestVerdict,
     MigrationKind,
     MigrationRecord,
     MigrationRequest,
@@ -354,3 +356,42 @@ async def test_failed_validation_raises_with_the_first_error_and_every_finding(
     assert raised.value.code == plan.findings[0].code
     assert "2 error(s)" in raised.value.message
     assert [f["code"] for f in raised.value.details["findings"]] == codes(plan)
+
+
+# -- facts gathered by asking the movers and the guest ---------------------------------
+
+
+async def test_movers_are_probed_and_an_unreachable_peer_is_an_error(
+        console: Console, target: FakeAgent) -> None:
+    console.site.cut_off.add(target.movers[0].data_address)
+
+    plan = await console.plan()
+
+    assert only(plan).code == "HSCLF408"
+    assert target.movers[0].data_address in only(plan).message
+
+
+async def test_the_guest_is_asked_and_its_silence_is_only_a_warning(
+        console: Console, source: FakeAgent) -> None:
+    source.guest = GuestVerdict(answered=False)
+
+    plan = await console.plan()
+
+    assert only(plan).code == "HSCLA246" and plan.report.passed
+    assert source.called("ask_guest") == [(NAME,)]
+
+
+async def test_an_inactive_partition_is_not_asked_and_movers_are_not_probed(
+        console: Console, source: FakeAgent) -> None:
+    not_activated(source)
+    console.site.cut_off.add(source.movers[0].data_address)
+
+    assert (await console.plan()).findings == ()
+    assert source.called("ask_guest") == []
+
+
+async def test_the_report_lists_every_check_that_ran_and_its_time(console: Console) -> None:
+    report = (await console.plan()).report
+
+    assert [c.check for c in report.checks] == [c.__name__ for c in CHECKS]
+    assert report.elapsed_ms >= 0

@@ -89,8 +89,8 @@ tick_loop() {
 setup
 BOOT_ID=$(cat /proc/sys/kernel/random/boot_id)
 echo "openlpm workload started boot=$BOOT_ID"
-fill_memory
 mobility_hook &
+fill_memory
 tick_loop
 """
 

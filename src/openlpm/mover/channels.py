@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import os
 import socket
 from dataclasses import dataclass, field
 
@@ -192,7 +193,10 @@ async def probe_peer(peer: str) -> MoverProbe:
     except TimeoutError:
         return MoverProbe(peer=peer, reachable=False,
                           error=f"no answer within {PROBE_TIMEOUT_S:.0f} s")
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        return MoverProbe(peer=peer, reachable=False, error=reason)
+    except ValueError as exc:
         return MoverProbe(peer=peer, reachable=False, error=str(exc))
     return MoverProbe(peer=peer, reachable=True,
                       round_trip_ms=round((loop.time() - started) * 1000, 3))
