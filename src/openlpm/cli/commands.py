@@ -23,6 +23,7 @@ from openlpm.cli.hmc_client import HmcClient, hmc_url
 from openlpm.cli.runner import run_command
 from openlpm.errors import MigrationFailed, ObjectNotFound, RequestInvalid, ValidationFailed
 from openlpm.model import (
+    Finding,
     MigrationRecord,
     MigrationRequest,
     MigrationState,
@@ -126,6 +127,8 @@ def profile_from(attributes: Mapping[str, str]) -> PartitionProfile:
     if attributes.get("lpar_env", "aixlinux") != "aixlinux":
         raise RequestInvalid("lpar_env must be aixlinux: openlpm partitions run Linux.",
                              code="HSCLF005")
+    if attributes.get("migration_disabled", "0") not in ("0", "1"):
+        raise RequestInvalid("migration_disabled must be 0 or 1.", code="HSCLF007")
     if attributes.get("proc_mode", "ded") != "ded":
         raise RequestInvalid("proc_mode must be ded: partitions have dedicated virtual "
                              "processors.", code="HSCLF006")
@@ -195,13 +198,16 @@ async def _chsyscfg(args: argparse.Namespace, hmc: HmcClient) -> None:
     attributes = parse_attributes(args.attributes, CHANGEABLE_ATTRIBUTES, "chsyscfg -r lpar")
     name = args.partition or attributes.get("name")
     lpar_id = attributes.get("lpar_id")
-    if name is None and (lpar_id is None or not lpar_id.isdigit()):
+    if (name is None and lpar_id is None) or (lpar_id is not None and not lpar_id.isdigit()):
         raise RequestInvalid("chsyscfg: name the partition with -p NAME, name=NAME or "
-                             "lpar_id=N.", code="HSCLF017")
+                             "lpar_id=N (a number).", code="HSCLF017")
     if attributes.get("migration_disabled") not in ("0", "1"):
         raise RequestInvalid("chsyscfg: give migration_disabled=0 or migration_disabled=1.",
                              code="HSCLF018")
-    partition = await _find(hmc, args.system, name, int(lpar_id) if lpar_id else None)
+    partition = await _find(hmc, args.system, name, None if name else int(str(lpar_id)))
+    if lpar_id is not None and partition.partition.lpar_id != int(lpar_id):
+        raise RequestInvalid(f"chsyscfg: partition {name} has id {partition.partition.lpar_id}"
+                             f", not {lpar_id}.", code="HSCLF017")
     await hmc.set_migration_disabled(args.system, partition.partition.name,
                                      attributes["migration_disabled"] == "1")
 
@@ -502,6 +508,20 @@ async def _validate(request: MigrationRequest, hmc: HmcClient,
 
 async def _migrate(request: MigrationRequest, hmc: HmcClient,
                    args: argparse.Namespace) -> int:
+    """Migrate one partition; a refusal or failure is printed and gives its exit status,
+    so that the next partition of the command still gets its turn."""
+    try:
+        return await _migrate_one(request, hmc, args)
+    except (ValidationFailed, MigrationFailed) as exc:
+        print(str(exc), file=sys.stderr)
+        findings = [Finding.model_validate(f) for f in exc.details.get("findings", [])]
+        for line in finding_lines(findings, args.detail, args.nodetails):
+            print(line, file=sys.stderr)
+        return exc.exit_status
+
+
+async def _migrate_one(request: MigrationRequest, hmc: HmcClient,
+                       args: argparse.Namespace) -> int:
     # rich is imported only by the commands that draw progress: it costs startup time.
     from openlpm.cli.progress import show_progress, summary
 
@@ -601,6 +621,7 @@ async def _lslparmigr(args: argparse.Namespace, hmc: HmcClient) -> None:
                  await hmc.mover_pairs(args.system, args.target)], args)
         return
     if args.resource == "virtualio":
+        await hmc.system(args.target)
         listing([virtualio_record(s) for s in chosen], args)
         return
     live = {m.id: m for m in await hmc.migrations(args.system) if not m.state.finished}

@@ -53,6 +53,9 @@ class HmcClient(ServiceClient):
     async def systems(self) -> list[SystemSummary]:
         return [SystemSummary.model_validate(s) for s in await self.request("GET", "/systems")]
 
+    async def system(self, system: str) -> SystemSummary:
+        return SystemSummary.model_validate(await self.request("GET", f"/systems/{system}"))
+
     async def system_migration(self, system: str) -> dict[str, Any]:
         body: dict[str, Any] = await self.request("GET", f"/systems/{system}/migration")
         return body

@@ -25,6 +25,8 @@ from openlpm.model import (
     JournalEntry,
     MigrationRecord,
     MigrationRequest,
+    MoverInfo,
+    MoverProbe,
     Partition,
     PartitionProfile,
     PartitionState,
@@ -205,8 +207,15 @@ def create_app(db_path: Path, name: str = "") -> FastAPI:
         source_info, target_info = await asyncio.gather(site.agent(system).system(),
                                                         site.agent(target).system())
         pairs = [(s, t) for s in source_info.movers for t in target_info.movers]
-        probes = await asyncio.gather(*(site.mover(s.control_url).probe(t.data_address)
-                                        for s, t in pairs))
+
+        async def probe(source: MoverInfo, target: MoverInfo) -> MoverProbe:
+            try:
+                return await site.mover(source.control_url).probe(target.data_address)
+            except OpenLpmError as exc:
+                return MoverProbe(peer=target.data_address, reachable=False,
+                                  error=exc.message)
+
+        probes = await asyncio.gather(*(probe(s, t) for s, t in pairs))
         return [MoverPair(source_msp_name=s.name, dest_msp_name=t.name,
                           source_msp_ipaddr=s.data_address.rpartition(":")[0],
                           dest_msp_ipaddr=t.data_address.rpartition(":")[0],

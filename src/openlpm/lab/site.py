@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -111,11 +112,14 @@ async def up(spec: LabSpec, say: Say = print) -> LabState:
     names = spec.system_names()
     if not 1 <= len(names) <= 40:
         raise RequestInvalid("A lab has 1 to 40 managed systems.", code="HSCLF302")
-    if len(set(names)) != len(names) or set(names) & {"sw", "hmc"} or not all(
-            n.isalnum() and 1 <= len(n) <= 12 for n in [*names, spec.hmc_name]):
+    everyone = [*names, spec.hmc_name]
+    if len(set(everyone)) != len(everyone) or set(names) & {"sw", "hmc"} or not all(
+            n.isalnum() and 1 <= len(n) <= 12 for n in everyone) or not re.fullmatch(
+            r"[A-Za-z0-9_-]{0,12}", spec.mover_suffix):
         raise RequestInvalid("Lab system and console names are distinct, 1 to 12 letters "
                              "or digits, and no system is named sw or hmc (the lab's own "
-                             "namespaces).", code="HSCLF305")
+                             "namespaces); a mover suffix is up to 12 letters, digits, _ "
+                             "or -.", code="HSCLF305")
     if LabState.load(spec.prefix).running():
         raise ObjectExists(f"Lab {spec.prefix} is already up. Use it, take it down with "
                            f"'openlpm lab down --prefix {spec.prefix}', or choose another "
