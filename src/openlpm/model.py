@@ -132,6 +132,25 @@ class Partition(Frozen):
         return self.profile.lpar_id or 0
 
 
+class PartitionRuntime(Frozen):
+    """What a system really has of a partition: its state, and its QEMU's if one runs.
+
+    ``qemu_status`` is QEMU's run state (``running``, ``paused``, ``inmigrate``,
+    ``postmigrate``, ...) or None when no QEMU runs; ``migration_status`` is that of
+    ``query-migrate`` (``active``, ``completed``, ...).
+    """
+
+    name: str
+    state: PartitionState
+    qemu_status: str | None = None
+    migration_status: str | None = None
+    incoming_migration: str | None = None
+
+    @property
+    def guest_runs(self) -> bool:
+        return self.qemu_status == "running"
+
+
 class MoverInfo(Frozen):
     """A mover service: its control API and the address its migration stream listens on."""
 

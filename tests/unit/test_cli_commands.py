@@ -193,8 +193,10 @@ def test_an_empty_listing_says_so(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out == "No results were found.\n"
 
 
-def test_stop_and_recover_are_refused_clearly_until_they_exist() -> None:
-    assert commands.migrlpar(["-o", "s", "-m", "a", "-p", "p"]) == 2
+@pytest.mark.parametrize("who", [["-p", "a,b"], ["--all"], ["--id", "1,2"]])
+def test_stop_and_recover_take_one_partition(who: list[str]) -> None:
+    assert commands.migrlpar(["-o", "s", "-m", "a", *who]) == 2
+    assert commands.migrlpar(["-o", "r", "-m", "a", *who]) == 2
 
 
 def test_a_filter_selects_partitions_by_name_or_id_and_refuses_other_ids() -> None:

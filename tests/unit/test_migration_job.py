@@ -18,6 +18,7 @@ from openlpm.errors import (
     InsufficientResources,
     OpenLpmError,
     SystemUnreachable,
+    WrongState,
 )
 from openlpm.hmc.board import MigrationBoard
 from openlpm.hmc.inventory import Inventory
@@ -434,7 +435,7 @@ async def test_failure_after_commit_ends_failed_telling_to_recover(
     assert record.error_code == "HSCLF133"
     assert record.error_message is not None
     assert f"The partition runs on {TARGET}" in record.error_message
-    assert "Check both systems with lssyscfg" in record.error_message
+    assert "migrlpar -o r -m sys1 -p lpar1" in record.error_message
 
 
 async def test_failure_after_commit_undoes_nothing(failed_after_commit: MigrationRecord,
@@ -506,3 +507,37 @@ async def test_engine_shutdown_stops_the_jobs_in_flight(lab: Lab) -> None:
     assert lab.inventory.migration(submitted.id).state == MigrationState.STOPPED
     assert lab.board.in_flight() == []
     assert lab.source.state_of(NAME) == S.RUNNING
+
+
+async def test_a_stream_that_sends_nothing_is_cut_off_even_without_a_wait_time(
+        lab: Lab) -> None:
+    lab.source.script = stalled_stream()
+    job = await lab.job()
+    job.stall_timeout_s = 0.3
+
+    record = await asyncio.wait_for(job.run(), 3.0)
+
+    assert (record.state, record.error_code) == (MigrationState.FAILED, "HSCLF211")
+    assert lab.source.state_of(NAME) == S.RUNNING
+    assert NAME not in lab.target.hosted
+
+
+async def test_engine_stop_undoes_a_migration_before_its_commit_point(lab: Lab) -> None:
+    lab.source.script = stalled_stream()
+    engine = MigrationEngine(lab.site, lab.board)
+    submitted = await engine.submit(await lab.plan())
+    await asyncio.wait_for(until_streaming(lab, submitted.id), 1.0)
+
+    record = await engine.stop(submitted.id)
+
+    assert (record.state, record.error_code) == (MigrationState.STOPPED, "HSCLF201")
+    assert not engine.driven(submitted.id)
+    assert lab.source.state_of(NAME) == S.RUNNING
+    assert NAME not in lab.target.hosted
+
+
+async def test_engine_stop_of_a_migration_not_in_progress_is_refused(lab: Lab) -> None:
+    engine = MigrationEngine(lab.site, lab.board)
+    with pytest.raises(WrongState) as caught:
+        await engine.stop("m000")
+    assert caught.value.code == "HSCLF206"

@@ -23,6 +23,7 @@ from openlpm.model import (
     MoverInfo,
     Partition,
     PartitionProfile,
+    PartitionRuntime,
     SystemInfo,
 )
 from openlpm.mover.client import MoverClient
@@ -118,6 +119,14 @@ def create_app(manager: PartitionManager, accel: str, qemu_version: str,
     @app.patch("/partitions/{name}")
     async def change(name: str, body: PartitionChanges) -> Partition:
         return await manager.set_migration_disabled(name, body.migration_disabled)
+
+    @app.get("/partitions/{name}/runtime")
+    async def runtime(name: str) -> PartitionRuntime:
+        return await manager.runtime(name)
+
+    @app.post("/partitions/{name}/keep")
+    async def keep(name: str) -> Partition:
+        return await manager.keep(name)
 
     @app.post("/partitions/{name}/mobility-check")
     async def mobility_check(name: str) -> GuestVerdict:

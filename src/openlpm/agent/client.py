@@ -9,6 +9,7 @@ from openlpm.model import (
     MigrationProgress,
     Partition,
     PartitionProfile,
+    PartitionRuntime,
     SystemInfo,
 )
 from openlpm.wire import ServiceClient
@@ -44,6 +45,13 @@ class AgentClient(ServiceClient):
     async def set_migration_disabled(self, name: str, disabled: bool) -> Partition:
         return Partition.model_validate(await self.request(
             "PATCH", f"/partitions/{name}", json={"migration_disabled": disabled}))
+
+    async def runtime(self, name: str) -> PartitionRuntime:
+        return PartitionRuntime.model_validate(
+            await self.request("GET", f"/partitions/{name}/runtime"))
+
+    async def keep(self, name: str) -> Partition:
+        return Partition.model_validate(await self.request("POST", f"/partitions/{name}/keep"))
 
     async def ask_guest(self, name: str) -> GuestVerdict:
         return GuestVerdict.model_validate(

@@ -14,15 +14,16 @@ from pathlib import Path
 
 from openlpm.agent.console import ConsoleLog
 from openlpm.agent.profiles import ProfileRecord, ProfileStore
-from openlpm.agent.qemu import QemuPartition, QemuSettings
+from openlpm.agent.qemu import ACTIVE_MIGRATION_STATUSES, QemuPartition, QemuSettings
 from openlpm.agent.settings import SettingsFile, SystemSettings
-from openlpm.errors import InsufficientResources, ObjectExists, WrongState
+from openlpm.errors import HypervisorError, InsufficientResources, ObjectExists, WrongState
 from openlpm.model import (
     ConsoleLine,
     GuestVerdict,
     MigrationProgress,
     Partition,
     PartitionProfile,
+    PartitionRuntime,
     PartitionState,
 )
 
@@ -157,6 +158,49 @@ class PartitionManager:
             return GuestVerdict(answered=False)
         return await self._qemu(name).ask_guest()
 
+    # -- recovery -----------------------------------------------------------------------
+
+    async def runtime(self, name: str) -> PartitionRuntime:
+        record = self.store.get(name)
+        state = self._state(name)
+        qemu = self._qemu(name)
+        view = PartitionRuntime(name=name, state=state,
+                                incoming_migration=record.incoming_migration)
+        if qemu.pid() is None:
+            return view
+        try:
+            return view.model_copy(update={"qemu_status": await qemu.status(),
+                                           "migration_status": await qemu.migration_status()})
+        except HypervisorError:
+            return view
+
+    async def keep(self, name: str) -> Partition:
+        """Recovery: the partition stays on this system, as it was before it left.
+
+        A guest that still runs here goes on running; one whose memory was all sent
+        (QEMU paused after the stream) runs again here, which is safe only once its copy
+        on the other system is gone: the console removes that first.
+        """
+        record = self.store.get(name)
+        state = self._state(name)
+        qemu = self._qemu(name)
+        if state == S.MIGRATING_NOT_ACTIVATED:
+            self._move(name, S.NOT_ACTIVATED)
+        elif state == S.MIGRATING_RUNNING and qemu.pid() is not None:
+            if await qemu.migration_status() in ACTIVE_MIGRATION_STATUSES:
+                await qemu.cancel_migration()
+            if await qemu.status() != "running":
+                await qemu.execute("cont")
+            await qemu.wait_running(RESUME_TIMEOUT_S)
+            if record.incoming_migration:
+                await qemu.announce()
+            self._move(name, S.RUNNING)
+        elif state == S.MIGRATING_RUNNING:
+            self._move(name, S.NOT_ACTIVATED)
+        if record.incoming_migration:
+            self.store.put(record.model_copy(update={"incoming_migration": None}))
+        return self.partition(name)
+
     async def remove(self, name: str) -> None:
         """Delete a partition and everything it left here, ending its QEMU if any."""
         self.store.get(name)
@@ -211,6 +255,10 @@ class PartitionManager:
         record = self.store.get(name)
         if self._state(name) == S.MIGRATING_RUNNING:
             qemu = self._qemu(name)
+            if qemu.pid() is None:
+                raise WrongState(f"Partition {name} has no QEMU on managed system "
+                                 f"{self.system}: its memory never arrived here.",
+                                 code="HSCLF129")
             await qemu.wait_running(RESUME_TIMEOUT_S)
             await qemu.announce()
             self._move(name, S.RUNNING)

@@ -28,6 +28,9 @@ log = logging.getLogger("openlpm.agent.qemu")
 
 # Statuses of query-migrate after which the stream is over, one way or the other.
 FINAL_MIGRATION_STATUSES = frozenset({"completed", "failed", "cancelled"})
+# Statuses of query-migrate while a stream is under way and can still be cancelled.
+ACTIVE_MIGRATION_STATUSES = frozenset({"setup", "active", "pre-switchover", "device",
+                                       "wait-unplug"})
 # How long the guest's mobility hook may take to answer before it counts as absent.
 GUEST_ANSWER_TIMEOUT_S = 1.5
 
@@ -154,6 +157,10 @@ class QemuPartition:
     async def status(self) -> str:
         result = await self.execute("query-status")
         return str(result["status"])
+
+    async def migration_status(self) -> str:
+        info = await self.execute("query-migrate")
+        return str(info.get("status", "none"))
 
     async def listen_incoming(self, host: str) -> int:
         """Open the incoming migration port on ``host``; returns the port QEMU chose."""

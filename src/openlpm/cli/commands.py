@@ -366,8 +366,9 @@ def migrlpar_parser() -> argparse.ArgumentParser:
         "system. -o v validates only; -o m validates, then migrates a running partition "
         "live (or an inactive one by its profile).")
     parser.add_argument("-o", dest="operation", required=True, choices=["v", "m", "s", "r"],
-                        help="v: validate, m: migrate; s (stop) and r (recover) are not "
-                        "available yet")
+                        help="v: validate, m: migrate, s: stop the partition's migration "
+                        "(it stays on the source), r: recover its migration left half-way "
+                        "(the partition ends in exactly one place)")
     parser.add_argument("-m", dest="source", required=True, help="source managed system")
     parser.add_argument("-t", dest="target", help="target managed system (-o v and m)")
     who = parser.add_mutually_exclusive_group(required=True)
@@ -396,7 +397,8 @@ def migrlpar_parser() -> argparse.ArgumentParser:
                         "journal")
     parser.add_argument("--nodetails", action="store_true",
                         help="leave out what to do under each finding")
-    parser.add_argument("--force", action="store_true", help="with -o r (not available yet)")
+    parser.add_argument("--force", action="store_true", help="with -o r: recover even when "
+                        "one of the two systems does not answer, deciding from the other")
     parser.add_argument("--async", dest="no_wait", action="store_true",
                         help="with -o m: return once the migration has started")
     parser.add_argument("--vlanbridge", type=int, choices=[1, 2], help="1: every VLAN must "
@@ -476,8 +478,8 @@ def _partitions_wanted(args: argparse.Namespace,
 
 async def _migrlpar(args: argparse.Namespace, hmc: HmcClient) -> int | None:
     if args.operation in ("s", "r"):
-        raise RequestInvalid(f"migrlpar -o {args.operation} is not available in this version "
-                             f"of openlpm.", code="HSCLF012")
+        await _stop_or_recover(args, hmc)
+        return None
     movable = [s.partition.name for s in await hmc.partitions(args.source)
                if s.partition.state.value in ("Running", "Not Activated")
                and (s.partition.activated_once or s.partition.state.value == "Running")] \
@@ -493,6 +495,27 @@ async def _migrlpar(args: argparse.Namespace, hmc: HmcClient) -> int | None:
         else:
             statuses.append(await _migrate(request, hmc, args))
     return max(statuses)
+
+
+async def _stop_or_recover(args: argparse.Namespace, hmc: HmcClient) -> None:
+    """``-o s`` stops the partition's migration; ``-o r`` recovers its newest one."""
+    if args.all or (args.partition or "").count(",") or str(args.lpar_id or "").count(","):
+        raise RequestInvalid(f"migrlpar -o {args.operation} takes one partition.",
+                             code="HSCLF012")
+    if args.lpar_id is not None and not str(args.lpar_id).isdigit():
+        raise RequestInvalid(f"migrlpar --id takes a partition id (a number), not "
+                             f"{args.lpar_id}.", code="HSCLF013")
+    name = args.partition
+    if name is None:
+        name = (await _find(hmc, args.source, None, int(args.lpar_id))).partition.name
+    if args.operation == "s":
+        record = await hmc.stop(args.source, name)
+        print(f"Migration {record.id} of {name} stopped: {record.error_message}")
+        return
+    record = await hmc.recover(args.source, name, args.force)
+    outcome = record.error_message or f"Recovered: the partition is on {record.target}."
+    print(f"Migration {record.id} of {name} from {record.source} to {record.target}: "
+          f"{record.state.value}. {outcome}")
 
 
 async def _validate(request: MigrationRequest, hmc: HmcClient,

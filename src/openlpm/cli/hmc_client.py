@@ -113,6 +113,15 @@ class HmcClient(ServiceClient):
         return MigrationRecord.model_validate(
             await self.request("POST", "/migrations", json=request.model_dump()))
 
+    async def stop(self, system: str, name: str) -> MigrationRecord:
+        return MigrationRecord.model_validate(await self.request(
+            "POST", f"/systems/{system}/partitions/{name}/migration/stop"))
+
+    async def recover(self, system: str, name: str, force: bool) -> MigrationRecord:
+        return MigrationRecord.model_validate(await self.request(
+            "POST", f"/systems/{system}/partitions/{name}/migration/recover",
+            params={"force": force}))
+
     async def migrations(self, system: str) -> list[MigrationRecord]:
         return [MigrationRecord.model_validate(m) for m in
                 await self.request("GET", "/migrations", params={"system": system})]

@@ -90,6 +90,9 @@ def parser() -> argparse.ArgumentParser:
     lab_up.add_argument("--mover-suffix", default="-msp1",
                         help="each system's mover service is named SYSTEM+SUFFIX")
     lab_up.add_argument("--hmc-name", default="hmc", help="the console's name (migrlpar --ip)")
+    lab_restart = _add(lab, "restart", "end one service of a lab and start it again")
+    lab_restart.add_argument("--prefix", default="olpm")
+    lab_restart.add_argument("role", help="hmc, SYSTEM-agent or SYSTEM-mover (see lab.json)")
     lab_down = _add(lab, "down", "remove every process, namespace and file of a lab")
     lab_down.add_argument("--prefix", default="olpm")
 
@@ -135,6 +138,9 @@ async def _dispatch(args: argparse.Namespace) -> None:
             memory_mb=args.memory_mb, accel=args.accel, hmc_port=args.hmc_port,
             partition_args=args.partition_args, names=args.names,
             mover_suffix=args.mover_suffix, hmc_name=args.hmc_name))
+    elif args.part == "lab" and args.action == "restart":
+        pid = await site.restart(args.prefix, args.role)
+        print(f"{args.role} of lab {args.prefix} restarted (pid {pid})")
     elif args.part == "lab":
         await site.down(args.prefix)
     elif args.part == "image":

@@ -17,6 +17,7 @@ from openlpm.errors import ObjectNotFound, OpenLpmError, RequestInvalid, WrongSt
 from openlpm.hmc.board import MigrationBoard
 from openlpm.hmc.inventory import Inventory, SystemEntry
 from openlpm.hmc.migrate import MigrationEngine
+from openlpm.hmc.recover import Recovery
 from openlpm.hmc.site import Site
 from openlpm.hmc.validate import plan_migration, require_passed
 from openlpm.model import (
@@ -80,11 +81,14 @@ def create_app(db_path: Path, name: str = "") -> FastAPI:
     site = Site(inventory)
     board = MigrationBoard(inventory)
     engine = MigrationEngine(site, board)
+    recovery = Recovery(site, board, engine.driven)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await board.abandon_unfinished()
+        abandoned = await board.abandon_unfinished()
+        settling = asyncio.create_task(recovery.recover_all(abandoned))
         yield
+        settling.cancel()
         await engine.shutdown()
         await site.close()
         inventory.close()
@@ -227,6 +231,29 @@ def create_app(db_path: Path, name: str = "") -> FastAPI:
         plan = await plan_migration(site, board, request, name)
         require_passed(plan)
         return await engine.submit(plan)
+
+    def in_flight(system: str, name: str) -> MigrationRecord:
+        for record in board.in_flight():
+            if record.partition == name and system in (record.source, record.target):
+                return record
+        raise WrongState(f"Partition {name} has no migration in progress on managed system "
+                         f"{system}.", code="HSCLF206")
+
+    @app.post("/systems/{system}/partitions/{name}/migration/stop")
+    async def stop(system: str, name: str) -> MigrationRecord:
+        """``migrlpar -o s``: the partition stays on the source; the target is cleaned."""
+        inventory.system(system)
+        return await engine.stop(in_flight(system, name).id)
+
+    @app.post("/systems/{system}/partitions/{name}/migration/recover")
+    async def recover(system: str, name: str, force: bool = False) -> MigrationRecord:
+        """``migrlpar -o r``: settle the partition's newest migration in one place."""
+        return await recovery.recover(system, name, force)
+
+    @app.post("/migrations/{migration_id}/stop")
+    async def stop_migration(migration_id: str) -> MigrationRecord:
+        inventory.migration(migration_id)
+        return await engine.stop(migration_id)
 
     @app.get("/migrations")
     async def migrations(system: str | None = None,

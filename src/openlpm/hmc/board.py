@@ -31,18 +31,24 @@ class MigrationBoard:
             self._version += 1
             self._changed.notify_all()
 
-    async def abandon_unfinished(self) -> None:
-        """After a restart of the console, no job drives the migrations it had in flight."""
+    async def abandon_unfinished(self) -> list[MigrationRecord]:
+        """After a restart of the console, no job drives the migrations it had in flight.
+
+        Returns them, marked failed, for recovery to settle.
+        """
+        abandoned = []
         for record in self.inventory.migrations():
             if not record.state.finished:
                 self.inventory.journal(record.id, record.step, "abandoned",
                                        "the console restarted during the migration")
+                abandoned.append(record)
                 await self.publish(record.model_copy(update={
                     "state": MigrationState.FAILED, "ended": time.time(),
                     "error_code": "HSCLF204",
                     "error_message": "The console restarted during this migration; the "
                                      "partition may be on either system. Check both with "
                                      "lssyscfg."}))
+        return abandoned
 
     def _moved_on(self, seen: int) -> bool:
         return self._version != seen

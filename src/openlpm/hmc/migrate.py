@@ -38,6 +38,9 @@ Step = MigrationStep
 LOCAL_HOST = "127.0.0.1"
 SWITCH_OVER_STATUSES = frozenset({"device", "pre-switchover"})
 PROGRESS_WAIT_S = 0.5
+# A stream that sends nothing for this long is cut off (a link down for good): it is
+# stopped even without -w, so a migration never runs forever.
+STALL_TIMEOUT_S = 30.0
 CONSOLE_HISTORY_LINES = 2000
 
 Undo = Callable[[], Awaitable[object]]
@@ -59,6 +62,7 @@ class MigrationJob:
         self._undo: list[tuple[str, Undo]] = []
         self._committed = False
         self._movers: list[MoverClient] = []
+        self.stall_timeout_s = STALL_TIMEOUT_S
         warnings = tuple(f for f in plan.findings if f.severity == Severity.WARNING)
         self.record = MigrationRecord(
             id=f"m{uuid.uuid4().hex[:11]}", partition=self.name, source=plan.source.name,
@@ -69,6 +73,10 @@ class MigrationJob:
     @property
     def active(self) -> bool:
         return self.record.kind == MigrationKind.ACTIVE
+
+    @property
+    def committed(self) -> bool:
+        return self._committed
 
     async def run(self) -> MigrationRecord:
         await self._publish(state=MigrationState.IN_PROGRESS)
@@ -167,10 +175,17 @@ class MigrationJob:
                          lambda: self.source_agent.cancel_outgoing(self.name))
         await self.source_agent.start_outgoing(self.name, uri)
         status = "setup"
+        sent, moved_at = 0, time.monotonic()
         while True:
             sample = await self.source_agent.outgoing_progress(
                 self.name, wait=PROGRESS_WAIT_S, known_status=status)
             status = sample.status
+            if sample.transferred > sent:
+                sent, moved_at = sample.transferred, time.monotonic()
+            elif time.monotonic() - moved_at > self.stall_timeout_s and status != "completed":
+                raise MigrationFailed(
+                    f"The stream of {self.name} sent nothing for {self.stall_timeout_s:.0f} s: "
+                    f"the link between the mover services is down.", code="HSCLF211")
             phase = "b: switch-over" if status in SWITCH_OVER_STATUSES else self.record.step_phase
             # A failed or cancelled stream reports no counters: keep the last ones.
             await self._publish(step_phase=phase, bytes_transmitted=max(
@@ -229,9 +244,8 @@ class MigrationJob:
         journal = self.board.inventory.journal
         if self._committed:
             message = (f"{exc.message} The partition runs on {self.record.target}; the "
-                       f"source {self.record.source} was not fully cleaned up. Check both "
-                       f"systems with lssyscfg (migrlpar -o r, which will clean up, is not "
-                       f"available yet).")
+                       f"source {self.record.source} was not fully cleaned up: run "
+                       f"'migrlpar -o r -m {self.record.source} -p {self.name}'.")
         else:
             await self._roll_back()
             message = f"{exc.message} The partition remains on {self.record.source}."
@@ -266,13 +280,42 @@ class MigrationEngine:
         self.site = site
         self.board = board
         self._tasks: dict[str, asyncio.Task[MigrationRecord]] = {}
+        self._jobs: dict[str, MigrationJob] = {}
+
+    def driven(self, migration_id: str) -> bool:
+        return migration_id in self._tasks
 
     async def submit(self, plan: MigrationPlan) -> MigrationRecord:
         job = MigrationJob(plan, self.site, self.board)
         await self.board.publish(job.record)
-        task = asyncio.create_task(job.run(), name=f"migration {job.record.id}")
-        self._tasks[job.record.id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(job.record.id, None))
+        migration_id = job.record.id
+        task = asyncio.create_task(job.run(), name=f"migration {migration_id}")
+        self._tasks[migration_id] = task
+        self._jobs[migration_id] = job
+
+        def forget(_: object) -> None:
+            self._tasks.pop(migration_id, None)
+            self._jobs.pop(migration_id, None)
+
+        task.add_done_callback(forget)
+        return job.record
+
+    async def stop(self, migration_id: str) -> MigrationRecord:
+        """``migrlpar -o s``: end the migration before its commit point, undoing it.
+
+        Raises WrongState when no job drives it or when it has passed its commit point
+        (the partition already belongs to the target: the migration completes).
+        """
+        job, task = self._jobs.get(migration_id), self._tasks.get(migration_id)
+        if job is None or task is None:
+            raise WrongState(f"Migration {migration_id} is not in progress.", code="HSCLF206")
+        if job.committed:
+            raise WrongState(
+                f"The migration {migration_id} of {job.name} has passed its commit point: "
+                f"the partition already runs on {job.record.target}, and the migration "
+                f"completes.", code="HSCLF205")
+        task.cancel()
+        await asyncio.wait([task])
         return job.record
 
     async def shutdown(self) -> None:

@@ -58,6 +58,21 @@ fill_memory() {
     echo "openlpm filled $fill_mb MiB"
 }
 
+# A workload that keeps rewriting memory, as a busy database does: openlpm.dirty_mb=N
+# rewrites N MiB of tmpfs with random data, over and over, in the background.
+dirty_memory() {
+    for arg in $(cat /proc/cmdline); do
+        case "$arg" in openlpm.dirty_mb=*) dirty_mb="${arg#openlpm.dirty_mb=}" ;; esac
+    done
+    [ -n "$dirty_mb" ] || return 0
+    mkdir -p /dirty
+    mount -t tmpfs -o size=$((dirty_mb + 16))m tmpfs /dirty
+    while true; do
+        dd if=/dev/urandom of=/dirty/data bs=1M count="$dirty_mb" conv=notrunc 2>/dev/null
+    done &
+    echo "openlpm dirties $dirty_mb MiB"
+}
+
 # The partition's mobility hook, like drmgr's "pmig check" scripts on Power: the console
 # asks "check NONCE" on the second serial port before a migration; the answer is
 # "ok NONCE", or "veto NONCE REASON" when openlpm.veto=REASON is on the command line.
@@ -91,6 +106,7 @@ BOOT_ID=$(cat /proc/sys/kernel/random/boot_id)
 echo "openlpm workload started boot=$BOOT_ID"
 mobility_hook &
 fill_memory
+dirty_memory
 tick_loop
 """
 

@@ -69,6 +69,7 @@ class LabState:
     accel: str = ""
     systems: list[str] = field(default_factory=list)
     pids: dict[str, int] = field(default_factory=dict)
+    commands: dict[str, list[str]] = field(default_factory=dict)
 
     @staticmethod
     def directory(prefix: str) -> Path:
@@ -171,7 +172,23 @@ def _start_system(state: LabState, spec: LabSpec, node: Node, image: PartitionIm
     state.save()
 
 
+async def restart(prefix: str, role: str) -> int:
+    """End one service of a running lab and start it again as it was; returns its pid.
+
+    For fault tests and for an operator who wants a service back after ending it.
+    """
+    state = LabState.load(prefix)
+    if role not in state.commands:
+        raise RequestInvalid(f"Lab {prefix} has no service {role}; it has: "
+                             f"{', '.join(sorted(state.commands)) or 'none'}.",
+                             code="HSCLF306")
+    await _end(state.pids[role], prefix)
+    _spawn(state, role, state.directory(prefix), state.commands[role])
+    return state.pids[role]
+
+
 def _spawn(state: LabState, role: str, workdir: Path, args: list[str]) -> None:
+    state.commands[role] = args
     logs = workdir / "logs"
     logs.mkdir(exist_ok=True)
     with (logs / f"{role}.log").open("ab") as log:
