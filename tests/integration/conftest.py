@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -21,15 +22,29 @@ import httpx
 import pytest
 
 from openlpm.lab import site
+from openlpm.processes import runs_with
 
 TEST_PREFIX = "t"
 BIN = Path(sys.executable).parent
+# Rows (case, step, outcome) that the reliability tests add; printed after the run.
+FAULT_MATRIX: list[tuple[str, str, str]] = []
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "integration" in str(item.path):
             item.add_marker(pytest.mark.integration)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not FAULT_MATRIX:
+        return
+    terminalreporter.section("fault matrix: where the partition ended")
+    width = max(len(case) for case, _, _ in FAULT_MATRIX)
+    steps = max(4, *(len(step) for _, step, _ in FAULT_MATRIX))
+    terminalreporter.write_line(f"{'case':<{width}}  {'step':<{steps}}  outcome")
+    for case, step, outcome in FAULT_MATRIX:
+        terminalreporter.write_line(f"{case:<{width}}  {step:<{steps}}  {outcome}")
 
 
 def _can_run_lab() -> str | None:
@@ -101,6 +116,20 @@ class Lab:
         reply = httpx.post(f"{self.state.hmc_url}{path}", json=body, timeout=60)
         reply.raise_for_status()
         return reply.json()
+
+    def kill(self, role: str) -> None:
+        """End a service of the lab at once (SIGKILL), as a crash would."""
+        pid = site.LabState.load(self.state.prefix).pids[role]
+        if runs_with(pid, f"\0{self.state.prefix}-".encode()):
+            os.kill(pid, signal.SIGKILL)
+
+    def restart(self, role: str) -> None:
+        asyncio.run(site.restart(self.state.prefix, role))
+
+    def link(self, system: str, up: bool) -> None:
+        """Plug or unplug a system's cable on the lab switch."""
+        subprocess.run(["ip", "-n", f"{self.state.prefix}-sw", "link", "set", system,
+                        "up" if up else "down"], check=True)
 
     def qemu_pids(self, system: str, partition: str = "") -> list[int]:
         """QEMU processes of a system (of one partition of it) found in /proc."""

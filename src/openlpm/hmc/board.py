@@ -45,9 +45,10 @@ class MigrationBoard:
                 await self.publish(record.model_copy(update={
                     "state": MigrationState.FAILED, "ended": time.time(),
                     "error_code": "HSCLF204",
-                    "error_message": "The console restarted during this migration; the "
-                                     "partition may be on either system. Check both with "
-                                     "lssyscfg."}))
+                    "error_message": "The console restarted during this migration. Until "
+                                     "it is recovered the partition may be on either "
+                                     "system: the console recovers it when it can, or run "
+                                     "migrlpar -o r."}))
         return abandoned
 
     def _moved_on(self, seen: int) -> bool:

@@ -41,6 +41,8 @@ PROGRESS_WAIT_S = 0.5
 # A stream that sends nothing for this long is cut off (a link down for good): it is
 # stopped even without -w, so a migration never runs forever.
 STALL_TIMEOUT_S = 30.0
+# A mover that does not answer within this long when a job ends is left for recovery.
+CLEANUP_TIMEOUT_S = 5.0
 CONSOLE_HISTORY_LINES = 2000
 
 Undo = Callable[[], Awaitable[object]]
@@ -220,8 +222,9 @@ class MigrationJob:
     async def _close_channels(self) -> None:
         """Whatever the outcome, the movers forget this migration."""
         for mover in self._movers:
-            with contextlib.suppress(OpenLpmError):
-                await mover.close_channel(self.record.id)
+            with contextlib.suppress(OpenLpmError, TimeoutError):
+                async with asyncio.timeout(CLEANUP_TIMEOUT_S):
+                    await mover.close_channel(self.record.id)
             await mover.close()
         self._movers.clear()
 
@@ -283,7 +286,9 @@ class MigrationEngine:
         self._jobs: dict[str, MigrationJob] = {}
 
     def driven(self, migration_id: str) -> bool:
-        return migration_id in self._tasks
+        """Whether a job still decides this migration's outcome (its cleanup may go on)."""
+        job = self._jobs.get(migration_id)
+        return job is not None and not job.record.state.finished
 
     async def submit(self, plan: MigrationPlan) -> MigrationRecord:
         job = MigrationJob(plan, self.site, self.board)

@@ -136,13 +136,13 @@ class Recovery:
         log.info("migration %s recovered: %s is on %s", record.id, record.partition, where)
         state = MigrationState.COMPLETE if complete else (
             record.state if record.state.finished else MigrationState.FAILED)
-        message = (f"Recovered: the partition is on {where}." if complete else
-                   f"{record.error_message or 'The migration did not complete.'} Recovered: "
-                   f"the partition is on {where}.")
+        # Keep the cause (the message's first sentence); where the partition is, is now known.
+        cause = (record.error_message or "The migration did not complete.").split(". ")[0]
+        message = f"{cause.rstrip('.')}. Recovered: the partition is on {where}."
         updated = record.model_copy(update={
             "state": state, "ended": record.ended or time.time(),
-            "error_message": None if complete else message,
-            "error_code": None if complete else record.error_code or "HSCLF204"})
+            "error_message": None if complete and record.error_code is None else message,
+            "error_code": record.error_code})
         await self.board.publish(updated)
         return updated
 

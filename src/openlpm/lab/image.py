@@ -66,9 +66,16 @@ dirty_memory() {
     done
     [ -n "$dirty_mb" ] || return 0
     mkdir -p /dirty
-    mount -t tmpfs -o size=$((dirty_mb + 16))m tmpfs /dirty
+    mount -t tmpfs -o size=$((dirty_mb + 24))m tmpfs /dirty
+    # Random data is made once (slow); copying it around is what dirties pages fast.
+    dd if=/dev/urandom of=/dirty/seed bs=1M count=8 2>/dev/null
     while true; do
-        dd if=/dev/urandom of=/dirty/data bs=1M count="$dirty_mb" conv=notrunc 2>/dev/null
+        i=0
+        while [ $i -lt $((dirty_mb / 8)) ]; do
+            dd if=/dirty/seed of=/dirty/data bs=1M count=8 seek=$((i * 8)) conv=notrunc \
+                2>/dev/null
+            i=$((i + 1))
+        done
     done &
     echo "openlpm dirties $dirty_mb MiB"
 }

@@ -184,6 +184,14 @@ async def restart(prefix: str, role: str) -> int:
                              code="HSCLF306")
     await _end(state.pids[role], prefix)
     _spawn(state, role, state.directory(prefix), state.commands[role])
+    system = role.rpartition("-")[0]
+    async with httpx.AsyncClient(base_url=state.hmc_url, timeout=10.0) as http:
+        if role == "hmc":
+            await _wait_ready(http, "/systems", "the lab's HMC")
+        else:
+            await _wait_ready(http, f"/systems/{system}", f"managed system {system}",
+                              lambda body: bool(body.get("info")
+                                                and body["info"]["movers"]))  # type: ignore[index]
     return state.pids[role]
 
 

@@ -1,0 +1,265 @@
+"""Never lose a partition: faults injected for real at step 4, and what becomes of it.
+
+Each case injects one fault while a running partition's memory is crossing (step 4) —
+a QEMU, a mover, an agent or the console killed, the lab link cut — and then asserts:
+the partition is on exactly one system (its profile and, when running, one QEMU); its
+workload's counter went on without a gap and without a reboot; no leftover remains on
+the other system; lssyscfg and lslparmigr tell the truth. The outcome of every case is
+printed as the fault matrix after the run (docs/reliability.md keeps it).
+
+The partition "busy" rewrites 96 MiB of memory without pause, faster than the lab link
+carries it, so its migration stays in step 4 until the fault (or a stop) ends it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.integration.conftest import BIN, FAULT_MATRIX, Lab
+
+SOURCE, TARGET = "sys1", "sys2"
+BUSY = ("name=busy,profile_name=default,min_mem=128,desired_mem=384,max_mem=512,"
+        "min_procs=1,desired_procs=1,max_procs=2,kernel_args=openlpm.dirty_mb=96")
+CALM = ("name=calm,profile_name=default,min_mem=128,desired_mem=768,max_mem=1024,"
+        "min_procs=1,desired_procs=1,max_procs=2,kernel_args=openlpm.fill_mb=400")
+STEP_TIMEOUT_S = 60.0
+
+
+def place(lab: Lab, name: str) -> dict[str, str | None]:
+    """The partition's state on each system (None where it is not), checked with QEMU."""
+    where: dict[str, str | None] = {}
+    for system in (SOURCE, TARGET):
+        states = lab.values("lssyscfg", "-r", "lpar", "-m", system, "-F", "state",
+                            "--filter", f"lpar_names={name}")
+        where[system] = None if states == ["No results were found."] else states[0]
+        qemus = len(lab.qemu_pids(system, name))
+        assert qemus == (1 if where[system] == "Running" else 0), \
+            f"{system} has {qemus} QEMU for {name} in state {where[system]}"
+    return where
+
+
+def assert_in_one_place(lab: Lab, name: str, system: str, state: str = "Running") -> None:
+    other = TARGET if system == SOURCE else SOURCE
+    assert place(lab, name) == {system: state, other: None}
+    assert lab.values("lslparmigr", "-r", "lpar", "-m", system, "-F", "migration_state",
+                      "--filter", f"lpar_names={name}") == ["Not Migrating"]
+
+
+def assert_workload_went_on(lab: Lab, name: str, system: str, boot: str, seen: int) -> None:
+    ticks = lab.wait_ticks(system, name, more_than=seen + 2, timeout=60)
+    assert {b for _, _, b, _ in ticks} == {boot}, "the partition rebooted"
+    counters = [n for _, n, _, _ in ticks]
+    assert counters == list(range(counters[0], counters[0] + len(counters))), \
+        "ticks were lost or repeated"
+
+
+def start_migration(lab: Lab, name: str, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(BIN / "migrlpar"), "-o", "m", "-m", SOURCE, "-t", TARGET, "-p", name, *extra],
+        env={"OPENLPM_HMC": lab.state.hmc_url, "PATH": "/usr/bin:/bin"}, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def wait_for_stream(lab: Lab, name: str, least_mib: int = 40) -> None:
+    """Until step 4 runs and has sent some memory."""
+    deadline = time.monotonic() + STEP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        values = lab.values("lslparmigr", "-r", "lpar", "-m", SOURCE, "-F",
+                            "migration_step,bytes_transmitted", "--filter",
+                            f"lpar_names={name}")
+        step, sent = values[0].split(",")
+        if step == "4" and int(sent) >= least_mib << 20:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the migration of {name} did not reach step 4")
+
+
+def finish(migration: subprocess.Popen[str]) -> tuple[int, str]:
+    _, err = migration.communicate(timeout=180)
+    return migration.returncode, err
+
+
+def newest_record(lab: Lab, name: str) -> dict[str, object]:
+    record: dict[str, object] = lab.api(f"/partitions/{name}/migration")
+    return record
+
+
+@pytest.fixture(scope="module")
+def busy(lab: Lab) -> Iterator[str]:
+    lab.run("mksyscfg", "-r", "lpar", "-m", SOURCE, "-i", BUSY)
+    lab.run("chsysstate", "-r", "lpar", "-m", SOURCE, "-o", "on", "-n", "busy")
+    lab.wait_ticks(SOURCE, "busy", more_than=3)
+    yield "busy"
+
+
+def ticks_now(lab: Lab, system: str, name: str) -> tuple[str, int]:
+    ticks = lab.ticks(system, name)
+    return ticks[-1][2], len(ticks)
+
+
+def test_stop_in_step_4_leaves_the_partition_on_the_source(lab: Lab, busy: str) -> None:
+    boot, seen = ticks_now(lab, SOURCE, busy)
+    migration = start_migration(lab, busy)
+    wait_for_stream(lab, busy)
+
+    stopped = lab.run("migrlpar", "-o", "s", "-m", SOURCE, "-p", busy)
+
+    status, err = finish(migration)
+    assert "stopped" in stopped.stdout and status == 10 and "HSCLF201" in err
+    assert newest_record(lab, busy)["state"] == "Migration Stopped"
+    assert_in_one_place(lab, busy, SOURCE)
+    assert_workload_went_on(lab, busy, SOURCE, boot, seen)
+    FAULT_MATRIX.append(("migrlpar -o s", "4", "stopped; runs on the source"))
+
+
+@pytest.mark.parametrize(("case", "role"), [
+    ("target QEMU killed", None),
+    ("source mover killed", f"{SOURCE}-mover"),
+    ("target mover killed", f"{TARGET}-mover"),
+])
+def test_a_broken_stream_leaves_the_partition_running_on_the_source(
+        lab: Lab, busy: str, case: str, role: str | None) -> None:
+    boot, seen = ticks_now(lab, SOURCE, busy)
+    migration = start_migration(lab, busy)
+    wait_for_stream(lab, busy)
+
+    if role is None:
+        for pid in lab.qemu_pids(TARGET, busy):
+            os.kill(pid, signal.SIGKILL)
+    else:
+        lab.kill(role)
+
+    status, err = finish(migration)
+    if role is not None:
+        lab.restart(role)
+    assert status == 10, err
+    assert_in_one_place(lab, busy, SOURCE)
+    assert_workload_went_on(lab, busy, SOURCE, boot, seen)
+    record = newest_record(lab, busy)
+    FAULT_MATRIX.append((case, "4", f"failed {record['error_code']}; runs on the source"))
+
+
+def test_console_killed_in_step_4_is_recovered_when_it_restarts(lab: Lab, busy: str) -> None:
+    boot, seen = ticks_now(lab, SOURCE, busy)
+    migration = start_migration(lab, busy)
+    wait_for_stream(lab, busy)
+
+    lab.kill("hmc")
+    status, _ = finish(migration)
+    lab.restart("hmc")
+
+    assert status == 8  # the command lost its console; the migration is not lost
+    deadline = time.monotonic() + 30
+    while "Recovered" not in str(newest_record(lab, busy).get("error_message")):
+        assert time.monotonic() < deadline, newest_record(lab, busy)
+        time.sleep(0.5)
+    assert_in_one_place(lab, busy, SOURCE)
+    assert_workload_went_on(lab, busy, SOURCE, boot, seen)
+    FAULT_MATRIX.append(("console killed", "4", "recovered at restart; runs on the source"))
+
+
+def test_target_agent_killed_then_stop_leaves_a_profile_that_recovery_removes(
+        lab: Lab, busy: str) -> None:
+    boot, seen = ticks_now(lab, SOURCE, busy)
+    migration = start_migration(lab, busy)
+    wait_for_stream(lab, busy)
+
+    lab.kill(f"{TARGET}-agent")
+    lab.run("migrlpar", "-o", "s", "-m", SOURCE, "-p", busy)
+    finish(migration)
+    journal = lab.api(f"/migrations/{newest_record(lab, busy)['id']}/journal")
+    assert any(e["phase"] == "undo failed" for e in journal)
+    lab.restart(f"{TARGET}-agent")
+    assert place(lab, busy)[TARGET] is not None, "the target should still hold the shell"
+
+    recovered = lab.run("migrlpar", "-o", "r", "-m", SOURCE, "-p", busy)
+
+    assert f"the partition is on {SOURCE}" in recovered.stdout
+    assert_in_one_place(lab, busy, SOURCE)
+    assert_workload_went_on(lab, busy, SOURCE, boot, seen)
+    FAULT_MATRIX.append(("target agent killed, then -o s", "4",
+                         "shell left; -o r removed it; runs on the source"))
+
+
+def test_link_cut_for_good_stops_the_stream_and_force_recovery_settles_it(
+        lab: Lab, busy: str) -> None:
+    boot, seen = ticks_now(lab, SOURCE, busy)
+    migration = start_migration(lab, busy, "-w", "0.2")
+    wait_for_stream(lab, busy)
+
+    lab.link(TARGET, up=False)
+    try:
+        status, err = finish(migration)
+        assert status == 10 and "HSCLF202" in err
+        refused = lab.run("migrlpar", "-o", "r", "-m", SOURCE, "-p", busy, check=False)
+        assert refused.returncode == 8 and "HSCLF208" in refused.stderr
+        forced = lab.run("migrlpar", "-o", "r", "-m", SOURCE, "-p", busy, "--force")
+        assert f"the partition is on {SOURCE}" in forced.stdout
+        assert_workload_went_on(lab, busy, SOURCE, boot, seen)
+    finally:
+        lab.link(TARGET, up=True)
+    lab.run("migrlpar", "-o", "r", "-m", SOURCE, "-p", busy)
+    assert_in_one_place(lab, busy, SOURCE)
+    FAULT_MATRIX.append(("link to target cut for good", "4",
+                         "failed HSCLF202 (-w); -o r --force, then -o r; runs on the source"))
+
+
+def test_link_cut_briefly_does_not_stop_the_migration(lab: Lab) -> None:
+    lab.run("mksyscfg", "-r", "lpar", "-m", SOURCE, "-i", CALM)
+    lab.run("chsysstate", "-r", "lpar", "-m", SOURCE, "-o", "on", "-n", "calm")
+    lab.wait_ticks(SOURCE, "calm", more_than=1, timeout=120)
+    deadline = time.monotonic() + 120
+    while not any("openlpm filled" in line for line in lab.run(
+            "openlpm", "console", "-m", SOURCE, "-p", "calm", "--lines", "50").stdout.split(
+            "\n")):
+        assert time.monotonic() < deadline, "the workload did not fill its memory"
+        time.sleep(1)
+    boot, seen = ticks_now(lab, SOURCE, "calm")
+    migration = start_migration(lab, "calm")
+    wait_for_stream(lab, "calm", least_mib=16)
+
+    lab.link(TARGET, up=False)
+    time.sleep(2)
+    lab.link(TARGET, up=True)
+
+    status, err = finish(migration)
+    assert status == 0, err
+    assert_in_one_place(lab, "calm", TARGET)
+    assert_workload_went_on(lab, "calm", TARGET, boot, seen)
+    FAULT_MATRIX.append(("link to target cut for 2 s", "4", "completed; runs on the target"))
+
+
+def test_target_out_of_memory_at_activation_leaves_the_partition_inactive_there(
+        lab: Lab) -> None:
+    lab.run("chsysstate", "-r", "lpar", "-m", TARGET, "-o", "shutdown", "-n", "calm",
+            "--immed")
+    hog = ("name=hog,profile_name=default,min_mem=128,desired_mem=1536,max_mem=2048,"
+           "min_procs=1,desired_procs=1,max_procs=2")
+    lab.run("mksyscfg", "-r", "lpar", "-m", TARGET, "-i", hog)
+    lab.run("chsysstate", "-r", "lpar", "-m", TARGET, "-o", "on", "-n", "hog")
+    try:
+        big = ("name=big,profile_name=default,min_mem=128,desired_mem=1024,max_mem=2048,"
+               "min_procs=1,desired_procs=1,max_procs=2")
+        lab.run("mksyscfg", "-r", "lpar", "-m", SOURCE, "-i", big)
+        lab.run("chsysstate", "-r", "lpar", "-m", SOURCE, "-o", "on", "-n", "big")
+        lab.run("chsysstate", "-r", "lpar", "-m", SOURCE, "-o", "shutdown", "-n", "big",
+                "--immed")
+        moved = lab.run("migrlpar", "-o", "m", "-m", SOURCE, "-t", TARGET, "-p", "big")
+        assert "HSCLF190" in moved.stderr
+
+        refused = lab.run("chsysstate", "-r", "lpar", "-m", TARGET, "-o", "on", "-n", "big",
+                          check=False)
+
+        assert refused.returncode == 7 and "HSCLF125" in refused.stderr
+        assert_in_one_place(lab, "big", TARGET, state="Not Activated")
+    finally:
+        lab.run("chsysstate", "-r", "lpar", "-m", TARGET, "-o", "shutdown", "-n", "hog",
+                "--immed")
+    FAULT_MATRIX.append(("target out of memory at activation", "after 7",
+                         "activation refused HSCLF125; Not Activated on the target"))
