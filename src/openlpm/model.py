@@ -54,6 +54,37 @@ class MigrationKind(StrEnum):
     INACTIVE = "inactive"
 
 
+class Convergence(StrEnum):
+    """How a migration makes a partition that dirties memory fast converge."""
+
+    PRECOPY = "precopy"  # pre-copy, its downtime limit growing by steps
+    AUTO_CONVERGE = "auto-converge"  # and QEMU throttles the guest's processors
+    POSTCOPY = "postcopy"  # and, when pre-copy does not converge, post-copy (opt-in)
+
+
+# query-migrate statuses once post-copy began: the guest runs on the target for good.
+POSTCOPY_STATUSES = frozenset({"postcopy-active", "postcopy-paused", "postcopy-recover"})
+
+
+class StreamOptions(Frozen):
+    """What the source's QEMU is told when a stream starts."""
+
+    auto_converge: bool = False
+    postcopy: bool = False
+    downtime_limit_ms: int = Field(default=300, ge=1)
+
+
+class MigrationRound(Frozen):
+    """One pass of pre-copy as QEMU reported it."""
+
+    number: int
+    dirty_rate_pps: float
+    transferred: int
+    remaining: int
+    downtime_limit_ms: int
+    throttle_pct: int = 0
+
+
 class MigrationStep(IntEnum):
     """The seven steps of a migration, in the order a job shows them."""
 
@@ -198,6 +229,8 @@ class SystemInfo(Frozen):
     qemu_version: str
     agent_version: str
     page_size_kb: int = 4
+    convergence: Convergence = Convergence.PRECOPY
+    max_downtime_ms: int = 1000
     max_active_migrations: int = 16
     max_inactive_migrations: int = 16
     movers: tuple[MoverInfo, ...] = ()
@@ -215,6 +248,8 @@ class MigrationProgress(Frozen):
     downtime_ms: int | None = None
     total_time_ms: int | None = None
     error: str | None = None
+    dirty_rate_pps: float = 0.0
+    throttle_pct: int = 0
 
 
 class Severity(StrEnum):
@@ -266,6 +301,9 @@ class MigrationRecord(Frozen):
     error_code: str | None = None
     error_message: str | None = None
     warnings: tuple[Finding, ...] = ()
+    convergence: Convergence = Convergence.PRECOPY
+    downtime_limit_ms: int | None = None
+    rounds: tuple[MigrationRound, ...] = ()
 
 
 class JournalEntry(Frozen):
@@ -297,6 +335,9 @@ class MigrationRequest(Frozen):
     mpio: int | None = Field(default=None, ge=1, le=2)
     redundant_vios: int | None = Field(default=None, ge=0, le=2)
     npiv_validation: str | None = Field(default=None, pattern="^(port|portdisk)$")
+    # openlpm's own: None takes the source system's default.
+    convergence: Convergence | None = None
+    max_downtime_ms: int | None = Field(default=None, ge=10, le=60000)
 
 
 class CheckResult(Frozen):

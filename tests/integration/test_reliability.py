@@ -263,3 +263,30 @@ def test_target_out_of_memory_at_activation_leaves_the_partition_inactive_there(
                 "--immed")
     FAULT_MATRIX.append(("target out of memory at activation", "after 7",
                          "activation refused HSCLF125; Not Activated on the target"))
+
+
+@pytest.mark.parametrize(("convergence", "max_downtime_ms", "proof"), [
+    ("precopy", 1000, "downtime limit"),
+    ("auto-converge", 50, "throttled"),
+    ("postcopy", 50, "post-copy"),
+])
+def test_a_partition_dirtying_memory_faster_than_the_link_still_migrates(
+        lab: Lab, busy: str, convergence: str, max_downtime_ms: int, proof: str) -> None:
+    source = next(s for s, state in place(lab, busy).items() if state == "Running")
+    target = TARGET if source == SOURCE else SOURCE
+    boot, seen = ticks_now(lab, source, busy)
+
+    lab.run("migrlpar", "-o", "m", "-m", source, "-t", target, "-p", busy, "-w", "2", "-i",
+            f"convergence={convergence},max_downtime_ms={max_downtime_ms}")
+
+    assert_in_one_place(lab, busy, target)
+    assert_workload_went_on(lab, busy, target, boot, seen)
+    record = newest_record(lab, busy)
+    rounds = record["rounds"]
+    assert isinstance(rounds, list) and len(rounds) >= 2
+    journal = [e["phase"] for e in lab.api(f"/migrations/{record['id']}/journal")]
+    throttled = any(r["throttle_pct"] > 0 for r in rounds)
+    assert {"downtime limit": "downtime limit" in journal, "throttled": throttled,
+            "post-copy": "post-copy" in journal}[proof]
+    FAULT_MATRIX.append((f"memory dirtied faster than the link, {convergence}", "4",
+                         f"completed in {len(rounds)} passes; runs on the target"))

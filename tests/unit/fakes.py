@@ -42,6 +42,7 @@ from openlpm.model import (
     Partition,
     PartitionProfile,
     PartitionState,
+    StreamOptions,
     SystemInfo,
 )
 from openlpm.mover.channels import ChannelStats
@@ -240,7 +241,7 @@ class FakeAgent(Scripted):
         self._get(name)
         del self.hosted[name]
 
-    async def prepare_incoming(self, name: str) -> int:
+    async def prepare_incoming(self, name: str, postcopy: bool = False) -> int:
         self._call("prepare_incoming", name)
         self._require(name, S.MIGRATING_RUNNING)
         self._next_port += 1
@@ -256,11 +257,17 @@ class FakeAgent(Scripted):
             hosted.state = S.NOT_ACTIVATED
         return hosted.view()
 
-    async def start_outgoing(self, name: str, uri: str) -> None:
+    async def start_outgoing(self, name: str, uri: str, options: StreamOptions) -> None:
         self._call("start_outgoing", name, uri)
         self._require(name, S.RUNNING)
         self._get(name).state = S.MIGRATING_RUNNING
         self._streams[name] = list(self.script)
+
+    async def tune_outgoing(self, name: str, downtime_limit_ms: int) -> None:
+        self._call("tune_outgoing", name, downtime_limit_ms)
+
+    async def start_postcopy(self, name: str) -> None:
+        self._call("start_postcopy", name)
 
     async def outgoing_progress(self, name: str, wait: float = 0.0,
                                 known_status: str | None = None) -> MigrationProgress:

@@ -17,6 +17,7 @@ from openlpm.agent.partitions import PartitionManager
 from openlpm.errors import OpenLpmError
 from openlpm.model import (
     ConsoleLine,
+    Convergence,
     CpuModel,
     GuestVerdict,
     MigrationProgress,
@@ -24,6 +25,7 @@ from openlpm.model import (
     Partition,
     PartitionProfile,
     PartitionRuntime,
+    StreamOptions,
     SystemInfo,
 )
 from openlpm.mover.client import MoverClient
@@ -44,8 +46,18 @@ class Maintenance(BaseModel):
     maintenance: bool
 
 
+class MigrationDefaults(BaseModel):
+    convergence: Convergence | None = None
+    max_downtime_ms: int | None = None
+
+
 class OutgoingMigration(BaseModel):
     uri: str
+    options: StreamOptions = StreamOptions()
+
+
+class Tuning(BaseModel):
+    downtime_limit_ms: int
 
 
 class IncomingPort(BaseModel):
@@ -86,11 +98,13 @@ def create_app(manager: PartitionManager, accel: str, qemu_version: str,
     @app.get("/system")
     async def system() -> SystemInfo:
         free = manager.free()
+        settings = manager.settings.read()
         return SystemInfo(
             name=manager.system, cpus=manager.capacity.cpus,
             memory_mb=manager.capacity.memory_mb, free_cpus=free.cpus,
             free_memory_mb=free.memory_mb, accel=accel, qemu_version=qemu_version,
-            agent_version=__version__, maintenance=manager.maintenance,
+            agent_version=__version__, maintenance=settings.maintenance,
+            convergence=settings.convergence, max_downtime_ms=settings.max_downtime_ms,
             page_size_kb=os.sysconf("SC_PAGE_SIZE") // 1024,
             max_active_migrations=limits.active, max_inactive_migrations=limits.inactive,
             movers=await movers())
@@ -98,6 +112,11 @@ def create_app(manager: PartitionManager, accel: str, qemu_version: str,
     @app.put("/system/maintenance")
     async def maintenance(body: Maintenance) -> SystemInfo:
         manager.set_maintenance(body.maintenance)
+        return await system()
+
+    @app.patch("/system/migration-defaults")
+    async def migration_defaults(body: MigrationDefaults) -> SystemInfo:
+        manager.change_settings(**body.model_dump(exclude_none=True))
         return await system()
 
     @app.get("/system/cpu-models")
@@ -145,8 +164,8 @@ def create_app(manager: PartitionManager, accel: str, qemu_version: str,
         return await manager.shutdown(name, immediate)
 
     @app.post("/partitions/{name}/incoming")
-    async def incoming(name: str) -> IncomingPort:
-        return IncomingPort(port=await manager.prepare_incoming(name))
+    async def incoming(name: str, postcopy: bool = False) -> IncomingPort:
+        return IncomingPort(port=await manager.prepare_incoming(name, postcopy))
 
     @app.post("/partitions/{name}/incoming/finish")
     async def finish_incoming(name: str) -> Partition:
@@ -154,7 +173,15 @@ def create_app(manager: PartitionManager, accel: str, qemu_version: str,
 
     @app.post("/partitions/{name}/outgoing")
     async def outgoing(name: str, body: OutgoingMigration) -> None:
-        await manager.start_outgoing(name, body.uri)
+        await manager.start_outgoing(name, body.uri, body.options)
+
+    @app.post("/partitions/{name}/outgoing/tune")
+    async def tune(name: str, body: Tuning) -> None:
+        await manager.tune_outgoing(name, body.downtime_limit_ms)
+
+    @app.post("/partitions/{name}/outgoing/postcopy")
+    async def postcopy(name: str) -> None:
+        await manager.start_postcopy(name)
 
     @app.post("/partitions/{name}/outgoing/inactive")
     async def outgoing_inactive(name: str) -> Partition:

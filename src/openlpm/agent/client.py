@@ -10,6 +10,7 @@ from openlpm.model import (
     Partition,
     PartitionProfile,
     PartitionRuntime,
+    StreamOptions,
     SystemInfo,
 )
 from openlpm.wire import ServiceClient
@@ -25,6 +26,10 @@ class AgentClient(ServiceClient):
     async def set_maintenance(self, on: bool) -> SystemInfo:
         return SystemInfo.model_validate(
             await self.request("PUT", "/system/maintenance", json={"maintenance": on}))
+
+    async def set_migration_defaults(self, changes: dict[str, object]) -> SystemInfo:
+        return SystemInfo.model_validate(
+            await self.request("PATCH", "/system/migration-defaults", json=changes))
 
     async def cpu_models(self) -> list[CpuModel]:
         return [CpuModel.model_validate(m)
@@ -68,16 +73,26 @@ class AgentClient(ServiceClient):
         return Partition.model_validate(await self.request(
             "POST", f"/partitions/{name}/shutdown", params={"immediate": immediate}))
 
-    async def prepare_incoming(self, name: str) -> int:
-        body = await self.request("POST", f"/partitions/{name}/incoming")
+    async def prepare_incoming(self, name: str, postcopy: bool = False) -> int:
+        body = await self.request("POST", f"/partitions/{name}/incoming",
+                                  params={"postcopy": postcopy})
         return int(body["port"])
 
     async def finish_incoming(self, name: str) -> Partition:
         return Partition.model_validate(
             await self.request("POST", f"/partitions/{name}/incoming/finish"))
 
-    async def start_outgoing(self, name: str, uri: str) -> None:
-        await self.request("POST", f"/partitions/{name}/outgoing", json={"uri": uri})
+    async def start_outgoing(self, name: str, uri: str,
+                             options: StreamOptions) -> None:
+        await self.request("POST", f"/partitions/{name}/outgoing",
+                           json={"uri": uri, "options": options.model_dump()})
+
+    async def tune_outgoing(self, name: str, downtime_limit_ms: int) -> None:
+        await self.request("POST", f"/partitions/{name}/outgoing/tune",
+                           json={"downtime_limit_ms": downtime_limit_ms})
+
+    async def start_postcopy(self, name: str) -> None:
+        await self.request("POST", f"/partitions/{name}/outgoing/postcopy")
 
     async def mark_outgoing(self, name: str) -> None:
         await self.request("POST", f"/partitions/{name}/outgoing/inactive")

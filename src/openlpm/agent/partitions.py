@@ -25,6 +25,7 @@ from openlpm.model import (
     PartitionProfile,
     PartitionRuntime,
     PartitionState,
+    StreamOptions,
 )
 
 log = logging.getLogger("openlpm.agent.partitions")
@@ -112,8 +113,14 @@ class PartitionManager:
         return self.settings.read().maintenance
 
     def set_maintenance(self, on: bool) -> None:
-        self.settings.write(SystemSettings(maintenance=on))
+        self.change_settings(maintenance=on)
         log.info("maintenance mode %s", "on" if on else "off")
+
+    def change_settings(self, **changes: object) -> SystemSettings:
+        settings = SystemSettings.model_validate(
+            self.settings.read().model_dump() | changes)
+        self.settings.write(settings)
+        return settings
 
     # -- profile lifecycle --------------------------------------------------------------
 
@@ -243,11 +250,13 @@ class PartitionManager:
 
     # -- migration, target side -------------------------------------------------------
 
-    async def prepare_incoming(self, name: str) -> int:
+    async def prepare_incoming(self, name: str, postcopy: bool = False) -> int:
         """Start the shell QEMU waiting for the stream; returns its local port (step 3)."""
         self._require(name, S.MIGRATING_RUNNING)
         record = self.store.get(name)
         qemu = await self._start_qemu(record.profile, incoming=True)
+        if postcopy:
+            await qemu.set_postcopy(True)
         return await qemu.listen_incoming(INCOMING_HOST)
 
     async def finish_incoming(self, name: str) -> Partition:
@@ -273,14 +282,23 @@ class PartitionManager:
 
     # -- migration, source side -------------------------------------------------------
 
-    async def start_outgoing(self, name: str, uri: str) -> None:
+    async def start_outgoing(self, name: str, uri: str, options: StreamOptions) -> None:
         self._require(name, S.RUNNING)
         self._move(name, S.MIGRATING_RUNNING)
         try:
-            await self._qemu(name).migrate(uri)
+            await self._qemu(name).migrate(uri, options)
         except BaseException:
             self._move(name, S.RUNNING)
             raise
+
+    async def tune_outgoing(self, name: str, downtime_limit_ms: int) -> None:
+        self._require(name, S.MIGRATING_RUNNING)
+        await self._qemu(name).set_downtime_limit(downtime_limit_ms)
+
+    async def start_postcopy(self, name: str) -> None:
+        """Switch the stream to post-copy: from now on the partition runs on the target."""
+        self._require(name, S.MIGRATING_RUNNING)
+        await self._qemu(name).start_postcopy()
 
     async def outgoing_progress(self, name: str, wait: float,
                                 known_status: str | None) -> MigrationProgress:

@@ -21,7 +21,7 @@ from qemu.qmp import EventListener, QMPClient
 from qemu.qmp.error import QMPError
 
 from openlpm.errors import HypervisorError, WrongState
-from openlpm.model import GuestVerdict, MigrationProgress, PartitionProfile
+from openlpm.model import GuestVerdict, MigrationProgress, PartitionProfile, StreamOptions
 from openlpm.processes import runs_with, terminate, wait_exit
 
 log = logging.getLogger("openlpm.agent.qemu")
@@ -31,6 +31,7 @@ FINAL_MIGRATION_STATUSES = frozenset({"completed", "failed", "cancelled"})
 # Statuses of query-migrate while a stream is under way and can still be cancelled.
 ACTIVE_MIGRATION_STATUSES = frozenset({"setup", "active", "pre-switchover", "device",
                                        "wait-unplug"})
+
 # How long the guest's mobility hook may take to answer before it counts as absent.
 GUEST_ANSWER_TIMEOUT_S = 1.5
 
@@ -168,9 +169,24 @@ class QemuPartition:
         info = await self.execute("query-migrate")
         return int(info["socket-address"][0]["port"])
 
-    async def migrate(self, uri: str) -> None:
+    async def migrate(self, uri: str, options: StreamOptions) -> None:
         self._migration_status = "setup"
+        await self.set_postcopy(options.postcopy)
+        await self.execute("migrate-set-capabilities", {"capabilities": [
+            {"capability": "auto-converge", "state": options.auto_converge}]})
+        await self.set_downtime_limit(options.downtime_limit_ms)
         await self.execute("migrate", {"uri": uri})
+
+    async def set_postcopy(self, on: bool) -> None:
+        """Post-copy needs the capability on both QEMUs, before the stream starts."""
+        await self.execute("migrate-set-capabilities", {"capabilities": [
+            {"capability": "postcopy-ram", "state": on}]})
+
+    async def set_downtime_limit(self, milliseconds: int) -> None:
+        await self.execute("migrate-set-parameters", {"downtime-limit": milliseconds})
+
+    async def start_postcopy(self) -> None:
+        await self.execute("migrate-start-postcopy")
 
     async def cancel_migration(self) -> None:
         await self.execute("migrate_cancel")
@@ -312,6 +328,8 @@ def to_progress(info: dict[str, Any]) -> MigrationProgress:
         downtime_ms=info.get("downtime"),
         total_time_ms=info.get("total-time"),
         error=info.get("error-desc"),
+        dirty_rate_pps=float(ram.get("dirty-pages-rate", 0.0)),
+        throttle_pct=int(info.get("cpu-throttle-percentage", 0)),
     )
 
 

@@ -1,18 +1,21 @@
-"""A managed system's own settings, kept across agent restarts (maintenance mode)."""
+"""A managed system's own settings, kept across agent restarts: maintenance mode and the
+defaults of the migrations that leave it."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
-from openlpm.model import Frozen
+from openlpm.model import Convergence, Frozen
 
 
 class SystemSettings(Frozen):
     # In maintenance a system takes no new partition and no incoming migration.
     maintenance: bool = False
+    convergence: Convergence = Convergence.PRECOPY
+    max_downtime_ms: int = Field(default=1000, ge=10, le=60000)
 
 
 class SettingsFile:

@@ -39,7 +39,9 @@ PROFILE_ATTRIBUTES = {"name", "lpar_id", "profile_name", "min_mem", "desired_mem
                       "min_procs", "desired_procs", "max_procs", "lpar_proc_compat_mode",
                       "lpar_env", "proc_mode", "migration_disabled", "kernel_args",
                       *PROFILE_LISTS}
-MIGRATION_ATTRIBUTES = {"dest_lpar_id", "source_msp_name", "dest_msp_name"}
+MIGRATION_ATTRIBUTES = {"dest_lpar_id", "source_msp_name", "dest_msp_name", "convergence",
+                        "max_downtime_ms"}
+SYSTEM_MIGRATION_ATTRIBUTES = {"convergence", "max_downtime_ms"}
 MIGRATION_LISTING = ("migration_type", "source_sys_name", "dest_sys_name", "dest_lpar_id",
                      "source_msp_name", "dest_msp_name", "migration_step", "bytes_transmitted",
                      "bytes_remaining", "rate")
@@ -365,13 +367,17 @@ def migrlpar_parser() -> argparse.ArgumentParser:
         prog="migrlpar", description="Validate or migrate a partition to another managed "
         "system. -o v validates only; -o m validates, then migrates a running partition "
         "live (or an inactive one by its profile).")
-    parser.add_argument("-o", dest="operation", required=True, choices=["v", "m", "s", "r"],
+    parser.add_argument("-o", dest="operation", required=True,
+                        choices=["v", "m", "s", "r", "set"],
                         help="v: validate, m: migrate, s: stop the partition's migration "
                         "(it stays on the source), r: recover its migration left half-way "
-                        "(the partition ends in exactly one place)")
+                        "(the partition ends in exactly one place), set: with -r sys, the "
+                        "migration defaults of -m SYSTEM")
+    parser.add_argument("-r", dest="resource", choices=["sys"],
+                        help="with -o set: sys")
     parser.add_argument("-m", dest="source", required=True, help="source managed system")
     parser.add_argument("-t", dest="target", help="target managed system (-o v and m)")
-    who = parser.add_mutually_exclusive_group(required=True)
+    who = parser.add_mutually_exclusive_group()
     who.add_argument("-p", dest="partition", help="partition name, or names separated by "
                      "commas")
     who.add_argument("--id", dest="lpar_id", help="partition id, or ids separated by commas")
@@ -381,7 +387,9 @@ def migrlpar_parser() -> argparse.ArgumentParser:
                         "to 31 characters; default: the partition's profile name)")
     data = parser.add_mutually_exclusive_group()
     data.add_argument("-i", dest="attributes", help=(
-        '"dest_lpar_id=N,source_msp_name=NAME,dest_msp_name=NAME"'))
+        '"dest_lpar_id=N,source_msp_name=NAME,dest_msp_name=NAME,'
+        'convergence=precopy|auto-converge|postcopy,max_downtime_ms=MS"; with -o set -r '
+        'sys: "convergence=...,max_downtime_ms=MS"'))
     data.add_argument("-f", dest="input_file", type=Path, help="file holding the -i data")
     parser.add_argument("--ip", dest="remote_hmc", help="console that manages the target; "
                         "this console's own name means a local migration")
@@ -446,7 +454,8 @@ def migration_requests(args: argparse.Namespace,
             dest_msp_name=attributes.get("dest_msp_name"),
             remote_hmc=args.remote_hmc, remote_user=args.remote_user,
             vlan_bridge=args.vlanbridge, mpio=args.mpio, redundant_vios=args.redundantvios,
-            npiv_validation=args.npivval, **who) for who in wanted]
+            npiv_validation=args.npivval, convergence=attributes.get("convergence"),
+            max_downtime_ms=attributes.get("max_downtime_ms"), **who) for who in wanted]
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
                              for e in exc.errors())
@@ -477,6 +486,12 @@ def _partitions_wanted(args: argparse.Namespace,
 
 
 async def _migrlpar(args: argparse.Namespace, hmc: HmcClient) -> int | None:
+    if args.operation == "set":
+        await _set_defaults(args, hmc)
+        return None
+    if args.partition is None and args.lpar_id is None and not args.all:
+        raise RequestInvalid(f"migrlpar -o {args.operation} needs the partition: -p NAME, "
+                             f"--id ID or --all.", code="HSCLF019")
     if args.operation in ("s", "r"):
         await _stop_or_recover(args, hmc)
         return None
@@ -495,6 +510,20 @@ async def _migrlpar(args: argparse.Namespace, hmc: HmcClient) -> int | None:
         else:
             statuses.append(await _migrate(request, hmc, args))
     return max(statuses)
+
+
+async def _set_defaults(args: argparse.Namespace, hmc: HmcClient) -> None:
+    """``-o set -r sys``: the convergence defaults of migrations leaving the system."""
+    if args.resource != "sys":
+        raise RequestInvalid("migrlpar -o set needs -r sys.", code="HSCLF019")
+    attributes = parse_attributes(_input_data(args), SYSTEM_MIGRATION_ATTRIBUTES,
+                                  "migrlpar -o set -r sys")
+    if not attributes:
+        raise RequestInvalid("migrlpar -o set -r sys needs -i with convergence= and/or "
+                             "max_downtime_ms=.", code="HSCLF019")
+    info = await hmc.set_migration_defaults(args.source, attributes)
+    print(f"{info.name}: convergence={info.convergence.value},"
+          f"max_downtime_ms={info.max_downtime_ms}")
 
 
 async def _stop_or_recover(args: argparse.Namespace, hmc: HmcClient) -> None:

@@ -64,6 +64,10 @@ class HmcClient(ServiceClient):
         return SystemInfo.model_validate(await self.request(
             "PUT", f"/systems/{system}/maintenance", json={"maintenance": on}))
 
+    async def set_migration_defaults(self, system: str, changes: dict[str, str]) -> SystemInfo:
+        return SystemInfo.model_validate(await self.request(
+            "PATCH", f"/systems/{system}/migration-defaults", json=changes))
+
     async def cpu_models(self, system: str) -> list[CpuModel]:
         return [CpuModel.model_validate(m)
                 for m in await self.request("GET", f"/systems/{system}/cpu-models")]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from openlpm import __version__
 from openlpm.agent.client import AgentClient
@@ -22,6 +22,7 @@ from openlpm.hmc.site import Site
 from openlpm.hmc.validate import plan_migration, require_passed
 from openlpm.model import (
     ConsoleLine,
+    Convergence,
     CpuModel,
     JournalEntry,
     MigrationRecord,
@@ -52,6 +53,11 @@ class Maintenance(BaseModel):
     maintenance: bool
 
 
+class MigrationDefaults(BaseModel):
+    convergence: Convergence | None = None
+    max_downtime_ms: int | None = Field(default=None, ge=10, le=60000)
+
+
 class MoverPair(BaseModel):
     """``lslparmigr -r msp``: a source and target mover service that could carry a migration."""
 
@@ -74,6 +80,8 @@ class SystemMigrationInfo(BaseModel):
     num_active_migrations_supported: int
     num_inactive_migrations_in_progress: int
     num_active_migrations_in_progress: int
+    convergence: Convergence
+    max_downtime_ms: int
 
 
 def create_app(db_path: Path, name: str = "") -> FastAPI:
@@ -135,6 +143,12 @@ def create_app(db_path: Path, name: str = "") -> FastAPI:
     async def maintenance(system: str, body: Maintenance) -> SystemInfo:
         return await site.agent(system).set_maintenance(body.maintenance)
 
+    @app.patch("/systems/{system}/migration-defaults")
+    async def migration_defaults(system: str, body: MigrationDefaults) -> SystemInfo:
+        """``migrlpar -o set -r sys``: the convergence defaults of migrations leaving it."""
+        return await site.agent(system).set_migration_defaults(
+            body.model_dump(exclude_none=True))
+
     @app.get("/systems/{system}/cpu-models")
     async def cpu_models(system: str) -> list[CpuModel]:
         return await site.agent(system).cpu_models()
@@ -148,7 +162,8 @@ def create_app(db_path: Path, name: str = "") -> FastAPI:
             name=system, num_inactive_migrations_supported=info.max_inactive_migrations,
             num_active_migrations_supported=info.max_active_migrations,
             num_inactive_migrations_in_progress=len(moving) - active,
-            num_active_migrations_in_progress=active)
+            num_active_migrations_in_progress=active, convergence=info.convergence,
+            max_downtime_ms=info.max_downtime_ms)
 
     # -- partitions ------------------------------------------------------------------
 

@@ -19,11 +19,15 @@ from contextlib import asynccontextmanager
 
 from openlpm.errors import MigrationFailed, ObjectNotFound, OpenLpmError, WrongState
 from openlpm.hmc.board import MigrationBoard
+from openlpm.hmc.convergence import ConvergencePolicy
 from openlpm.hmc.site import Site
 from openlpm.hmc.validate import MigrationPlan
 from openlpm.model import (
+    POSTCOPY_STATUSES,
     MigrationKind,
+    MigrationProgress,
     MigrationRecord,
+    MigrationRound,
     MigrationState,
     MigrationStep,
     PartitionProfile,
@@ -43,6 +47,7 @@ PROGRESS_WAIT_S = 0.5
 STALL_TIMEOUT_S = 30.0
 # A mover that does not answer within this long when a job ends is left for recovery.
 CLEANUP_TIMEOUT_S = 5.0
+MAX_ROUNDS_KEPT = 100
 CONSOLE_HISTORY_LINES = 2000
 
 Undo = Callable[[], Awaitable[object]]
@@ -65,12 +70,15 @@ class MigrationJob:
         self._committed = False
         self._movers: list[MoverClient] = []
         self.stall_timeout_s = STALL_TIMEOUT_S
+        self.policy = ConvergencePolicy(
+            plan.request.convergence or plan.source.convergence,
+            plan.request.max_downtime_ms or plan.source.max_downtime_ms)
         warnings = tuple(f for f in plan.findings if f.severity == Severity.WARNING)
         self.record = MigrationRecord(
             id=f"m{uuid.uuid4().hex[:11]}", partition=self.name, source=plan.source.name,
             target=self.target.name, kind=plan.kind, state=MigrationState.STARTING,
             started=time.time(), dest_profile_name=plan.request.dest_profile_name,
-            warnings=warnings)
+            warnings=warnings, convergence=self.policy.kind)
 
     @property
     def active(self) -> bool:
@@ -150,7 +158,8 @@ class MigrationJob:
                             dest_msp_name=target_mover_info.name)
         source_mover = self._mover(source_mover_info.control_url)
         target_mover = self._mover(target_mover_info.control_url)
-        incoming_port = await self.target_agent.prepare_incoming(self.name)
+        incoming_port = await self.target_agent.prepare_incoming(
+            self.name, postcopy=self.policy.options().postcopy)
         # Undos are registered before the calls they undo: a call cut short by a stop or
         # by -w may still have acted, and an undo of what was not done is harmless.
         self._on_failure("close the target mover channel",
@@ -175,13 +184,15 @@ class MigrationJob:
         await self._publish(step_phase="a: pre-copy")
         self._on_failure("cancel the stream; the partition resumes on the source",
                          lambda: self.source_agent.cancel_outgoing(self.name))
-        await self.source_agent.start_outgoing(self.name, uri)
+        await self.source_agent.start_outgoing(self.name, uri, self.policy.options())
+        await self._publish(downtime_limit_ms=self.policy.downtime_limit_ms)
         status = "setup"
         sent, moved_at = 0, time.monotonic()
         while True:
             sample = await self.source_agent.outgoing_progress(
                 self.name, wait=PROGRESS_WAIT_S, known_status=status)
             status = sample.status
+            await self._follow_policy(sample)
             if sample.transferred > sent:
                 sent, moved_at = sample.transferred, time.monotonic()
             elif time.monotonic() - moved_at > self.stall_timeout_s and status != "completed":
@@ -194,11 +205,17 @@ class MigrationJob:
                 sample.transferred, self.record.bytes_transmitted),
                 bytes_remaining=sample.remaining, rate_bps=sample.rate_bps,
                 passes=sample.passes)
-            if status == "completed":
+            if status in POSTCOPY_STATUSES and not self._committed:
                 self._committed = True
-                self.board.inventory.journal(self.record.id, Step.MIGRATE, "committed",
-                                             "the stream is complete: the partition now "
-                                             "belongs to the target")
+                self.board.inventory.journal(
+                    self.record.id, Step.MIGRATE, "committed", "post-copy: the partition "
+                    "runs on the target and pulls its remaining pages from the source")
+            if status == "completed":
+                if not self._committed:
+                    self.board.inventory.journal(
+                        self.record.id, Step.MIGRATE, "committed", "the stream is complete: "
+                        "the partition now belongs to the target")
+                self._committed = True
                 await self._publish(downtime_ms=sample.downtime_ms, bytes_remaining=0,
                                     total_time_ms=sample.total_time_ms)
                 return
@@ -206,6 +223,30 @@ class MigrationJob:
                 raise MigrationFailed(
                     f"QEMU ended the stream of {self.name} with status {status}: "
                     f"{sample.error or 'no reason given'}.", code="HSCLF203")
+
+    async def _follow_policy(self, sample: MigrationProgress) -> None:
+        """Record each new pre-copy pass; carry out the convergence policy's decision."""
+        if sample.passes > (self.record.rounds[-1].number if self.record.rounds else 0):
+            rounds = (*self.record.rounds, MigrationRound(
+                number=sample.passes, dirty_rate_pps=sample.dirty_rate_pps,
+                transferred=sample.transferred, remaining=sample.remaining,
+                downtime_limit_ms=self.policy.downtime_limit_ms,
+                throttle_pct=sample.throttle_pct))
+            await self._publish(rounds=rounds[-MAX_ROUNDS_KEPT:])
+        decision = self.policy.decide(sample)
+        if decision is None:
+            return
+        journal = self.board.inventory.journal
+        if decision.start_postcopy:
+            journal(self.record.id, Step.MIGRATE, "post-copy",
+                    f"pre-copy did not converge in {sample.passes} passes")
+            await self.source_agent.start_postcopy(self.name)
+            await self._publish(step_phase="b: post-copy")
+        elif decision.downtime_limit_ms is not None:
+            await self.source_agent.tune_outgoing(self.name, decision.downtime_limit_ms)
+            journal(self.record.id, Step.MIGRATE, "downtime limit",
+                    f"{decision.downtime_limit_ms} ms after {sample.passes} passes")
+            await self._publish(downtime_limit_ms=decision.downtime_limit_ms)
 
     async def _profile_off_source(self) -> None:
         history = await self.source_agent.console(self.name, CONSOLE_HISTORY_LINES)
