@@ -194,6 +194,16 @@ def test_a_taken_partition_id_without_dest_lpar_id_is_a_warning() -> None:
     assert (found.code, found.severity) == ("HSCLF419", Severity.WARNING)
 
 
+def test_auto_converge_under_tcg_is_refused() -> None:
+    found = only(resources.convergence_safe, facts(request={"convergence": "auto-converge"}))
+    assert (found.code, found.object) == ("HSCLF420", "sys1")
+
+
+def test_auto_converge_as_a_system_default_under_kvm_is_fine() -> None:
+    kvm = system("sys1", accel="kvm", convergence="auto-converge")
+    assert findings(resources.convergence_safe, facts(source=kvm)) == []
+
+
 # -- the partition ------------------------------------------------------------------
 
 

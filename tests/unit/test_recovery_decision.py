@@ -52,6 +52,9 @@ RESUMED = side("sys2", S.MIGRATING_RUNNING, qemu_status="running", incoming_migr
     pytest.param(silent("sys1"), RESUMED, True,
                  id="--force, source silent, target guest runs: target"),
     pytest.param(SENDING, silent("sys2"), False, id="--force, target silent: source"),
+    pytest.param(side("sys1", S.MIGRATING_RUNNING, qemu_status="postmigrate",
+                      migration_status="postcopy-active"), RECEIVING, True,
+                 id="post-copy began: target, whatever its guest does now"),
 ])
 def test_recovery_decides_where_the_partition_lives(source: SideView, target: SideView,
                                                     lives_on_target: bool) -> None:

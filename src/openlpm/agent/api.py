@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from openlpm import __version__
 from openlpm.agent.cpu_models import cpu_models
 from openlpm.agent.partitions import PartitionManager
-from openlpm.errors import OpenLpmError
+from openlpm.errors import OpenLpmError, RequestInvalid
 from openlpm.model import (
     ConsoleLine,
     Convergence,
@@ -116,6 +116,11 @@ def create_app(manager: PartitionManager, accel: str, qemu_version: str,
 
     @app.patch("/system/migration-defaults")
     async def migration_defaults(body: MigrationDefaults) -> SystemInfo:
+        if body.convergence == Convergence.AUTO_CONVERGE and accel == "tcg":
+            raise RequestInvalid(
+                f"Managed system {manager.system} runs partitions with TCG, where QEMU's "
+                f"auto-converge corrupts a migrating guest's memory; choose precopy or "
+                f"postcopy.", code="HSCLF130")
         manager.change_settings(**body.model_dump(exclude_none=True))
         return await system()
 

@@ -353,7 +353,7 @@ class MigrationEngine:
         (the partition already belongs to the target: the migration completes).
         """
         job, task = self._jobs.get(migration_id), self._tasks.get(migration_id)
-        if job is None or task is None:
+        if job is None or task is None or not self.driven(migration_id):
             raise WrongState(f"Migration {migration_id} is not in progress.", code="HSCLF206")
         if job.committed:
             raise WrongState(

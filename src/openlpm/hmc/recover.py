@@ -29,7 +29,13 @@ from openlpm.agent.client import AgentClient
 from openlpm.errors import ObjectNotFound, OpenLpmError, SystemUnreachable, WrongState
 from openlpm.hmc.board import MigrationBoard
 from openlpm.hmc.site import Site
-from openlpm.model import MigrationRecord, MigrationState, PartitionRuntime, PartitionState
+from openlpm.model import (
+    POSTCOPY_STATUSES,
+    MigrationRecord,
+    MigrationState,
+    PartitionRuntime,
+    PartitionState,
+)
 
 log = logging.getLogger("openlpm.hmc.recover")
 
@@ -66,6 +72,18 @@ class Recovery:
         source, target = await asyncio.gather(self._view(record.source, partition),
                                               self._view(record.target, partition))
         silent = [v for v in (source, target) if not v.reachable]
+        if len(silent) == 2:
+            raise SystemUnreachable(
+                f"Neither {record.source} nor {record.target} answers; the migration "
+                f"{record.id} of {partition} cannot be recovered until one does.",
+                code="HSCLF208")
+        if not target.reachable and source.runtime is not None and (
+                source.runtime.migration_status == "completed"
+                or source.runtime.migration_status in POSTCOPY_STATUSES):
+            raise SystemUnreachable(
+                f"{record.source} sent all of {partition} to {record.target}, which does not "
+                f"answer: the partition may run there. Bring {record.target} back and "
+                f"recover again; even --force cannot decide this alone.", code="HSCLF212")
         if silent and not force:
             names = " and ".join(v.system for v in silent)
             raise SystemUnreachable(
@@ -177,6 +195,8 @@ def on_target(source: SideView, target: SideView) -> bool:
         return False
     if here is None:
         return True
+    if here.migration_status in POSTCOPY_STATUSES:
+        return True  # the guest's state lives on the target from the switch on
     if here.migration_status == "completed" and there.qemu_status in ("running", "paused"):
         return True
     return (there.state == PartitionState.NOT_ACTIVATED and there.incoming_migration is None

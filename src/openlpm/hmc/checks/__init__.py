@@ -32,6 +32,7 @@ CHECKS: tuple[Check, ...] = (
     resources.page_size_same,
     resources.accelerator_same,
     resources.processor_compatible,
+    resources.convergence_safe,
     movers.movers_present,
     movers.movers_reach_each_other,
 )

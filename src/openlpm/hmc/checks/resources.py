@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from openlpm.hmc.checks.facts import MigrationFacts, error, warning
-from openlpm.model import Finding
+from openlpm.model import Convergence, Finding
 
 
 def partition_name_free(facts: MigrationFacts) -> Iterator[Finding]:
@@ -114,3 +114,19 @@ def processor_compatible(facts: MigrationFacts) -> Iterator[Finding]:
                     f"{facts.name}: it lacks {', '.join(model.unavailable_features)}.",
                     "Choose another target, or give the partition a CPU model that both "
                     "systems offer (for example qemu64).")
+
+
+def convergence_safe(facts: MigrationFacts) -> Iterator[Finding]:
+    """The convergence policy is safe with the source's accelerator.
+
+    QEMU's auto-converge throttles the guest's processors; under TCG (QEMU 7.2) that
+    corrupts the guest's memory on the target, QEMU migrating alone as well
+    (docs/reliability.md), so openlpm refuses it there.
+    """
+    chosen = facts.request.convergence or facts.source.convergence
+    if facts.active and chosen == Convergence.AUTO_CONVERGE and facts.source.accel == "tcg":
+        yield error("HSCLF420", facts.source.name,
+                    f"Managed system {facts.source.name} runs partitions with TCG, where "
+                    f"QEMU's auto-converge corrupts a migrating guest's memory.",
+                    "Use convergence=precopy (the downtime limit grows by steps) or "
+                    "convergence=postcopy.")
