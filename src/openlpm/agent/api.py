@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from fastapi import FastAPI
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from openlpm import __version__
 from openlpm.agent.cpu_models import cpu_models
@@ -48,7 +48,7 @@ class Maintenance(BaseModel):
 
 class MigrationDefaults(BaseModel):
     convergence: Convergence | None = None
-    max_downtime_ms: int | None = None
+    max_downtime_ms: int | None = Field(default=None, ge=10, le=60000)
 
 
 class OutgoingMigration(BaseModel):

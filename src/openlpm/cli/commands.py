@@ -366,7 +366,8 @@ def migrlpar_parser() -> argparse.ArgumentParser:
     parser = HmcArgumentParser(
         prog="migrlpar", description="Validate or migrate a partition to another managed "
         "system. -o v validates only; -o m validates, then migrates a running partition "
-        "live (or an inactive one by its profile).")
+        "live (or an inactive one by its profile); -o s stops a migration, -o r recovers "
+        "one; -o set -r sys sets a system's migration defaults.")
     parser.add_argument("-o", dest="operation", required=True,
                         choices=["v", "m", "s", "r", "set"],
                         help="v: validate, m: migrate, s: stop the partition's migration "
@@ -490,8 +491,9 @@ async def _migrlpar(args: argparse.Namespace, hmc: HmcClient) -> int | None:
         await _set_defaults(args, hmc)
         return None
     if args.partition is None and args.lpar_id is None and not args.all:
-        raise RequestInvalid(f"migrlpar -o {args.operation} needs the partition: -p NAME, "
-                             f"--id ID or --all.", code="HSCLF019")
+        choices = "-p NAME or --id ID" + (" or --all" if args.operation in "vm" else "")
+        raise RequestInvalid(f"migrlpar -o {args.operation} needs the partition: {choices}.",
+                             code="HSCLF019")
     if args.operation in ("s", "r"):
         await _stop_or_recover(args, hmc)
         return None
@@ -608,7 +610,8 @@ def migrlpar(argv: Sequence[str] | None = None) -> int:
 def lslparmigr_parser() -> argparse.ArgumentParser:
     parser = HmcArgumentParser(
         prog="lslparmigr", description="List partition migration information of a managed "
-        "system: lpar (each partition's migration), sys (limits and counts), msp (mover "
+        "system: lpar (each partition's migration), sys (limits, counts and migration "
+        "defaults), msp (mover "
         "service pairs to -t, each probed), virtualio (how each partition's devices map "
         "onto -t).")
     parser.add_argument("-r", dest="resource", required=True,

@@ -70,6 +70,8 @@ class MigrationJob:
         self._committed = False
         self._movers: list[MoverClient] = []
         self.stall_timeout_s = STALL_TIMEOUT_S
+        self._wait_limit: asyncio.Timeout | None = None
+        self._stream_complete = False
         self.policy = ConvergencePolicy(
             plan.request.convergence or plan.source.convergence,
             plan.request.max_downtime_ms or plan.source.max_downtime_ms)
@@ -173,7 +175,8 @@ class MigrationJob:
     async def _transfer(self, uri: str) -> None:
         wait = self.plan.request.wait_minutes
         try:
-            async with asyncio.timeout(None if wait is None else wait * 60):
+            async with asyncio.timeout(None if wait is None else wait * 60) as limit:
+                self._wait_limit = limit
                 await self._stream(uri)
         except TimeoutError:
             raise MigrationFailed(
@@ -193,7 +196,8 @@ class MigrationJob:
                 self.name, wait=PROGRESS_WAIT_S, known_status=status)
             status = sample.status
             await self._follow_policy(sample)
-            if sample.transferred > sent:
+            if sample.transferred > sent or self._committed:
+                # After the switch to post-copy, giving up would lose the partition.
                 sent, moved_at = sample.transferred, time.monotonic()
             elif time.monotonic() - moved_at > self.stall_timeout_s and status != "completed":
                 raise MigrationFailed(
@@ -211,6 +215,7 @@ class MigrationJob:
                     self.record.id, Step.MIGRATE, "committed", "post-copy: the partition "
                     "runs on the target and pulls its remaining pages from the source")
             if status == "completed":
+                self._stream_complete = True
                 if not self._committed:
                     self.board.inventory.journal(
                         self.record.id, Step.MIGRATE, "committed", "the stream is complete: "
@@ -240,7 +245,16 @@ class MigrationJob:
         if decision.start_postcopy:
             journal(self.record.id, Step.MIGRATE, "post-copy",
                     f"pre-copy did not converge in {sample.passes} passes")
-            await self.source_agent.start_postcopy(self.name)
+            # Committed before asking: once QEMU switches, nothing may cancel the stream,
+            # and neither -w nor the stall cut-off applies any more.
+            self._committed = True
+            if self._wait_limit is not None:
+                self._wait_limit.reschedule(None)
+            try:
+                await self.source_agent.start_postcopy(self.name)
+            except OpenLpmError:
+                self._committed = False
+                raise
             await self._publish(step_phase="b: post-copy")
         elif decision.downtime_limit_ms is not None:
             await self.source_agent.tune_outgoing(self.name, decision.downtime_limit_ms)
@@ -261,7 +275,10 @@ class MigrationJob:
         return client
 
     async def _close_channels(self) -> None:
-        """Whatever the outcome, the movers forget this migration."""
+        """The movers forget this migration — but never under a post-copy still pulling
+        pages through them: recovery closes those once the stream is complete."""
+        if self._committed and self.active and not self._stream_complete:
+            return
         for mover in self._movers:
             with contextlib.suppress(OpenLpmError, TimeoutError):
                 async with asyncio.timeout(CLEANUP_TIMEOUT_S):

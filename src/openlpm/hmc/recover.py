@@ -77,6 +77,12 @@ class Recovery:
                 f"Neither {record.source} nor {record.target} answers; the migration "
                 f"{record.id} of {partition} cannot be recovered until one does.",
                 code="HSCLF208")
+        if source.runtime is not None and source.runtime.migration_status in \
+                POSTCOPY_STATUSES:
+            raise WrongState(
+                f"{partition} is in post-copy: it runs on {record.target} and still pulls "
+                f"pages from {record.source}. Recover once the stream is complete; ending "
+                f"either side now would lose the partition.", code="HSCLF213")
         if not target.reachable and source.runtime is not None and (
                 source.runtime.migration_status == "completed"
                 or source.runtime.migration_status in POSTCOPY_STATUSES):
