@@ -153,10 +153,11 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
     reason = _can_run_lab()
     if reason:
         pytest.skip(reason)
-    spec = site.LabSpec(prefix=f"{TEST_PREFIX}{os.getpid() % 10**6}", systems=2, cpus=4,
-                        memory_mb=2048, accel=os.environ.get("OPENLPM_ACCEL", "auto"),
-                        hmc_port=site.free_port(), make_default=False,
-                        **getattr(request.module, "LAB_SPEC", {}))
+    settings: dict[str, Any] = {
+        "prefix": f"{TEST_PREFIX}{os.getpid() % 10**6}", "systems": 2, "cpus": 4,
+        "memory_mb": 2048, "accel": os.environ.get("OPENLPM_ACCEL", "auto"),
+        "hmc_port": site.free_port(), "make_default": False}
+    spec = site.LabSpec(**settings | getattr(request.module, "LAB_SPEC", {}))
     try:
         yield Lab(asyncio.run(site.up(spec, say=lambda _: None)))
     finally:

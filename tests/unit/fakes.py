@@ -168,6 +168,7 @@ class FakeAgent(Scripted):
         self._last_sample: dict[str, MigrationProgress] = {}
         self._next_port = 49152
         self.cpu_models_offered = [CpuModel(name="qemu64"), CpuModel(name="max")]
+        self.max_active_migrations = 16
         self.guest = GuestVerdict(answered=True)
 
     # -- set-up by tests ---------------------------------------------------------------
@@ -193,7 +194,7 @@ class FakeAgent(Scripted):
             free_cpus=self.cpus - sum(p.desired_procs for p in holding),
             free_memory_mb=self.memory_mb - sum(p.desired_mem for p in holding),
             accel=self.accel, qemu_version="9.2.0", agent_version=__version__,
-            movers=self.movers)
+            max_active_migrations=self.max_active_migrations, movers=self.movers)
 
     async def cpu_models(self) -> list[CpuModel]:
         self._call("cpu_models")

@@ -541,3 +541,24 @@ async def test_engine_stop_of_a_migration_not_in_progress_is_refused(lab: Lab) -
     with pytest.raises(WrongState) as caught:
         await engine.stop("m000")
     assert caught.value.code == "HSCLF206"
+
+
+async def test_a_migration_beyond_a_systems_limit_waits_its_turn_then_runs(lab: Lab) -> None:
+    lab.source.max_active_migrations = 1
+    lab.source.add(profile("lpar2", lpar_id=4), S.RUNNING)
+    lab.source.script = stalled_stream()
+    engine = MigrationEngine(lab.site, lab.board)
+    first = await engine.submit(await lab.plan())
+    await asyncio.wait_for(until_streaming(lab, first.id), 1.0)
+    second_plan = await lab.plan(partition="lpar2")
+
+    second = await engine.submit(second_plan)
+    await asyncio.sleep(0.05)
+
+    queued = lab.board.inventory.migration(second.id)
+    assert queued.state == MigrationState.STARTING and queued.step is None
+    assert queued.step_phase.startswith("queued: managed system sys1 (active migrations)")
+    assert any(f.code == "HSCLF405" for f in second_plan.findings)
+    await engine.stop(first.id)
+    await asyncio.wait_for(until_streaming(lab, second.id), 1.0)
+    await engine.shutdown()

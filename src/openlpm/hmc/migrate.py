@@ -21,6 +21,7 @@ from openlpm.errors import MigrationFailed, ObjectNotFound, OpenLpmError, WrongS
 from openlpm.hmc.board import MigrationBoard
 from openlpm.hmc.convergence import ConvergencePolicy
 from openlpm.hmc.site import Site
+from openlpm.hmc.slots import Limit, MigrationSlots, mover_limit, system_limit
 from openlpm.hmc.validate import MigrationPlan
 from openlpm.model import (
     POSTCOPY_STATUSES,
@@ -56,9 +57,11 @@ Undo = Callable[[], Awaitable[object]]
 class MigrationJob:
     """One migration, from the plan validation made to its end."""
 
-    def __init__(self, plan: MigrationPlan, site: Site, board: MigrationBoard) -> None:
+    def __init__(self, plan: MigrationPlan, site: Site, board: MigrationBoard,
+                 slots: MigrationSlots | None = None) -> None:
         assert plan.kind is not None and plan.target is not None
         self.plan = plan
+        self.slots = slots or MigrationSlots()
         self.target: SystemInfo = plan.target
         self.site = site
         self.board = board
@@ -91,8 +94,9 @@ class MigrationJob:
         return self._committed
 
     async def run(self) -> MigrationRecord:
-        await self._publish(state=MigrationState.IN_PROGRESS)
         try:
+            await self.slots.acquire(self.record.id, self._limits(), self._queued)
+            await self._publish(state=MigrationState.IN_PROGRESS, step_phase="")
             await self._steps()
         except asyncio.CancelledError:
             await self._end_failed(MigrationFailed("The migration was stopped.",
@@ -106,8 +110,27 @@ class MigrationJob:
         else:
             await self._publish(state=MigrationState.COMPLETE, ended=time.time())
         finally:
+            await self.slots.release(self.record.id)
             await self._close_channels()
         return self.record
+
+    def _limits(self) -> tuple[Limit, ...]:
+        kind = self.record.kind
+        active = kind == MigrationKind.ACTIVE
+        limits = [system_limit(system.name, kind, system.max_active_migrations if active
+                               else system.max_inactive_migrations)
+                  for system in (self.plan.source, self.target)]
+        if active:
+            request = self.plan.request
+            for system, wanted in ((self.plan.source, request.source_msp_name),
+                                   (self.target, request.dest_msp_name)):
+                mover = self.plan.mover(system, wanted)
+                limits.append(mover_limit(mover.name, mover.max_migrations))
+        return tuple(limits)
+
+    async def _queued(self, reason: str) -> None:
+        self.board.inventory.journal(self.record.id, None, "queued", reason)
+        await self._publish(step_phase=f"queued: {reason}")
 
     async def _steps(self) -> None:
         async with self._step(Step.PROFILE_TO_TARGET):
@@ -342,6 +365,7 @@ class MigrationEngine:
         self.board = board
         self._tasks: dict[str, asyncio.Task[MigrationRecord]] = {}
         self._jobs: dict[str, MigrationJob] = {}
+        self.slots = MigrationSlots()
 
     def driven(self, migration_id: str) -> bool:
         """Whether a job still decides this migration's outcome (its cleanup may go on)."""
@@ -349,7 +373,7 @@ class MigrationEngine:
         return job is not None and not job.record.state.finished
 
     async def submit(self, plan: MigrationPlan) -> MigrationRecord:
-        job = MigrationJob(plan, self.site, self.board)
+        job = MigrationJob(plan, self.site, self.board, self.slots)
         await self.board.publish(job.record)
         migration_id = job.record.id
         task = asyncio.create_task(job.run(), name=f"migration {migration_id}")

@@ -55,6 +55,7 @@ class LabSpec:
     names: tuple[str, ...] = ()
     mover_suffix: str = "-msp1"
     hmc_name: str = "hmc"
+    max_active_migrations: int = 16
 
     def system_names(self) -> list[str]:
         return list(self.names) or [system_name(i) for i in range(1, self.systems + 1)]
@@ -167,7 +168,8 @@ def _start_system(state: LabState, spec: LabSpec, node: Node, image: PartitionIm
         "--cpus", str(spec.cpus), "--memory-mb", str(spec.memory_mb), "--accel", state.accel,
         "--kernel", str(image.kernel), "--initrd", str(image.initrd),
         "--kernel-args", f"{KERNEL_ARGS} {spec.partition_args}".strip(),
-        "--mover-url", f"http://{address}:{MOVER_CONTROL_PORT}"])
+        "--mover-url", f"http://{address}:{MOVER_CONTROL_PORT}",
+        "--max-active-migrations", str(spec.max_active_migrations)])
     state.systems.append(name)
     state.save()
 

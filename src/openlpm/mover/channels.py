@@ -194,6 +194,7 @@ async def probe_peer(peer: str) -> MoverProbe:
         return MoverProbe(peer=peer, reachable=False,
                           error=f"no answer within {PROBE_TIMEOUT_S:.0f} s")
     except OSError as exc:
+        log.warning("probe of %s failed: %r", peer, exc)
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         return MoverProbe(peer=peer, reachable=False, error=reason)
     except ValueError as exc:

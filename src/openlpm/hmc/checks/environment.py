@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from openlpm.hmc.checks import versions
-from openlpm.hmc.checks.facts import MigrationFacts, error
+from openlpm.hmc.checks.facts import MigrationFacts, error, warning
 from openlpm.model import Finding, MigrationKind
 
 
@@ -73,7 +73,7 @@ def versions_pair(facts: MigrationFacts) -> Iterator[Finding]:
 
 
 def concurrency(facts: MigrationFacts) -> Iterator[Finding]:
-    """Migrations in flight are below each system's and each mover's limit."""
+    """Migrations in flight are below each system's and each mover's limit, else it waits."""
     kind = facts.kind
     if kind is None:
         return
@@ -86,10 +86,10 @@ def concurrency(facts: MigrationFacts) -> Iterator[Finding]:
         busy = [m for m in facts.in_flight
                 if m.kind == kind and system.name in (m.source, m.target)]
         if len(busy) >= limit:
-            yield error(code, system.name,
-                        f"Managed system {system.name} already takes part in {len(busy)} "
-                        f"{kind.value} migrations, its limit.",
-                        "Wait for one of them to finish (lslparmigr -r lpar), then retry.")
+            yield warning(code, system.name,
+                          f"Managed system {system.name} already takes part in {len(busy)} "
+                          f"{kind.value} migrations, its limit: this one will wait its turn.",
+                          "Nothing to do; lslparmigr -r lpar shows the queue.")
     if kind == MigrationKind.ACTIVE:
         for mover in (facts.source_mover(), facts.target_mover()):
             if mover is None:
@@ -97,8 +97,8 @@ def concurrency(facts: MigrationFacts) -> Iterator[Finding]:
             busy = [m for m in facts.in_flight
                     if mover.name in (m.source_msp_name, m.dest_msp_name)]
             if len(busy) >= mover.max_migrations:
-                yield error("HSCLF407", mover.name,
-                            f"Mover service {mover.name} already carries {len(busy)} "
-                            f"migrations, its limit.",
-                            "Wait for one to finish, or name another mover with "
-                            "-i source_msp_name=..,dest_msp_name=...")
+                yield warning("HSCLF407", mover.name,
+                              f"Mover service {mover.name} already carries {len(busy)} "
+                              f"migrations, its limit: this one will wait its turn.",
+                              "Wait, or name another mover with "
+                              "-i source_msp_name=..,dest_msp_name=...")
