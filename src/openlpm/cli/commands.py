@@ -594,6 +594,10 @@ async def _migrate_one(request: MigrationRequest, hmc: HmcClient,
             detail = f": {entry.detail}" if entry.detail else ""
             print(f"  {time.strftime('%H:%M:%S', time.localtime(entry.at))}"
                   f".{int(entry.at % 1 * 1000):03d} {step} {entry.phase}{detail}")
+        for r in final.rounds:
+            print(f"  pass {r.number}: {r.dirty_rate_pps:.0f} pages/s dirtied, "
+                  f"{r.remaining / 2**20:.0f} MiB remaining, limit {r.downtime_limit_ms} ms"
+                  + (f", throttle {r.throttle_pct}%" if r.throttle_pct else ""))
     if final.state != MigrationState.COMPLETE:
         raise MigrationFailed(final.error_message or "The migration did not complete.",
                               code=final.error_code or "HSCLF109")
