@@ -19,10 +19,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
@@ -35,6 +33,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import httpx
+from benchlab import BenchError, run_bench, say
 from qemu.qmp import EventListener, QMPClient
 from qemu.qmp.message import Message
 from rich.console import Console
@@ -62,14 +61,9 @@ CLI_TIMEOUT_S = 300.0
 QEMU_PATH, OPENLPM_PATH = "qemu", "openlpm"
 PATH_LABELS = {QEMU_PATH: "(a) QEMU → QEMU", OPENLPM_PATH: "(b) migrlpar -o m"}
 
-say = Console(stderr=True, highlight=False).print
 
 # (receive time, system, text) of one console line.
 Line = tuple[float, str, str]
-
-
-class BenchError(Exception):
-    """The bench cannot go on; the message says what failed."""
 
 
 @dataclass(frozen=True)
@@ -572,22 +566,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if os.geteuid() != 0 or shutil.which(QEMU_BINARY) is None:
-        say("the bench needs root (network namespaces) and qemu-system-x86_64")
-        return 1
-    try:
-        samples, summary = asyncio.run(bench(args))
-    except BenchError as exc:
-        say(f"bench failed: {exc}")
-        return 1
-    finally:
-        # A fresh event loop, so the lab goes down even after Ctrl-C.
-        asyncio.run(site.down(PREFIX, quiet=True))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(summary, indent=1) + "\n")
-    show(samples, summary)
-    say(f"results written to {args.out} (the bench took {summary['bench_s']:.0f} s)")
-    return 0
+    return run_bench(PREFIX, lambda: bench(args), lambda result: result[1],
+                     lambda result: show(*result), args.out)
 
 
 if __name__ == "__main__":

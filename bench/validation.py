@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
@@ -34,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from benchlab import BenchError, run_bench, say
 from rich.console import Console
 from rich.table import Table
 
@@ -48,11 +47,6 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "validation.json"
 TARGET_MS = 200.0
 BOOT_TIMEOUT_S = 120.0
 
-say = Console(stderr=True, highlight=False).print
-
-
-class BenchError(Exception):
-    """The bench cannot go on; the message says what failed."""
 
 
 def run(hmc_url: str, *argv: str) -> subprocess.CompletedProcess[str]:
@@ -147,21 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
-    if os.geteuid() != 0 or shutil.which("qemu-system-x86_64") is None:
-        say("the bench needs root (network namespaces) and qemu-system-x86_64")
-        return 1
-    try:
-        summary = asyncio.run(bench(args.rounds))
-    except BenchError as exc:
-        say(f"bench failed: {exc}")
-        return 1
-    finally:
-        asyncio.run(site.down(PREFIX, quiet=True))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(summary, indent=1) + "\n")
-    show(summary)
-    say(f"results written to {args.out}")
-    return 0
+    return run_bench(PREFIX, lambda: bench(args.rounds), lambda summary: summary, show,
+                     args.out)
 
 
 if __name__ == "__main__":

@@ -348,6 +348,23 @@ class CheckResult(Frozen):
     found: int
 
 
+class PartitionChanges(Frozen):
+    """What ``chsyscfg -r lpar`` may change, in any state."""
+
+    migration_disabled: bool
+
+
+class MaintenanceChange(Frozen):
+    maintenance: bool
+
+
+class MigrationDefaults(Frozen):
+    """``migrlpar -o set -r sys``: defaults of the migrations that leave a system."""
+
+    convergence: Convergence | None = None
+    max_downtime_ms: int | None = Field(default=None, ge=10, le=60000)
+
+
 class ValidationReport(Frozen):
     partition: str
     source: str

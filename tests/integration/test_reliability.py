@@ -194,6 +194,24 @@ def test_target_agent_killed_then_stop_leaves_a_profile_that_recovery_removes(
                          "shell left; -o r removed it; runs on the source"))
 
 
+def test_source_agent_killed_in_step_4_leaves_the_partition_running_on_the_source(
+        lab: Lab, busy: str) -> None:
+    boot, seen = ticks_now(lab, SOURCE, busy)
+    migration = start_migration(lab, busy)
+    wait_for_stream(lab, busy)
+
+    lab.kill(f"{SOURCE}-agent")
+    status, err = finish(migration)
+    lab.restart(f"{SOURCE}-agent")
+
+    assert status == 10, err
+    assert_in_one_place(lab, busy, SOURCE)
+    assert_workload_went_on(lab, busy, SOURCE, boot, seen)
+    FAULT_MATRIX.append(("source agent killed", "4",
+                         f"failed {newest_record(lab, busy)['error_code']}; the target's "
+                         f"copy removed; runs on the source"))
+
+
 def test_link_cut_for_good_stops_the_stream_and_force_recovery_settles_it(
         lab: Lab, busy: str) -> None:
     boot, seen = ticks_now(lab, SOURCE, busy)
@@ -242,9 +260,40 @@ def test_link_cut_briefly_does_not_stop_the_migration(lab: Lab) -> None:
     FAULT_MATRIX.append(("link to target cut for 2 s", "4", "completed; runs on the target"))
 
 
+def test_target_agent_killed_after_the_stream_completes_is_finished_by_recovery(
+        lab: Lab) -> None:
+    where = next(s for s, state in place(lab, "calm").items() if state == "Running")
+    other = TARGET if where == SOURCE else SOURCE
+    boot, seen = ticks_now(lab, where, "calm")
+    migration = subprocess.Popen(
+        [str(BIN / "migrlpar"), "-o", "m", "-m", where, "-t", other, "-p", "calm"],
+        env={"OPENLPM_HMC": lab.state.hmc_url, "PATH": "/usr/bin:/bin"}, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + STEP_TIMEOUT_S
+    while lab.values("lslparmigr", "-r", "lpar", "-m", where, "-F", "migration_step",
+                     "--filter", "lpar_names=calm") != ["4"]:
+        assert time.monotonic() < deadline, "the migration did not reach step 4"
+        time.sleep(0.1)
+
+    lab.kill(f"{other}-agent")
+    status, err = finish(migration)
+    lab.restart(f"{other}-agent")
+    assert status == 10 and f"migrlpar -o r -m {where} -p calm" in err, err
+
+    recovered = lab.run("migrlpar", "-o", "r", "-m", where, "-p", "calm")
+
+    assert f"the partition is on {other}" in recovered.stdout
+    assert_in_one_place(lab, "calm", other)
+    assert_workload_went_on(lab, "calm", other, boot, seen)
+    FAULT_MATRIX.append(("target agent killed, stream completes", "5",
+                         "failed after the commit point; -o r finished it; runs on the "
+                         "target"))
+
+
 def test_target_out_of_memory_at_activation_leaves_the_partition_inactive_there(
         lab: Lab) -> None:
-    lab.run("chsysstate", "-r", "lpar", "-m", TARGET, "-o", "shutdown", "-n", "calm",
+    calm_on = next(s for s, state in place(lab, "calm").items() if state == "Running")
+    lab.run("chsysstate", "-r", "lpar", "-m", calm_on, "-o", "shutdown", "-n", "calm",
             "--immed")
     hog = ("name=hog,profile_name=default,min_mem=128,desired_mem=1536,max_mem=2048,"
            "min_procs=1,desired_procs=1,max_procs=2")

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from fastapi import FastAPI
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from openlpm import __version__
 from openlpm.agent.cpu_models import cpu_models
@@ -20,9 +20,12 @@ from openlpm.model import (
     Convergence,
     CpuModel,
     GuestVerdict,
+    MaintenanceChange,
+    MigrationDefaults,
     MigrationProgress,
     MoverInfo,
     Partition,
+    PartitionChanges,
     PartitionProfile,
     PartitionRuntime,
     StreamOptions,
@@ -36,19 +39,6 @@ class CreatePartition(BaseModel):
     profile: PartitionProfile
     incoming_migration: str | None = None
     running: bool = False
-
-
-class PartitionChanges(BaseModel):
-    migration_disabled: bool
-
-
-class Maintenance(BaseModel):
-    maintenance: bool
-
-
-class MigrationDefaults(BaseModel):
-    convergence: Convergence | None = None
-    max_downtime_ms: int | None = Field(default=None, ge=10, le=60000)
 
 
 class OutgoingMigration(BaseModel):
@@ -110,7 +100,7 @@ def create_app(manager: PartitionManager, accel: str, qemu_version: str,
             movers=await movers())
 
     @app.put("/system/maintenance")
-    async def maintenance(body: Maintenance) -> SystemInfo:
+    async def maintenance(body: MaintenanceChange) -> SystemInfo:
         manager.set_maintenance(body.maintenance)
         return await system()
 

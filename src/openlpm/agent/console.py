@@ -42,6 +42,28 @@ class ConsoleLog:
         self._lines.extend(merged)
         self._rewrite()
 
+    def catch_up(self, raw: Path) -> int:
+        """Take the lines QEMU logged while no agent read the console (it was down).
+
+        They follow the last line already kept; being late, they are stamped now.
+        Returns how many were taken.
+        """
+        if not self._lines or not raw.exists():
+            return 0
+        logged = [line.rstrip("\r") for line in
+                  raw.read_text(encoding="utf-8", errors="replace").splitlines()]
+        last = self._lines[-1].text
+        at = next((i for i in range(len(logged) - 1, -1, -1) if logged[i] == last), None)
+        if at is None:
+            return 0
+        now = time.time()
+        missed = [ConsoleLine(t=now, text=text, system=self.system)
+                  for text in logged[at + 1:]]
+        self._lines.extend(missed)
+        with self.path.open("a", encoding="utf-8") as out:
+            out.writelines(line.model_dump_json() + "\n" for line in missed)
+        return len(missed)
+
     def follow(self, socket: Path) -> None:
         """Start reading the partition's serial console socket in the background."""
         self._reader = asyncio.create_task(self._read(socket))

@@ -77,7 +77,9 @@ class PartitionManager:
                 self._states[name] = S.NOT_ACTIVATED
                 continue
             await qemu.connect()
-            self._console(name).follow(qemu.console_socket)
+            console = self._console(name)
+            console.catch_up(qemu.console_log)
+            console.follow(qemu.console_socket)
             state = S.MIGRATING_RUNNING if record.incoming_migration else S.RUNNING
             self._states[name] = state
             log.info("adopted running partition %s (pid %s)", name, qemu.pid())

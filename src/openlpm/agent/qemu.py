@@ -71,6 +71,11 @@ class QemuPartition:
         return self.run_dir / "console.sock"
 
     @property
+    def console_log(self) -> Path:
+        """Everything the partition wrote on its console, as QEMU logged it."""
+        return self.run_dir / "console.raw"
+
+    @property
     def mobility_socket(self) -> Path:
         return self.run_dir / "mobility.sock"
 
@@ -90,7 +95,7 @@ class QemuPartition:
             "-nodefaults", "-no-user-config", "-display", "none",
             "-qmp", f"unix:{self.qmp_socket},server=on,wait=off",
             "-chardev", f"socket,id=console,path={self.console_socket},server=on,wait=off,"
-                        f"logfile={self.run_dir / 'console.raw'},logappend=on",
+                        f"logfile={self.console_log},logappend=on",
             "-serial", "chardev:console",
             # The guest's second serial port carries the "may you migrate?" exchange.
             "-chardev", f"socket,id=mobility,path={self.mobility_socket},server=on,wait=off",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from openlpm import __version__
 from openlpm.agent.client import AgentClient
@@ -25,11 +25,14 @@ from openlpm.model import (
     Convergence,
     CpuModel,
     JournalEntry,
+    MaintenanceChange,
+    MigrationDefaults,
     MigrationRecord,
     MigrationRequest,
     MoverInfo,
     MoverProbe,
     Partition,
+    PartitionChanges,
     PartitionProfile,
     PartitionState,
     PartitionSummary,
@@ -43,19 +46,6 @@ from openlpm.serve import install_error_handlers
 class AddSystem(BaseModel):
     name: str
     agent_url: str
-
-
-class PartitionChanges(BaseModel):
-    migration_disabled: bool
-
-
-class Maintenance(BaseModel):
-    maintenance: bool
-
-
-class MigrationDefaults(BaseModel):
-    convergence: Convergence | None = None
-    max_downtime_ms: int | None = Field(default=None, ge=10, le=60000)
 
 
 class MoverPair(BaseModel):
@@ -140,7 +130,7 @@ def create_app(db_path: Path, name: str = "") -> FastAPI:
                              info=info)
 
     @app.put("/systems/{system}/maintenance")
-    async def maintenance(system: str, body: Maintenance) -> SystemInfo:
+    async def maintenance(system: str, body: MaintenanceChange) -> SystemInfo:
         return await site.agent(system).set_maintenance(body.maintenance)
 
     @app.patch("/systems/{system}/migration-defaults")

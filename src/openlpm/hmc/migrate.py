@@ -74,7 +74,6 @@ class MigrationJob:
         self._movers: list[MoverClient] = []
         self.stall_timeout_s = STALL_TIMEOUT_S
         self._wait_limit: asyncio.Timeout | None = None
-        self._stream_complete = False
         self.policy = ConvergencePolicy(
             plan.request.convergence or plan.source.convergence,
             plan.request.max_downtime_ms or plan.source.max_downtime_ms)
@@ -238,7 +237,6 @@ class MigrationJob:
                     self.record.id, Step.MIGRATE, "committed", "post-copy: the partition "
                     "runs on the target and pulls its remaining pages from the source")
             if status == "completed":
-                self._stream_complete = True
                 if not self._committed:
                     self.board.inventory.journal(
                         self.record.id, Step.MIGRATE, "committed", "the stream is complete: "
@@ -298,14 +296,15 @@ class MigrationJob:
         return client
 
     async def _close_channels(self) -> None:
-        """The movers forget this migration — but never under a post-copy still pulling
-        pages through them: recovery closes those once the stream is complete."""
-        if self._committed and self.active and not self._stream_complete:
-            return
+        """The movers forget this migration, unless it failed after its commit point:
+        then the target may still be reading the stream's last bytes (or a post-copy
+        still pulls pages) through them, and recovery closes them once it is settled."""
+        keep = self._committed and self.record.state != MigrationState.COMPLETE
         for mover in self._movers:
-            with contextlib.suppress(OpenLpmError, TimeoutError):
-                async with asyncio.timeout(CLEANUP_TIMEOUT_S):
-                    await mover.close_channel(self.record.id)
+            if not keep:
+                with contextlib.suppress(OpenLpmError, TimeoutError):
+                    async with asyncio.timeout(CLEANUP_TIMEOUT_S):
+                        await mover.close_channel(self.record.id)
             await mover.close()
         self._movers.clear()
 
