@@ -66,12 +66,21 @@ class Convergence(StrEnum):
 POSTCOPY_STATUSES = frozenset({"postcopy-active", "postcopy-paused", "postcopy-recover"})
 
 
+class Compression(StrEnum):
+    NONE = "none"
+    ZSTD = "zstd"
+
+
 class StreamOptions(Frozen):
-    """What the source's QEMU is told when a stream starts."""
+    """What both QEMUs of a migration are told before its stream starts."""
 
     auto_converge: bool = False
     postcopy: bool = False
     downtime_limit_ms: int = Field(default=300, ge=1)
+    # More than one stream uses QEMU's multifd: each is its own connection through the
+    # movers, and its own thread copying pages on each side.
+    streams: int = Field(default=1, ge=1, le=16)
+    compression: Compression = Compression.NONE
 
 
 class MigrationRound(Frozen):
@@ -338,6 +347,8 @@ class MigrationRequest(Frozen):
     # openlpm's own: None takes the source system's default.
     convergence: Convergence | None = None
     max_downtime_ms: int | None = Field(default=None, ge=10, le=60000)
+    streams: int = Field(default=1, ge=1, le=16)
+    compression: Compression = Compression.NONE
 
 
 class CheckResult(Frozen):

@@ -71,6 +71,29 @@ def test_a_running_partition_moves_to_another_system_and_back_without_restarting
     assert [e["step"] for e in journal if e["phase"] == "done"] == [1, 2, 3, 4, 5, 6, 7]
 
 
+@pytest.mark.parametrize(("options", "connections"), [
+    ("streams=4", 5), ("compression=zstd", 2), ("streams=3,compression=zstd", 4)])
+def test_a_running_partition_moves_through_several_streams_and_compressed(
+        lab: Lab, options: str, connections: int) -> None:
+    name = f"s{connections}{len(options)}"
+    create_and_activate(lab, "sys1", name)
+    boot = lab.wait_ticks("sys1", name, more_than=2)[-1][2]
+
+    lab.run("migrlpar", "-o", "m", "-m", "sys1", "-t", "sys2", "-p", name, "-i", options)
+
+    record = lab.api(f"/partitions/{name}/migration")
+    carried = [e["detail"] for e in lab.api(f"/migrations/{record['id']}/journal")
+               if e["phase"] == "carried"]
+    # QEMU's multifd: one main connection and one per stream.
+    assert carried and carried[0].startswith(f"{connections} connection(s)"), carried
+    ticks = lab.wait_ticks("sys2", name, more_than=4, received_on="sys2")
+    assert {b for _, _, b, _ in ticks} == {boot}
+    counters = [n for _, n, _, _ in ticks]
+    assert counters == list(range(counters[0], counters[0] + len(counters)))
+    lab.run("chsysstate", "-r", "lpar", "-m", "sys2", "-o", "shutdown", "--immed", "-n", name)
+    lab.run("rmsyscfg", "-r", "lpar", "-m", "sys2", "-n", name)
+
+
 def test_an_inactive_partition_moves_by_its_profile_and_activates_on_the_target(
         lab: Lab) -> None:
     create_and_activate(lab, "sys1", "db1")

@@ -242,7 +242,7 @@ class FakeAgent(Scripted):
         self._get(name)
         del self.hosted[name]
 
-    async def prepare_incoming(self, name: str, postcopy: bool = False) -> int:
+    async def prepare_incoming(self, name: str, options: StreamOptions) -> int:
         self._call("prepare_incoming", name)
         self._require(name, S.MIGRATING_RUNNING)
         self._next_port += 1

@@ -204,6 +204,12 @@ def test_auto_converge_as_a_system_default_under_kvm_is_fine() -> None:
     assert findings(resources.convergence_safe, facts(source=kvm)) == []
 
 
+def test_post_copy_with_several_streams_is_refused() -> None:
+    found = only(resources.streams_compatible,
+                 facts(request={"convergence": "postcopy", "streams": 4}))
+    assert (found.code, found.object) == ("HSCLF421", "lpar1")
+
+
 # -- the partition ------------------------------------------------------------------
 
 

@@ -159,8 +159,8 @@ def create_app(manager: PartitionManager, accel: str, qemu_version: str,
         return await manager.shutdown(name, immediate)
 
     @app.post("/partitions/{name}/incoming")
-    async def incoming(name: str, postcopy: bool = False) -> IncomingPort:
-        return IncomingPort(port=await manager.prepare_incoming(name, postcopy))
+    async def incoming(name: str, options: StreamOptions) -> IncomingPort:
+        return IncomingPort(port=await manager.prepare_incoming(name, options))
 
     @app.post("/partitions/{name}/incoming/finish")
     async def finish_incoming(name: str) -> Partition:

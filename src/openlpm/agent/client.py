@@ -73,9 +73,9 @@ class AgentClient(ServiceClient):
         return Partition.model_validate(await self.request(
             "POST", f"/partitions/{name}/shutdown", params={"immediate": immediate}))
 
-    async def prepare_incoming(self, name: str, postcopy: bool = False) -> int:
+    async def prepare_incoming(self, name: str, options: StreamOptions) -> int:
         body = await self.request("POST", f"/partitions/{name}/incoming",
-                                  params={"postcopy": postcopy})
+                                  json=options.model_dump(mode="json"))
         return int(body["port"])
 
     async def finish_incoming(self, name: str) -> Partition:
@@ -85,7 +85,7 @@ class AgentClient(ServiceClient):
     async def start_outgoing(self, name: str, uri: str,
                              options: StreamOptions) -> None:
         await self.request("POST", f"/partitions/{name}/outgoing",
-                           json={"uri": uri, "options": options.model_dump()})
+                           json={"uri": uri, "options": options.model_dump(mode="json")})
 
     async def tune_outgoing(self, name: str, downtime_limit_ms: int) -> None:
         await self.request("POST", f"/partitions/{name}/outgoing/tune",

@@ -252,13 +252,12 @@ class PartitionManager:
 
     # -- migration, target side -------------------------------------------------------
 
-    async def prepare_incoming(self, name: str, postcopy: bool = False) -> int:
+    async def prepare_incoming(self, name: str, options: StreamOptions) -> int:
         """Start the shell QEMU waiting for the stream; returns its local port (step 3)."""
         self._require(name, S.MIGRATING_RUNNING)
         record = self.store.get(name)
         qemu = await self._start_qemu(record.profile, incoming=True)
-        if postcopy:
-            await qemu.set_postcopy(True)
+        await qemu.set_stream_options(options)
         return await qemu.listen_incoming(INCOMING_HOST)
 
     async def finish_incoming(self, name: str) -> Partition:

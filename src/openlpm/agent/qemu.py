@@ -21,7 +21,13 @@ from qemu.qmp import EventListener, QMPClient
 from qemu.qmp.error import QMPError
 
 from openlpm.errors import HypervisorError, WrongState
-from openlpm.model import GuestVerdict, MigrationProgress, PartitionProfile, StreamOptions
+from openlpm.model import (
+    Compression,
+    GuestVerdict,
+    MigrationProgress,
+    PartitionProfile,
+    StreamOptions,
+)
 from openlpm.processes import runs_with, terminate, wait_exit
 
 log = logging.getLogger("openlpm.agent.qemu")
@@ -176,16 +182,23 @@ class QemuPartition:
 
     async def migrate(self, uri: str, options: StreamOptions) -> None:
         self._migration_status = "setup"
-        await self.set_postcopy(options.postcopy)
+        await self.set_stream_options(options)
         await self.execute("migrate-set-capabilities", {"capabilities": [
             {"capability": "auto-converge", "state": options.auto_converge}]})
         await self.set_downtime_limit(options.downtime_limit_ms)
         await self.execute("migrate", {"uri": uri})
 
-    async def set_postcopy(self, on: bool) -> None:
-        """Post-copy needs the capability on both QEMUs, before the stream starts."""
+    async def set_stream_options(self, options: StreamOptions) -> None:
+        """What both QEMUs must agree on before the stream starts: post-copy, the number
+        of streams (multifd) and their compression."""
+        multifd = options.streams > 1 or options.compression != Compression.NONE
         await self.execute("migrate-set-capabilities", {"capabilities": [
-            {"capability": "postcopy-ram", "state": on}]})
+            {"capability": "postcopy-ram", "state": options.postcopy},
+            {"capability": "multifd", "state": multifd}]})
+        if multifd:
+            await self.execute("migrate-set-parameters", {
+                "multifd-channels": options.streams,
+                "multifd-compression": options.compression.value})
 
     async def set_downtime_limit(self, milliseconds: int) -> None:
         await self.execute("migrate-set-parameters", {"downtime-limit": milliseconds})

@@ -40,7 +40,7 @@ PROFILE_ATTRIBUTES = {"name", "lpar_id", "profile_name", "min_mem", "desired_mem
                       "lpar_env", "proc_mode", "migration_disabled", "kernel_args",
                       *PROFILE_LISTS}
 MIGRATION_ATTRIBUTES = {"dest_lpar_id", "source_msp_name", "dest_msp_name", "convergence",
-                        "max_downtime_ms"}
+                        "max_downtime_ms", "streams", "compression"}
 SYSTEM_MIGRATION_ATTRIBUTES = {"convergence", "max_downtime_ms"}
 MIGRATION_LISTING = ("migration_type", "source_sys_name", "dest_sys_name", "dest_lpar_id",
                      "source_msp_name", "dest_msp_name", "migration_step", "bytes_transmitted",
@@ -389,8 +389,8 @@ def migrlpar_parser() -> argparse.ArgumentParser:
     data = parser.add_mutually_exclusive_group()
     data.add_argument("-i", dest="attributes", help=(
         '"dest_lpar_id=N,source_msp_name=NAME,dest_msp_name=NAME,'
-        'convergence=precopy|auto-converge|postcopy,max_downtime_ms=MS"; with -o set -r '
-        'sys: "convergence=...,max_downtime_ms=MS"'))
+        'convergence=precopy|auto-converge|postcopy,max_downtime_ms=MS,streams=N,'
+        'compression=none|zstd"; with -o set -r sys: "convergence=...,max_downtime_ms=MS"'))
     data.add_argument("-f", dest="input_file", type=Path, help="file holding the -i data")
     parser.add_argument("--ip", dest="remote_hmc", help="console that manages the target; "
                         "this console's own name means a local migration")
@@ -456,7 +456,9 @@ def migration_requests(args: argparse.Namespace,
             remote_hmc=args.remote_hmc, remote_user=args.remote_user,
             vlan_bridge=args.vlanbridge, mpio=args.mpio, redundant_vios=args.redundantvios,
             npiv_validation=args.npivval, convergence=attributes.get("convergence"),
-            max_downtime_ms=attributes.get("max_downtime_ms"), **who) for who in wanted]
+            max_downtime_ms=attributes.get("max_downtime_ms"),
+            **{k: attributes[k] for k in ("streams", "compression") if k in attributes},
+            **who) for who in wanted]
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
                              for e in exc.errors())

@@ -33,6 +33,7 @@ from openlpm.model import (
     MigrationStep,
     PartitionProfile,
     Severity,
+    StreamOptions,
     SystemInfo,
 )
 from openlpm.mover.client import MoverClient
@@ -92,6 +93,11 @@ class MigrationJob:
     def committed(self) -> bool:
         return self._committed
 
+    def stream_options(self) -> StreamOptions:
+        request = self.plan.request
+        return self.policy.options().model_copy(update={
+            "streams": request.streams, "compression": request.compression})
+
     async def run(self) -> MigrationRecord:
         try:
             await self.slots.acquire(self.record.id, self._limits(), self._queued)
@@ -141,6 +147,7 @@ class MigrationJob:
                 local_port = await self._open_channel()
             async with self._step(Step.MIGRATE):
                 await self._transfer(f"tcp:{LOCAL_HOST}:{local_port}")
+                await self._note_connections()
         async with self._step(Step.RESUME_ON_TARGET):
             await self.target_agent.finish_incoming(self.name)
             self._committed = True
@@ -182,8 +189,8 @@ class MigrationJob:
                             dest_msp_name=target_mover_info.name)
         source_mover = self._mover(source_mover_info.control_url)
         target_mover = self._mover(target_mover_info.control_url)
-        incoming_port = await self.target_agent.prepare_incoming(
-            self.name, postcopy=self.policy.options().postcopy)
+        incoming_port = await self.target_agent.prepare_incoming(self.name,
+                                                                  self.stream_options())
         # Undos are registered before the calls they undo: a call cut short by a stop or
         # by -w may still have acted, and an undo of what was not done is harmless.
         self._on_failure("close the target mover channel",
@@ -209,7 +216,7 @@ class MigrationJob:
         await self._publish(step_phase="a: pre-copy")
         self._on_failure("cancel the stream; the partition resumes on the source",
                          lambda: self.source_agent.cancel_outgoing(self.name))
-        await self.source_agent.start_outgoing(self.name, uri, self.policy.options())
+        await self.source_agent.start_outgoing(self.name, uri, self.stream_options())
         await self._publish(downtime_limit_ms=self.policy.downtime_limit_ms)
         status = "setup"
         sent, moved_at = 0, time.monotonic()
@@ -249,6 +256,15 @@ class MigrationJob:
                 raise MigrationFailed(
                     f"QEMU ended the stream of {self.name} with status {status}: "
                     f"{sample.error or 'no reason given'}.", code="HSCLF203")
+
+    async def _note_connections(self) -> None:
+        """Journal how many connections the stream used through the source mover."""
+        with contextlib.suppress(OpenLpmError):
+            stats = await self._movers[0].stats(self.record.id)
+            self.board.inventory.journal(
+                self.record.id, Step.MIGRATE, "carried",
+                f"{stats.connections} connection(s) through the movers, "
+                f"{stats.bytes_out / 2**20:.0f} MiB out")
 
     async def _follow_policy(self, sample: MigrationProgress) -> None:
         """Record each new pre-copy pass; carry out the convergence policy's decision."""

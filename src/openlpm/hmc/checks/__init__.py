@@ -33,6 +33,7 @@ CHECKS: tuple[Check, ...] = (
     resources.accelerator_same,
     resources.processor_compatible,
     resources.convergence_safe,
+    resources.streams_compatible,
     movers.movers_present,
     movers.movers_reach_each_other,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from openlpm.hmc.checks.facts import MigrationFacts, error, warning
-from openlpm.model import Convergence, Finding
+from openlpm.model import Compression, Convergence, Finding
 
 
 def partition_name_free(facts: MigrationFacts) -> Iterator[Finding]:
@@ -130,3 +130,16 @@ def convergence_safe(facts: MigrationFacts) -> Iterator[Finding]:
                     f"QEMU's auto-converge corrupts a migrating guest's memory.",
                     "Use convergence=precopy (the downtime limit grows by steps) or "
                     "convergence=postcopy.")
+
+
+def streams_compatible(facts: MigrationFacts) -> Iterator[Finding]:
+    """Post-copy is not combined with several streams or compression (QEMU cannot)."""
+    request = facts.request
+    postcopy = (request.convergence or facts.source.convergence) == Convergence.POSTCOPY
+    multifd = request.streams > 1 or request.compression != Compression.NONE
+    if facts.active and postcopy and multifd:
+        yield error("HSCLF421", facts.name,
+                    "Post-copy cannot be combined with several streams or compression: "
+                    "QEMU does not support it.",
+                    "Use streams=1 and compression=none with post-copy, or another "
+                    "convergence policy.")
