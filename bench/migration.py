@@ -314,8 +314,10 @@ async def start_in_namespace(namespace: str, qemu: QemuPartition, profile: Parti
 # -- (b) migrlpar -o m --------------------------------------------------------------------
 
 
-async def openlpm_migration(setup: Setup, http: httpx.AsyncClient, run: int) -> Sample:
-    """Define and activate a partition on sys1, wait for its fill, time ``migrlpar -o m``."""
+async def openlpm_migration(setup: Setup, http: httpx.AsyncClient, run: int,
+                            options: tuple[str, ...] = (), path: str = OPENLPM_PATH) -> Sample:
+    """Define and activate a partition on sys1, wait for its fill, time ``migrlpar -o m``
+    (given ``options``, e.g. ``-i streams=4``)."""
     name = f"lpm{run}"
     try:
         await cli(setup, "mksyscfg", "-r", "lpar", "-m", SOURCE,
@@ -325,12 +327,14 @@ async def openlpm_migration(setup: Setup, http: httpx.AsyncClient, run: int) -> 
         await wait_console_api(http, SOURCE, name, has_text(FILLED), f"'{FILLED}' on {name}")
         boot_s = time.monotonic() - booted
         began = time.monotonic()
-        await cli(setup, "migrlpar", "-o", "m", "-m", SOURCE, "-t", TARGET, "-p", name)
+        await cli(setup, "migrlpar", "-o", "m", "-m", SOURCE, "-t", TARGET, "-p", name,
+                  *options)
         wall_s = time.monotonic() - began
         lines = await wait_console_api(http, TARGET, name, has_ticks(TARGET, TICKS_AFTER),
                                        f"ticks of {name} on {TARGET}")
         sample = await _openlpm_sample(http, name, run, wall_s, boot_s)
-        return Sample(**asdict(sample) | {"pause_ms": switch_over_pause_ms(lines)})
+        return Sample(**asdict(sample) | {"pause_ms": switch_over_pause_ms(lines),
+                                          "path": path})
     finally:
         for system in (TARGET, SOURCE):
             await cli(setup, "chsysstate", "-r", "lpar", "-m", system, "-o", "shutdown",
@@ -524,8 +528,8 @@ def host_info(accel: str) -> dict[str, Any]:
             "loadavg_at_start": os.getloadavg()}
 
 
-async def bench(args: argparse.Namespace) -> tuple[list[Sample], dict[str, Any]]:
-    started = time.monotonic()
+async def make_setup(args: argparse.Namespace) -> Setup:
+    """The lab and the partition definition every run shares."""
     partition_args = f"openlpm.fill_mb={args.fill_mb}"
     lab = await site.up(site.LabSpec(
         prefix=PREFIX, systems=2, cpus=4, memory_mb=max(SYSTEM_MEMORY_MB, 2 * args.memory_mb),
@@ -534,9 +538,14 @@ async def bench(args: argparse.Namespace) -> tuple[list[Sample], dict[str, Any]]
     image = PartitionImage.locate(site.IMAGE_DIR)
     # The kernel command line the lab gives its agents (site._start_system).
     boot = BootImage(image.kernel, image.initrd, f"{KERNEL_ARGS} {partition_args}")
-    setup = Setup(lab=lab, memory_mb=args.memory_mb, fill_mb=args.fill_mb,
-                  qemu=QemuSettings(binary=QEMU_BINARY, accel=lab.accel, boot=boot))
-    host = host_info(lab.accel)
+    return Setup(lab=lab, memory_mb=args.memory_mb, fill_mb=args.fill_mb,
+                 qemu=QemuSettings(binary=QEMU_BINARY, accel=lab.accel, boot=boot))
+
+
+async def bench(args: argparse.Namespace) -> tuple[list[Sample], dict[str, Any]]:
+    started = time.monotonic()
+    setup = await make_setup(args)
+    host = host_info(setup.lab.accel)
     samples = await run_all(setup, args.runs)
     a, b = medians(samples, QEMU_PATH), medians(samples, OPENLPM_PATH)
     r = ratios(a, b)
