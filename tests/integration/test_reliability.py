@@ -61,13 +61,13 @@ def assert_workload_went_on(lab: Lab, name: str, system: str, boot: str, seen: i
         "ticks were lost or repeated"
 
 
-def start_migration(lab: Lab, name: str, *extra: str,
-                    converging: bool = False) -> subprocess.Popen[str]:
+def start_migration(lab: Lab, name: str, *extra: str, converging: bool = False,
+                    source: str = SOURCE, target: str = TARGET) -> subprocess.Popen[str]:
     """``migrlpar -o m`` in the background; unless ``converging``, with a downtime limit
     so small that a busy partition's stream runs until something ends it."""
     steady = [] if converging else ["-i", f"max_downtime_ms={STEADY_DOWNTIME_MS}"]
     return subprocess.Popen(
-        [str(BIN / "migrlpar"), "-o", "m", "-m", SOURCE, "-t", TARGET, "-p", name, *steady,
+        [str(BIN / "migrlpar"), "-o", "m", "-m", source, "-t", target, "-p", name, *steady,
          *extra],
         env={"OPENLPM_HMC": lab.state.hmc_url, "PATH": "/usr/bin:/bin"}, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -265,10 +265,7 @@ def test_target_agent_killed_after_the_stream_completes_is_finished_by_recovery(
     where = next(s for s, state in place(lab, "calm").items() if state == "Running")
     other = TARGET if where == SOURCE else SOURCE
     boot, seen = ticks_now(lab, where, "calm")
-    migration = subprocess.Popen(
-        [str(BIN / "migrlpar"), "-o", "m", "-m", where, "-t", other, "-p", "calm"],
-        env={"OPENLPM_HMC": lab.state.hmc_url, "PATH": "/usr/bin:/bin"}, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    migration = start_migration(lab, "calm", converging=True, source=where, target=other)
     deadline = time.monotonic() + STEP_TIMEOUT_S
     while lab.values("lslparmigr", "-r", "lpar", "-m", where, "-F", "migration_step",
                      "--filter", "lpar_names=calm") != ["4"]:

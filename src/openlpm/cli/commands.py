@@ -20,10 +20,9 @@ from openlpm.cli.attributes import NO_RESULTS, AttributeSyntaxError, format_list
 from openlpm.cli.attributes import parse_attributes as _parse_attributes
 from openlpm.cli.findings import DEFAULT_DETAIL, finding_lines, summary_lines
 from openlpm.cli.hmc_client import HmcClient, hmc_url
-from openlpm.cli.runner import run_command
+from openlpm.cli.runner import report_error, run_command
 from openlpm.errors import MigrationFailed, ObjectNotFound, RequestInvalid, ValidationFailed
 from openlpm.model import (
-    Finding,
     MigrationRecord,
     MigrationRequest,
     MigrationState,
@@ -569,11 +568,7 @@ async def _migrate(request: MigrationRequest, hmc: HmcClient,
     try:
         return await _migrate_one(request, hmc, args)
     except (ValidationFailed, MigrationFailed) as exc:
-        print(str(exc), file=sys.stderr)
-        findings = [Finding.model_validate(f) for f in exc.details.get("findings", [])]
-        for line in finding_lines(findings, args.detail, args.nodetails):
-            print(line, file=sys.stderr)
-        return exc.exit_status
+        return report_error(exc, args.detail, args.nodetails)
 
 
 async def _migrate_one(request: MigrationRequest, hmc: HmcClient,

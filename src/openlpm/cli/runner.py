@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from openlpm.cli.findings import finding_lines
+from openlpm.cli.findings import DEFAULT_DETAIL, finding_lines
 from openlpm.errors import OpenLpmError
 from openlpm.model import Finding
 
@@ -17,11 +17,17 @@ def run_command(command: Callable[[], Coroutine[Any, Any, int | None]]) -> int:
     try:
         return asyncio.run(command()) or 0
     except OpenLpmError as exc:
-        print(str(exc), file=sys.stderr)
-        findings = [Finding.model_validate(f) for f in exc.details.get("findings", [])]
-        for line in finding_lines(findings):
-            print(line, file=sys.stderr)
-        return exc.exit_status
+        return report_error(exc)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def report_error(exc: OpenLpmError, detail: int = DEFAULT_DETAIL,
+                 nodetails: bool = False) -> int:
+    """Print ``CODE message`` and the findings it carries; returns its exit status."""
+    print(str(exc), file=sys.stderr)
+    findings = [Finding.model_validate(f) for f in exc.details.get("findings", [])]
+    for line in finding_lines(findings, detail, nodetails):
+        print(line, file=sys.stderr)
+    return exc.exit_status

@@ -158,11 +158,11 @@ def create_app(db_path: Path, name: str = "") -> FastAPI:
     # -- partitions ------------------------------------------------------------------
 
     def with_migration(system: str, partition: Partition) -> PartitionSummary:
-        for record in board.in_flight():
-            if record.partition == partition.name and system in (record.source, record.target):
-                return PartitionSummary(system=system, partition=partition,
-                                        migration_state=record.state, migration_id=record.id)
-        return PartitionSummary(system=system, partition=partition)
+        record = board.in_flight_of(system, partition.name)
+        if record is None:
+            return PartitionSummary(system=system, partition=partition)
+        return PartitionSummary(system=system, partition=partition,
+                                migration_state=record.state, migration_id=record.id)
 
     @app.get("/systems/{system}/partitions")
     async def partitions(system: str) -> list[PartitionSummary]:
@@ -237,18 +237,15 @@ def create_app(db_path: Path, name: str = "") -> FastAPI:
         require_passed(plan)
         return await engine.submit(plan)
 
-    def in_flight(system: str, name: str) -> MigrationRecord:
-        for record in board.in_flight():
-            if record.partition == name and system in (record.source, record.target):
-                return record
-        raise WrongState(f"Partition {name} has no migration in progress on managed system "
-                         f"{system}.", code="HSCLF206")
-
     @app.post("/systems/{system}/partitions/{name}/migration/stop")
     async def stop(system: str, name: str) -> MigrationRecord:
         """``migrlpar -o s``: the partition stays on the source; the target is cleaned."""
         inventory.system(system)
-        return await engine.stop(in_flight(system, name).id)
+        record = board.in_flight_of(system, name)
+        if record is None:
+            raise WrongState(f"Partition {name} has no migration in progress on managed "
+                             f"system {system}.", code="HSCLF206")
+        return await engine.stop(record.id)
 
     @app.post("/systems/{system}/partitions/{name}/migration/recover")
     async def recover(system: str, name: str, force: bool = False) -> MigrationRecord:

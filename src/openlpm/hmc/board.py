@@ -21,6 +21,11 @@ class MigrationBoard:
     def in_flight(self) -> list[MigrationRecord]:
         return list(self._live.values())
 
+    def in_flight_of(self, system: str, partition: str) -> MigrationRecord | None:
+        """The partition's migration in flight with ``system`` as source or target."""
+        return next((r for r in self._live.values()
+                     if r.partition == partition and system in (r.source, r.target)), None)
+
     async def publish(self, record: MigrationRecord) -> None:
         self.inventory.save_migration(record)
         if record.state.finished:

@@ -186,14 +186,11 @@ async def restart(prefix: str, role: str) -> int:
                              code="HSCLF306")
     await _end(state.pids[role], prefix)
     _spawn(state, role, state.directory(prefix), state.commands[role])
-    system = role.rpartition("-")[0]
     async with httpx.AsyncClient(base_url=state.hmc_url, timeout=10.0) as http:
         if role == "hmc":
             await _wait_ready(http, "/systems", "the lab's HMC")
         else:
-            await _wait_ready(http, f"/systems/{system}", f"managed system {system}",
-                              lambda body: bool(body.get("info")
-                                                and body["info"]["movers"]))  # type: ignore[index]
+            await _wait_system_ready(http, role.rpartition("-")[0])
     return state.pids[role]
 
 
@@ -218,9 +215,14 @@ async def _register_systems(state: LabState, spec: LabSpec) -> None:
             decode(await http.post("/systems", json={"name": name, "agent_url": url}),
                    "the lab's HMC")
         for name in state.systems:
-            await _wait_ready(http, f"/systems/{name}", f"managed system {name}",
-                              lambda body: bool(body.get("info")
-                                                and body["info"]["movers"]))  # type: ignore[index]
+            await _wait_system_ready(http, name)
+
+
+async def _wait_system_ready(http: httpx.AsyncClient, name: str) -> None:
+    """Until the console sees the system's agent and its mover service."""
+    await _wait_ready(http, f"/systems/{name}", f"managed system {name}",
+                      lambda body: bool(body.get("info")
+                                        and body["info"]["movers"]))  # type: ignore[index]
 
 
 async def _wait_ready(http: httpx.AsyncClient, path: str, what: str,
