@@ -39,7 +39,13 @@ from qemu.qmp.message import Message
 from rich.console import Console
 from rich.table import Table
 
-from openlpm.agent.qemu import FINAL_MIGRATION_STATUSES, BootImage, QemuPartition, QemuSettings
+from openlpm.agent.qemu import (
+    FINAL_MIGRATION_STATUSES,
+    STREAM_BANDWIDTH,
+    BootImage,
+    QemuPartition,
+    QemuSettings,
+)
 from openlpm.cli.commands import PROFILE_ATTRIBUTES, parse_attributes, profile_from
 from openlpm.lab import site
 from openlpm.lab.image import KERNEL_ARGS, PartitionImage
@@ -265,6 +271,7 @@ async def qemu_direct(setup: Setup, run: int) -> Sample:
 async def _measure_direct(source: Monitor, target: Monitor, run: int, boot_s: float) -> Sample:
     await target.execute("migrate-incoming", {"uri": f"tcp:{TARGET_ADDRESS}:0"})
     port = (await target.execute("query-migrate"))["socket-address"][0]["port"]
+    await source.execute("migrate-set-parameters", {"max-bandwidth": STREAM_BANDWIDTH})
     began = time.monotonic()
     await source.execute("migrate", {"uri": f"tcp:{TARGET_ADDRESS}:{port}"})
     ended, _ = await source.wait_event(migration_ended, MIGRATION_TIMEOUT_S)

@@ -191,6 +191,15 @@ class PartitionRuntime(Frozen):
         return self.qemu_status == "running"
 
 
+class MoverCertificate(Frozen):
+    """The certificate a console issued to a mover service for its encrypted streams."""
+
+    subject: str
+    authority: str
+    authority_fingerprint: str
+    expires: float
+
+
 class MoverInfo(Frozen):
     """A mover service: its control API and the address its migration stream listens on."""
 
@@ -199,6 +208,7 @@ class MoverInfo(Frozen):
     data_address: str
     version: str = ""
     max_migrations: int = 8
+    certificate: MoverCertificate | None = None
 
 
 class MoverProbe(Frozen):
@@ -206,6 +216,7 @@ class MoverProbe(Frozen):
 
     peer: str
     reachable: bool
+    encrypted: bool = False
     round_trip_ms: float | None = None
     error: str | None = None
 
@@ -240,6 +251,7 @@ class SystemInfo(Frozen):
     page_size_kb: int = 4
     convergence: Convergence = Convergence.PRECOPY
     max_downtime_ms: int = 1000
+    stream_encryption: bool = True
     max_active_migrations: int = 16
     max_inactive_migrations: int = 16
     movers: tuple[MoverInfo, ...] = ()
@@ -307,6 +319,7 @@ class MigrationRecord(Frozen):
     dest_profile_name: str | None = None
     source_msp_name: str | None = None
     dest_msp_name: str | None = None
+    encrypted: bool | None = None
     error_code: str | None = None
     error_message: str | None = None
     warnings: tuple[Finding, ...] = ()
@@ -336,6 +349,9 @@ class MigrationRequest(Frozen):
     dest_lpar_id: int | None = Field(default=None, ge=1, le=65535)
     source_msp_name: str | None = None
     dest_msp_name: str | None = None
+    # The mover with this data address (the HMC's MSP IP address) on that side.
+    source_msp_ipaddr: str | None = None
+    dest_msp_ipaddr: str | None = None
     wait_minutes: float | None = Field(default=None, gt=0)
     remote_hmc: str | None = None
     remote_user: str | None = None
@@ -374,6 +390,7 @@ class MigrationDefaults(Frozen):
 
     convergence: Convergence | None = None
     max_downtime_ms: int | None = Field(default=None, ge=10, le=60000)
+    stream_encryption: bool | None = None
 
 
 class ValidationReport(Frozen):

@@ -16,6 +16,7 @@ nothing changes, and repeats the last sample, so a wait-time (-w) limit can expi
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,7 @@ from openlpm.errors import (
     OpenLpmError,
     WrongState,
 )
+from openlpm.hmc.authority import CertificateAuthority
 from openlpm.hmc.inventory import Inventory, SystemEntry
 from openlpm.hmc.site import Site
 from openlpm.model import (
@@ -37,6 +39,7 @@ from openlpm.model import (
     CpuModel,
     GuestVerdict,
     MigrationProgress,
+    MoverCertificate,
     MoverInfo,
     MoverProbe,
     Partition,
@@ -163,10 +166,9 @@ class FakeAgent(Scripted):
         self.movers = tuple(movers if movers is not None else [mover_of(name)])
         self.script = list(outgoing if outgoing is not None else completing_stream())
         self.hosted: dict[str, Hosted] = {}
-        self.incoming_ports: dict[str, int] = {}  # every port prepare_incoming gave
+        self.incoming_uris: dict[str, str] = {}  # where prepare_incoming said QEMU waits
         self._streams: dict[str, list[MigrationProgress]] = {}
         self._last_sample: dict[str, MigrationProgress] = {}
-        self._next_port = 49152
         self.cpu_models_offered = [CpuModel(name="qemu64"), CpuModel(name="max")]
         self.max_active_migrations = 16
         self.guest = GuestVerdict(answered=True)
@@ -242,12 +244,11 @@ class FakeAgent(Scripted):
         self._get(name)
         del self.hosted[name]
 
-    async def prepare_incoming(self, name: str, options: StreamOptions) -> int:
+    async def prepare_incoming(self, name: str, options: StreamOptions) -> str:
         self._call("prepare_incoming", name)
         self._require(name, S.MIGRATING_RUNNING)
-        self._next_port += 1
-        self.incoming_ports[name] = self._next_port
-        return self._next_port
+        self.incoming_uris[name] = f"unix:/run/{self.name}/{name}/incoming.sock"
+        return self.incoming_uris[name]
 
     async def finish_incoming(self, name: str) -> Partition:
         self._call("finish_incoming", name)
@@ -337,7 +338,7 @@ class FakeChannel:
     token: str
     direction: str
     address: str  # incoming: where it forwards to; outgoing: the peer mover
-    port: int | None = None
+    encrypted: bool
 
 
 class FakeMover(Scripted):
@@ -351,23 +352,22 @@ class FakeMover(Scripted):
         self.channels: dict[str, FakeChannel] = {}
         self.clients_built = 0  # how many MoverClient(url) the console made for it
         self.client_closed = False
-        self.local_ports: dict[str, int] = {}  # every port open gave, by migration id
-        self._next_port = 40000
+        self.local_uris: dict[str, str] = {}  # the socket each open gave, by migration id
 
     async def info(self) -> MoverInfo:
         self._call("info")
         return self.mover_info
 
-    async def expect(self, migration_id: str, token: str, forward_to: str) -> None:
-        self._call("expect", migration_id, token, forward_to)
-        self._add(FakeChannel(migration_id, token, "incoming", forward_to))
+    async def expect(self, migration_id: str, token: str, forward_to: str,
+                     encrypted: bool) -> None:
+        self._call("expect", migration_id, token, forward_to, encrypted)
+        self._add(FakeChannel(migration_id, token, "incoming", forward_to, encrypted))
 
-    async def open(self, migration_id: str, token: str, peer: str) -> int:
-        self._call("open", migration_id, token, peer)
-        self._next_port += 1
-        self._add(FakeChannel(migration_id, token, "outgoing", peer, self._next_port))
-        self.local_ports[migration_id] = self._next_port
-        return self._next_port
+    async def open(self, migration_id: str, token: str, peer: str, encrypted: bool) -> str:
+        self._call("open", migration_id, token, peer, encrypted)
+        self._add(FakeChannel(migration_id, token, "outgoing", peer, encrypted))
+        self.local_uris[migration_id] = f"unix:/run/{self.mover_info.name}/{migration_id}.sock"
+        return self.local_uris[migration_id]
 
     async def stats(self, migration_id: str) -> ChannelStats:
         self._call("stats", migration_id)
@@ -396,7 +396,8 @@ class FakeMover(Scripted):
     @staticmethod
     def _stats(channel: FakeChannel) -> ChannelStats:
         return ChannelStats(migration_id=channel.migration_id, direction=channel.direction,
-                            connections=0, bytes_out=0, bytes_in=0)
+                            connections=0, bytes_out=0, bytes_in=0,
+                            encrypted=channel.encrypted)
 
 
 # -- wiring into the console ----------------------------------------------------------
@@ -405,11 +406,13 @@ class FakeMover(Scripted):
 class FakeSite(Site):
     """A site whose managed systems are fake agents, registered in its inventory."""
 
-    def __init__(self, inventory: Inventory, agents: Iterable[FakeAgent]) -> None:
-        super().__init__(inventory)
+    def __init__(self, inventory: Inventory, agents: Iterable[FakeAgent],
+                 authority: CertificateAuthority) -> None:
+        super().__init__(inventory, authority)
         self.fakes = {agent.name: agent for agent in agents}
         for agent in self.fakes.values():
             inventory.add_system(SystemEntry(name=agent.name, agent_url=agent.base_url))
+            agent.movers = tuple(certified(m, authority) for m in agent.movers)
 
         self.cut_off: set[str] = set()  # mover data addresses no probe reaches
 
@@ -427,10 +430,17 @@ class FakeProber:
 
     cut_off: set[str]
 
-    async def probe(self, peer: str) -> MoverProbe:
+    async def probe(self, peer: str, encrypted: bool) -> MoverProbe:
         if peer in self.cut_off:
             return MoverProbe(peer=peer, reachable=False, error="No route to host")
-        return MoverProbe(peer=peer, reachable=True, round_trip_ms=0.1)
+        return MoverProbe(peer=peer, reachable=True, encrypted=encrypted, round_trip_ms=0.1)
+
+
+def certified(mover: MoverInfo, authority: CertificateAuthority) -> MoverInfo:
+    """The mover as the console's enrollment leaves it: holding a certificate."""
+    return mover.model_copy(update={"certificate": MoverCertificate(
+        subject=f"CN={mover.name}", authority="CN=hmc mover authority",
+        authority_fingerprint=authority.fingerprint, expires=time.time() + 86400)})
 
 
 def install_movers(monkeypatch: pytest.MonkeyPatch,

@@ -23,6 +23,7 @@ from openlpm.model import (
     MigrationRecord,
     MigrationRequest,
     MigrationState,
+    MoverCertificate,
     MoverProbe,
     Partition,
     PartitionState,
@@ -34,11 +35,20 @@ from tests.unit.fakes import mover_of, profile
 DOCS = Path(__file__).parents[2] / "docs" / "validation.md"
 
 
+AUTHORITY = "AB:CD:EF"
+
+
+def certificate(fingerprint: str = AUTHORITY) -> MoverCertificate:
+    return MoverCertificate(subject="CN=msp1", authority="CN=hmc1 mover authority",
+                            authority_fingerprint=fingerprint, expires=2e9)
+
+
 def system(name: str, **changes: Any) -> SystemInfo:
+    mover = mover_of(name).model_copy(update={"version": __version__,
+                                              "certificate": certificate()})
     return SystemInfo(name=name, cpus=8, memory_mb=8192, free_cpus=8, free_memory_mb=8192,
                       accel="tcg", qemu_version="7.2.0", agent_version=__version__,
-                      movers=(mover_of(name).model_copy(update={"version": __version__}),)
-                      ).model_copy(update=changes)
+                      movers=(mover,)).model_copy(update=changes)
 
 
 def facts(state: PartitionState = PartitionState.RUNNING, *, request: dict[str, Any] | None
@@ -54,7 +64,7 @@ def facts(state: PartitionState = PartitionState.RUNNING, *, request: dict[str, 
         source=source or system("sys1"), target=system("sys2"),
         target_cpu_models=(CpuModel(name="qemu64"),),
         mover_probe=MoverProbe(peer="198.18.0.12:8472", reachable=True),
-        guest=GuestVerdict(answered=True))
+        guest=GuestVerdict(answered=True), authority=AUTHORITY)
     return MigrationFacts(**{**base.__dict__, **changes})
 
 
@@ -157,6 +167,44 @@ def test_movers_that_cannot_reach_each_other_are_an_error() -> None:
     found = only(movers.movers_reach_each_other, facts(mover_probe=probe))
     assert (found.code, found.object) == ("HSCLF408", "msp1")
     assert "198.18.0.12:8472" in found.message and "No route to host" in found.message
+
+
+def test_a_mover_named_by_address_must_have_that_address() -> None:
+    given = facts(request={"dest_msp_ipaddr": "198.18.0.99"})
+    found = only(movers.movers_present, given)
+    assert (found.code, found.object) == ("HSCLF196", "sys2")
+    assert "198.18.0.99" in found.message and "sys2.test" in found.remedy
+
+
+def test_a_mover_is_chosen_by_its_address() -> None:
+    given = facts(request={"dest_msp_ipaddr": "sys2.test"})
+    assert findings(movers.movers_present, given) == []
+    assert given.target_mover() == given.target.movers[0]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("held", [None, certificate("11:22:33")],
+                         ids=["no certificate", "another authority"])
+def test_an_encrypted_stream_needs_movers_certified_by_this_console(
+        held: MoverCertificate | None) -> None:
+    mover = mover_of("sys2").model_copy(update={"version": __version__, "certificate": held})
+    unreachable = MoverProbe(peer="sys2.test:7101", reachable=False, error="handshake failed")
+    given = facts(target=system("sys2", movers=(mover,)), mover_probe=unreachable)
+    found = [f for check in CHECKS for f in check(given)]
+    assert [(f.code, f.object) for f in found] == [("HSCLF422", "msp1")]
+    assert "openlpm mover enroll -m sys2" in found[0].remedy
+
+
+def test_a_stream_in_the_clear_needs_no_certificates() -> None:
+    plain = {"stream_encryption": False}
+    bare = mover_of("sys2").model_copy(update={"version": __version__})
+    given = facts(source=system("sys1", **plain),
+                  target=system("sys2", movers=(bare,), **plain))
+    assert given.encrypted is False
+    assert findings(movers.movers_certified, given) == []
+
+
+def test_one_system_wanting_encryption_is_enough_to_encrypt() -> None:
+    assert facts(source=system("sys1", stream_encryption=False)).encrypted
 
 
 def test_an_inactive_migration_needs_no_movers() -> None:

@@ -20,6 +20,7 @@ from openlpm.errors import (
     SystemUnreachable,
     WrongState,
 )
+from openlpm.hmc.authority import CertificateAuthority
 from openlpm.hmc.board import MigrationBoard
 from openlpm.hmc.inventory import Inventory
 from openlpm.hmc.migrate import MigrationEngine, MigrationJob
@@ -108,7 +109,8 @@ def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
     source.add(profile(NAME, mem=2048, procs=2, lpar_id=3), S.RUNNING, console=SOURCE_CONSOLE)
     inventory = Inventory(tmp_path / "hmc.sqlite")
     movers = install_movers(monkeypatch, [source, target])
-    yield Lab(inventory, MigrationBoard(inventory), FakeSite(inventory, [source, target]),
+    yield Lab(inventory, MigrationBoard(inventory), FakeSite(inventory, [source, target],
+                                          CertificateAuthority(tmp_path / "ca", "hmc")),
               source, target, movers)
     inventory.close()
 
@@ -199,14 +201,15 @@ async def test_stream_goes_from_source_qemu_through_both_movers_to_target_qemu(
     job = await lab.job()
     await job.run()
 
-    [(mid, target_token, forward_to)] = lab.target_mover.called("expect")
-    [(mid2, source_token, peer)] = lab.source_mover.called("open")
+    [(mid, target_token, forward_to, encrypted)] = lab.target_mover.called("expect")
+    [(mid2, source_token, peer, encrypted2)] = lab.source_mover.called("open")
     [(name, uri)] = lab.source.called("start_outgoing")
     assert mid == mid2 == job.record.id
     assert target_token == source_token == job.token
-    assert forward_to == f"127.0.0.1:{lab.target.incoming_ports[NAME]}"
+    assert forward_to == lab.target.incoming_uris[NAME]
     assert peer == lab.target.movers[0].data_address
-    assert (name, uri) == (NAME, f"tcp:127.0.0.1:{lab.source_mover.local_ports[mid]}")
+    assert (name, uri) == (NAME, lab.source_mover.local_uris[mid])
+    assert encrypted and encrypted2 and job.record.encrypted
 
 
 async def test_record_names_the_movers_and_keeps_the_counters_of_the_completed_stream(

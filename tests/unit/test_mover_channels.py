@@ -1,6 +1,9 @@
-"""Mover channels carry a stream between two movers, and only for the right migration.
+"""Mover channels carry a stream between two movers, only for the right migration, and
+encrypted between movers the console certified.
 
-Real sockets on loopback stand in for QEMU on both ends; no root needed.
+Real sockets stand in for QEMU on both ends (unix sockets, as on a managed system) and
+for the migration network (TCP on loopback); real TLS with certificates from a real
+console authority; no root needed.
 """
 
 from __future__ import annotations
@@ -8,11 +11,19 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
-from openlpm.mover.api import serve_data_port
-from openlpm.mover.channels import ChannelTable, probe_peer
+from openlpm.errors import WrongState
+from openlpm.hmc.authority import CertificateAuthority
+from openlpm.mover.channels import ChannelTable, probe_peer, serve_data_port
+from openlpm.mover.credentials import MoverCredentials
+from tests.tamper_proxy import TamperProxy
+
+PAYLOAD_MB = 8
 
 
 def free_port() -> int:
@@ -22,95 +33,210 @@ def free_port() -> int:
 
 
 class FakeIncomingQemu:
-    """Accepts one connection and keeps what arrives, like QEMU's incoming side."""
+    """Accepts connections on a unix socket and keeps what arrives, like QEMU's incoming
+    side; it can answer on the same connection, like QEMU's return path."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: Path, answer: bytes = b"") -> None:
+        self.path = path
+        self.answer = answer
         self.received = bytearray()
         self.done = asyncio.Event()
 
-    async def start(self) -> int:
-        server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.server = server
-        return int(server.sockets[0].getsockname()[1])
+    async def start(self) -> str:
+        self.server = await asyncio.start_unix_server(self._serve, str(self.path))
+        return f"unix:{self.path}"
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while chunk := await reader.read(1 << 16):
-            self.received += chunk
+        writer.write(self.answer)
+        try:
+            while chunk := await reader.read(1 << 16):
+                self.received += chunk
+        except OSError:
+            pass
         writer.close()
         self.done.set()
 
 
-async def movers() -> tuple[ChannelTable, ChannelTable, str, asyncio.Task[None]]:
-    source, target = ChannelTable(), ChannelTable()
+def enrolled(name: str, directory: Path, authority: CertificateAuthority) -> MoverCredentials:
+    credentials = MoverCredentials(name, directory / name)
+    credentials.install(authority.issue(credentials.certificate_request(), name),
+                        authority.certificate_pem)
+    return credentials
+
+
+@dataclass
+class Movers:
+    source: ChannelTable
+    target: ChannelTable
+    data: str  # the target mover's data address
+    directory: Path
+
+    async def qemu(self, answer: bytes = b"") -> tuple[FakeIncomingQemu, str]:
+        qemu = FakeIncomingQemu(self.directory / "incoming.sock", answer)
+        return qemu, await qemu.start()
+
+
+@pytest.fixture
+async def movers(tmp_path: Path) -> AsyncIterator[Movers]:
+    authority = CertificateAuthority(tmp_path / "ca", "hmc1")
+    source = ChannelTable(enrolled("msp-a", tmp_path, authority), tmp_path / "a-channels")
+    target = ChannelTable(enrolled("msp-b", tmp_path, authority), tmp_path / "b-channels")
     data = f"127.0.0.1:{free_port()}"
     task = asyncio.create_task(serve_data_port(target, data))
     await asyncio.sleep(0.05)
-    return source, target, data, task
+    yield Movers(source, target, data, tmp_path)
+    source.close_all()
+    target.close_all()
+    task.cancel()
 
 
-async def send(port: int, payload: bytes) -> None:
-    _, writer = await asyncio.open_connection("127.0.0.1", port)
+async def send(uri: str, payload: bytes, expect_back: int = 0) -> bytes:
+    """Be the source QEMU: stream ``payload`` to a mover's local socket."""
+    reader, writer = await asyncio.open_unix_connection(uri.removeprefix("unix:"))
     writer.write(payload)
     await writer.drain()
+    back = await reader.readexactly(expect_back) if expect_back else b""
     writer.close()
     await writer.wait_closed()
+    return back
 
 
-async def test_a_stream_arrives_whole_at_the_target_and_is_counted() -> None:
-    source, target, data, task = await movers()
-    qemu = FakeIncomingQemu()
-    target.expect("m1", "secret", f"127.0.0.1:{await qemu.start()}")
-    local_port = await source.open("m1", "secret", data, "127.0.0.1")
-    payload = os.urandom(8 << 20)
+@pytest.mark.parametrize("encrypted", [True, False], ids=["encrypted", "in the clear"])
+async def test_a_stream_arrives_whole_at_the_target_and_is_counted(
+        movers: Movers, encrypted: bool) -> None:
+    qemu, incoming = await movers.qemu()
+    movers.target.expect("m1", "secret", incoming, encrypted)
+    local = await movers.source.open("m1", "secret", movers.data, encrypted)
+    payload = os.urandom(PAYLOAD_MB << 20)
 
-    await send(local_port, payload)
+    await send(local, payload)
     await asyncio.wait_for(qemu.done.wait(), 10)
 
     assert bytes(qemu.received) == payload
-    assert source.get("m1").stats().bytes_out == len(payload)
-    assert target.get("m1").stats().bytes_out == len(payload)
-    source.close_all()
-    target.close_all()
-    task.cancel()
+    for table in (movers.source, movers.target):
+        stats = table.get("m1").stats()
+        assert (stats.bytes_out, stats.connections) == (len(payload), 1)
+        assert stats.encrypted == encrypted
+        assert stats.cipher.startswith("TLSv1.3 ") if encrypted else stats.cipher == ""
 
 
-async def test_a_peer_with_the_wrong_token_reaches_nothing() -> None:
-    source, target, data, task = await movers()
-    qemu = FakeIncomingQemu()
-    target.expect("m1", "secret", f"127.0.0.1:{await qemu.start()}")
-    local_port = await source.open("m1", "forged", data, "127.0.0.1")
+async def test_the_return_path_crosses_an_encrypted_channel_too(movers: Movers) -> None:
+    qemu, incoming = await movers.qemu(answer=b"return path!")
+    movers.target.expect("m1", "secret", incoming, True)
+    local = await movers.source.open("m1", "secret", movers.data, True)
 
-    await send(local_port, b"x" * 1000)
+    back = await send(local, os.urandom(1 << 20), expect_back=12)
+
+    assert back == b"return path!"
+    assert movers.source.get("m1").stats().bytes_in == 12
+
+
+async def test_the_source_qemu_connects_to_a_socket_only_root_can_open(
+        movers: Movers) -> None:
+    local = await movers.source.open("m1", "secret", movers.data, True)
+    path = Path(local.removeprefix("unix:"))
+    assert path.stat().st_mode & 0o777 == 0o600
+    movers.source.remove("m1")
+    assert not path.exists()
+
+
+async def test_a_peer_with_the_wrong_token_reaches_nothing(movers: Movers) -> None:
+    qemu, incoming = await movers.qemu()
+    movers.target.expect("m1", "secret", incoming, True)
+    local = await movers.source.open("m1", "forged", movers.data, True)
+
+    await send(local, b"x" * 1000)
     await asyncio.sleep(0.3)
 
-    assert qemu.received == b"" and target.get("m1").stats().connections == 0
-    source.close_all()
-    target.close_all()
-    task.cancel()
+    assert qemu.received == b"" and movers.target.get("m1").stats().connections == 0
 
 
-async def test_a_stream_for_an_unknown_migration_is_refused() -> None:
-    source, target, data, task = await movers()
-    local_port = await source.open("m9", "secret", data, "127.0.0.1")
-    await send(local_port, b"x" * 100)
+async def test_a_stream_for_an_unknown_migration_is_refused(movers: Movers) -> None:
+    local = await movers.source.open("m9", "secret", movers.data, True)
+    await send(local, b"x" * 100)
     await asyncio.sleep(0.2)
     with pytest.raises(Exception, match="m9"):
-        target.get("m9")
-    source.close_all()
-    task.cancel()
+        movers.target.get("m9")
 
 
-async def test_a_probe_of_a_peer_mover_is_answered_and_timed() -> None:
-    _, _, data, task = await movers()
+async def test_an_encrypted_channel_takes_no_stream_in_the_clear(movers: Movers) -> None:
+    qemu, incoming = await movers.qemu()
+    movers.target.expect("m1", "secret", incoming, True)
+    local = await movers.source.open("m1", "secret", movers.data, False)
+
+    await send(local, b"x" * 1000)
+    await asyncio.sleep(0.3)
+
+    assert qemu.received == b"" and movers.target.get("m1").stats().connections == 0
+
+
+async def test_a_mover_certified_by_another_console_is_refused(
+        movers: Movers, tmp_path: Path) -> None:
+    stranger = ChannelTable(
+        enrolled("msp-x", tmp_path, CertificateAuthority(tmp_path / "other-ca", "hmc9")),
+        tmp_path / "x-channels")
+    qemu, incoming = await movers.qemu()
+    movers.target.expect("m1", "secret", incoming, True)
+    local = await stranger.open("m1", "secret", movers.data, True)
+
+    await send(local, b"x" * 1000)
+    await asyncio.sleep(0.3)
+    probe = await probe_peer(movers.data, stranger.credentials.contexts()[1])
+    stranger.close_all()
+
+    assert qemu.received == b"" and movers.target.get("m1").stats().connections == 0
+    assert not probe.reachable
+    assert "not issued by this console's authority" in (probe.error or "")
+
+
+async def test_a_stream_altered_on_the_way_never_reaches_qemu_altered(
+        movers: Movers) -> None:
+    """TLS checks every record: the target mover stops at the first altered one, so
+    QEMU gets an intact prefix of the stream and then its end, never a changed byte."""
+    host, _, port = movers.data.rpartition(":")
+    proxy = TamperProxy((host, int(port)), flip_at=3 << 20)
+    server = await proxy.serve("127.0.0.1", 0)
+    middle = f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    qemu, incoming = await movers.qemu()
+    movers.target.expect("m1", "secret", incoming, True)
+    local = await movers.source.open("m1", "secret", middle, True)
+    payload = os.urandom(PAYLOAD_MB << 20)
+
+    reader, writer = await asyncio.open_unix_connection(local.removeprefix("unix:"))
     try:
-        probe = await probe_peer(data)
-    finally:
-        task.cancel()
-    assert probe.reachable and probe.round_trip_ms is not None and probe.error is None
+        writer.write(payload)
+        await writer.drain()
+        source_end = await asyncio.wait_for(reader.read(), 10)
+    except ConnectionError:  # the mover ended it before all was written: as good
+        source_end = b""
+    await asyncio.wait_for(qemu.done.wait(), 10)
+    writer.close()
+    server.close()
+
+    assert source_end == b"" and proxy.flipped == 1
+    assert len(qemu.received) < 3 << 20
+    assert bytes(qemu.received) == payload[:len(qemu.received)]
+
+
+async def test_a_mover_without_a_certificate_cannot_open_an_encrypted_channel(
+        tmp_path: Path) -> None:
+    bare = ChannelTable(MoverCredentials("msp-new", tmp_path / "new"), tmp_path / "channels")
+    with pytest.raises(WrongState) as refused:
+        await bare.open("m1", "secret", "127.0.0.1:1", True)
+    assert refused.value.code == "HSCLF143"
+    assert "openlpm mover enroll" in refused.value.message
+    await bare.open("m2", "secret", "127.0.0.1:1", False)
+    bare.close_all()
+
+
+async def test_a_probe_of_a_peer_mover_is_answered_and_timed(movers: Movers) -> None:
+    probe = await probe_peer(movers.data, movers.source.credentials.contexts()[1])
+    assert probe.reachable and probe.encrypted and probe.error is None
+    assert probe.round_trip_ms is not None
 
 
 async def test_a_probe_of_an_address_where_no_mover_listens_says_why() -> None:
-    probe = await probe_peer(f"127.0.0.1:{free_port()}")
+    probe = await probe_peer(f"127.0.0.1:{free_port()}", None)
     assert not probe.reachable and "refused" in (probe.error or "").lower()
 
 
@@ -123,5 +249,5 @@ async def test_a_probe_of_a_service_that_is_not_a_mover_fails() -> None:
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     async with server:
         port = server.sockets[0].getsockname()[1]
-        probe = await probe_peer(f"127.0.0.1:{port}")
+        probe = await probe_peer(f"127.0.0.1:{port}", None)
     assert not probe.reachable and "mover" in (probe.error or "")

@@ -19,6 +19,7 @@ from openlpm.errors import (
     SystemUnreachable,
     ValidationFailed,
 )
+from openlpm.hmc.authority import CertificateAuthority
 from openlpm.hmc.board import MigrationBoard
 from openlpm.hmc.checks import CHECKS
 from openlpm.hmc.inventory import Inventory
@@ -33,7 +34,7 @@ from openlpm.model import (
     PartitionState,
     Severity,
 )
-from tests.unit.fakes import FakeAgent, FakeSite, mover_of, profile
+from tests.unit.fakes import FakeAgent, FakeSite, certified, mover_of, profile
 
 S = PartitionState
 SOURCE, TARGET, NAME = "sys1", "sys2", "lpar1"
@@ -67,7 +68,8 @@ def target() -> FakeAgent:
 @pytest.fixture
 def console(tmp_path: Path, source: FakeAgent, target: FakeAgent) -> Iterator[Console]:
     inventory = Inventory(tmp_path / "hmc.sqlite")
-    yield Console(inventory, MigrationBoard(inventory), FakeSite(inventory, [source, target]))
+    yield Console(inventory, MigrationBoard(inventory), FakeSite(inventory, [source, target],
+                                          CertificateAuthority(tmp_path / "ca", "hmc")))
     inventory.close()
 
 
@@ -295,14 +297,15 @@ async def test_inactive_migration_needs_no_mover(console: Console, source: FakeA
 
 async def test_named_mover_must_exist_on_its_system(console: Console,
                                                     target: FakeAgent) -> None:
-    target.movers = (mover_of(TARGET, "msp1"), mover_of(TARGET, "msp2"))
+    target.movers = tuple(certified(mover_of(TARGET, name), console.site.authority)
+                          for name in ("msp1", "msp2"))
 
     good = await console.plan(dest_msp_name="msp2")
     bad = await console.plan(dest_msp_name="msp9")
 
     assert good.findings == ()
     assert good.target is not None
-    assert good.mover(good.target, "msp2").name == "msp2"
+    assert good.target_mover.name == "msp2"
     assert only(bad).code == "HSCLF195"
     assert "msp1, msp2" in only(bad).remedy
 

@@ -50,8 +50,10 @@ class Tuning(BaseModel):
     downtime_limit_ms: int
 
 
-class IncomingPort(BaseModel):
-    port: int
+class IncomingAddress(BaseModel):
+    """Where the target QEMU waits for the stream, on the system's own host."""
+
+    uri: str
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ def create_app(manager: PartitionManager, accel: str, qemu_version: str,
             free_memory_mb=free.memory_mb, accel=accel, qemu_version=qemu_version,
             agent_version=__version__, maintenance=settings.maintenance,
             convergence=settings.convergence, max_downtime_ms=settings.max_downtime_ms,
+            stream_encryption=settings.stream_encryption,
             page_size_kb=os.sysconf("SC_PAGE_SIZE") // 1024,
             max_active_migrations=limits.active, max_inactive_migrations=limits.inactive,
             movers=await movers())
@@ -159,8 +162,8 @@ def create_app(manager: PartitionManager, accel: str, qemu_version: str,
         return await manager.shutdown(name, immediate)
 
     @app.post("/partitions/{name}/incoming")
-    async def incoming(name: str, options: StreamOptions) -> IncomingPort:
-        return IncomingPort(port=await manager.prepare_incoming(name, options))
+    async def incoming(name: str, options: StreamOptions) -> IncomingAddress:
+        return IncomingAddress(uri=await manager.prepare_incoming(name, options))
 
     @app.post("/partitions/{name}/incoming/finish")
     async def finish_incoming(name: str) -> Partition:

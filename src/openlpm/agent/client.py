@@ -73,10 +73,11 @@ class AgentClient(ServiceClient):
         return Partition.model_validate(await self.request(
             "POST", f"/partitions/{name}/shutdown", params={"immediate": immediate}))
 
-    async def prepare_incoming(self, name: str, options: StreamOptions) -> int:
+    async def prepare_incoming(self, name: str, options: StreamOptions) -> str:
+        """Where the target QEMU waits for the stream (unix:PATH)."""
         body = await self.request("POST", f"/partitions/{name}/incoming",
                                   json=options.model_dump(mode="json"))
-        return int(body["port"])
+        return str(body["uri"])
 
     async def finish_incoming(self, name: str) -> Partition:
         return Partition.model_validate(

@@ -41,7 +41,6 @@ TRANSITIONS: dict[PartitionState, frozenset[PartitionState]] = {
     S.ERROR: frozenset({S.NOT_ACTIVATED, S.STARTING}),
 }
 
-INCOMING_HOST = "127.0.0.1"
 SHUTDOWN_GRACE_S = 30.0
 RESUME_TIMEOUT_S = 30.0
 
@@ -252,13 +251,13 @@ class PartitionManager:
 
     # -- migration, target side -------------------------------------------------------
 
-    async def prepare_incoming(self, name: str, options: StreamOptions) -> int:
-        """Start the shell QEMU waiting for the stream; returns its local port (step 3)."""
+    async def prepare_incoming(self, name: str, options: StreamOptions) -> str:
+        """Start the shell QEMU waiting for the stream; returns where it listens (step 3)."""
         self._require(name, S.MIGRATING_RUNNING)
         record = self.store.get(name)
         qemu = await self._start_qemu(record.profile, incoming=True)
         await qemu.set_stream_options(options)
-        return await qemu.listen_incoming(INCOMING_HOST)
+        return await qemu.listen_incoming()
 
     async def finish_incoming(self, name: str) -> Partition:
         """The partition is this system's now: wait until it runs, announce it (step 5)."""

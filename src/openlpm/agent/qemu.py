@@ -40,6 +40,9 @@ ACTIVE_MIGRATION_STATUSES = frozenset({"setup", "active", "pre-switchover", "dev
 
 # How long the guest's mobility hook may take to answer before it counts as absent.
 GUEST_ANSWER_TIMEOUT_S = 1.5
+# QEMU caps a migration at 128 MiB/s unless told otherwise; the stream should run as fast
+# as the link allows (1 TiB/s is "no cap" while staying within QEMU's accepted range).
+STREAM_BANDWIDTH = 1 << 40
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,10 @@ class QemuPartition:
     @property
     def qmp_socket(self) -> Path:
         return self.run_dir / "qmp.sock"
+
+    @property
+    def incoming_socket(self) -> Path:
+        return self.run_dir / "incoming.sock"
 
     @property
     def console_socket(self) -> Path:
@@ -174,11 +181,12 @@ class QemuPartition:
         info = await self.execute("query-migrate")
         return str(info.get("status", "none"))
 
-    async def listen_incoming(self, host: str) -> int:
-        """Open the incoming migration port on ``host``; returns the port QEMU chose."""
-        await self.execute("migrate-incoming", {"uri": f"tcp:{host}:0"})
-        info = await self.execute("query-migrate")
-        return int(info["socket-address"][0]["port"])
+    async def listen_incoming(self) -> str:
+        """Wait for the stream on a socket only this host's mover service can reach."""
+        uri = f"unix:{self.incoming_socket}"
+        self.incoming_socket.unlink(missing_ok=True)
+        await self.execute("migrate-incoming", {"uri": uri})
+        return uri
 
     async def migrate(self, uri: str, options: StreamOptions) -> None:
         self._migration_status = "setup"
@@ -186,6 +194,7 @@ class QemuPartition:
         await self.execute("migrate-set-capabilities", {"capabilities": [
             {"capability": "auto-converge", "state": options.auto_converge}]})
         await self.set_downtime_limit(options.downtime_limit_ms)
+        await self.execute("migrate-set-parameters", {"max-bandwidth": STREAM_BANDWIDTH})
         await self.execute("migrate", {"uri": uri})
 
     async def set_stream_options(self, options: StreamOptions) -> None:

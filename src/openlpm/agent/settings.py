@@ -16,6 +16,8 @@ class SystemSettings(Frozen):
     maintenance: bool = False
     convergence: Convergence = Convergence.PRECOPY
     max_downtime_ms: int = Field(default=1000, ge=10, le=60000)
+    # Streams between mover services are TLS unless both ends' systems turn it off.
+    stream_encryption: bool = True
 
 
 class SettingsFile:

@@ -38,9 +38,10 @@ PROFILE_ATTRIBUTES = {"name", "lpar_id", "profile_name", "min_mem", "desired_mem
                       "min_procs", "desired_procs", "max_procs", "lpar_proc_compat_mode",
                       "lpar_env", "proc_mode", "migration_disabled", "kernel_args",
                       *PROFILE_LISTS}
-MIGRATION_ATTRIBUTES = {"dest_lpar_id", "source_msp_name", "dest_msp_name", "convergence",
-                        "max_downtime_ms", "streams", "compression"}
-SYSTEM_MIGRATION_ATTRIBUTES = {"convergence", "max_downtime_ms"}
+MIGRATION_ATTRIBUTES = {"dest_lpar_id", "source_msp_name", "dest_msp_name", "source_msp_ipaddr",
+                        "dest_msp_ipaddr", "convergence", "max_downtime_ms", "streams",
+                        "compression"}
+SYSTEM_MIGRATION_ATTRIBUTES = {"convergence", "max_downtime_ms", "stream_encryption"}
 MIGRATION_LISTING = ("migration_type", "source_sys_name", "dest_sys_name", "dest_lpar_id",
                      "source_msp_name", "dest_msp_name", "migration_step", "bytes_transmitted",
                      "bytes_remaining", "rate")
@@ -387,9 +388,10 @@ def migrlpar_parser() -> argparse.ArgumentParser:
                         "to 31 characters; default: the partition's profile name)")
     data = parser.add_mutually_exclusive_group()
     data.add_argument("-i", dest="attributes", help=(
-        '"dest_lpar_id=N,source_msp_name=NAME,dest_msp_name=NAME,'
-        'convergence=precopy|auto-converge|postcopy,max_downtime_ms=MS,streams=N,'
-        'compression=none|zstd"; with -o set -r sys: "convergence=...,max_downtime_ms=MS"'))
+        '"dest_lpar_id=N,source_msp_name=NAME,dest_msp_name=NAME,source_msp_ipaddr=IP,'
+        'dest_msp_ipaddr=IP,convergence=precopy|auto-converge|postcopy,max_downtime_ms=MS,'
+        'streams=N,compression=none|zstd"; with -o set -r sys: '
+        '"convergence=...,max_downtime_ms=MS,stream_encryption=1|0"'))
     data.add_argument("-f", dest="input_file", type=Path, help="file holding the -i data")
     parser.add_argument("--ip", dest="remote_hmc", help="console that manages the target; "
                         "this console's own name means a local migration")
@@ -456,7 +458,8 @@ def migration_requests(args: argparse.Namespace,
             vlan_bridge=args.vlanbridge, mpio=args.mpio, redundant_vios=args.redundantvios,
             npiv_validation=args.npivval, convergence=attributes.get("convergence"),
             max_downtime_ms=attributes.get("max_downtime_ms"),
-            **{k: attributes[k] for k in ("streams", "compression") if k in attributes},
+            **{k: attributes[k] for k in ("streams", "compression", "source_msp_ipaddr",
+                                          "dest_msp_ipaddr") if k in attributes},
             **who) for who in wanted]
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
@@ -522,11 +525,12 @@ async def _set_defaults(args: argparse.Namespace, hmc: HmcClient) -> None:
     attributes = parse_attributes(_input_data(args), SYSTEM_MIGRATION_ATTRIBUTES,
                                   "migrlpar -o set -r sys")
     if not attributes:
-        raise RequestInvalid("migrlpar -o set -r sys needs -i with convergence= and/or "
-                             "max_downtime_ms=.", code="HSCLF019")
+        raise RequestInvalid("migrlpar -o set -r sys needs -i with convergence=, "
+                             "max_downtime_ms= or stream_encryption=.", code="HSCLF019")
     info = await hmc.set_migration_defaults(args.source, attributes)
     print(f"{info.name}: convergence={info.convergence.value},"
-          f"max_downtime_ms={info.max_downtime_ms}")
+          f"max_downtime_ms={info.max_downtime_ms},"
+          f"stream_encryption={int(info.stream_encryption)}")
 
 
 async def _stop_or_recover(args: argparse.Namespace, hmc: HmcClient) -> None:

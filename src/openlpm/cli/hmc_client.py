@@ -17,6 +17,7 @@ from openlpm.model import (
     JournalEntry,
     MigrationRecord,
     MigrationRequest,
+    MoverInfo,
     PartitionProfile,
     PartitionSummary,
     SystemInfo,
@@ -63,6 +64,10 @@ class HmcClient(ServiceClient):
     async def set_maintenance(self, system: str, on: bool) -> SystemInfo:
         return SystemInfo.model_validate(await self.request(
             "PUT", f"/systems/{system}/maintenance", json={"maintenance": on}))
+
+    async def enroll_movers(self, system: str) -> list[MoverInfo]:
+        body = await self.request("POST", f"/systems/{system}/movers/enroll")
+        return [MoverInfo.model_validate(m) for m in body]
 
     async def set_migration_defaults(self, system: str, changes: dict[str, str]) -> SystemInfo:
         return SystemInfo.model_validate(await self.request(

@@ -68,9 +68,17 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--name", required=True, help="mover service name")
     serve.add_argument("--control", required=True, help="HOST:PORT of the control API")
     serve.add_argument("--data", required=True, help="HOST:PORT the stream arrives on")
+    serve.add_argument("--advertise", metavar="HOST:PORT",
+                       help="the data address peer movers connect to, when it is not --data "
+                            "(behind NAT or a relay); default: --data")
+    serve.add_argument("--state-dir", type=Path, required=True,
+                       help="the mover's key and certificate, and its channels' sockets")
     serve.add_argument("--max-migrations", type=int, default=8,
                        help="migrations this mover carries at once (VIOS cfg_msp_lpm_ops)")
     serve.add_argument("--netns", metavar="NS", help="run inside network namespace NS")
+    enroll = _add(mover, "enroll", "issue a system's mover services certificates from this "
+                  "console's authority (done when a system is added)")
+    enroll.add_argument("-m", dest="system", required=True, help="managed system")
 
     lab = _add(parts, "lab", "a whole site on this machine").add_subparsers(
         dest="action", required=True)
@@ -154,6 +162,13 @@ async def _dispatch(args: argparse.Namespace) -> None:
         async with HmcClient(hmc_url()) as hmc:
             info = await hmc.set_maintenance(args.system, not args.off)
         print(f"{info.name}: maintenance {'on' if info.maintenance else 'off'}")
+    elif args.part == "mover":
+        async with HmcClient(hmc_url()) as hmc:
+            for mover in await hmc.enroll_movers(args.system):
+                assert mover.certificate is not None
+                print(f"{mover.name}: certificate {mover.certificate.subject} from "
+                      f"{mover.certificate.authority} "
+                      f"({mover.certificate.authority_fingerprint[:23]}...)")
     elif args.part == "demo":
         from openlpm.lab.demo import run_demo
 
@@ -206,9 +221,9 @@ def _mover_serve(args: argparse.Namespace) -> None:
     if args.netns:
         enter_netns(args.netns)
     info = MoverInfo(name=args.name, control_url=f"http://{args.control}",
-                     data_address=args.data, version=__version__,
+                     data_address=args.advertise or args.data, version=__version__,
                      max_migrations=args.max_migrations)
-    serve(create_app(info), bind(args.control))
+    serve(create_app(info, args.state_dir, args.data), bind(args.control))
 
 
 def _qemu_version(binary: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,6 +15,7 @@ from pydantic import BaseModel
 from openlpm import __version__
 from openlpm.agent.client import AgentClient
 from openlpm.errors import ObjectNotFound, OpenLpmError, RequestInvalid, WrongState
+from openlpm.hmc.authority import CertificateAuthority
 from openlpm.hmc.board import MigrationBoard
 from openlpm.hmc.inventory import Inventory, SystemEntry
 from openlpm.hmc.migrate import MigrationEngine
@@ -41,6 +43,8 @@ from openlpm.model import (
     ValidationReport,
 )
 from openlpm.serve import install_error_handlers
+
+log = logging.getLogger("openlpm.hmc")
 
 
 class AddSystem(BaseModel):
@@ -72,11 +76,12 @@ class SystemMigrationInfo(BaseModel):
     num_active_migrations_in_progress: int
     convergence: Convergence
     max_downtime_ms: int
+    stream_encryption: int
 
 
 def create_app(db_path: Path, name: str = "") -> FastAPI:
     inventory = Inventory(db_path)
-    site = Site(inventory)
+    site = Site(inventory, CertificateAuthority(db_path.parent / "authority", name))
     board = MigrationBoard(inventory)
     engine = MigrationEngine(site, board)
     recovery = Recovery(site, board, engine.driven)
@@ -110,7 +115,20 @@ def create_app(db_path: Path, name: str = "") -> FastAPI:
                 f"The agent at {entry.agent_url} is managed system {found.info.name}, not "
                 f"{entry.name}. Add it under its own name.", code="HSCLF167")
         inventory.add_system(entry)
-        return found
+        if found.info is None:
+            return found
+        try:
+            await site.enroll_movers(entry.name)
+        except OpenLpmError as exc:
+            log.warning("%s: its mover services got no certificate (%s); enroll them with "
+                        "'openlpm mover enroll -m %s'", entry.name, exc.message, entry.name)
+        return await summary(entry)
+
+    @app.post("/systems/{system}/movers/enroll")
+    async def enroll_movers(system: str) -> list[MoverInfo]:
+        """Issue the system's mover services certificates from this console's authority;
+        done when a system is added, and again for a mover that lost or never got one."""
+        return list(await site.enroll_movers(system))
 
     @app.get("/systems")
     async def systems() -> list[SystemSummary]:
@@ -153,7 +171,7 @@ def create_app(db_path: Path, name: str = "") -> FastAPI:
             num_active_migrations_supported=info.max_active_migrations,
             num_inactive_migrations_in_progress=len(moving) - active,
             num_active_migrations_in_progress=active, convergence=info.convergence,
-            max_downtime_ms=info.max_downtime_ms)
+            max_downtime_ms=info.max_downtime_ms, stream_encryption=int(info.stream_encryption))
 
     # -- partitions ------------------------------------------------------------------
 
@@ -219,7 +237,9 @@ def create_app(db_path: Path, name: str = "") -> FastAPI:
 
         async def probe(source: MoverInfo, target: MoverInfo) -> MoverProbe:
             try:
-                return await site.mover(source.control_url).probe(target.data_address)
+                return await site.mover(source.control_url).probe(
+                    target.data_address,
+                    source_info.stream_encryption or target_info.stream_encryption)
             except OpenLpmError as exc:
                 return MoverProbe(peer=target.data_address, reachable=False,
                                   error=exc.message)

@@ -41,7 +41,6 @@ from openlpm.mover.client import MoverClient
 log = logging.getLogger("openlpm.hmc.migrate")
 
 Step = MigrationStep
-LOCAL_HOST = "127.0.0.1"
 SWITCH_OVER_STATUSES = frozenset({"device", "pre-switchover"})
 PROGRESS_WAIT_S = 0.5
 # A stream that sends nothing for this long is cut off (a link down for good): it is
@@ -126,10 +125,7 @@ class MigrationJob:
                                else system.max_inactive_migrations)
                   for system in (self.plan.source, self.target)]
         if active:
-            request = self.plan.request
-            for system, wanted in ((self.plan.source, request.source_msp_name),
-                                   (self.target, request.dest_msp_name)):
-                mover = self.plan.mover(system, wanted)
+            for mover in (self.plan.source_mover, self.plan.target_mover):
                 limits.append(mover_limit(mover.name, mover.max_migrations))
         return tuple(limits)
 
@@ -144,9 +140,9 @@ class MigrationJob:
             pass
         if self.active:
             async with self._step(Step.MOVER_SERVICES):
-                local_port = await self._open_channel()
+                stream_uri = await self._open_channel()
             async with self._step(Step.MIGRATE):
-                await self._transfer(f"tcp:{LOCAL_HOST}:{local_port}")
+                await self._transfer(stream_uri)
                 await self._note_connections()
         async with self._step(Step.RESUME_ON_TARGET):
             await self.target_agent.finish_incoming(self.name)
@@ -181,25 +177,25 @@ class MigrationJob:
             "lpar_id": lpar_id,
             "profile_name": request.dest_profile_name or profile.profile_name})
 
-    async def _open_channel(self) -> int:
-        request = self.plan.request
-        source_mover_info = self.plan.mover(self.plan.source, request.source_msp_name)
-        target_mover_info = self.plan.mover(self.target, request.dest_msp_name)
+    async def _open_channel(self) -> str:
+        """Join the source QEMU to the target's through the movers; returns where the
+        source QEMU sends its stream."""
+        source_mover_info, target_mover_info = self.plan.source_mover, self.plan.target_mover
+        encrypted = self.plan.facts.encrypted
         await self._publish(source_msp_name=source_mover_info.name,
-                            dest_msp_name=target_mover_info.name)
+                            dest_msp_name=target_mover_info.name, encrypted=encrypted)
         source_mover = self._mover(source_mover_info.control_url)
         target_mover = self._mover(target_mover_info.control_url)
-        incoming_port = await self.target_agent.prepare_incoming(self.name,
-                                                                  self.stream_options())
+        incoming = await self.target_agent.prepare_incoming(self.name, self.stream_options())
         # Undos are registered before the calls they undo: a call cut short by a stop or
         # by -w may still have acted, and an undo of what was not done is harmless.
         self._on_failure("close the target mover channel",
                          lambda: target_mover.close_channel(self.record.id))
-        await target_mover.expect(self.record.id, self.token, f"{LOCAL_HOST}:{incoming_port}")
+        await target_mover.expect(self.record.id, self.token, incoming, encrypted)
         self._on_failure("close the source mover channel",
                          lambda: source_mover.close_channel(self.record.id))
         return await source_mover.open(self.record.id, self.token,
-                                       target_mover_info.data_address)
+                                       target_mover_info.data_address, encrypted)
 
     async def _transfer(self, uri: str) -> None:
         wait = self.plan.request.wait_minutes
@@ -261,10 +257,11 @@ class MigrationJob:
         """Journal how many connections the stream used through the source mover."""
         with contextlib.suppress(OpenLpmError):
             stats = await self._movers[0].stats(self.record.id)
+            protection = f", {stats.cipher}" if stats.encrypted else ", not encrypted"
             self.board.inventory.journal(
                 self.record.id, Step.MIGRATE, "carried",
                 f"{stats.connections} connection(s) through the movers, "
-                f"{stats.bytes_out / 2**20:.0f} MiB out")
+                f"{stats.bytes_out / 2**20:.0f} MiB out{protection}")
 
     async def _follow_policy(self, sample: MigrationProgress) -> None:
         """Record each new pre-copy pass; carry out the convergence policy's decision."""

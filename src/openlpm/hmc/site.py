@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from openlpm.agent.client import AgentClient
 from openlpm.errors import ObjectNotFound
+from openlpm.hmc.authority import CertificateAuthority
 from openlpm.hmc.inventory import Inventory
-from openlpm.model import Partition
+from openlpm.model import MoverInfo, Partition
 from openlpm.mover.client import MoverClient
 
 MOVER_QUESTION_TIMEOUT_S = 5.0
 
 
 class Site:
-    def __init__(self, inventory: Inventory) -> None:
+    def __init__(self, inventory: Inventory, authority: CertificateAuthority) -> None:
         self.inventory = inventory
+        self.authority = authority
         self._agents: dict[str, AgentClient] = {}
         self._movers: dict[str, MoverClient] = {}
 
@@ -31,6 +33,17 @@ class Site:
             self._movers[control_url] = MoverClient(control_url,
                                                     timeout=MOVER_QUESTION_TIMEOUT_S)
         return self._movers[control_url]
+
+    async def enroll_movers(self, system: str) -> tuple[MoverInfo, ...]:
+        """Issue each mover service of ``system`` a certificate for its encrypted streams."""
+        info = await self.agent(system).system()
+        enrolled = []
+        for mover in info.movers:
+            client = self.mover(mover.control_url)
+            certificate = self.authority.issue(await client.certificate_request(), mover.name)
+            enrolled.append(await client.install_certificate(
+                certificate, self.authority.certificate_pem))
+        return tuple(enrolled)
 
     async def partition(self, system: str, name: str | None = None,
                         lpar_id: int | None = None) -> Partition:

@@ -17,7 +17,7 @@ from typing import TypeVar
 from openlpm.errors import OpenLpmError, RequestInvalid, ValidationFailed
 from openlpm.hmc.board import MigrationBoard
 from openlpm.hmc.checks import CHECKS, describe
-from openlpm.hmc.checks.facts import MigrationFacts, chosen_mover
+from openlpm.hmc.checks.facts import MigrationFacts
 from openlpm.hmc.site import Site
 from openlpm.model import (
     CheckResult,
@@ -72,8 +72,15 @@ class MigrationPlan:
                                 findings=self.findings, checks=self.checks,
                                 elapsed_ms=self.elapsed_ms)
 
-    def mover(self, system: SystemInfo, wanted: str | None) -> MoverInfo:
-        chosen = chosen_mover(system, wanted)
+    @property
+    def source_mover(self) -> MoverInfo:
+        chosen = self.facts.source_mover()
+        assert chosen is not None, "validation passed, so the mover exists"
+        return chosen
+
+    @property
+    def target_mover(self) -> MoverInfo:
+        chosen = self.facts.target_mover()
         assert chosen is not None, "validation passed, so the mover exists"
         return chosen
 
@@ -118,7 +125,8 @@ async def gather_facts(site: Site, board: MigrationBoard, request: MigrationRequ
         target_partitions=tuple(target_partitions) if isinstance(target_partitions, list)
         else (),
         in_flight=tuple(board.in_flight()),
-        target_cpu_models=tuple(models) if isinstance(models, list) else None)
+        target_cpu_models=tuple(models) if isinstance(models, list) else None,
+        authority=site.authority.fingerprint)
     if not facts.active:
         return facts
     probe, guest = await asyncio.gather(_probe(site, facts), _ask_guest(site, facts))
@@ -138,7 +146,8 @@ async def _probe(site: Site, facts: MigrationFacts) -> MoverProbe | None:
     if source is None or target is None:
         return None
     try:
-        return await site.mover(source.control_url).probe(target.data_address)
+        return await site.mover(source.control_url).probe(target.data_address,
+                                                          facts.encrypted)
     except OpenLpmError as exc:
         return MoverProbe(peer=target.data_address, reachable=False, error=exc.message)
 

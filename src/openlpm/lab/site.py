@@ -161,7 +161,8 @@ def _start_system(state: LabState, spec: LabSpec, node: Node, image: PartitionIm
     mover = f"{name}{spec.mover_suffix}"
     _spawn(state, f"{name}-mover", workdir, [
         "mover", "serve", "--netns", node.namespace, "--name", mover,
-        "--control", f"{address}:{MOVER_CONTROL_PORT}", "--data", f"{address}:{MOVER_DATA_PORT}"])
+        "--control", f"{address}:{MOVER_CONTROL_PORT}", "--data", f"{address}:{MOVER_DATA_PORT}",
+        "--state-dir", str(workdir / mover)])
     _spawn(state, f"{name}-agent", workdir, [
         "agent", "serve", "--netns", node.namespace, "--name", name,
         "--listen", f"{address}:{AGENT_PORT}", "--state-dir", str(workdir / name),
@@ -216,6 +217,9 @@ async def _register_systems(state: LabState, spec: LabSpec) -> None:
                    "the lab's HMC")
         for name in state.systems:
             await _wait_system_ready(http, name)
+            # Adding a system enrolls the movers it has then; one that started later
+            # than its agent is enrolled now.
+            decode(await http.post(f"/systems/{name}/movers/enroll"), "the lab's HMC")
 
 
 async def _wait_system_ready(http: httpx.AsyncClient, name: str) -> None:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from pydantic import BaseModel
 
 from openlpm import __version__
 from openlpm.model import MoverInfo, MoverProbe
-from openlpm.mover.channels import ChannelStats, ChannelTable, probe_peer, split_address
+from openlpm.mover.channels import ChannelStats, ChannelTable, probe_peer, serve_data_port
+from openlpm.mover.credentials import MoverCredentials
 from openlpm.serve import install_error_handlers
 
 
@@ -21,45 +22,44 @@ class IncomingChannel(BaseModel):
     migration_id: str
     token: str
     forward_to: str
+    encrypted: bool = True
 
 
 class OutgoingChannel(BaseModel):
     migration_id: str
     token: str
     peer: str
+    encrypted: bool = True
 
 
 class ProbeRequest(BaseModel):
     peer: str
+    encrypted: bool = True
 
 
-class LocalPort(BaseModel):
-    port: int
+class LocalAddress(BaseModel):
+    """Where QEMU sends its stream: a socket of this mover (unix:PATH)."""
+
+    uri: str
 
 
-async def serve_data_port(channels: ChannelTable, address: str) -> None:
-    loop = asyncio.get_running_loop()
-    listener = socket.create_server(split_address(address), backlog=64)
-    listener.setblocking(False)
-    tasks: set[asyncio.Task[None]] = set()
-    try:
-        while True:
-            sock, _ = await loop.sock_accept(listener)
-            task = asyncio.create_task(channels.accept_peer(sock))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-    finally:
-        listener.close()
-        for task in tasks:
-            task.cancel()
+class IssuedCertificate(BaseModel):
+    certificate: str
+    authority: str
 
 
-def create_app(info: MoverInfo, local_host: str = "127.0.0.1") -> FastAPI:
-    channels = ChannelTable()
+class CertificateRequest(BaseModel):
+    request: str
+
+
+def create_app(info: MoverInfo, state_dir: Path, listen: str) -> FastAPI:
+    """``info.data_address`` is what peers connect to; the data port listens on ``listen``."""
+    credentials = MoverCredentials(info.name, state_dir / "tls")
+    channels = ChannelTable(credentials, state_dir / "channels")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        data = asyncio.create_task(serve_data_port(channels, info.data_address))
+        data = asyncio.create_task(serve_data_port(channels, listen))
         yield
         channels.close_all()
         data.cancel()
@@ -71,20 +71,32 @@ def create_app(info: MoverInfo, local_host: str = "127.0.0.1") -> FastAPI:
 
     @app.get("/mover")
     async def mover() -> MoverInfo:
-        return info
+        return info.model_copy(update={"certificate": credentials.describe()})
+
+    @app.get("/certificate-request")
+    async def certificate_request() -> CertificateRequest:
+        """A request for a certificate for this mover's own key, for its console to sign."""
+        return CertificateRequest(request=credentials.certificate_request())
+
+    @app.put("/certificate")
+    async def install_certificate(body: IssuedCertificate) -> MoverInfo:
+        credentials.install(body.certificate, body.authority)
+        return await mover()
 
     @app.post("/probe")
     async def probe(body: ProbeRequest) -> MoverProbe:
-        return await probe_peer(body.peer)
+        context = credentials.contexts()[1] if body.encrypted else None
+        return await probe_peer(body.peer, context)
 
     @app.post("/channels/incoming")
     async def expect(body: IncomingChannel) -> ChannelStats:
-        return channels.expect(body.migration_id, body.token, body.forward_to).stats()
+        return channels.expect(body.migration_id, body.token, body.forward_to,
+                               body.encrypted).stats()
 
     @app.post("/channels/outgoing")
-    async def open_channel(body: OutgoingChannel) -> LocalPort:
-        return LocalPort(port=await channels.open(body.migration_id, body.token, body.peer,
-                                                  local_host))
+    async def open_channel(body: OutgoingChannel) -> LocalAddress:
+        return LocalAddress(uri=await channels.open(body.migration_id, body.token, body.peer,
+                                                    body.encrypted))
 
     @app.get("/channels/{migration_id}")
     async def stats(migration_id: str) -> ChannelStats:

@@ -1,9 +1,16 @@
 """Migration channels through a mover: one per migration, each with its connections.
 
-Source side: QEMU connects to a local port the channel opened; each connection is
+Source side: QEMU connects to a local socket the channel opened; each connection is
 carried to the peer mover, introduced by a header naming the migration and its token.
 Target side: the mover checks the header against the channel the console registered
-and joins the connection to the target QEMU's incoming port.
+and joins the connection to the target QEMU's incoming socket.
+
+Between movers a stream is TLS 1.3 with both movers' certificates when the channel is
+encrypted; the header then travels inside it. A connection's first byte tells the two
+apart, so one data port takes both.
+
+Each connection is served by its own threads, from the handshake to the end of the
+stream: the relay blocks, and a migration may have several connections (multifd).
 """
 
 from __future__ import annotations
@@ -14,10 +21,15 @@ import hmac
 import logging
 import os
 import socket
+import ssl
+import threading
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from openlpm.errors import ObjectExists, ObjectNotFound
+from openlpm.errors import ObjectExists, ObjectNotFound, OpenLpmError
 from openlpm.model import Frozen, MoverProbe
+from openlpm.mover.credentials import MoverCredentials
 from openlpm.mover.relay import ByteCount, relay
 
 log = logging.getLogger("openlpm.mover.channels")
@@ -29,6 +41,7 @@ HANDSHAKE_TIMEOUT_S = 10.0
 # A probe is a connection that introduces itself as such and is answered, then closed.
 PROBE_HEADER = HEADER_PREFIX + b"probe\n"
 PROBE_TIMEOUT_S = 2.0
+TLS_HANDSHAKE_RECORD = b"\x16"
 
 
 class ChannelStats(Frozen):
@@ -37,6 +50,8 @@ class ChannelStats(Frozen):
     connections: int
     bytes_out: int
     bytes_in: int
+    encrypted: bool = False
+    cipher: str = ""
 
 
 @dataclass
@@ -44,9 +59,14 @@ class Channel:
     migration_id: str
     token: str
     direction: str
-    forward_to: tuple[str, int]
+    # Where the channel's connections go: the peer mover's data address (source side) or
+    # the target QEMU's incoming socket (target side), as unix:PATH, tcp:HOST:PORT or
+    # HOST:PORT.
+    forward_to: str
+    encrypted: bool
     count: ByteCount = field(default_factory=ByteCount)
     connections: int = 0
+    cipher: str = ""
     listener: socket.socket | None = None
     sockets: list[socket.socket] = field(default_factory=list)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -54,12 +74,18 @@ class Channel:
     def stats(self) -> ChannelStats:
         return ChannelStats(migration_id=self.migration_id, direction=self.direction,
                             connections=self.connections, bytes_out=self.count.forward,
-                            bytes_in=self.count.backward)
+                            bytes_in=self.count.backward, encrypted=self.encrypted,
+                            cipher=self.cipher)
 
     def close(self) -> None:
-        for sock in [*self.sockets, *([self.listener] if self.listener else [])]:
+        if self.listener is not None and self.listener.family == socket.AF_UNIX:
             with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+                os.unlink(self.listener.getsockname())
+        for sock in [*self.sockets, *([self.listener] if self.listener else [])]:
+            # Below TLS on purpose: the relay threads wake up and end, and no TLS state
+            # is torn down under a thread that still uses it.
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
             with contextlib.suppress(OSError):
                 sock.close()
         for task in self.tasks:
@@ -67,12 +93,29 @@ class Channel:
 
 
 def split_address(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
+    host, _, port = address.removeprefix("tcp:").rpartition(":")
     return host, int(port)
 
 
+def connect(address: str, timeout: float) -> socket.socket:
+    """A blocking connection to ``unix:PATH``, ``tcp:HOST:PORT`` or ``HOST:PORT``."""
+    if address.startswith("unix:"):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(address.removeprefix("unix:"))
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    return socket.create_connection(split_address(address), timeout=timeout)
+
+
 class ChannelTable:
-    def __init__(self) -> None:
+    def __init__(self, credentials: MoverCredentials, socket_dir: Path) -> None:
+        self.credentials = credentials
+        self.socket_dir = socket_dir
+        socket_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._channels: dict[str, Channel] = {}
 
     def get(self, migration_id: str) -> Channel:
@@ -86,6 +129,8 @@ class ChannelTable:
         if channel.migration_id in self._channels:
             raise ObjectExists(f"The mover already has a channel for migration "
                                f"{channel.migration_id}.", code="HSCLF142")
+        if channel.encrypted:
+            self.credentials.contexts()
         self._channels[channel.migration_id] = channel
 
     def remove(self, migration_id: str) -> ChannelStats:
@@ -100,125 +145,161 @@ class ChannelTable:
 
     # -- target side --------------------------------------------------------------------
 
-    def expect(self, migration_id: str, token: str, forward_to: str) -> Channel:
-        channel = Channel(migration_id, token, "incoming", split_address(forward_to))
+    def expect(self, migration_id: str, token: str, forward_to: str,
+               encrypted: bool) -> Channel:
+        channel = Channel(migration_id, token, "incoming", forward_to, encrypted)
         self._add(channel)
         return channel
 
-    async def accept_peer(self, sock: socket.socket) -> None:
-        """A peer mover connected to the data port: check it, then join it to QEMU."""
-        loop = asyncio.get_running_loop()
-        sock.setblocking(False)
-        try:
-            async with asyncio.timeout(HANDSHAKE_TIMEOUT_S):
-                header = await _read_line(loop, sock)
-                if header == PROBE_HEADER:
-                    await loop.sock_sendall(sock, ACCEPTED)
-                    sock.close()
-                    return
-                channel = self._authenticate(header)
-                target = await _connect(loop, channel.forward_to)
-                await loop.sock_sendall(sock, ACCEPTED)
-        except (OSError, TimeoutError, ValueError, ObjectNotFound) as exc:
-            log.warning("refused a peer connection: %s", exc)
-            sock.close()
-            return
-        await self._carry(channel, sock, target)
+    def accept_peer(self, sock: socket.socket) -> None:
+        """Serve a connection to the data port in its own thread."""
+        threading.Thread(target=self._serve_peer, args=(sock,), daemon=True,
+                         name="mover peer").start()
 
-    def _authenticate(self, header: bytes) -> Channel:
+    def _serve_peer(self, sock: socket.socket) -> None:
+        """A peer mover connected: check it, then join it to QEMU."""
+        sock.settimeout(HANDSHAKE_TIMEOUT_S)
+        link = sock
+        try:
+            if sock.recv(1, socket.MSG_PEEK) == TLS_HANDSHAKE_RECORD:
+                server, _ = self.credentials.contexts()
+                link = server.wrap_socket(sock, server_side=True, suppress_ragged_eofs=False)
+            header = _read_line(link)
+            if header == PROBE_HEADER:
+                link.sendall(ACCEPTED)
+                link.close()
+                return
+            channel = self._authenticate(header, encrypted=link is not sock)
+            qemu = connect(channel.forward_to, HANDSHAKE_TIMEOUT_S)
+            link.sendall(ACCEPTED)
+        except (OSError, ValueError, OpenLpmError) as exc:
+            log.warning("refused a peer connection: %s", exc)
+            link.close()
+            return
+        self._carry(channel, link, qemu)
+
+    def _authenticate(self, header: bytes, encrypted: bool) -> Channel:
         if not header.startswith(HEADER_PREFIX):
             raise ValueError("not a mover stream")
         migration_id, _, token = header[len(HEADER_PREFIX):].decode().strip().partition(" ")
         channel = self.get(migration_id)
         if channel.direction != "incoming" or not hmac.compare_digest(channel.token, token):
             raise ValueError(f"bad token for migration {migration_id}")
+        if channel.encrypted and not encrypted:
+            raise ValueError(f"migration {migration_id} must arrive encrypted, and a peer "
+                             f"sent it in the clear")
         return channel
 
     # -- source side --------------------------------------------------------------------
 
-    async def open(self, migration_id: str, token: str, peer: str, local_host: str) -> int:
-        """Open the local port QEMU will migrate to; returns it."""
-        channel = Channel(migration_id, token, "outgoing", split_address(peer))
-        listener = socket.create_server((local_host, 0))
+    async def open(self, migration_id: str, token: str, peer: str, encrypted: bool) -> str:
+        """Open the local socket QEMU will migrate to; returns its address (unix:PATH)."""
+        channel = Channel(migration_id, token, "outgoing", peer, encrypted)
+        path = self.socket_dir / f"{migration_id}.sock"
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(path))
+        os.chmod(path, 0o600)
+        listener.listen(16)
         listener.setblocking(False)
         channel.listener = listener
-        self._add(channel)
+        try:
+            self._add(channel)
+        except OpenLpmError:
+            listener.close()
+            path.unlink()
+            raise
         task = asyncio.create_task(self._serve_qemu(channel, listener))
         channel.tasks.add(task)
-        return int(listener.getsockname()[1])
+        return f"unix:{path}"
 
     async def _serve_qemu(self, channel: Channel, listener: socket.socket) -> None:
         loop = asyncio.get_running_loop()
         while True:
             qemu, _ = await loop.sock_accept(listener)
-            task = asyncio.create_task(self._forward(channel, qemu))
-            channel.tasks.add(task)
-            task.add_done_callback(channel.tasks.discard)
+            threading.Thread(target=self._forward, args=(channel, qemu), daemon=True,
+                             name=f"mover {channel.migration_id}").start()
 
-    async def _forward(self, channel: Channel, qemu: socket.socket) -> None:
-        loop = asyncio.get_running_loop()
+    def _forward(self, channel: Channel, qemu: socket.socket) -> None:
         try:
-            async with asyncio.timeout(HANDSHAKE_TIMEOUT_S):
-                peer = await _connect(loop, channel.forward_to)
-                header = HEADER_PREFIX + f"{channel.migration_id} {channel.token}\n".encode()
-                await loop.sock_sendall(peer, header)
-                if await _read_line(loop, peer) != ACCEPTED:
-                    raise ValueError("the peer mover refused the stream")
-        except (OSError, TimeoutError, ValueError) as exc:
+            peer = connect(channel.forward_to, HANDSHAKE_TIMEOUT_S)
+            if channel.encrypted:
+                _, client = self.credentials.contexts()
+                peer = client.wrap_socket(peer, suppress_ragged_eofs=False)
+            peer.sendall(HEADER_PREFIX + f"{channel.migration_id} {channel.token}\n".encode())
+            if _read_line(peer) != ACCEPTED:
+                raise ValueError("the peer mover refused the stream")
+        except (OSError, ValueError, OpenLpmError) as exc:
             log.warning("migration %s: cannot reach peer mover: %s", channel.migration_id, exc)
             qemu.close()
             return
-        await self._carry(channel, qemu, peer)
+        self._carry(channel, qemu, peer)
 
-    async def _carry(self, channel: Channel, inbound: socket.socket,
-                     outbound: socket.socket) -> None:
+    def _carry(self, channel: Channel, inbound: socket.socket,
+               outbound: socket.socket) -> None:
         channel.connections += 1
         channel.sockets += [inbound, outbound]
-        await asyncio.to_thread(relay, inbound, outbound, channel.count)
+        for sock in (inbound, outbound):
+            if isinstance(sock, ssl.SSLSocket) and (cipher := sock.cipher()):
+                channel.cipher = f"{sock.version()} {cipher[0]}"
+        relay(inbound, outbound, channel.count)
 
 
-async def probe_peer(peer: str) -> MoverProbe:
-    """Open a connection to a peer mover's data port the way a stream would, and time it."""
+async def serve_data_port(channels: ChannelTable, address: str) -> None:
     loop = asyncio.get_running_loop()
-    started = loop.time()
+    listener = socket.create_server(split_address(address), backlog=64)
+    listener.setblocking(False)
     try:
-        async with asyncio.timeout(PROBE_TIMEOUT_S):
-            sock = await _connect(loop, split_address(peer))
-            try:
-                await loop.sock_sendall(sock, PROBE_HEADER)
-                if await _read_line(loop, sock) != ACCEPTED:
-                    raise ValueError("the peer did not answer as a mover service")
-            finally:
-                sock.close()
+        while True:
+            sock, _ = await loop.sock_accept(listener)
+            channels.accept_peer(sock)
+    finally:
+        listener.close()
+
+
+async def probe_peer(peer: str, context: ssl.SSLContext | None) -> MoverProbe:
+    """Open a connection to a peer mover's data port the way a stream would, and time it."""
+    started = time.monotonic()
+    try:
+        await asyncio.to_thread(_probe, peer, context)
     except TimeoutError:
         return MoverProbe(peer=peer, reachable=False,
                           error=f"no answer within {PROBE_TIMEOUT_S:.0f} s")
+    except ssl.SSLCertVerificationError as exc:
+        return MoverProbe(peer=peer, reachable=False,
+                          error=f"its certificate was not issued by this console's "
+                                f"authority ({exc.verify_message})")
+    except ssl.SSLError as exc:
+        return MoverProbe(peer=peer, reachable=False,
+                          error=f"it refused the encrypted connection ({exc.reason})")
     except OSError as exc:
         log.warning("probe of %s failed: %r", peer, exc)
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         return MoverProbe(peer=peer, reachable=False, error=reason)
     except ValueError as exc:
         return MoverProbe(peer=peer, reachable=False, error=str(exc))
-    return MoverProbe(peer=peer, reachable=True,
-                      round_trip_ms=round((loop.time() - started) * 1000, 3))
+    return MoverProbe(peer=peer, reachable=True, encrypted=context is not None,
+                      round_trip_ms=round((time.monotonic() - started) * 1000, 3))
 
 
-async def _connect(loop: asyncio.AbstractEventLoop, address: tuple[str, int]) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setblocking(False)
+def _probe(peer: str, context: ssl.SSLContext | None) -> None:
+    sock = connect(peer, PROBE_TIMEOUT_S)
     try:
-        await loop.sock_connect(sock, address)
-    except BaseException:
+        if context is not None:
+            sock = context.wrap_socket(sock, suppress_ragged_eofs=False)
+        sock.sendall(PROBE_HEADER)
+        if _read_line(sock) != ACCEPTED:
+            raise ValueError("the peer did not answer as a mover service")
+    finally:
         sock.close()
-        raise
-    return sock
 
 
-async def _read_line(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> bytes:
+def _read_line(sock: socket.socket) -> bytes:
     """Read one short line, byte by byte: what follows it belongs to the relay."""
     line = b""
     while not line.endswith(b"\n"):
-        byte = await loop.sock_recv(sock, 1)
+        byte = sock.recv(1)
         if not byte or len(line) >= HEADER_MAX:
             raise ValueError("incomplete header")
         line += byte

@@ -14,18 +14,29 @@ class MoverClient(ServiceClient):
     async def info(self) -> MoverInfo:
         return MoverInfo.model_validate(await self.request("GET", "/mover"))
 
-    async def probe(self, peer: str) -> MoverProbe:
-        return MoverProbe.model_validate(
-            await self.request("POST", "/probe", json={"peer": peer}))
+    async def certificate_request(self) -> str:
+        return str((await self.request("GET", "/certificate-request"))["request"])
 
-    async def expect(self, migration_id: str, token: str, forward_to: str) -> None:
+    async def install_certificate(self, certificate: str, authority: str) -> MoverInfo:
+        return MoverInfo.model_validate(await self.request("PUT", "/certificate", json={
+            "certificate": certificate, "authority": authority}))
+
+    async def probe(self, peer: str, encrypted: bool) -> MoverProbe:
+        return MoverProbe.model_validate(await self.request(
+            "POST", "/probe", json={"peer": peer, "encrypted": encrypted}))
+
+    async def expect(self, migration_id: str, token: str, forward_to: str,
+                     encrypted: bool) -> None:
         await self.request("POST", "/channels/incoming", json={
-            "migration_id": migration_id, "token": token, "forward_to": forward_to})
+            "migration_id": migration_id, "token": token, "forward_to": forward_to,
+            "encrypted": encrypted})
 
-    async def open(self, migration_id: str, token: str, peer: str) -> int:
+    async def open(self, migration_id: str, token: str, peer: str, encrypted: bool) -> str:
+        """Open the channel's local socket; returns the address QEMU migrates to."""
         body = await self.request("POST", "/channels/outgoing", json={
-            "migration_id": migration_id, "token": token, "peer": peer})
-        return int(body["port"])
+            "migration_id": migration_id, "token": token, "peer": peer,
+            "encrypted": encrypted})
+        return str(body["uri"])
 
     async def stats(self, migration_id: str) -> ChannelStats:
         return ChannelStats.model_validate(

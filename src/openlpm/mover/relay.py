@@ -1,8 +1,9 @@
-"""Moving bytes between two sockets in the kernel.
+"""Moving bytes between two connections, one blocking thread per direction.
 
-The stream never enters Python objects: ``splice`` moves it socket → pipe → socket, one
-blocking thread per direction, which is what lets a relay keep up with QEMU on a
-two-core machine.
+A plain stream never enters Python objects: ``splice`` moves it socket → pipe → socket
+in the kernel, which is what lets a relay keep up with QEMU on a two-core machine. An
+encrypted stream has to pass through OpenSSL, so it is copied through one reused buffer
+per direction, many TLS records per system call.
 """
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import select
 import socket
+import ssl
 import threading
 from dataclasses import dataclass, field
 
 CHUNK = 1 << 20
+SOCKET_BUFFER = 4 * CHUNK
 F_SETPIPE_SZ = 1031
 
 
@@ -34,8 +38,81 @@ class ByteCount:
                 self.backward += count
 
 
-def pump(src: socket.socket, dst: socket.socket, count: ByteCount, forward: bool) -> None:
-    """Copy ``src`` to ``dst`` until end of stream, then half-close ``dst``."""
+class TlsEnd:
+    """A TLS connection that one thread reads while another writes.
+
+    OpenSSL allows one call at a time on a connection, so the socket is non-blocking,
+    each call holds a lock, and waiting for the network happens outside it.
+    """
+
+    def __init__(self, sock: ssl.SSLSocket) -> None:
+        self.sock = sock
+        self._lock = threading.Lock()
+        sock.setblocking(False)
+
+    def read_into(self, view: memoryview) -> int:
+        """Decrypt as many records as have arrived, up to the buffer; 0 at end of stream."""
+        while True:
+            filled = 0
+            with self._lock:
+                try:
+                    while filled < len(view):
+                        got = self.sock.recv_into(view[filled:])
+                        if got == 0:
+                            break
+                        filled += got
+                except ssl.SSLWantReadError:
+                    if filled == 0:
+                        filled = -1
+            if filled >= 0:
+                return filled
+            select.select([self.sock], [], [])
+
+    def write(self, view: memoryview) -> None:
+        while view:
+            with self._lock:
+                try:
+                    view = view[self.sock.send(view):]
+                    continue
+                except ssl.SSLWantWriteError:
+                    pass
+            select.select([], [self.sock], [])
+
+    def end_write(self) -> None:
+        """Say the stream is complete (TLS close_notify), so truncation is detectable."""
+        with self._lock, contextlib.suppress(OSError, ValueError):
+            self.sock.unwrap()
+
+    def abort(self) -> None:
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
+
+
+class PlainEnd:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        sock.setblocking(True)
+
+    def read_into(self, view: memoryview) -> int:
+        return self.sock.recv_into(view)
+
+    def write(self, view: memoryview) -> None:
+        self.sock.sendall(view)
+
+    def end_write(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_WR)
+
+    def abort(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+
+
+End = TlsEnd | PlainEnd
+
+
+def splice(src: socket.socket, dst: socket.socket, count: ByteCount, forward: bool) -> None:
+    """Copy ``src`` to ``dst`` in the kernel until end of stream, then half-close ``dst``."""
     read_end, write_end = os.pipe()
     with contextlib.suppress(OSError):
         fcntl.fcntl(write_end, F_SETPIPE_SZ, CHUNK)
@@ -59,17 +136,39 @@ def pump(src: socket.socket, dst: socket.socket, count: ByteCount, forward: bool
         os.close(write_end)
 
 
+def copy(src: End, dst: End, count: ByteCount, forward: bool) -> None:
+    """Copy ``src`` to ``dst`` through one buffer until end of stream."""
+    view = memoryview(bytearray(CHUNK))
+    try:
+        while got := src.read_into(view):
+            dst.write(view[:got])
+            count.add(forward, got)
+    except (OSError, ValueError):
+        # Includes a TLS record that fails its integrity check: the stream was altered
+        # on the way, so nothing more of it may reach QEMU, in either direction.
+        src.abort()
+        dst.abort()
+        return
+    dst.end_write()
+
+
 def relay(a: socket.socket, b: socket.socket, count: ByteCount) -> None:
     """Join ``a`` (the side QEMU's stream comes from) and ``b`` until both ends close."""
     for sock in (a, b):
-        sock.setblocking(True)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * CHUNK)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * CHUNK)
-    back = threading.Thread(target=pump, args=(b, a, count, False), daemon=True)
-    back.start()
-    try:
-        pump(a, b, count, True)
-        back.join()
-    finally:
-        a.close()
-        b.close()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
+    if isinstance(a, ssl.SSLSocket) or isinstance(b, ssl.SSLSocket):
+        ends = [TlsEnd(s) if isinstance(s, ssl.SSLSocket) else PlainEnd(s) for s in (a, b)]
+        back = threading.Thread(target=copy, args=(ends[1], ends[0], count, False),
+                                daemon=True)
+        back.start()
+        copy(ends[0], ends[1], count, True)
+    else:
+        for sock in (a, b):
+            sock.setblocking(True)
+        back = threading.Thread(target=splice, args=(b, a, count, False), daemon=True)
+        back.start()
+        splice(a, b, count, True)
+    back.join()
+    a.close()
+    b.close()

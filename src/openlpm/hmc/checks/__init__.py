@@ -35,6 +35,7 @@ CHECKS: tuple[Check, ...] = (
     resources.convergence_safe,
     resources.streams_compatible,
     movers.movers_present,
+    movers.movers_certified,
     movers.movers_reach_each_other,
 )
 

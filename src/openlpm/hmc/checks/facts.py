@@ -37,6 +37,8 @@ class MigrationFacts:
     target_cpu_models: tuple[CpuModel, ...] | None = None
     mover_probe: MoverProbe | None = None
     guest: GuestVerdict | None = None
+    # The SHA-256 fingerprint of the certificate authority of this console.
+    authority: str = ""
 
     @property
     def kind(self) -> MigrationKind | None:
@@ -50,11 +52,21 @@ class MigrationFacts:
     def name(self) -> str:
         return self.partition.name
 
+    @property
+    def encrypted(self) -> bool:
+        """The stream between the movers is encrypted unless both systems turned it off."""
+        return self.source.stream_encryption or (
+            self.target is None or self.target.stream_encryption)
+
     def source_mover(self) -> MoverInfo | None:
-        return chosen_mover(self.source, self.request.source_msp_name)
+        return chosen_mover(self.source, self.request.source_msp_name,
+                            self.request.source_msp_ipaddr)
 
     def target_mover(self) -> MoverInfo | None:
-        return chosen_mover(self.target, self.request.dest_msp_name) if self.target else None
+        if self.target is None:
+            return None
+        return chosen_mover(self.target, self.request.dest_msp_name,
+                            self.request.dest_msp_ipaddr)
 
 
 def migration_kind(partition: Partition) -> MigrationKind | None:
@@ -65,9 +77,14 @@ def migration_kind(partition: Partition) -> MigrationKind | None:
     return None
 
 
-def chosen_mover(system: SystemInfo, wanted: str | None) -> MoverInfo | None:
-    """The named mover service, or the system's first when none is named."""
-    return next((m for m in system.movers if wanted in (None, m.name)), None)
+def chosen_mover(system: SystemInfo, name: str | None, ipaddr: str | None) -> MoverInfo | None:
+    """The mover service with that name and/or address, or the system's first."""
+    return next((m for m in system.movers if name in (None, m.name)
+                 and ipaddr in (None, mover_ipaddr(m))), None)
+
+
+def mover_ipaddr(mover: MoverInfo) -> str:
+    return mover.data_address.rpartition(":")[0]
 
 
 def error(code: str, obj: str, message: str, remedy: str = "") -> Finding:
