@@ -41,6 +41,7 @@ class TamperProxy:
                     altered[self.flip_at - offset] ^= 0x01
                     chunk = bytes(altered)
                     self.flipped += 1
+                    print(f"flipped the byte at {self.flip_at}", flush=True)
                 offset += len(chunk)
                 writer.write(chunk)
                 await writer.drain()

@@ -196,8 +196,9 @@ def test_a_stream_altered_between_the_movers_fails_cleanly_on_the_source(lab: La
                              "tamp1", check=False)
         finally:
             relay.terminate()
-            relay.wait(10)
+            said, _ = relay.communicate(timeout=10)
 
+    assert "flipped the byte" in said, "the relay altered nothing"
     assert result.returncode != 0, result.stdout
     record = lab.api("/partitions/tamp1/migration")
     assert record["state"] == "Migration Failed" and record["step"] == 4, record

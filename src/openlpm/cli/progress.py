@@ -86,6 +86,9 @@ def summary(record: MigrationRecord) -> str:
     downtime = f", downtime {record.downtime_ms} ms" if record.downtime_ms is not None else ""
     sent = f", {record.bytes_transmitted / 2**20:.1f} MiB sent" \
         if record.kind.value == "active" else ""
+    if record.encrypted is not None:
+        sent += f" {'encrypted' if record.encrypted else 'in the clear'} between " \
+                f"{record.source_msp_name} and {record.dest_msp_name}"
     return (f"Migration {record.id} of {record.partition} ({record.kind.value}) from "
             f"{record.source} to {record.target}: {record.state.value} in {took:.1f} s"
             f"{downtime}{sent}.")
