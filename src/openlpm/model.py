@@ -407,6 +407,28 @@ class ValidationReport(Frozen):
         return not any(f.severity == Severity.ERROR for f in self.findings)
 
 
+class Placement(Frozen):
+    """Where evacuating a system puts one of its partitions, and how that went."""
+
+    partition: str
+    kind: MigrationKind | None
+    memory_mb: int
+    procs: int
+    target: str | None = None
+    # Why the partition stays, when no target passed validation for it.
+    reason: str = ""
+    warnings: tuple[Finding, ...] = ()
+    migration_id: str | None = None
+
+
+class EvacuationPlan(Frozen):
+    """``openlpm evacuate``: every partition of a system, in the order they are moved."""
+
+    system: str
+    targets: tuple[str, ...]
+    placements: tuple[Placement, ...]
+
+
 class SystemSummary(Frozen):
     """A managed system as the console lists it: reachable or not."""
 

@@ -41,14 +41,19 @@ class FakeIncomingQemu:
         self.answer = answer
         self.received = bytearray()
         self.done = asyncio.Event()
+        self.first_lines: list[bytes] = []  # each connection's first line, by accept order
 
     async def start(self) -> str:
         self.server = await asyncio.start_unix_server(self._serve, str(self.path))
         return f"unix:{self.path}"
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        slot = len(self.first_lines)
+        self.first_lines.append(b"")
         writer.write(self.answer)
         try:
+            self.first_lines[slot] = await reader.readline()
+            self.received += self.first_lines[slot]
             while chunk := await reader.read(1 << 16):
                 self.received += chunk
         except OSError:
@@ -118,6 +123,30 @@ async def test_a_stream_arrives_whole_at_the_target_and_is_counted(
         assert (stats.bytes_out, stats.connections) == (len(payload), 1)
         assert stats.encrypted == encrypted
         assert stats.cipher.startswith("TLSv1.3 ") if encrypted else stats.cipher == ""
+
+
+@pytest.mark.parametrize("encrypted", [True, False], ids=["encrypted", "in the clear"])
+async def test_connections_reach_the_target_qemu_in_the_order_the_source_made_them(
+        movers: Movers, encrypted: bool) -> None:
+    """QEMU 7.2's target takes its first connection for the main stream, the next ones
+    for multifd: the movers must keep the order."""
+    qemu, incoming = await movers.qemu()
+    movers.target.expect("m1", "secret", incoming, encrypted)
+    local = await movers.source.open("m1", "secret", movers.data, encrypted)
+    writers = []
+    for number in range(5):
+        _, writer = await asyncio.open_unix_connection(local.removeprefix("unix:"))
+        writer.write(f"connection {number}\n".encode() + os.urandom(1 << 16))
+        writers.append(writer)
+    for writer in writers:
+        await writer.drain()
+        writer.close()
+
+    async with asyncio.timeout(10):
+        while len([line for line in qemu.first_lines if line]) < 5:
+            await asyncio.sleep(0.05)
+
+    assert qemu.first_lines == [f"connection {n}\n".encode() for n in range(5)]
 
 
 async def test_the_return_path_crosses_an_encrypted_channel_too(movers: Movers) -> None:

@@ -14,6 +14,7 @@ from openlpm.errors import SystemUnreachable
 from openlpm.model import (
     ConsoleLine,
     CpuModel,
+    EvacuationPlan,
     JournalEntry,
     MigrationRecord,
     MigrationRequest,
@@ -64,6 +65,12 @@ class HmcClient(ServiceClient):
     async def set_maintenance(self, system: str, on: bool) -> SystemInfo:
         return SystemInfo.model_validate(await self.request(
             "PUT", f"/systems/{system}/maintenance", json={"maintenance": on}))
+
+    async def evacuate(self, system: str, targets: list[str], dry_run: bool) -> \
+            EvacuationPlan:
+        return EvacuationPlan.model_validate(await self.request(
+            "POST", f"/systems/{system}/evacuation",
+            json={"targets": targets, "dry_run": dry_run}))
 
     async def enroll_movers(self, system: str) -> list[MoverInfo]:
         body = await self.request("POST", f"/systems/{system}/movers/enroll")

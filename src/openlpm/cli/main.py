@@ -114,6 +114,19 @@ def parser() -> argparse.ArgumentParser:
     maintenance.add_argument("-m", dest="system", required=True, help="managed system")
     maintenance.add_argument("--off", action="store_true", help="end maintenance")
 
+    evacuate = _add(parts, "evacuate", "empty a managed system for maintenance: put it in "
+                    "maintenance and migrate each of its partitions to a system that passes "
+                    "validation for it")
+    evacuate.add_argument("-m", dest="system", required=True, help="managed system")
+    evacuate.add_argument("--to", metavar="SYS,...",
+                          help="targets to use (default: every other managed system)")
+    evacuate.add_argument("--dry-run", action="store_true",
+                          help="print the plan and each partition's verdict; change nothing")
+    evacuate.add_argument("-F", metavar="ATTRIBUTES",
+                          help="print the plan (--dry-run) or the report as these "
+                               "attributes, HMC style, instead of tables")
+    evacuate.add_argument("--header", action="store_true", help="with -F, a header line")
+
     console = _add(parts, "console", "recent console output of a partition")
     console.add_argument("-m", dest="system", required=True, help="managed system")
     console.add_argument("-p", dest="partition", required=True, help="partition name")
@@ -137,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_command(lambda: _dispatch(args))
 
 
-async def _dispatch(args: argparse.Namespace) -> None:
+async def _dispatch(args: argparse.Namespace) -> int | None:
     from openlpm.lab import site
 
     if args.part == "lab" and args.action == "up":
@@ -158,6 +171,10 @@ async def _dispatch(args: argparse.Namespace) -> None:
         print(f"kernel={image.kernel}\ninitrd={image.initrd}")
     elif args.part == "console":
         await _console(args)
+    elif args.part == "evacuate":
+        from openlpm.cli.evacuate import evacuate
+
+        return await evacuate(args)
     elif args.part == "maintenance":
         async with HmcClient(hmc_url()) as hmc:
             info = await hmc.set_maintenance(args.system, not args.off)
@@ -175,6 +192,7 @@ async def _dispatch(args: argparse.Namespace) -> None:
         await run_demo(fill_mb=args.fill_mb, memory_mb=args.memory_mb)
     else:
         raise RequestInvalid(f"Unknown command {args.part}.")
+    return None
 
 
 async def _console(args: argparse.Namespace) -> None:

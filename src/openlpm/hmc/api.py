@@ -17,6 +17,7 @@ from openlpm.agent.client import AgentClient
 from openlpm.errors import ObjectNotFound, OpenLpmError, RequestInvalid, WrongState
 from openlpm.hmc.authority import CertificateAuthority
 from openlpm.hmc.board import MigrationBoard
+from openlpm.hmc.evacuate import Evacuation
 from openlpm.hmc.inventory import Inventory, SystemEntry
 from openlpm.hmc.migrate import MigrationEngine
 from openlpm.hmc.recover import Recovery
@@ -26,6 +27,7 @@ from openlpm.model import (
     ConsoleLine,
     Convergence,
     CpuModel,
+    EvacuationPlan,
     JournalEntry,
     MaintenanceChange,
     MigrationDefaults,
@@ -64,6 +66,13 @@ class MoverPair(BaseModel):
     error: str | None = None
 
 
+class EvacuationRequest(BaseModel):
+    """``openlpm evacuate``: the targets to use (default: every other system)."""
+
+    targets: list[str] = []
+    dry_run: bool = False
+
+
 class SystemMigrationInfo(BaseModel):
     """``lslparmigr -r sys``."""
 
@@ -85,6 +94,7 @@ def create_app(db_path: Path, name: str = "") -> FastAPI:
     board = MigrationBoard(inventory)
     engine = MigrationEngine(site, board)
     recovery = Recovery(site, board, engine.driven)
+    evacuation = Evacuation(site, board, engine, name)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -256,6 +266,15 @@ def create_app(db_path: Path, name: str = "") -> FastAPI:
         plan = await plan_migration(site, board, request, name)
         require_passed(plan)
         return await engine.submit(plan)
+
+    @app.post("/systems/{system}/evacuation")
+    async def evacuate(system: str, body: EvacuationRequest) -> EvacuationPlan:
+        """``openlpm evacuate``: put the system in maintenance and migrate each of its
+        partitions to a target that passes validation for it; with ``dry_run``, only the
+        plan. Answers the plan, with each started migration's id."""
+        if body.dry_run:
+            return await evacuation.plan(system, body.targets)
+        return await evacuation.run(system, body.targets)
 
     @app.post("/systems/{system}/partitions/{name}/migration/stop")
     async def stop(system: str, name: str) -> MigrationRecord:

@@ -215,13 +215,19 @@ class ChannelTable:
         return f"unix:{path}"
 
     async def _serve_qemu(self, channel: Channel, listener: socket.socket) -> None:
+        """Introduce QEMU's connections to the peer one after the other, in the order QEMU
+        made them: QEMU 7.2's target takes its first connection for the main stream and
+        the later ones for multifd, so the order must survive the trip."""
         loop = asyncio.get_running_loop()
         while True:
             qemu, _ = await loop.sock_accept(listener)
-            threading.Thread(target=self._forward, args=(channel, qemu), daemon=True,
-                             name=f"mover {channel.migration_id}").start()
+            peer = await asyncio.to_thread(self._introduce, channel, qemu)
+            if peer is not None:
+                threading.Thread(target=self._carry, args=(channel, qemu, peer), daemon=True,
+                                 name=f"mover {channel.migration_id}").start()
 
-    def _forward(self, channel: Channel, qemu: socket.socket) -> None:
+    def _introduce(self, channel: Channel, qemu: socket.socket) -> socket.socket | None:
+        """Connect to the peer mover for one of QEMU's connections; None if refused."""
         try:
             peer = connect(channel.forward_to, HANDSHAKE_TIMEOUT_S)
             if channel.encrypted:
@@ -233,8 +239,8 @@ class ChannelTable:
         except (OSError, ValueError, OpenLpmError) as exc:
             log.warning("migration %s: cannot reach peer mover: %s", channel.migration_id, exc)
             qemu.close()
-            return
-        self._carry(channel, qemu, peer)
+            return None
+        return peer
 
     def _carry(self, channel: Channel, inbound: socket.socket,
                outbound: socket.socket) -> None:

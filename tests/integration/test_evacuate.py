@@ -1,0 +1,81 @@
+"""Evacuating a system for maintenance: every partition that can move moves, the one that
+cannot is named and left running, and the system takes nothing new until it is done.
+
+Three systems; sys1 runs six partitions that can move and one with a host-local disk.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import Lab
+
+LAB_SPEC = {"systems": 3, "cpus": 8}
+MOVABLE = [f"e{i}" for i in range(1, 7)]
+PROFILE = ("name={name},profile_name=default,min_mem=96,desired_mem={mem},max_mem=256,"
+           "min_procs=1,desired_procs=1,max_procs=1")
+
+
+@pytest.fixture(scope="module")
+def running(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The partitions of sys1, running; their boot ids by name."""
+    disk = tmp_path_factory.mktemp("local") / "pinned.img"
+    disk.write_bytes(b"\0" * 1024 * 1024)
+    for number, name in enumerate(MOVABLE):
+        lab.run("mksyscfg", "-r", "lpar", "-m", "sys1", "-i",
+                PROFILE.format(name=name, mem=128 + 16 * number))
+    lab.run("mksyscfg", "-r", "lpar", "-m", "sys1", "-i",
+            PROFILE.format(name="pinned", mem=128) + f",disks={Path(disk)}")
+    for name in [*MOVABLE, "pinned"]:
+        lab.run("chsysstate", "-r", "lpar", "-m", "sys1", "-o", "on", "-n", name)
+    return {name: lab.wait_ticks("sys1", name, more_than=1, timeout=240)[-1][2]
+            for name in [*MOVABLE, "pinned"]}
+
+
+def test_a_dry_run_shows_the_plan_and_changes_nothing(lab: Lab,
+                                                      running: dict[str, str]) -> None:
+    result = lab.run("openlpm", "evacuate", "-m", "sys1", "--dry-run", "-F",
+                     "name,target,verdict", check=False)
+
+    plan = dict(line.split(",", 1) for line in result.stdout.splitlines())
+    assert result.returncode == 6, "a partition that cannot move makes the plan fail"
+    # Largest first, spread over both targets.
+    assert list(plan)[:6] == list(reversed(MOVABLE))
+    assert {plan[name].split(",")[0] for name in MOVABLE} == {"sys2", "sys3"}
+    assert plan["pinned"].startswith("null,") or plan["pinned"].startswith(",")
+    assert "HSCLF413" in plan["pinned"]
+    assert lab.values("lssyscfg", "-r", "sys", "-m", "sys1", "-F", "maintenance") == ["0"]
+    assert len(lab.values("lssyscfg", "-r", "lpar", "-m", "sys1")) == 7
+
+
+def test_evacuation_moves_every_movable_partition_and_reports_the_one_left(
+        lab: Lab, running: dict[str, str]) -> None:
+    result = lab.run("openlpm", "evacuate", "-m", "sys1", "-F",
+                     "name,target,result,reason", check=False)
+
+    report = {line.split(",")[0]: line.split(",", 3)[1:] for line in
+              result.stdout.splitlines()}
+    assert result.returncode == 6, result.stdout + result.stderr
+    assert all(report[name][1] == "moved" for name in MOVABLE), report
+    assert report["pinned"][1] == "stayed" and "HSCLF413" in report["pinned"][2]
+    placed = {name: report[name][0] for name in MOVABLE}
+    assert set(placed.values()) == {"sys2", "sys3"}
+
+    assert lab.values("lssyscfg", "-r", "lpar", "-m", "sys1", "-F", "name,state") == \
+        ["pinned,Running"]
+    for name, target in placed.items():
+        assert lab.values("lssyscfg", "-r", "lpar", "-m", target, "-F", "state",
+                          "--filter", f"lpar_names={name}") == ["Running"]
+        ticks = lab.wait_ticks(target, name, more_than=3, received_on=target)
+        assert {boot for _, _, boot, _ in ticks} == {running[name]}, f"{name} rebooted"
+        counters = [n for _, n, _, _ in ticks]
+        assert counters == list(range(counters[0], counters[0] + len(counters)))
+    lab.wait_ticks("sys1", "pinned", more_than=len(lab.ticks("sys1", "pinned")) + 1)
+
+    assert lab.values("lssyscfg", "-r", "sys", "-m", "sys1", "-F", "maintenance") == ["1"]
+    refused = lab.run("migrlpar", "-o", "v", "-m", "sys2", "-t", "sys1", "-p", MOVABLE[0],
+                      check=False)
+    assert refused.returncode == 6 and "HSCLF402" in refused.stderr
+    lab.run("openlpm", "maintenance", "-m", "sys1", "--off")
