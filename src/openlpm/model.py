@@ -66,6 +66,13 @@ class Convergence(StrEnum):
 POSTCOPY_STATUSES = frozenset({"postcopy-active", "postcopy-paused", "postcopy-recover"})
 
 
+class BalanceGoal(StrEnum):
+    """What ``openlpm balance`` evens out across systems."""
+
+    CPU = "cpu"  # processor cores the partitions used over a window, per system processor
+    MEMORY = "memory"  # memory given to running partitions, per system memory
+
+
 class Compression(StrEnum):
     NONE = "none"
     ZSTD = "zstd"
@@ -405,6 +412,73 @@ class ValidationReport(Frozen):
     @property
     def passed(self) -> bool:
         return not any(f.severity == Severity.ERROR for f in self.findings)
+
+
+class PartitionUsage(Frozen):
+    """What one partition used over a window: processor cores (1.0 = one core busy all
+    the time), the memory it was given and what its QEMU holds resident."""
+
+    name: str
+    cpu_cores: float
+    memory_mb: int
+    resident_mb: int = 0
+
+
+class SystemUtilization(Frozen):
+    """A managed system's capacity and what its running partitions used over a window."""
+
+    system: str
+    cpus: int
+    memory_mb: int
+    maintenance: bool = False
+    window_s: float
+    partitions: tuple[PartitionUsage, ...] = ()
+
+
+class BalancePolicy(Frozen):
+    """Constraints ``openlpm balance`` honours (its ``--policy`` file)."""
+
+    pins: dict[str, str] = Field(default_factory=dict,
+                                 description="partition -> the system it stays on")
+    apart: tuple[tuple[str, ...], ...] = Field(
+        default=(), description="groups of partitions that never share a system")
+
+
+class BalanceRequest(Frozen):
+    goal: BalanceGoal = BalanceGoal.CPU
+    max_moves: int = Field(default=5, ge=0, le=1000)
+    window_s: float = Field(default=60.0, gt=0, le=600)
+    dry_run: bool = False
+    policy: BalancePolicy = BalancePolicy()
+
+
+class SystemLoad(Frozen):
+    """A system's load (use of the goal resource over its capacity) before and after."""
+
+    system: str
+    before: float
+    after: float
+
+
+class BalanceMove(Frozen):
+    partition: str
+    source: str
+    target: str
+    warnings: tuple[Finding, ...] = ()
+    migration_id: str | None = None
+    # Why the move did not start, when the console refused it at submission.
+    reason: str = ""
+
+
+class BalancePlan(Frozen):
+    goal: BalanceGoal
+    window_s: float
+    spread_before: float
+    spread_after: float
+    systems: tuple[SystemLoad, ...]
+    moves: tuple[BalanceMove, ...]
+    # Moves the planner wanted that validation refused, each with its first error.
+    refused: tuple[str, ...] = ()
 
 
 class Placement(Frozen):

@@ -8,12 +8,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Query
 from pydantic import BaseModel
 
 from openlpm import __version__
 from openlpm.agent.cpu_models import cpu_models
 from openlpm.agent.partitions import PartitionManager
+from openlpm.agent.utilization import KEEP_S, UtilizationSampler
 from openlpm.errors import OpenLpmError, RequestInvalid
 from openlpm.model import (
     ConsoleLine,
@@ -30,6 +31,7 @@ from openlpm.model import (
     PartitionRuntime,
     StreamOptions,
     SystemInfo,
+    SystemUtilization,
 )
 from openlpm.mover.client import MoverClient
 from openlpm.serve import install_error_handlers
@@ -64,13 +66,17 @@ class MigrationLimits:
 
 def create_app(manager: PartitionManager, accel: str, qemu_version: str,
                mover_url: str | None, limits: MigrationLimits = MigrationLimits()) -> FastAPI:
+    sampler = UtilizationSampler(manager.qemu_pids)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await manager.adopt_running()
         # Validation asks for the CPU models; asking QEMU now keeps that off its path.
         warm = asyncio.create_task(cpu_models(manager.qemu_settings.binary, accel))
+        sampling = asyncio.create_task(sampler.run())
         yield
         warm.cancel()
+        sampling.cancel()
         await manager.close()
 
     app = FastAPI(title="openlpm agent", version=__version__, lifespan=lifespan)
@@ -116,6 +122,18 @@ def create_app(manager: PartitionManager, accel: str, qemu_version: str,
                 f"postcopy.", code="HSCLF130")
         manager.change_settings(**body.model_dump(exclude_none=True))
         return await system()
+
+    @app.get("/system/utilization")
+    async def utilization(window: float = Query(default=60.0, gt=0, le=KEEP_S)) -> \
+            SystemUtilization:
+        """Processor time each running partition used over the last ``window`` seconds
+        (sampled every 2 s, kept 10 minutes), and its memory."""
+        memory = {p.name: p.profile.desired_mem for p in manager.partitions()}
+        return SystemUtilization(
+            system=manager.system, cpus=manager.capacity.cpus,
+            memory_mb=manager.capacity.memory_mb,
+            maintenance=manager.settings.read().maintenance, window_s=window,
+            partitions=tuple(sampler.usage(window, memory)))
 
     @app.get("/system/cpu-models")
     async def models() -> list[CpuModel]:

@@ -12,6 +12,7 @@ from openlpm.model import (
     PartitionRuntime,
     StreamOptions,
     SystemInfo,
+    SystemUtilization,
 )
 from openlpm.wire import ServiceClient
 
@@ -22,6 +23,10 @@ class AgentClient(ServiceClient):
 
     async def system(self, timeout: float | None = None) -> SystemInfo:
         return SystemInfo.model_validate(await self.request("GET", "/system", timeout=timeout))
+
+    async def utilization(self, window_s: float) -> SystemUtilization:
+        return SystemUtilization.model_validate(
+            await self.request("GET", "/system/utilization", params={"window": window_s}))
 
     async def set_maintenance(self, on: bool) -> SystemInfo:
         return SystemInfo.model_validate(

@@ -97,6 +97,12 @@ class PartitionManager:
     def partition(self, name: str) -> Partition:
         return self._view(self.store.get(name))
 
+    def qemu_pids(self) -> dict[str, int]:
+        """The QEMU process of each partition that has one here."""
+        pids = {record.profile.name: self._qemu(record.profile.name).pid()
+                for record in self.store.all()}
+        return {name: pid for name, pid in pids.items() if pid is not None}
+
     def free(self) -> Capacity:
         used_cpus = used_mem = 0
         for record in self.store.all():

@@ -267,7 +267,7 @@ def lssyscfg_parser() -> argparse.ArgumentParser:
     parser = HmcArgumentParser(prog="lssyscfg", description="List managed systems, "
                                "partitions or partition profiles.")
     parser.add_argument("-r", dest="resource", required=True, choices=["sys", "lpar", "prof"])
-    parser.add_argument("-m", dest="system", help="managed system (for -r lpar and prof)")
+    parser.add_argument("-m", dest="system", help="managed system (-r sys: only this one)")
     parser.add_argument("--filter", help='"lpar_names=A,B" or "lpar_ids=1,2"')
     _listing_options(parser)
     return parser
@@ -330,7 +330,8 @@ def lpar_filter(text: str | None) -> Callable[[PartitionSummary], bool]:
 
 async def _lssyscfg(args: argparse.Namespace, hmc: HmcClient) -> None:
     if args.resource == "sys":
-        listing([system_record(s) for s in await hmc.systems()], args)
+        systems = [await hmc.system(args.system)] if args.system else await hmc.systems()
+        listing([system_record(s) for s in systems], args)
         return
     if not args.system:
         raise RequestInvalid(f"lssyscfg -r {args.resource} needs -m SYSTEM.", code="HSCLF009")

@@ -1,28 +1,22 @@
 """``openlpm evacuate``: empty a managed system for maintenance, with progress and a report.
 
 The console plans and starts the migrations (``POST /systems/S/evacuation``); this
-command shows the plan, follows every migration it started through the same event
-streams ``migrlpar`` follows, and ends with a report.
+command shows the plan, follows every migration it started, and ends with a report.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import time
-from collections.abc import Mapping
 
 from rich.console import Console
-from rich.live import Live
 from rich.table import Table
 
 from openlpm.cli.attributes import AttributeSyntaxError, format_listing
+from openlpm.cli.following import follow_migrations
 from openlpm.cli.hmc_client import HmcClient, hmc_url
-from openlpm.cli.progress import describe
 from openlpm.errors import MigrationFailed, RequestInvalid, ValidationFailed
 from openlpm.model import EvacuationPlan, MigrationRecord, MigrationState, Placement
-
-REFRESH_S = 0.25
 
 
 async def evacuate(args: argparse.Namespace) -> int:
@@ -37,7 +31,10 @@ async def evacuate(args: argparse.Namespace) -> int:
         if not args.F:
             out.print(_plan_table(plan))
         started = time.monotonic()
-        finals = await _follow(hmc, plan, Console(stderr=True))
+        finals = await follow_migrations(
+            hmc, [(p.partition, p.target, p.migration_id) for p in plan.placements
+                  if p.target and p.migration_id], f"Evacuating {plan.system}",
+            Console(stderr=True))
     took = time.monotonic() - started
     rows = [report_row(p, finals.get(p.migration_id or "")) for p in plan.placements]
     _print(out, args, rows, _report_table(plan, rows, took))
@@ -74,52 +71,6 @@ def report_row(placement: Placement, record: MigrationRecord | None) -> dict[str
             "result": "moved" if moved else "failed",
             "reason": None if moved else f"{record.error_code} {record.error_message}",
             "time_s": round(took, 1), "downtime_ms": record.downtime_ms}
-
-
-async def _follow(hmc: HmcClient, plan: EvacuationPlan,
-                  console: Console) -> dict[str, MigrationRecord]:
-    """Every started migration until it ends: a live table on a terminal, a line per
-    change otherwise."""
-    latest: dict[str, MigrationRecord] = {}
-    shown: dict[str, str] = {}
-
-    async def follow(migration_id: str) -> None:
-        async for record in hmc.follow(migration_id):
-            latest[migration_id] = record
-            line = f"{record.partition} → {record.target}: {describe(record)}"
-            if not console.is_terminal and shown.get(migration_id) != line:
-                console.print(line, highlight=False)
-                shown[migration_id] = line
-
-    ids = [p.migration_id for p in plan.placements if p.migration_id]
-    followers = asyncio.gather(*(follow(i) for i in ids))
-    if console.is_terminal:
-        with Live(_progress_table(plan, latest), console=console, transient=True) as live:
-            while not followers.done():
-                await asyncio.wait([followers], timeout=REFRESH_S)
-                live.update(_progress_table(plan, latest))
-    await followers
-    return latest
-
-
-def _progress_table(plan: EvacuationPlan, latest: Mapping[str, MigrationRecord]) -> Table:
-    moving = [p for p in plan.placements if p.migration_id]
-    done = sum(record.state.finished for record in latest.values())
-    table = Table(title=f"Evacuating {plan.system}: {done} of {len(moving)} migrations "
-                        f"ended")
-    for column in ("partition", "to", "state", "MiB sent", "MiB left", "MiB/s"):
-        table.add_column(column, justify="left" if column in ("partition", "to", "state")
-                         else "right")
-    for placement in moving:
-        record = latest.get(placement.migration_id or "")
-        if record is None:
-            table.add_row(placement.partition, placement.target, "starting", "", "", "")
-            continue
-        table.add_row(placement.partition, placement.target, describe(record),
-                      f"{record.bytes_transmitted / 2**20:.0f}",
-                      f"{record.bytes_remaining / 2**20:.0f}",
-                      f"{record.rate_bps / 2**20:.0f}")
-    return table
 
 
 def _plan_table(plan: EvacuationPlan) -> Table:

@@ -12,6 +12,8 @@ import httpx
 
 from openlpm.errors import SystemUnreachable
 from openlpm.model import (
+    BalancePlan,
+    BalanceRequest,
     ConsoleLine,
     CpuModel,
     EvacuationPlan,
@@ -23,6 +25,7 @@ from openlpm.model import (
     PartitionSummary,
     SystemInfo,
     SystemSummary,
+    SystemUtilization,
     ValidationReport,
 )
 from openlpm.paths import DEFAULT_HMC_FILE
@@ -71,6 +74,14 @@ class HmcClient(ServiceClient):
         return EvacuationPlan.model_validate(await self.request(
             "POST", f"/systems/{system}/evacuation",
             json={"targets": targets, "dry_run": dry_run}))
+
+    async def utilization(self, window_s: float) -> list[SystemUtilization]:
+        body = await self.request("GET", "/utilization", params={"window": window_s})
+        return [SystemUtilization.model_validate(u) for u in body]
+
+    async def balance(self, request: BalanceRequest) -> BalancePlan:
+        return BalancePlan.model_validate(await self.request(
+            "POST", "/balance", json=request.model_dump(mode="json")))
 
     async def enroll_movers(self, system: str) -> list[MoverInfo]:
         body = await self.request("POST", f"/systems/{system}/movers/enroll")

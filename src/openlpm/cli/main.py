@@ -127,6 +127,21 @@ def parser() -> argparse.ArgumentParser:
                                "attributes, HMC style, instead of tables")
     evacuate.add_argument("--header", action="store_true", help="with -F, a header line")
 
+    balance = _add(parts, "balance", "even out the load across managed systems with as "
+                   "few migrations as possible")
+    balance.add_argument("--goal", choices=["cpu", "memory"], default="cpu",
+                         help="processor time used over --window, or memory given")
+    balance.add_argument("--max-moves", type=int, default=5, help="at most this many moves")
+    balance.add_argument("--window", type=float, default=60.0, metavar="S",
+                         help="seconds of processor use to balance on (at most 600)")
+    balance.add_argument("--policy", type=Path, metavar="FILE",
+                         help="TOML: [[pin]] partition/system, [[apart]] partitions")
+    balance.add_argument("--dry-run", action="store_true",
+                         help="print the loads and the moves; move nothing")
+    balance.add_argument("-F", metavar="ATTRIBUTES", help="print the moves as these "
+                         "attributes (name, source, target, migration_id, reason)")
+    balance.add_argument("--header", action="store_true", help="with -F, a header line")
+
     console = _add(parts, "console", "recent console output of a partition")
     console.add_argument("-m", dest="system", required=True, help="managed system")
     console.add_argument("-p", dest="partition", required=True, help="partition name")
@@ -171,6 +186,10 @@ async def _dispatch(args: argparse.Namespace) -> int | None:
         print(f"kernel={image.kernel}\ninitrd={image.initrd}")
     elif args.part == "console":
         await _console(args)
+    elif args.part == "balance":
+        from openlpm.cli.balance import balance
+
+        return await balance(args)
     elif args.part == "evacuate":
         from openlpm.cli.evacuate import evacuate
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
@@ -16,6 +16,7 @@ from openlpm import __version__
 from openlpm.agent.client import AgentClient
 from openlpm.errors import ObjectNotFound, OpenLpmError, RequestInvalid, WrongState
 from openlpm.hmc.authority import CertificateAuthority
+from openlpm.hmc.balancing import Balancer
 from openlpm.hmc.board import MigrationBoard
 from openlpm.hmc.evacuate import Evacuation
 from openlpm.hmc.inventory import Inventory, SystemEntry
@@ -24,6 +25,8 @@ from openlpm.hmc.recover import Recovery
 from openlpm.hmc.site import Site
 from openlpm.hmc.validate import plan_migration, require_passed
 from openlpm.model import (
+    BalancePlan,
+    BalanceRequest,
     ConsoleLine,
     Convergence,
     CpuModel,
@@ -42,6 +45,7 @@ from openlpm.model import (
     PartitionSummary,
     SystemInfo,
     SystemSummary,
+    SystemUtilization,
     ValidationReport,
 )
 from openlpm.serve import install_error_handlers
@@ -95,6 +99,7 @@ def create_app(db_path: Path, name: str = "") -> FastAPI:
     engine = MigrationEngine(site, board)
     recovery = Recovery(site, board, engine.driven)
     evacuation = Evacuation(site, board, engine, name)
+    balancer = Balancer(site, board, engine, name)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -275,6 +280,19 @@ def create_app(db_path: Path, name: str = "") -> FastAPI:
         if body.dry_run:
             return await evacuation.plan(system, body.targets)
         return await evacuation.run(system, body.targets)
+
+    @app.get("/utilization")
+    async def utilization(window: float = Query(default=60.0, gt=0, le=600)) -> \
+            list[SystemUtilization]:
+        """What each system's running partitions used over the last ``window`` seconds;
+        systems whose agent does not answer are left out."""
+        return await balancer.utilization(window)
+
+    @app.post("/balance")
+    async def balance(request: BalanceRequest) -> BalancePlan:
+        """``openlpm balance``: the moves that lower the spread of load across systems,
+        each validated; started unless ``dry_run``."""
+        return await balancer.run(request)
 
     @app.post("/systems/{system}/partitions/{name}/migration/stop")
     async def stop(system: str, name: str) -> MigrationRecord:

@@ -115,9 +115,9 @@ async def gather_facts(site: Site, board: MigrationBoard, request: MigrationRequ
     source, partition, target, target_partitions, models = await asyncio.gather(
         source_agent.system(),
         site.partition(request.source, request.partition, request.lpar_id),
-        _answer(target_agent.system()),
-        _answer(target_agent.partitions()),
-        _answer(target_agent.cpu_models()))
+        answer(target_agent.system()),
+        answer(target_agent.partitions()),
+        answer(target_agent.cpu_models()))
     facts = MigrationFacts(
         request=request, console=console, partition=partition, source=source,
         target=target if isinstance(target, SystemInfo) else None,
@@ -133,7 +133,7 @@ async def gather_facts(site: Site, board: MigrationBoard, request: MigrationRequ
     return MigrationFacts(**{**facts.__dict__, "mover_probe": probe, "guest": guest})
 
 
-async def _answer(call: Awaitable[T]) -> T | OpenLpmError:
+async def answer(call: Awaitable[T]) -> T | OpenLpmError:
     """The answer, or the error a target that cannot be asked gave (itself a finding)."""
     try:
         return await call
@@ -153,8 +153,8 @@ async def _probe(site: Site, facts: MigrationFacts) -> MoverProbe | None:
 
 
 async def _ask_guest(site: Site, facts: MigrationFacts) -> GuestVerdict:
-    answer = await _answer(site.agent(facts.source.name).ask_guest(facts.name))
-    return answer if isinstance(answer, GuestVerdict) else GuestVerdict(answered=False)
+    verdict = await answer(site.agent(facts.source.name).ask_guest(facts.name))
+    return verdict if isinstance(verdict, GuestVerdict) else GuestVerdict(answered=False)
 
 
 def require_passed(plan: MigrationPlan) -> None:

@@ -1,7 +1,9 @@
-"""Evacuating a system for maintenance: every partition that can move moves, the one that
-cannot is named and left running, and the system takes nothing new until it is done.
+"""Evacuating a system for maintenance, then balancing the site again once it is back.
 
-Three systems; sys1 runs six partitions that can move and one with a host-local disk.
+Evacuation: every partition that can move moves, the one that cannot is named and left
+running, and the system takes nothing new until maintenance ends. Balance: the emptied
+system takes partitions back, as the policy allows. Three systems; sys1 starts with six
+partitions that can move and one with a host-local disk.
 """
 
 from __future__ import annotations
@@ -75,7 +77,43 @@ def test_evacuation_moves_every_movable_partition_and_reports_the_one_left(
     lab.wait_ticks("sys1", "pinned", more_than=len(lab.ticks("sys1", "pinned")) + 1)
 
     assert lab.values("lssyscfg", "-r", "sys", "-m", "sys1", "-F", "maintenance") == ["1"]
-    refused = lab.run("migrlpar", "-o", "v", "-m", "sys2", "-t", "sys1", "-p", MOVABLE[0],
-                      check=False)
+    refused = lab.run("migrlpar", "-o", "v", "-m", placed[MOVABLE[0]], "-t", "sys1", "-p",
+                      MOVABLE[0], check=False)
     assert refused.returncode == 6 and "HSCLF402" in refused.stderr
     lab.run("openlpm", "maintenance", "-m", "sys1", "--off")
+
+
+def test_balance_fills_the_emptied_system_within_the_policy(
+        lab: Lab, running: dict[str, str], tmp_path: Path) -> None:
+    lab.run("openlpm", "maintenance", "-m", "sys1", "--off")
+    usage = {u["system"]: u for u in lab.api("/utilization?window=30")}
+    assert all(p["cpu_cores"] > 0 for u in usage.values() for p in u["partitions"]), usage
+    where = {name: system for system in ("sys2", "sys3") for name in
+             lab.values("lssyscfg", "-r", "lpar", "-m", system, "-F", "name")}
+    pinned_elsewhere = next(iter(where))
+    policy = tmp_path / "policy.toml"
+    policy.write_text(f'[[pin]]\npartition = "{pinned_elsewhere}"\n'
+                      f'system = "{where[pinned_elsewhere]}"\n')
+
+    request = {"goal": "memory", "dry_run": True,
+               "policy": {"pins": {pinned_elsewhere: where[pinned_elsewhere]}}}
+    plan = lab.post("/balance", request)
+    dry = lab.run("openlpm", "balance", "--goal", "memory", "--policy", str(policy),
+                  "--dry-run", "-F", "name,source,target")
+    planned = [line.split(",") for line in dry.stdout.splitlines()]
+    assert planned == [[m["partition"], m["source"], m["target"]] for m in plan["moves"]]
+    assert planned and all(target == "sys1" for _, _, target in planned), planned
+    assert pinned_elsewhere not in {name for name, _, _ in planned}
+    assert plan["spread_after"] < plan["spread_before"]
+    assert lab.values("lssyscfg", "-r", "lpar", "-m", "sys1", "-F", "name") == ["pinned"]
+
+    lab.run("openlpm", "balance", "--goal", "memory", "--policy", str(policy))
+
+    on_sys1 = lab.values("lssyscfg", "-r", "lpar", "-m", "sys1", "-F", "name,state")
+    assert sorted(on_sys1) == sorted([f"{n},Running" for n, _, _ in planned] +
+                                     ["pinned,Running"])
+    for name, _, _ in planned:
+        ticks = lab.wait_ticks("sys1", name, more_than=3, received_on="sys1")
+        assert {boot for _, _, boot, _ in ticks} == {running[name]}, f"{name} rebooted"
+    now = lab.post("/balance", request)
+    assert now["spread_before"] == pytest.approx(plan["spread_after"])
