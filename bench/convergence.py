@@ -1,6 +1,8 @@
 """Convergence benchmark: a partition that dirties memory faster than the link carries it.
 
-One lab; one partition (384 MiB) whose workload rewrites 96 MiB of memory without pause
+One lab whose link is limited to 1 Gbit/s (``tc`` token bucket on each system's port, a
+common migration network; the lab's own link carries far more than QEMU sends); one
+partition (384 MiB) whose workload rewrites 96 MiB of memory without pause
 (``openlpm.dirty_mb=96``). It migrates from one system to the other under each policy in
 turn, every migration bounded by ``-w``:
 
@@ -37,8 +39,10 @@ from rich.console import Console
 from rich.table import Table
 
 from openlpm.lab import site
+from openlpm.lab.network import NODE_INTERFACE
 
 PREFIX = "benchc"
+LINK_RATE = "1gbit"
 SYSTEMS = (site.system_name(1), site.system_name(2))
 NAME = "busy"
 PROFILE = ("name=busy,profile_name=default,min_mem=128,desired_mem=384,max_mem=512,"
@@ -102,11 +106,20 @@ async def one(http: httpx.AsyncClient, hmc_url: str, label: str, convergence: st
     }, now
 
 
+def limit_link(namespace: str) -> None:
+    """Let the system's port send at most LINK_RATE (its egress: the migration stream)."""
+    subprocess.run(["ip", "netns", "exec", namespace, "tc", "qdisc", "add", "dev",
+                    NODE_INTERFACE, "root", "tbf", "rate", LINK_RATE, "burst", "1mb",
+                    "latency", "100ms"], check=True)
+
+
 async def bench(wait_minutes: float) -> dict[str, Any]:
     started = time.monotonic()
     lab = await site.up(site.LabSpec(prefix=PREFIX, systems=2, cpus=4, memory_mb=2048,
                                      hmc_port=site.free_port(), make_default=False),
                         say=lambda text: say(f"[dim]{text}[/dim]"))
+    for index in range(1, len(SYSTEMS) + 1):
+        limit_link(site.system_node(PREFIX, index).namespace)
     where = SYSTEMS[0]
     for argv in (("mksyscfg", "-r", "lpar", "-m", where, "-i", PROFILE),
                  ("chsysstate", "-r", "lpar", "-m", where, "-o", "on", "-n", NAME)):
@@ -126,7 +139,8 @@ async def bench(wait_minutes: float) -> dict[str, Any]:
             say(f"{label}: {result['outcome']}")
             results.append(result)
     return {"bench": "convergence", "at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "accel": lab.accel, "wait_minutes": wait_minutes, "results": results,
+            "accel": lab.accel, "link_rate": LINK_RATE, "wait_minutes": wait_minutes,
+            "results": results,
             "bench_s": time.monotonic() - started}
 
 

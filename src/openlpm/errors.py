@@ -103,11 +103,19 @@ class MigrationFailed(OpenLpmError):
     default_code = "HSCLF109"
 
 
+class NotSignedIn(OpenLpmError):
+    """Signing in to the web console failed, or a page has no session."""
+
+    http_status = 401
+    exit_status = 11
+    default_code = "HSCLF502"
+
+
 _KINDS: dict[str, type[OpenLpmError]] = {
     cls.__name__: cls
     for cls in (OpenLpmError, RequestInvalid, ObjectNotFound, ObjectExists, WrongState,
                 ValidationFailed, InsufficientResources, SystemUnreachable,
-                HypervisorError, MigrationFailed)
+                HypervisorError, MigrationFailed, NotSignedIn)
 }
 
 

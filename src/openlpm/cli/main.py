@@ -37,6 +37,11 @@ def parser() -> argparse.ArgumentParser:
                        help="inventory database (SQLite)")
     serve.add_argument("--name", default=socket.gethostname(),
                        help="this console's name, as --ip of migrlpar may give it")
+    serve.add_argument("--web-password-file", type=Path, metavar="FILE",
+                       help="the web console's administrator password (first line); "
+                            "without it nobody can sign in to the web console")
+    serve.add_argument("--web-user", default="hscroot",
+                       help="the web console's administrator user name")
     serve.add_argument("--reach-netns", metavar="NS",
                        help="after binding, reach managed systems from network namespace NS")
 
@@ -225,12 +230,15 @@ async def _console(args: argparse.Namespace) -> None:
 
 def _hmc_serve(args: argparse.Namespace) -> None:
     from openlpm.hmc.api import create_app
+    from openlpm.hmc.web import Administrator
     from openlpm.serve import bind, enter_netns, serve
 
     listener = bind(args.listen)
     if args.reach_netns:
         enter_netns(args.reach_netns)
-    serve(create_app(args.db, name=args.name), listener)
+    administrator = (Administrator.from_file(args.web_user, args.web_password_file)
+                     if args.web_password_file else None)
+    serve(create_app(args.db, name=args.name, administrator=administrator), listener)
 
 
 def _agent_serve(args: argparse.Namespace) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,13 +18,14 @@ from openlpm.agent.client import AgentClient
 from openlpm.errors import ObjectNotFound, OpenLpmError, RequestInvalid, WrongState
 from openlpm.hmc.authority import CertificateAuthority
 from openlpm.hmc.balancing import Balancer
-from openlpm.hmc.board import MigrationBoard
+from openlpm.hmc.board import MigrationBoard, SystemChanged
 from openlpm.hmc.evacuate import Evacuation
 from openlpm.hmc.inventory import Inventory, SystemEntry
 from openlpm.hmc.migrate import MigrationEngine
 from openlpm.hmc.recover import Recovery
 from openlpm.hmc.site import Site
 from openlpm.hmc.validate import plan_migration, require_passed
+from openlpm.hmc.web import Administrator, install_web_console
 from openlpm.model import (
     BalancePlan,
     BalanceRequest,
@@ -51,6 +53,7 @@ from openlpm.model import (
 from openlpm.serve import install_error_handlers
 
 log = logging.getLogger("openlpm.hmc")
+KEEPALIVE_S = 15.0
 
 
 class AddSystem(BaseModel):
@@ -92,7 +95,8 @@ class SystemMigrationInfo(BaseModel):
     stream_encryption: int
 
 
-def create_app(db_path: Path, name: str = "") -> FastAPI:
+def create_app(db_path: Path, name: str = "", administrator: Administrator | None = None) \
+        -> FastAPI:
     inventory = Inventory(db_path)
     site = Site(inventory, CertificateAuthority(db_path.parent / "authority", name))
     board = MigrationBoard(inventory)
@@ -164,7 +168,9 @@ def create_app(db_path: Path, name: str = "") -> FastAPI:
 
     @app.put("/systems/{system}/maintenance")
     async def maintenance(system: str, body: MaintenanceChange) -> SystemInfo:
-        return await site.agent(system).set_maintenance(body.maintenance)
+        info = await site.agent(system).set_maintenance(body.maintenance)
+        await board.system_changed(system)
+        return info
 
     @app.patch("/systems/{system}/migration-defaults")
     async def migration_defaults(system: str, body: MigrationDefaults) -> SystemInfo:
@@ -201,9 +207,14 @@ def create_app(db_path: Path, name: str = "") -> FastAPI:
     async def partitions(system: str) -> list[PartitionSummary]:
         return [with_migration(system, p) for p in await site.agent(system).partitions()]
 
+    async def changed(system: str, summary: PartitionSummary) -> PartitionSummary:
+        await board.system_changed(system)
+        return summary
+
     @app.post("/systems/{system}/partitions")
     async def create_partition(system: str, profile: PartitionProfile) -> PartitionSummary:
-        return with_migration(system, await site.agent(system).create(profile))
+        return await changed(system, with_migration(system,
+                                                    await site.agent(system).create(profile)))
 
     @app.get("/systems/{system}/partitions/{name}")
     async def partition(system: str, name: str) -> PartitionSummary:
@@ -213,8 +224,9 @@ def create_app(db_path: Path, name: str = "") -> FastAPI:
     async def change_partition(system: str, name: str,
                                body: PartitionChanges) -> PartitionSummary:
         await site.partition(system, name)
-        return with_migration(system, await site.agent(system).set_migration_disabled(
-            name, body.migration_disabled))
+        return await changed(system, with_migration(
+            system, await site.agent(system).set_migration_disabled(
+                name, body.migration_disabled)))
 
     @app.delete("/systems/{system}/partitions/{name}")
     async def remove_partition(system: str, name: str) -> None:
@@ -224,14 +236,17 @@ def create_app(db_path: Path, name: str = "") -> FastAPI:
                 f"Partition {name} on {system} is {found.partition.state.value}; shut it "
                 f"down before removing it.", code="HSCLF166")
         await site.agent(system).remove(name)
+        await board.system_changed(system)
 
     @app.post("/systems/{system}/partitions/{name}/activate")
     async def activate(system: str, name: str) -> PartitionSummary:
-        return with_migration(system, await site.agent(system).activate(name))
+        return await changed(system, with_migration(system,
+                                                    await site.agent(system).activate(name)))
 
     @app.post("/systems/{system}/partitions/{name}/shutdown")
     async def shutdown(system: str, name: str, immediate: bool = False) -> PartitionSummary:
-        return with_migration(system, await site.agent(system).shutdown(name, immediate))
+        return await changed(system, with_migration(
+            system, await site.agent(system).shutdown(name, immediate)))
 
     @app.get("/systems/{system}/partitions/{name}/console")
     async def console(system: str, name: str, lines: int = 100) -> list[ConsoleLine]:
@@ -339,6 +354,36 @@ def create_app(db_path: Path, name: str = "") -> FastAPI:
 
         return StreamingResponse(stream(), media_type="text/event-stream")
 
+    @app.get("/events")
+    async def all_events() -> StreamingResponse:
+        """Server-Sent Events of every change the console makes: ``migration`` (a
+        migration record, as it changes), ``system`` (``{"system": NAME}``: its
+        partitions changed), ``resync`` (some changes were missed: look again); a comment
+        every 15 s keeps idle connections open."""
+
+        async def stream() -> AsyncIterator[str]:
+            yield ": connected\n\n"
+            changes = board.watch_all()
+            next_change = asyncio.ensure_future(anext(changes))
+            try:
+                while True:
+                    done, _ = await asyncio.wait([next_change], timeout=KEEPALIVE_S)
+                    if not done:
+                        yield ": keep-alive\n\n"
+                        continue
+                    change = next_change.result()
+                    next_change = asyncio.ensure_future(anext(changes))
+                    if change is None:
+                        yield "event: resync\ndata: {}\n\n"
+                    elif isinstance(change, SystemChanged):
+                        yield f"event: system\ndata: {json.dumps({'system': str(change)})}\n\n"
+                    else:
+                        yield f"event: migration\ndata: {change.model_dump_json()}\n\n"
+            finally:
+                next_change.cancel()
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
     @app.get("/partitions/{name}/migration")
     async def partition_migration(name: str) -> MigrationRecord:
         """The newest migration of a partition, live if one is in flight."""
@@ -350,4 +395,5 @@ def create_app(db_path: Path, name: str = "") -> FastAPI:
             raise ObjectNotFound(f"Partition {name} has never migrated.", code="HSCLF165")
         return found[0]
 
+    install_web_console(app, administrator)
     return app

@@ -1,14 +1,31 @@
-"""Migration records as they change: kept in the inventory, pushed to whoever watches."""
+"""Migration records as they change: kept in the inventory, pushed to whoever watches.
+
+Besides each migration's own feed, the board keeps a short log of every change (a
+migration record, or "a system's partitions changed") for the console-wide event stream
+the web console listens to.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import functools
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 
 from openlpm.hmc.inventory import Inventory
 from openlpm.model import MigrationRecord, MigrationState
+
+# Changes kept for watchers of every change; one that falls further behind misses some
+# and is told to look again (a SystemChanged for every system).
+RECENT_CHANGES = 1000
+
+
+class SystemChanged(str):
+    """The partitions of this managed system changed (created, started, stopped, ...)."""
+
+
+Change = MigrationRecord | SystemChanged
 
 
 class MigrationBoard:
@@ -17,6 +34,7 @@ class MigrationBoard:
         self._changed = asyncio.Condition()
         self._live: dict[str, MigrationRecord] = {}
         self._version = 0
+        self._recent: deque[tuple[int, Change]] = deque(maxlen=RECENT_CHANGES)
 
     def in_flight(self) -> list[MigrationRecord]:
         return list(self._live.values())
@@ -32,9 +50,29 @@ class MigrationBoard:
             self._live.pop(record.id, None)
         else:
             self._live[record.id] = record
+        await self._changes(record)
+
+    async def system_changed(self, system: str) -> None:
+        await self._changes(SystemChanged(system))
+
+    async def _changes(self, change: Change) -> None:
         async with self._changed:
             self._version += 1
+            self._recent.append((self._version, change))
             self._changed.notify_all()
+
+    async def watch_all(self) -> AsyncIterator[Change | None]:
+        """Every change from now on, in order; None where some were missed."""
+        seen = self._version
+        while True:
+            async with self._changed:
+                await self._changed.wait_for(functools.partial(self._moved_on, seen))
+            changes = [(v, c) for v, c in self._recent if v > seen]
+            if not changes or changes[0][0] != seen + 1:
+                yield None
+            for _, change in changes:
+                yield change
+            seen = changes[-1][0] if changes else self._version
 
     async def abandon_unfinished(self) -> list[MigrationRecord]:
         """After a restart of the console, no job drives the migrations it had in flight.

@@ -83,9 +83,13 @@ dirty_memory() {
 # The partition's mobility hook, like drmgr's "pmig check" scripts on Power: the console
 # asks "check NONCE" on the second serial port before a migration; the answer is
 # "ok NONCE", or "veto NONCE REASON" when openlpm.veto=REASON is on the command line.
+# openlpm.hook=off leaves it out, like a guest without the tools that answer.
 mobility_hook() {
     for arg in $(cat /proc/cmdline); do
-        case "$arg" in openlpm.veto=*) veto="${arg#openlpm.veto=}" ;; esac
+        case "$arg" in
+            openlpm.veto=*) veto="${arg#openlpm.veto=}" ;;
+            openlpm.hook=off) return 0 ;;
+        esac
     done
     stty -F /dev/ttyS1 raw -echo || return 0
     exec 3<>/dev/ttyS1

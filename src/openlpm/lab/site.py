@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import re
 import shutil
 import socket
@@ -101,6 +102,11 @@ def system_name(index: int) -> str:
     return f"sys{index}"
 
 
+def web_password_file(prefix: str) -> Path:
+    """Where a lab keeps its web console's password (user hscroot), mode 0600."""
+    return LabState.directory(prefix) / "web-password"
+
+
 def system_node(prefix: str, index: int, name: str | None = None) -> Node:
     """The lab host of the index-th system (from 1); its address follows from the index."""
     name = name or system_name(index)
@@ -144,14 +150,20 @@ async def up(spec: LabSpec, say: Say = print) -> LabState:
         await asyncio.to_thread(network.attach, spec.prefix, node)
         _start_system(state, spec, node, image, workdir)
     state.hmc_url = f"http://127.0.0.1:{spec.hmc_port}"
+    password = web_password_file(spec.prefix)
+    fd = os.open(password, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_urlsafe(12) + "\n")
     _spawn(state, "hmc", workdir, [
         "hmc", "serve", "--listen", f"127.0.0.1:{spec.hmc_port}", "--name", spec.hmc_name,
-        "--reach-netns", hmc_node.namespace, "--db", str(workdir / "hmc.db")])
+        "--reach-netns", hmc_node.namespace, "--db", str(workdir / "hmc.db"),
+        "--web-password-file", str(password)])
     await _register_systems(state, spec)
     if spec.make_default:
         DEFAULT_HMC_FILE.write_text(json.dumps({"url": state.hmc_url, "lab": spec.prefix}))
     say(f"lab {spec.prefix} is up: HMC at {state.hmc_url}, systems "
-        f"{', '.join(state.systems)}")
+        f"{', '.join(state.systems)}; web console {state.hmc_url}/console/ (user hscroot, "
+        f"password in {password})")
     return state
 
 
