@@ -12,8 +12,8 @@ import asyncio
 import contextlib
 import json
 import os
-import secrets
 import re
+import secrets
 import shutil
 import socket
 import subprocess

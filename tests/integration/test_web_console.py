@@ -1,0 +1,258 @@
+"""The web console in a real browser (Debian's chromium, driven by Playwright) against a
+lab with real partitions: sign in, servers, a system's partitions, Operations → Mobility
+→ Validate (an error; only a warning), Migrate with the progress window, Stop.
+
+Screenshots of each page are saved under test-artifacts/web/ (or $OPENLPM_SCREENSHOTS).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from openlpm.lab import site
+from openlpm.lab.network import NODE_INTERFACE
+from tests.integration.conftest import Lab
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = "/usr/bin/chromium"
+# What a headless Chromium needs on a machine without a network or a display.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+SCREENS = Path(os.environ.get("OPENLPM_SCREENSHOTS",
+                              Path(__file__).parents[2] / "test-artifacts" / "web"))
+PROFILE = ("name={name},profile_name=default,min_mem=128,desired_mem={mem},max_mem={mem},"
+           "min_procs=1,desired_procs=1,max_procs=1{extra}")
+TIMEOUT_MS = 60_000
+
+
+def create(lab: Lab, name: str, mem: int = 256, extra: str = "") -> None:
+    lab.run("mksyscfg", "-r", "lpar", "-m", "sys1", "-i",
+            PROFILE.format(name=name, mem=mem, extra=extra))
+    lab.run("chsysstate", "-r", "lpar", "-m", "sys1", "-o", "on", "-n", name)
+
+
+@pytest.fixture(scope="module")
+def partitions(lab: Lab) -> dict[str, str]:
+    """web1 migrates, locked may not (an error), quiet has no mobility hook (a warning),
+    big is large enough to be stopped on a slowed link. Their boot ids by name."""
+    create(lab, "web1", 512, ",kernel_args=openlpm.fill_mb=200")
+    create(lab, "locked", extra=",migration_disabled=1")
+    create(lab, "quiet", extra=",kernel_args=openlpm.hook=off")
+    create(lab, "big", 512, ",kernel_args=openlpm.fill_mb=300")
+    return {name: lab.wait_ticks("sys1", name, more_than=1, timeout=240)[-1][2]
+            for name in ("web1", "locked", "quiet", "big")}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed")
+    with playwright_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def page(lab: Lab, browser: object, partitions: dict[str, str]) -> Iterator[object]:
+    shutil.rmtree(SCREENS, ignore_errors=True)
+    SCREENS.mkdir(parents=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 860})  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{lab.state.hmc_url}/")
+    yield page
+    context.close()
+    assert errors == [], f"the page raised: {errors}"
+
+
+def shot(page: object, name: str) -> None:
+    page.screenshot(path=str(SCREENS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+def password(lab: Lab) -> str:
+    return site.web_password_file(lab.state.prefix).read_text().strip()
+
+
+def open_mobility(page: object, partition: str) -> None:
+    page.get_by_role("button", name=f"Operations for {partition}").click()  # type: ignore[attr-defined]
+    page.get_by_role("menuitem", name="Validate…").click()  # type: ignore[attr-defined]
+    page.locator("#mobility").wait_for(state="visible")  # type: ignore[attr-defined]
+
+
+def validate(page: object) -> str:
+    page.locator("#validate").click()  # type: ignore[attr-defined]
+    verdict = page.locator("#findings .verdict")  # type: ignore[attr-defined]
+    verdict.wait_for()
+    return str(verdict.inner_text())
+
+
+def test_signing_in_needs_the_right_password(lab: Lab, page: object) -> None:
+    page.get_by_label("Password").fill("not the password")  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Sign in").click()  # type: ignore[attr-defined]
+    page.get_by_text("HSCLF501 Wrong user or password.").wait_for()  # type: ignore[attr-defined]
+    shot(page, "01-sign-in-refused")
+
+    page.get_by_label("Password").fill(password(lab))  # type: ignore[attr-defined]
+    page.keyboard.press("Enter")  # type: ignore[attr-defined]
+    page.get_by_role("heading", name="Servers").wait_for()  # type: ignore[attr-defined]
+
+
+def test_servers_lists_every_system_with_its_resources_and_movers(page: object) -> None:
+    rows = page.locator("main table tbody tr")  # type: ignore[attr-defined]
+    rows.nth(1).wait_for()
+    texts = [rows.nth(i).inner_text() for i in range(rows.count())]
+    assert [t.split()[0] for t in texts] == ["sys1", "sys2"]
+    assert all("sys" in t and "msp1" in t and "GiB" in t for t in texts), texts
+    shot(page, "02-servers")
+
+
+def test_a_system_shows_its_partitions_and_their_states(page: object) -> None:
+    page.get_by_role("link", name="sys1").click()  # type: ignore[attr-defined]
+    table = page.locator("#partitions")  # type: ignore[attr-defined]
+    table.wait_for()
+    text = table.inner_text()
+    for name in ("web1", "locked", "quiet", "big"):
+        assert name in text
+    assert text.count("Running") >= 4
+    shot(page, "03-system-partitions")
+
+
+def test_validation_with_an_error_lists_it_and_keeps_migrate_disabled(page: object) -> None:
+    open_mobility(page, "locked")
+    assert validate(page).startswith("Validation failed")
+    assert page.locator('#findings .finding.error[data-code="HSCLF412"]').count() == 1  # type: ignore[attr-defined]
+    assert page.locator("#migrate").is_disabled()  # type: ignore[attr-defined]
+    shot(page, "04-validate-error")
+    page.keyboard.press("Escape")  # type: ignore[attr-defined]
+
+
+def test_validation_with_only_a_warning_passes_and_enables_migrate(page: object) -> None:
+    open_mobility(page, "quiet")
+    assert validate(page) == "Validation passed with 1 warning(s)."
+    assert page.locator('#findings .finding.warning[data-code="HSCLA246"]').count() == 1  # type: ignore[attr-defined]
+    assert page.locator("#migrate").is_enabled()  # type: ignore[attr-defined]
+    shot(page, "05-validate-warning")
+    page.get_by_role("button", name="Close").first.click()  # type: ignore[attr-defined]
+
+
+def watch_progress(page: object, until: str, timeout_s: float = 120.0) -> list[tuple[str, str]]:
+    """Read the progress window every 100 ms until its result says ``until``; returns each
+    distinct (current step, bytes) it showed."""
+    seen: list[tuple[str, str]] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        shown = page.evaluate(  # type: ignore[attr-defined]
+            """() => [document.querySelector('#progress-steps li.current')?.innerText || '',
+                      document.querySelector('#progress-bytes').innerText,
+                      document.querySelector('#progress-result').innerText]""")
+        step, sent, result = shown
+        if not seen or seen[-1] != (step, sent):
+            seen.append((step, sent))
+        if until in result:
+            return seen
+        time.sleep(0.1)
+    raise AssertionError(f"the progress window never said {until!r}; it showed {seen}")
+
+
+def test_migrate_shows_progress_until_completed_and_the_partition_is_on_the_target(
+        lab: Lab, page: object, partitions: dict[str, str]) -> None:
+    open_mobility(page, "web1")
+    assert validate(page) == "Validation passed."
+    page.locator("#migrate").click()  # type: ignore[attr-defined]
+    page.locator("#progress").wait_for(state="visible")  # type: ignore[attr-defined]
+    shot(page, "06-progress")
+
+    seen = watch_progress(page, "Migration Complete")
+
+    shot(page, "07-progress-complete")
+    steps = {step.replace("\n", " ") for step, _ in seen if step}
+    assert any("Migrate" in step for step in steps), seen
+    assert len({sent for _, sent in seen if "sent" in sent}) >= 2, \
+        f"the bytes never changed: {seen}"
+    assert "now runs on sys2" in page.locator("#progress-result").inner_text()  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Close").last.click()  # type: ignore[attr-defined]
+
+    page.goto(f"{lab.state.hmc_url}/console/#/systems/sys2")  # type: ignore[attr-defined]
+    page.locator("#partitions").get_by_text("web1").wait_for()  # type: ignore[attr-defined]
+    shot(page, "08-target-system")
+    ticks = lab.wait_ticks("sys2", "web1", more_than=2, received_on="sys2")
+    assert {boot for _, _, boot, _ in ticks} == {partitions["web1"]}
+
+
+def test_a_migration_can_be_stopped_from_its_progress_window(
+        lab: Lab, page: object, partitions: dict[str, str]) -> None:
+    namespace = site.system_node(lab.state.prefix, 1).namespace
+    slow = ["ip", "netns", "exec", namespace, "tc", "qdisc"]
+    subprocess.run([*slow, "add", "dev", NODE_INTERFACE, "root", "tbf", "rate", "100mbit",
+                    "burst", "256kb", "latency", "100ms"], check=True)
+    try:
+        page.goto(f"{lab.state.hmc_url}/console/#/systems/sys1")  # type: ignore[attr-defined]
+        open_mobility(page, "big")
+        assert validate(page) == "Validation passed."
+        page.locator("#migrate").click()  # type: ignore[attr-defined]
+        page.locator("#progress").wait_for(state="visible")  # type: ignore[attr-defined]
+        page.locator("#progress-steps li.current", has_text="Migrate").wait_for()  # type: ignore[attr-defined]
+        page.locator("#progress-stop").click()  # type: ignore[attr-defined]
+        watch_progress(page, "Migration Stopped")
+        shot(page, "09-progress-stopped")
+        page.get_by_role("button", name="Close").last.click()  # type: ignore[attr-defined]
+    finally:
+        subprocess.run([*slow, "del", "dev", NODE_INTERFACE, "root"], check=True)
+    assert lab.values("lssyscfg", "-r", "lpar", "-m", "sys1", "-F", "state",
+                      "--filter", "lpar_names=big") == ["Running"]
+    assert lab.values("lssyscfg", "-r", "lpar", "-m", "sys2", "--filter",
+                      "lpar_names=big") == ["No results were found."]
+    ticks = lab.wait_ticks("sys1", "big", more_than=len(lab.ticks("sys1", "big")) + 1)
+    assert {boot for _, _, boot, _ in ticks} == {partitions["big"]}
+
+
+def test_the_history_lists_every_migration_with_its_journal(page: object) -> None:
+    page.get_by_role("link", name="Migrations").click()  # type: ignore[attr-defined]
+    rows = page.locator("table.history tbody tr")  # type: ignore[attr-defined]
+    rows.first.wait_for()
+    text = page.locator("table.history").inner_text()  # type: ignore[attr-defined]
+    assert "Migration Complete" in text and "Migration Stopped" in text
+    rows.first.get_by_role("button", name="journal").click()
+    page.locator("#journal").get_by_text("begin").first.wait_for()  # type: ignore[attr-defined]
+    shot(page, "10-history-journal")
+    page.keyboard.press("Escape")  # type: ignore[attr-defined]
+
+
+def test_evacuate_shows_the_plan_before_moving_anything_then_moves(
+        lab: Lab, page: object, partitions: dict[str, str]) -> None:
+    page.goto(f"{lab.state.hmc_url}/console/#/systems/sys1")  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Evacuate…").click()  # type: ignore[attr-defined]
+    plan = page.locator("#evacuation-plan")  # type: ignore[attr-defined]
+    plan.wait_for()
+    text = plan.inner_text()
+    assert "stays: sys2: HSCLF412" in text, text
+    assert lab.values("lssyscfg", "-r", "sys", "-m", "sys1", "-F", "maintenance") == ["0"]
+    shot(page, "11-evacuation-plan")
+
+    page.get_by_role("button", name="Evacuate now").click()  # type: ignore[attr-defined]
+    page.get_by_text("is in maintenance").wait_for()  # type: ignore[attr-defined]
+    shot(page, "12-evacuation-started")
+    page.get_by_role("button", name="Close").last.click()  # type: ignore[attr-defined]
+
+    deadline = time.monotonic() + 180
+    while sorted(lab.values("lssyscfg", "-r", "lpar", "-m", "sys1", "-F", "name")) != ["locked"]:
+        assert time.monotonic() < deadline, "the evacuation did not empty sys1"
+        time.sleep(1)
+    page.locator("#partitions").get_by_text("locked").wait_for()  # type: ignore[attr-defined]
+    assert page.locator("#partitions tbody tr").count() == 1  # type: ignore[attr-defined]
+    for name in ("big", "quiet"):
+        ticks = lab.wait_ticks("sys2", name, more_than=2, received_on="sys2")
+        assert {boot for _, _, boot, _ in ticks} == {partitions[name]}
+    lab.run("openlpm", "maintenance", "-m", "sys1", "--off")
