@@ -124,7 +124,8 @@ def parser() -> argparse.ArgumentParser:
                     "validation for it")
     evacuate.add_argument("-m", dest="system", required=True, help="managed system")
     evacuate.add_argument("--to", metavar="SYS,...",
-                          help="targets to use (default: every other managed system)")
+                          help="the systems that may receive its partitions; all others "
+                               "when left out")
     evacuate.add_argument("--dry-run", action="store_true",
                           help="print the plan and each partition's verdict; change nothing")
     evacuate.add_argument("-F", metavar="ATTRIBUTES",

@@ -102,8 +102,8 @@ def create_app(db_path: Path, name: str = "", administrator: Administrator | Non
     board = MigrationBoard(inventory)
     engine = MigrationEngine(site, board)
     recovery = Recovery(site, board, engine.driven)
-    evacuation = Evacuation(site, board, engine, name)
-    balancer = Balancer(site, board, engine, name)
+    evacuation = Evacuation(engine, name)
+    balancer = Balancer(engine, name)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

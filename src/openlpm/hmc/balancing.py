@@ -36,11 +36,12 @@ MAX_PLANNING_ROUNDS = 10
 
 
 class Balancer:
-    def __init__(self, site: Site, board: MigrationBoard, engine: MigrationEngine,
-                 console: str) -> None:
-        self.site = site
-        self.board = board
+    """Measures the site, plans and validates moves, and starts them on the engine."""
+
+    def __init__(self, engine: MigrationEngine, console: str) -> None:
         self.engine = engine
+        self.site: Site = engine.site
+        self.board: MigrationBoard = engine.board
         self.console = console
 
     async def utilization(self, window_s: float) -> list[SystemUtilization]:

@@ -93,11 +93,12 @@ def place(partitions: Sequence[Partition], verdicts: Mapping[tuple[str, str], Ve
 
 
 class Evacuation:
-    def __init__(self, site: Site, board: MigrationBoard, engine: MigrationEngine,
-                 console: str) -> None:
-        self.site = site
-        self.board = board
+    """Plans and starts evacuations through the console's migration engine."""
+
+    def __init__(self, engine: MigrationEngine, console: str) -> None:
         self.engine = engine
+        self.site: Site = engine.site
+        self.board: MigrationBoard = engine.board
         self.console = console
 
     async def plan(self, system: str, targets: Sequence[str] = ()) -> EvacuationPlan:
