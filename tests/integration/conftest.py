@@ -7,6 +7,7 @@ run that was killed are taken down before a new one starts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -22,6 +23,7 @@ import httpx
 import pytest
 
 from openlpm.lab import site
+from openlpm.lab.network import NODE_INTERFACE
 from openlpm.processes import runs_with
 
 TEST_PREFIX = "t"
@@ -125,6 +127,21 @@ class Lab:
 
     def restart(self, role: str) -> None:
         asyncio.run(site.restart(self.state.prefix, role))
+
+    @contextlib.contextmanager
+    def slow_link(self, rate: str, *systems: str) -> Iterator[None]:
+        """Limit what these systems send to ``rate`` (a tc rate, e.g. 1gbit), as a
+        slower migration network than the lab's would."""
+        ports = [["ip", "netns", "exec", f"{self.state.prefix}-{s}", "tc", "qdisc"]
+                 for s in systems]
+        for port in ports:
+            subprocess.run([*port, "add", "dev", NODE_INTERFACE, "root", "tbf", "rate", rate,
+                            "burst", "256kb", "latency", "100ms"], check=True)
+        try:
+            yield
+        finally:
+            for port in ports:
+                subprocess.run([*port, "del", "dev", NODE_INTERFACE, "root"], check=False)
 
     def link(self, system: str, up: bool) -> None:
         """Plug or unplug a system's cable on the lab switch."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from openlpm.lab import site
-from openlpm.lab.network import NODE_INTERFACE
 from tests.integration.conftest import Lab
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -193,11 +191,7 @@ def test_migrate_shows_progress_until_completed_and_the_partition_is_on_the_targ
 
 def test_a_migration_can_be_stopped_from_its_progress_window(
         lab: Lab, page: object, partitions: dict[str, str]) -> None:
-    namespace = site.system_node(lab.state.prefix, 1).namespace
-    slow = ["ip", "netns", "exec", namespace, "tc", "qdisc"]
-    subprocess.run([*slow, "add", "dev", NODE_INTERFACE, "root", "tbf", "rate", "100mbit",
-                    "burst", "256kb", "latency", "100ms"], check=True)
-    try:
+    with lab.slow_link("100mbit", "sys1"):
         page.goto(f"{lab.state.hmc_url}/console/#/systems/sys1")  # type: ignore[attr-defined]
         open_mobility(page, "big")
         assert validate(page) == "Validation passed."
@@ -208,8 +202,6 @@ def test_a_migration_can_be_stopped_from_its_progress_window(
         watch_progress(page, "Migration Stopped")
         shot(page, "09-progress-stopped")
         page.get_by_role("button", name="Close").last.click()  # type: ignore[attr-defined]
-    finally:
-        subprocess.run([*slow, "del", "dev", NODE_INTERFACE, "root"], check=True)
     assert lab.values("lssyscfg", "-r", "lpar", "-m", "sys1", "-F", "state",
                       "--filter", "lpar_names=big") == ["Running"]
     assert lab.values("lssyscfg", "-r", "lpar", "-m", "sys2", "--filter",
@@ -256,3 +248,14 @@ def test_evacuate_shows_the_plan_before_moving_anything_then_moves(
         ticks = lab.wait_ticks("sys2", name, more_than=2, received_on="sys2")
         assert {boot for _, _, boot, _ in ticks} == {partitions[name]}
     lab.run("openlpm", "maintenance", "-m", "sys1", "--off")
+
+
+def test_a_partition_page_shows_its_profile_and_its_own_event_log(
+        lab: Lab, page: object) -> None:
+    page.goto(f"{lab.state.hmc_url}/console/#/systems/sys2")  # type: ignore[attr-defined]
+    page.locator("#partitions").get_by_role("link", name="web1").click()  # type: ignore[attr-defined]
+    page.locator("#partition-facts").wait_for()  # type: ignore[attr-defined]
+    history = page.locator("table.history").inner_text()  # type: ignore[attr-defined]
+    assert "web1" in history and "Migration Complete" in history
+    assert "big" not in history
+    shot(page, "13-partition")

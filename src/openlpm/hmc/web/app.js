@@ -147,7 +147,7 @@ let pending = null;
 function refreshFor(systems, record) {
   const view = currentView();
   const wanted = view.name === "servers" || view.name === "migrations"
-    || (view.name === "system" && systems.includes(view.system));
+    || (["system", "partition"].includes(view.name) && systems.includes(view.system));
   if (!wanted) return;
   // A burst of changes (a migration publishes several a second) redraws once.
   if (view.name === "system" && record && !FINISHED.includes(record.state)
@@ -167,6 +167,9 @@ function updateMigrationCell(record) {
 
 function currentView() {
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  if (parts[0] === "systems" && parts[1] && parts[2] === "partitions" && parts[3]) {
+    return { name: "partition", system: parts[1], partition: parts[3] };
+  }
   if (parts[0] === "systems" && parts[1]) return { name: "system", system: parts[1] };
   if (parts[0] === "migrations") return { name: "migrations" };
   return { name: "servers" };
@@ -176,12 +179,13 @@ async function route() {
   const view = currentView();
   for (const link of document.querySelectorAll("[data-nav]")) {
     link.toggleAttribute("aria-current", false);
-    if (link.dataset.nav === (view.name === "system" ? "servers" : view.name)) {
+    if (link.dataset.nav === (["system", "partition"].includes(view.name) ? "servers" : view.name)) {
       link.setAttribute("aria-current", "page");
     }
   }
   try {
-    if (view.name === "system") await systemPage(view.system);
+    if (view.name === "partition") await partitionPage(view.system, view.partition);
+    else if (view.name === "system") await systemPage(view.system);
     else if (view.name === "migrations") await migrationsPage();
     else await serversPage();
   } catch (error) {
@@ -234,7 +238,7 @@ async function systemPage(name) {
     const profile = p.partition.profile;
     const live = p.migration_id ? state.migrations.get(p.migration_id) : null;
     return h("tr", {},
-      h("td", {}, profile.name),
+      h("td", {}, h("a", { href: `#/systems/${encodeURIComponent(name)}/partitions/${encodeURIComponent(profile.name)}` }, profile.name)),
       h("td", { class: "num" }, p.partition.profile.lpar_id ?? "–"),
       h("td", {}, statePill(p.partition.state)),
       h("td", { class: "num" }, profile.desired_procs),
@@ -305,6 +309,33 @@ function operationsMenu(system, summary) {
     if (event.key === "ArrowUp") { event.preventDefault(); items[(at + items.length - 1) % items.length].focus(); }
   });
   return h("div", { class: "menu" }, toggle, list);
+}
+
+// -- One partition: its profile and its event log --------------------------------------
+
+async function partitionPage(system, name) {
+  const path = `/systems/${encodeURIComponent(system)}/partitions/${encodeURIComponent(name)}`;
+  const [summary, migrations] = await Promise.all([
+    api("GET", path), api("GET", `/migrations?partition=${encodeURIComponent(name)}`)]);
+  const profile = summary.partition.profile;
+  const facts = [["State", summary.partition.state], ["Partition ID", profile.lpar_id],
+    ["Profile", profile.profile_name], ["Processors (min / desired / max)",
+      `${profile.min_procs} / ${profile.desired_procs} / ${profile.max_procs}`],
+    ["Memory (min / desired / max)", `${gb(profile.min_mem)} / ${gb(profile.desired_mem)} / ${gb(profile.max_mem)}`],
+    ["Processor compatibility", profile.proc_compat_mode],
+    ["Migration", summary.migration_state + (profile.migration_disabled ? " (migration disabled)" : "")]];
+  main.replaceChildren(
+    h("h1", {}, name),
+    h("p", { class: "crumbs" }, h("a", { href: "#/servers" }, "Servers"), " › ",
+      h("a", { href: `#/systems/${encodeURIComponent(system)}` }, system), " › ", name),
+    h("section", { class: "card" },
+      h("header", {}, h("h2", {}, "Partition"), statePill(summary.partition.state),
+        h("div", { class: "actions" }, operationsMenu(system, summary))),
+      h("table", { id: "partition-facts" }, h("tbody", {}, facts.map(([label, value]) =>
+        h("tr", {}, h("th", {}, label), h("td", {}, value ?? "–")))))),
+    h("section", { class: "card" },
+      h("header", {}, h("h2", {}, "Event log"), h("span", { class: "muted" }, "this partition's migrations")),
+      migrationTable(migrations)));
 }
 
 // -- Migrations (history) --------------------------------------------------------------
