@@ -19,6 +19,7 @@ from openlpm.errors import ObjectNotFound, OpenLpmError, RequestInvalid, WrongSt
 from openlpm.hmc.authority import CertificateAuthority
 from openlpm.hmc.balancing import Balancer
 from openlpm.hmc.board import MigrationBoard, SystemChanged
+from openlpm.hmc.checks.facts import stream_encrypted
 from openlpm.hmc.evacuate import Evacuation
 from openlpm.hmc.inventory import Inventory, SystemEntry
 from openlpm.hmc.migrate import MigrationEngine
@@ -268,8 +269,7 @@ def create_app(db_path: Path, name: str = "", administrator: Administrator | Non
         async def probe(source: MoverInfo, target: MoverInfo) -> MoverProbe:
             try:
                 return await site.mover(source.control_url).probe(
-                    target.data_address,
-                    source_info.stream_encryption or target_info.stream_encryption)
+                    target.data_address, stream_encrypted(source_info, target_info))
             except OpenLpmError as exc:
                 return MoverProbe(peer=target.data_address, reachable=False,
                                   error=exc.message)

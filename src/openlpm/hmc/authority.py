@@ -8,7 +8,6 @@ accept a stream only from a peer whose certificate this authority signed.
 from __future__ import annotations
 
 import datetime
-import os
 from pathlib import Path
 
 from cryptography import x509
@@ -17,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from openlpm.errors import RequestInvalid
+from openlpm.private import write_private
 
 AUTHORITY_YEARS = 10
 CERTIFICATE_DAYS = 397
@@ -35,7 +35,7 @@ class CertificateAuthority:
         key_path, certificate_path = directory / "authority.key", directory / "authority.crt"
         if not key_path.exists():
             key = ec.generate_private_key(ec.SECP256R1())
-            _write_private(key_path, key.private_bytes(
+            write_private(key_path, key.private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption()))
             certificate_path.write_bytes(_self_signed(key, console).public_bytes(
@@ -90,8 +90,3 @@ def _self_signed(key: ec.EllipticCurvePrivateKey, console: str) -> x509.Certific
                 crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
             .sign(key, hashes.SHA256()))
 
-
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)

@@ -20,7 +20,7 @@ from openlpm.hmc.board import MigrationBoard
 from openlpm.hmc.checks.facts import migration_kind
 from openlpm.hmc.migrate import MigrationEngine
 from openlpm.hmc.site import Site
-from openlpm.hmc.validate import MigrationPlan, plan_migration
+from openlpm.hmc.validate import MigrationPlan, answer, plan_migration
 from openlpm.model import (
     EvacuationPlan,
     MigrationKind,
@@ -135,39 +135,35 @@ class Evacuation:
                 raise RequestInvalid(f"{system} cannot be a target of its own evacuation.",
                                      code="HSCLF197")
         partitions = evacuation_order(await self.site.agent(system).partitions())
-        infos = await asyncio.gather(*(self._info(name) for name in names))
-        rooms = [Room(i.name, i.free_cpus, i.free_memory_mb) for i in infos
-                 if isinstance(i, SystemInfo)]
+        infos = await asyncio.gather(*(answer(self.site.agent(n).system()) for n in names))
         plans: dict[tuple[str, str], MigrationPlan] = {}
         verdicts: dict[tuple[str, str], Verdict] = {}
+        rooms, reachable = [], []
         for name, info in zip(names, infos, strict=True):
-            if isinstance(info, str):
-                verdicts.update({(p.name, name): info for p in partitions})
+            if isinstance(info, SystemInfo):
+                rooms.append(Room(name, info.free_cpus, info.free_memory_mb))
+                reachable.append(name)
+            else:
+                rooms.append(Room(name, 0, 0))
+                verdicts.update({(p.name, name): f"{info.code} {info.message}"
+                                 for p in partitions})
 
         async def validate(partition: Partition) -> None:
             # One target after the other: the guest's mobility hook answers one question
             # at a time.
-            for room in rooms:
-                request = MigrationRequest(source=system, target=room.system,
+            for target in reachable:
+                request = MigrationRequest(source=system, target=target,
                                            partition=partition.name)
                 try:
                     migration = await plan_migration(self.site, self.board, request,
                                                      self.console)
                 except OpenLpmError as exc:
-                    verdicts[(partition.name, room.system)] = f"{exc.code} {exc.message}"
+                    verdicts[(partition.name, target)] = f"{exc.code} {exc.message}"
                     continue
-                plans[(partition.name, room.system)] = migration
-                verdicts[(partition.name, room.system)] = migration.report
+                plans[(partition.name, target)] = migration
+                verdicts[(partition.name, target)] = migration.report
 
         await asyncio.gather(*(validate(p) for p in partitions))
-        unreachable = [Room(name, 0, 0) for name, info in zip(names, infos, strict=True)
-                       if isinstance(info, str)]
-        placements = place(partitions, verdicts, [*rooms, *unreachable])
+        placements = place(partitions, verdicts, rooms)
         return EvacuationPlan(system=system, targets=tuple(names),
                               placements=placements), plans
-
-    async def _info(self, system: str) -> SystemInfo | str:
-        try:
-            return await self.site.agent(system).system()
-        except OpenLpmError as exc:
-            return f"{exc.code} {exc.message}"

@@ -31,6 +31,7 @@ from openlpm.lab.accel import probe_accelerator
 from openlpm.lab.image import KERNEL_ARGS, PartitionImage, build_image
 from openlpm.lab.network import Node
 from openlpm.paths import DEFAULT_HMC_FILE, RUN_ROOT
+from openlpm.private import write_private
 from openlpm.processes import runs_with, terminate
 from openlpm.wire import decode
 
@@ -151,9 +152,7 @@ async def up(spec: LabSpec, say: Say = print) -> LabState:
         _start_system(state, spec, node, image, workdir)
     state.hmc_url = f"http://127.0.0.1:{spec.hmc_port}"
     password = web_password_file(spec.prefix)
-    fd = os.open(password, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(secrets.token_urlsafe(12) + "\n")
+    write_private(password, (secrets.token_urlsafe(12) + "\n").encode())
     _spawn(state, "hmc", workdir, [
         "hmc", "serve", "--listen", f"127.0.0.1:{spec.hmc_port}", "--name", spec.hmc_name,
         "--reach-netns", hmc_node.namespace, "--db", str(workdir / "hmc.db"),

@@ -8,7 +8,6 @@ sign is refused during the handshake.
 
 from __future__ import annotations
 
-import os
 import ssl
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from cryptography.x509.oid import NameOID
 
 from openlpm.errors import RequestInvalid, WrongState
 from openlpm.model import MoverCertificate
+from openlpm.private import write_private
 
 
 class MoverCredentials:
@@ -31,7 +31,7 @@ class MoverCredentials:
         self._authority_path = directory / "authority.crt"
         if not self._key_path.exists():
             key = ec.generate_private_key(ec.SECP256R1())
-            _write_atomically(self._key_path, key.private_bytes(
+            write_private(self._key_path, key.private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption()))
         self._contexts: tuple[ssl.SSLContext, ssl.SSLContext] | None = None
@@ -58,8 +58,8 @@ class MoverCredentials:
         if certificate.public_key() != key.public_key():
             raise RequestInvalid(f"Mover service {self.name} was sent a certificate for "
                                  f"another key.", code="HSCLF144")
-        _write_atomically(self._authority_path, authority_pem.encode())
-        _write_atomically(self._certificate_path, certificate_pem.encode())
+        write_private(self._authority_path, authority_pem.encode())
+        write_private(self._certificate_path, certificate_pem.encode())
         self._contexts = None
         return self._describe()
 
@@ -102,12 +102,3 @@ class MoverCredentials:
             context.num_tickets = 0
         return context
 
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    temp = path.with_suffix(path.suffix + ".new")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temp, path)

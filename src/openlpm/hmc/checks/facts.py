@@ -54,9 +54,7 @@ class MigrationFacts:
 
     @property
     def encrypted(self) -> bool:
-        """The stream between the movers is encrypted unless both systems turned it off."""
-        return self.source.stream_encryption or (
-            self.target is None or self.target.stream_encryption)
+        return self.target is None or stream_encrypted(self.source, self.target)
 
     def source_mover(self) -> MoverInfo | None:
         return chosen_mover(self.source, self.request.source_msp_name,
@@ -75,6 +73,11 @@ def migration_kind(partition: Partition) -> MigrationKind | None:
     if partition.state == PartitionState.NOT_ACTIVATED and partition.activated_once:
         return MigrationKind.INACTIVE
     return None
+
+
+def stream_encrypted(source: SystemInfo, target: SystemInfo) -> bool:
+    """The stream between the movers is encrypted unless both systems turned it off."""
+    return source.stream_encryption or target.stream_encryption
 
 
 def chosen_mover(system: SystemInfo, name: str | None, ipaddr: str | None) -> MoverInfo | None:
