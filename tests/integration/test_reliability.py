@@ -84,7 +84,8 @@ def wait_for_stream(lab: Lab, name: str, least_mib: int = 40) -> None:
         if step == "4" and int(sent) >= least_mib << 20:
             return
         time.sleep(0.2)
-    raise AssertionError(f"the migration of {name} did not reach step 4")
+    raise AssertionError(f"the migration of {name} did not reach step 4; its newest record: "
+                         f"{newest_record(lab, name)}")
 
 
 def finish(migration: subprocess.Popen[str]) -> tuple[int, str]:
