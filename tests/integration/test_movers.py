@@ -16,7 +16,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from openlpm.hmc.authority import CertificateAuthority
+from openlpm.authority import CertificateAuthority
 from openlpm.lab import site
 from openlpm.mover.credentials import MoverCredentials
 from tests.integration.conftest import Lab

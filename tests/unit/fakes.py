@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from openlpm import __version__
+from openlpm.authority import CertificateAuthority
 from openlpm.errors import (
     InsufficientResources,
     ObjectExists,
@@ -31,7 +32,6 @@ from openlpm.errors import (
     OpenLpmError,
     WrongState,
 )
-from openlpm.hmc.authority import CertificateAuthority
 from openlpm.hmc.inventory import Inventory, SystemEntry
 from openlpm.hmc.site import Site
 from openlpm.model import (

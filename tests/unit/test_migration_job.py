@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from openlpm.authority import CertificateAuthority
 from openlpm.errors import (
     HypervisorError,
     InsufficientResources,
@@ -20,7 +21,6 @@ from openlpm.errors import (
     SystemUnreachable,
     WrongState,
 )
-from openlpm.hmc.authority import CertificateAuthority
 from openlpm.hmc.board import MigrationBoard
 from openlpm.hmc.inventory import Inventory
 from openlpm.hmc.migrate import MigrationEngine, MigrationJob

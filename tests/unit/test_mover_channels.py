@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from openlpm.authority import CertificateAuthority
 from openlpm.errors import WrongState
-from openlpm.hmc.authority import CertificateAuthority
 from openlpm.mover.channels import ChannelTable, probe_peer, serve_data_port
 from openlpm.mover.credentials import MoverCredentials
 from tests.tamper_proxy import TamperProxy

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from openlpm.authority import CertificateAuthority
 from openlpm.errors import (
     ObjectNotFound,
     RequestInvalid,
     SystemUnreachable,
     ValidationFailed,
 )
-from openlpm.hmc.authority import CertificateAuthority
 from openlpm.hmc.board import MigrationBoard
 from openlpm.hmc.checks import CHECKS
 from openlpm.hmc.inventory import Inventory

@@ -15,8 +15,8 @@ from pydantic import BaseModel
 
 from openlpm import __version__
 from openlpm.agent.client import AgentClient
+from openlpm.authority import CertificateAuthority
 from openlpm.errors import ObjectNotFound, OpenLpmError, RequestInvalid, WrongState
-from openlpm.hmc.authority import CertificateAuthority
 from openlpm.hmc.balancing import Balancer
 from openlpm.hmc.board import MigrationBoard, SystemChanged
 from openlpm.hmc.checks.facts import stream_encrypted
@@ -99,7 +99,8 @@ class SystemMigrationInfo(BaseModel):
 def create_app(db_path: Path, name: str = "", administrator: Administrator | None = None) \
         -> FastAPI:
     inventory = Inventory(db_path)
-    site = Site(inventory, CertificateAuthority(db_path.parent / "authority", name))
+    authority = CertificateAuthority(db_path.parent / "authority", f"{name} mover authority")
+    site = Site(inventory, authority)
     board = MigrationBoard(inventory)
     engine = MigrationEngine(site, board)
     recovery = Recovery(site, board, engine.driven)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from openlpm.agent.client import AgentClient
+from openlpm.authority import CertificateAuthority
 from openlpm.errors import ObjectNotFound
-from openlpm.hmc.authority import CertificateAuthority
 from openlpm.hmc.inventory import Inventory
 from openlpm.model import MoverInfo, Partition
 from openlpm.mover.client import MoverClient

@@ -14,9 +14,8 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from openlpm.authority import certificate_request, new_key
 from openlpm.errors import RequestInvalid, WrongState
 from openlpm.model import MoverCertificate
 from openlpm.private import write_private
@@ -30,20 +29,11 @@ class MoverCredentials:
         self._certificate_path = directory / "mover.crt"
         self._authority_path = directory / "authority.crt"
         if not self._key_path.exists():
-            key = ec.generate_private_key(ec.SECP256R1())
-            write_private(self._key_path, key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption()))
+            write_private(self._key_path, new_key())
         self._contexts: tuple[ssl.SSLContext, ssl.SSLContext] | None = None
 
     def certificate_request(self) -> str:
-        key = serialization.load_pem_private_key(self._key_path.read_bytes(), password=None)
-        assert isinstance(key, ec.EllipticCurvePrivateKey)
-        request = (x509.CertificateSigningRequestBuilder()
-                   .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME,
-                                                               self.name)]))
-                   .sign(key, hashes.SHA256()))
-        return request.public_bytes(serialization.Encoding.PEM).decode()
+        return certificate_request(self._key_path.read_bytes(), self.name)
 
     def install(self, certificate_pem: str, authority_pem: str) -> MoverCertificate:
         """Keep a certificate the console issued, after checking it is for our key."""

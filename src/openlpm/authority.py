@@ -1,13 +1,16 @@
-"""The console's certificate authority: it vouches for the mover services of its systems.
+"""A small certificate authority: a key, a self-signed certificate, and signing requests.
 
-When a system is added, each of its mover services sends a certificate request for the
-key it made itself (the key never leaves the mover); the console signs it. Movers then
-accept a stream only from a peer whose certificate this authority signed.
+The console keeps one for the mover services of its systems: when a system is added,
+each of its movers sends a certificate request for the key it made itself (the key never
+leaves the mover) and movers then accept a stream only from a peer this authority
+signed. The SAN keeps one for its fabric: each WWPN (or host) that logs in gets a
+certificate naming it, and an export lets in only the names mapped to its LUN.
 """
 
 from __future__ import annotations
 
 import datetime
+import ipaddress
 from pathlib import Path
 
 from cryptography import x509
@@ -29,34 +32,55 @@ def fingerprint(certificate_pem: str) -> str:
     return ":".join(f"{byte:02X}" for byte in digest)
 
 
+def new_key() -> bytes:
+    """A new private key (ECDSA P-256), PEM, for the caller to keep with write_private."""
+    return ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption())
+
+
+def certificate_request(key_pem: bytes, name: str) -> str:
+    """A certificate request for ``key_pem``'s public key, signed by that key."""
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    request = (x509.CertificateSigningRequestBuilder()
+               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+               .sign(key, hashes.SHA256()))
+    return request.public_bytes(serialization.Encoding.PEM).decode()
+
+
 class CertificateAuthority:
-    def __init__(self, directory: Path, console: str) -> None:
+    def __init__(self, directory: Path, title: str) -> None:
+        """``title`` names the authority in its certificate, for instance "hmc1 mover
+        authority"; it is used only when the authority is first made."""
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         key_path, certificate_path = directory / "authority.key", directory / "authority.crt"
         if not key_path.exists():
-            key = ec.generate_private_key(ec.SECP256R1())
-            write_private(key_path, key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption()))
-            certificate_path.write_bytes(_self_signed(key, console).public_bytes(
-                serialization.Encoding.PEM))
+            write_private(key_path, new_key())
         loaded = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
         assert isinstance(loaded, ec.EllipticCurvePrivateKey)
         self._key = loaded
+        if not certificate_path.exists():
+            certificate_path.write_bytes(_self_signed(loaded, title).public_bytes(
+                serialization.Encoding.PEM))
         self._certificate = x509.load_pem_x509_certificate(certificate_path.read_bytes())
         self.certificate_pem = certificate_path.read_text()
         self.fingerprint = fingerprint(self.certificate_pem)
 
-    def issue(self, request_pem: str, name: str) -> str:
-        """Sign a mover's certificate request, for the name the console knows it by."""
+    def issue(self, request_pem: str, name: str, addresses: tuple[str, ...] = ()) -> str:
+        """Sign a certificate request, for the name this authority knows its sender by.
+
+        ``addresses`` are the IP addresses a server answers on, for clients that check
+        them (QEMU's TLS does).
+        """
         try:
             request = x509.load_pem_x509_csr(request_pem.encode())
         except ValueError as exc:
-            raise RequestInvalid(f"Mover service {name} sent an unreadable certificate "
-                                 f"request: {exc}", code="HSCLF171") from None
+            raise RequestInvalid(f"{name} sent an unreadable certificate request: {exc}",
+                                 code="HSCLF171") from None
         if not request.is_signature_valid:
-            raise RequestInvalid(f"The certificate request of mover service {name} is not "
-                                 f"signed by its own key.", code="HSCLF171")
+            raise RequestInvalid(f"The certificate request of {name} is not signed by its "
+                                 f"own key.", code="HSCLF171")
         now = datetime.datetime.now(datetime.UTC)
         certificate = (
             x509.CertificateBuilder()
@@ -69,14 +93,17 @@ class CertificateAuthority:
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
                                                   ExtendedKeyUsageOID.CLIENT_AUTH]),
-                           critical=False)
-            .sign(self._key, hashes.SHA256()))
-        return certificate.public_bytes(serialization.Encoding.PEM).decode()
+                           critical=False))
+        if addresses:
+            certificate = certificate.add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address(a)) for a in addresses]), critical=False)
+        return certificate.sign(self._key, hashes.SHA256()).public_bytes(
+            serialization.Encoding.PEM).decode()
 
 
-def _self_signed(key: ec.EllipticCurvePrivateKey, console: str) -> x509.Certificate:
+def _self_signed(key: ec.EllipticCurvePrivateKey, title: str) -> x509.Certificate:
     name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "openlpm"),
-                      x509.NameAttribute(NameOID.COMMON_NAME, f"{console} mover authority")])
+                      x509.NameAttribute(NameOID.COMMON_NAME, title)])
     now = datetime.datetime.now(datetime.UTC)
     return (x509.CertificateBuilder()
             .subject_name(name).issuer_name(name).public_key(key.public_key())
