@@ -7,6 +7,7 @@ This module imports no other part of openlpm.
 
 from __future__ import annotations
 
+import re
 from enum import IntEnum, StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -128,6 +129,53 @@ _STEP_LABELS = {
 }
 
 
+WWPN_PATTERN = r"^[0-9a-f]{16}$"
+LUN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,19}$"
+# Who may reach a LUN: a virtual WWPN (NPIV), or a managed system's I/O service (vSCSI).
+IDENTITY_PATTERN = r"^([0-9a-f]{16}|host:[A-Za-z0-9][A-Za-z0-9_.-]{0,46})$"
+
+
+def host_identity(system: str) -> str:
+    """How the SAN knows a managed system's I/O service (vSCSI mappings go to it)."""
+    return f"host:{system}"
+
+
+class VirtualFcAdapter(Frozen):
+    """NPIV: a virtual Fibre Channel adapter with its own pair of virtual WWPNs.
+
+    The partition sees the LUNs mapped to the WWPN in use; a migration logs in on the
+    target with the other WWPN of the pair and then removes the first one's access.
+    """
+
+    slot: int = Field(ge=2, le=1023)
+    wwpns: tuple[str, str]
+    wwpn_in_use: int = Field(default=0, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _pair(self) -> VirtualFcAdapter:
+        if not all(re.fullmatch(WWPN_PATTERN, w) for w in self.wwpns):
+            raise ValueError("a WWPN is 16 lowercase hexadecimal digits")
+        if self.wwpns[0] == self.wwpns[1]:
+            raise ValueError("the two WWPNs of a virtual FC adapter differ")
+        return self
+
+    @property
+    def active_wwpn(self) -> str:
+        return self.wwpns[self.wwpn_in_use]
+
+    @property
+    def standby_wwpn(self) -> str:
+        return self.wwpns[1 - self.wwpn_in_use]
+
+
+class VirtualScsiAdapter(Frozen):
+    """vSCSI: LUNs the SAN maps to the system's I/O service, which maps them to the
+    partition; every system the partition may move to needs the same LUNs mapped."""
+
+    slot: int = Field(ge=2, le=1023)
+    luns: tuple[str, ...] = Field(min_length=1)
+
+
 class PartitionProfile(Frozen):
     """What ``mksyscfg -r lpar`` defines: memory in MB, processors as virtual CPUs."""
 
@@ -149,6 +197,8 @@ class PartitionProfile(Frozen):
     networks: tuple[str, ...] = Field(default=(), description='"user": QEMU user-mode NAT')
     shares: tuple[str, ...] = Field(default=(), description="host directories (virtfs)")
     io_slots: tuple[str, ...] = Field(default=(), description="host PCI devices (vfio)")
+    virtual_fc_adapters: tuple[VirtualFcAdapter, ...] = ()
+    virtual_scsi_adapters: tuple[VirtualScsiAdapter, ...] = ()
 
     @model_validator(mode="after")
     def _ordered(self) -> PartitionProfile:
@@ -262,6 +312,8 @@ class SystemInfo(Frozen):
     max_active_migrations: int = 16
     max_inactive_migrations: int = 16
     movers: tuple[MoverInfo, ...] = ()
+    # The SAN this system's I/O services are cabled to (its control API).
+    san_url: str | None = None
 
 
 class MigrationProgress(Frozen):
@@ -293,6 +345,39 @@ class Finding(Frozen):
     object: str
     message: str
     remedy: str = ""
+
+
+class Lun(Frozen):
+    """A LUN of the SAN: its NBD export and who it is mapped to."""
+
+    name: str = Field(pattern=LUN_NAME_PATTERN)
+    size_mb: int
+    host: str
+    port: int
+    mappings: tuple[str, ...] = ()
+
+
+class LunCreate(Frozen):
+    name: str = Field(pattern=LUN_NAME_PATTERN)
+    size_mb: int = Field(default=0, ge=0, le=1 << 20, description="0: the size of source")
+    source: str | None = Field(default=None, description="an image file on the SAN host "
+                               "to copy, such as the partition image's boot LUN")
+
+
+class LunMapping(Frozen):
+    identity: str = Field(pattern=IDENTITY_PATTERN)
+
+
+class FabricLogin(Frozen):
+    """A WWPN or host logging in to the SAN: the certificate request of its own key."""
+
+    identity: str = Field(pattern=IDENTITY_PATTERN)
+    request: str
+
+
+class FabricCredentials(Frozen):
+    certificate: str
+    authority: str
 
 
 class ConsoleLine(Frozen):

@@ -58,6 +58,14 @@ class IncomingAddress(BaseModel):
     uri: str
 
 
+class StorageCheck(BaseModel):
+    profile: PartitionProfile
+
+
+class VisibleLuns(BaseModel):
+    luns: list[str]
+
+
 @dataclass(frozen=True)
 class MigrationLimits:
     active: int = 16
@@ -106,7 +114,12 @@ def create_app(manager: PartitionManager, accel: str, qemu_version: str,
             stream_encryption=settings.stream_encryption,
             page_size_kb=os.sysconf("SC_PAGE_SIZE") // 1024,
             max_active_migrations=limits.active, max_inactive_migrations=limits.inactive,
-            movers=await movers())
+            movers=await movers(), san_url=manager.storage.san_url)
+
+    @app.post("/system/storage-check")
+    async def storage_check(body: StorageCheck) -> VisibleLuns:
+        """Whether this system reaches every LUN of a profile (as it would run here)."""
+        return VisibleLuns(luns=await manager.check_storage(body.profile))
 
     @app.put("/system/maintenance")
     async def maintenance(body: MaintenanceChange) -> SystemInfo:

@@ -28,6 +28,11 @@ class AgentClient(ServiceClient):
         return SystemUtilization.model_validate(
             await self.request("GET", "/system/utilization", params={"window": window_s}))
 
+    async def check_storage(self, profile: PartitionProfile) -> list[str]:
+        body = await self.request("POST", "/system/storage-check",
+                                  json={"profile": profile.model_dump()})
+        return [str(name) for name in body["luns"]]
+
     async def set_maintenance(self, on: bool) -> SystemInfo:
         return SystemInfo.model_validate(
             await self.request("PUT", "/system/maintenance", json={"maintenance": on}))

@@ -16,6 +16,7 @@ from openlpm.agent.console import ConsoleLog
 from openlpm.agent.profiles import ProfileRecord, ProfileStore
 from openlpm.agent.qemu import ACTIVE_MIGRATION_STATUSES, QemuPartition, QemuSettings
 from openlpm.agent.settings import SettingsFile, SystemSettings
+from openlpm.agent.storage import SanAccess, qemu_arguments
 from openlpm.errors import HypervisorError, InsufficientResources, ObjectExists, WrongState
 from openlpm.model import (
     ConsoleLine,
@@ -53,8 +54,9 @@ class Capacity:
 
 class PartitionManager:
     def __init__(self, system: str, state_dir: Path, capacity: Capacity,
-                 qemu: QemuSettings) -> None:
+                 qemu: QemuSettings, san_url: str | None = None) -> None:
         self.system = system
+        self.storage = SanAccess(system, san_url, state_dir / "fabric")
         self.capacity = capacity
         self.qemu_settings = qemu
         self.store = ProfileStore(state_dir / "profiles", system)
@@ -88,6 +90,7 @@ class PartitionManager:
             await qemu.disconnect()
         for console in self._consoles.values():
             await console.close()
+        await self.storage.close()
 
     # -- queries ------------------------------------------------------------------------
 
@@ -333,9 +336,21 @@ class PartitionManager:
 
     # -- internals --------------------------------------------------------------------
 
+    async def check_storage(self, profile: PartitionProfile) -> list[str]:
+        """Open every LUN ``profile`` would see here (step 2, and validation): returns
+        their names.
+
+        Raises WrongState or SystemUnreachable naming the first LUN this system cannot
+        reach.
+        """
+        disks = await self.storage.disks(profile)
+        await asyncio.gather(*(self.storage.probe(disk) for disk in disks))
+        return [disk.lun.name for disk in disks]
+
     async def _start_qemu(self, profile: PartitionProfile, incoming: bool) -> QemuPartition:
         qemu = self._qemu(profile.name)
-        await qemu.start(profile, incoming=incoming)
+        disks = await self.storage.disks(profile)
+        await qemu.start(profile, incoming=incoming, storage=qemu_arguments(disks))
         self._console(profile.name).follow(qemu.console_socket)
         return qemu
 

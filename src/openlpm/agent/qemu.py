@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -96,7 +97,8 @@ class QemuPartition:
     def pidfile(self) -> Path:
         return self.run_dir / "qemu.pid"
 
-    def command(self, profile: PartitionProfile, incoming: bool) -> list[str]:
+    def command(self, profile: PartitionProfile, incoming: bool,
+                storage: Sequence[str] = ()) -> list[str]:
         boot = self.settings.boot
         cmd = [
             self.settings.binary,
@@ -117,13 +119,16 @@ class QemuPartition:
             "-append", f"{boot.kernel_args} {profile.kernel_args}".strip(),
             "-pidfile", str(self.pidfile), "-daemonize",
             *device_arguments(profile),
+            *storage,
         ]
         if incoming:
             cmd += ["-incoming", "defer"]
         return cmd
 
-    async def start(self, profile: PartitionProfile, *, incoming: bool = False) -> None:
+    async def start(self, profile: PartitionProfile, *, incoming: bool = False,
+                    storage: Sequence[str] = ()) -> None:
         """Start QEMU; with ``incoming`` it waits for a migration stream instead of booting.
+        ``storage`` are the arguments of its SAN disks.
 
         Raises HypervisorError when QEMU refuses the configuration or QMP does not answer.
         """
@@ -132,7 +137,7 @@ class QemuPartition:
                       self.pidfile):
             stale.unlink(missing_ok=True)
         proc = await asyncio.create_subprocess_exec(
-            *self.command(profile, incoming),
+            *self.command(profile, incoming, storage),
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT)
         out, _ = await proc.communicate()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import secrets
 import sys
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -37,7 +38,7 @@ PROFILE_LISTS = ("disks", "networks", "shares", "io_slots")
 PROFILE_ATTRIBUTES = {"name", "lpar_id", "profile_name", "min_mem", "desired_mem", "max_mem",
                       "min_procs", "desired_procs", "max_procs", "lpar_proc_compat_mode",
                       "lpar_env", "proc_mode", "migration_disabled", "kernel_args",
-                      *PROFILE_LISTS}
+                      "virtual_fc_adapters", "virtual_scsi_adapters", *PROFILE_LISTS}
 MIGRATION_ATTRIBUTES = {"dest_lpar_id", "source_msp_name", "dest_msp_name", "source_msp_ipaddr",
                         "dest_msp_ipaddr", "convergence", "max_downtime_ms", "streams",
                         "compression"}
@@ -120,8 +121,11 @@ def mksyscfg_parser() -> argparse.ArgumentParser:
         'desired_procs=N,max_procs=N[,lpar_id=N][,lpar_proc_compat_mode=CPU_MODEL]'
         '[,migration_disabled=0|1][,kernel_args=ARGS]'
         '[,\\"disks=FILE,...\\"][,networks=user][,\\"shares=DIR,...\\"]'
-        '[,\\"io_slots=PCI_ADDRESS,...\\"]" (disks, networks, shares and io_slots are '
-        'host-local devices: a partition with any of them cannot migrate)'))
+        '[,\\"io_slots=PCI_ADDRESS,...\\"]'
+        '[,\\"virtual_fc_adapters=SLOT[/WWPN/WWPN],...\\"]'
+        '[,\\"virtual_scsi_adapters=SLOT/LUN[+LUN...],...\\"]" (disks, networks, shares '
+        'and io_slots are host-local devices: a partition with any of them cannot migrate; '
+        'a virtual FC adapter given without WWPNs gets a new pair)'))
     return parser
 
 
@@ -139,6 +143,10 @@ def profile_from(attributes: Mapping[str, str]) -> PartitionProfile:
     for name in PROFILE_LISTS:
         if name in attributes:
             fields[name] = tuple(v.strip() for v in attributes[name].split(",") if v.strip())
+    if "virtual_fc_adapters" in attributes:
+        fields["virtual_fc_adapters"] = fc_adapters(attributes["virtual_fc_adapters"])
+    if "virtual_scsi_adapters" in attributes:
+        fields["virtual_scsi_adapters"] = scsi_adapters(attributes["virtual_scsi_adapters"])
     if "lpar_proc_compat_mode" in fields:
         fields["proc_compat_mode"] = fields.pop("lpar_proc_compat_mode")
     try:
@@ -148,6 +156,48 @@ def profile_from(attributes: Mapping[str, str]) -> PartitionProfile:
                              for e in exc.errors())
         raise RequestInvalid(f"The partition definition is not valid: {problems}.",
                              code="HSCLF007") from exc
+
+
+def fc_adapters(text: str) -> tuple[dict[str, object], ...]:
+    """``SLOT[/WWPN/WWPN],...``: a slot alone gets a new pair of WWPNs, as on the HMC."""
+    adapters: list[dict[str, object]] = []
+    for item in _items(text):
+        slot, *wwpns = item.split("/")
+        if not wwpns:
+            wwpns = [new_wwpn(), new_wwpn()]
+        elif len(wwpns) != 2:
+            raise RequestInvalid(f"virtual_fc_adapters: {item!r} is not SLOT or "
+                                 f"SLOT/WWPN/WWPN.", code="HSCLF007")
+        adapters.append({"slot": _slot(slot, item), "wwpns": tuple(w.lower() for w in wwpns)})
+    return tuple(adapters)
+
+
+def scsi_adapters(text: str) -> tuple[dict[str, object], ...]:
+    """``SLOT/LUN[+LUN...],...``: the LUNs each virtual SCSI adapter serves."""
+    adapters: list[dict[str, object]] = []
+    for item in _items(text):
+        slot, _, luns = item.partition("/")
+        if not luns:
+            raise RequestInvalid(f"virtual_scsi_adapters: {item!r} is not SLOT/LUN[+LUN...].",
+                                 code="HSCLF007")
+        adapters.append({"slot": _slot(slot, item), "luns": tuple(luns.split("+"))})
+    return tuple(adapters)
+
+
+def _items(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _slot(text: str, item: str) -> int:
+    if not text.isdigit():
+        raise RequestInvalid(f"Virtual adapter {item!r}: the slot {text!r} is not a number.",
+                             code="HSCLF007")
+    return int(text)
+
+
+def new_wwpn() -> str:
+    """A virtual WWPN in the range IBM's HMC gives out (c05076...), random otherwise."""
+    return "c05076" + secrets.token_hex(5)
 
 
 async def _mksyscfg(args: argparse.Namespace, hmc: HmcClient) -> None:
@@ -312,6 +362,10 @@ def profile_record(summary_: PartitionSummary) -> dict[str, object]:
         "lpar_proc_compat_mode": p.proc_compat_mode,
         "migration_disabled": int(p.migration_disabled), "kernel_args": p.kernel_args or None,
         **{name: ",".join(getattr(p, name)) or None for name in PROFILE_LISTS},
+        "virtual_fc_adapters": ",".join(f"{a.slot}/{a.wwpns[0]}/{a.wwpns[1]}"
+                                        for a in p.virtual_fc_adapters) or None,
+        "virtual_scsi_adapters": ",".join(f"{a.slot}/{'+'.join(a.luns)}"
+                                          for a in p.virtual_scsi_adapters) or None,
     }
 
 

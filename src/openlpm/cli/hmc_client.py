@@ -18,6 +18,8 @@ from openlpm.model import (
     CpuModel,
     EvacuationPlan,
     JournalEntry,
+    Lun,
+    LunCreate,
     MigrationRecord,
     MigrationRequest,
     MoverInfo,
@@ -54,6 +56,24 @@ class HmcClient(ServiceClient):
     async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
         await self.close()
+
+    async def luns(self) -> list[Lun]:
+        return [Lun.model_validate(lun) for lun in await self.request("GET", "/san/luns")]
+
+    async def create_lun(self, request: LunCreate) -> Lun:
+        return Lun.model_validate(await self.request(
+            "POST", "/san/luns", json=request.model_dump(exclude_none=True)))
+
+    async def delete_lun(self, name: str) -> None:
+        await self.request("DELETE", f"/san/luns/{name}")
+
+    async def map_lun(self, name: str, identity: str) -> Lun:
+        return Lun.model_validate(await self.request(
+            "POST", f"/san/luns/{name}/mappings", json={"identity": identity}))
+
+    async def unmap_lun(self, name: str, identity: str) -> Lun:
+        return Lun.model_validate(await self.request(
+            "DELETE", f"/san/luns/{name}/mappings/{identity}"))
 
     async def systems(self) -> list[SystemSummary]:
         return [SystemSummary.model_validate(s) for s in await self.request("GET", "/systems")]

@@ -44,6 +44,8 @@ def parser() -> argparse.ArgumentParser:
                        help="the web console's administrator user name")
     serve.add_argument("--reach-netns", metavar="NS",
                        help="after binding, reach managed systems from network namespace NS")
+    serve.add_argument("--san-url", help="the site's SAN (its control API): LUNs, mappings, "
+                                         "and the storage steps of migrations")
 
     agent = _add(parts, "agent", "a managed system's agent").add_subparsers(
         dest="action", required=True)
@@ -60,6 +62,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--initrd", type=Path, required=True, help="partition initramfs")
     serve.add_argument("--kernel-args", required=True)
     serve.add_argument("--mover-url", help="this system's mover service")
+    serve.add_argument("--san-url", help="the SAN's control API (for virtual FC and SCSI)")
     serve.add_argument("--qemu", default="qemu-system-x86_64", help="QEMU binary")
     serve.add_argument("--max-active-migrations", type=int, default=16,
                        help="active migrations this system takes part in at once")
@@ -84,6 +87,37 @@ def parser() -> argparse.ArgumentParser:
     enroll = _add(mover, "enroll", "issue a system's mover services certificates from this "
                   "console's authority (done when a system is added)")
     enroll.add_argument("-m", dest="system", required=True, help="managed system")
+
+    san = _add(parts, "san", "the SAN: LUNs over NBD, mapped per WWPN or per host").add_subparsers(
+        dest="action", required=True)
+    serve = _add(san, "serve", "run a SAN service")
+    serve.add_argument("--name", default="san", help="the SAN's name")
+    serve.add_argument("--listen", required=True, help="HOST:PORT of the control API")
+    serve.add_argument("--data", required=True, metavar="HOST",
+                       help="the address LUN exports answer on (one port per LUN)")
+    serve.add_argument("--first-port", type=int, default=10809,
+                       help="the port of the first LUN's export")
+    serve.add_argument("--state-dir", type=Path, required=True,
+                       help="LUN images, mappings, the fabric's authority")
+    serve.add_argument("--netns", metavar="NS", help="run inside network namespace NS")
+    mklun = _add(san, "mklun", "create a LUN: empty, or a copy of an image file on the SAN "
+                 "host")
+    mklun.add_argument("-l", dest="lun", required=True, help="LUN name")
+    mklun.add_argument("--size-mb", type=int, default=0, help="size; 0: the source's")
+    mklun.add_argument("--source", metavar="FILE", help="image file on the SAN host to copy")
+    rmlun = _add(san, "rmlun", "delete an unmapped LUN and its data")
+    rmlun.add_argument("-l", dest="lun", required=True, help="LUN name")
+    lslun = _add(san, "lslun", "list LUNs, their exports and mappings")
+    lslun.add_argument("-F", metavar="ATTRIBUTES",
+                       help="print only these attributes (name, size_mb, export, mappings)")
+    lslun.add_argument("--header", action="store_true", help="with -F, a header line")
+    for action, text in (("map", "let a WWPN (NPIV) or a system's I/O service (vSCSI) "
+                                 "reach a LUN"), ("unmap", "take that access away")):
+        change = _add(san, action, text)
+        change.add_argument("-l", dest="lun", required=True, help="LUN name")
+        who = change.add_mutually_exclusive_group(required=True)
+        who.add_argument("--wwpn", help="a virtual FC adapter's WWPN")
+        who.add_argument("--host", metavar="SYSTEM", help="a managed system")
 
     lab = _add(parts, "lab", "a whole site on this machine").add_subparsers(
         dest="action", required=True)
@@ -204,6 +238,10 @@ async def _dispatch(args: argparse.Namespace) -> int | None:
         async with HmcClient(hmc_url()) as hmc:
             info = await hmc.set_maintenance(args.system, not args.off)
         print(f"{info.name}: maintenance {'on' if info.maintenance else 'off'}")
+    elif args.part == "san":
+        from openlpm.cli.storage import san
+
+        await san(args)
     elif args.part == "mover":
         async with HmcClient(hmc_url()) as hmc:
             for mover in await hmc.enroll_movers(args.system):
@@ -239,7 +277,8 @@ def _hmc_serve(args: argparse.Namespace) -> None:
         enter_netns(args.reach_netns)
     administrator = (Administrator.from_file(args.web_user, args.web_password_file)
                      if args.web_password_file else None)
-    serve(create_app(args.db, name=args.name, administrator=administrator), listener)
+    serve(create_app(args.db, name=args.name, administrator=administrator,
+                     san_url=args.san_url), listener)
 
 
 def _agent_serve(args: argparse.Namespace) -> None:
@@ -253,7 +292,7 @@ def _agent_serve(args: argparse.Namespace) -> None:
     settings = QemuSettings(binary=args.qemu, accel=args.accel,
                             boot=BootImage(args.kernel, args.initrd, args.kernel_args))
     manager = PartitionManager(args.name, args.state_dir,
-                               Capacity(args.cpus, args.memory_mb), settings)
+                               Capacity(args.cpus, args.memory_mb), settings, args.san_url)
     limits = MigrationLimits(args.max_active_migrations, args.max_inactive_migrations)
     serve(create_app(manager, args.accel, _qemu_version(args.qemu), args.mover_url, limits),
           bind(args.listen))
@@ -272,13 +311,24 @@ def _mover_serve(args: argparse.Namespace) -> None:
     serve(create_app(info, args.state_dir, args.data), bind(args.control))
 
 
+def _san_serve(args: argparse.Namespace) -> None:
+    from openlpm.san.api import create_app
+    from openlpm.san.luns import San
+    from openlpm.serve import bind, enter_netns, serve
+
+    if args.netns:
+        enter_netns(args.netns)
+    serve(create_app(San(args.name, args.state_dir, args.data, args.first_port)),
+          bind(args.listen))
+
+
 def _qemu_version(binary: str) -> str:
     out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False)
     return out.stdout.split("\n", 1)[0].removeprefix("QEMU emulator version ").strip()
 
 
 SERVICES = {("hmc", "serve"): _hmc_serve, ("agent", "serve"): _agent_serve,
-            ("mover", "serve"): _mover_serve}
+            ("mover", "serve"): _mover_serve, ("san", "serve"): _san_serve}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -24,6 +24,7 @@ from openlpm.hmc.evacuate import Evacuation
 from openlpm.hmc.inventory import Inventory, SystemEntry
 from openlpm.hmc.migrate import MigrationEngine
 from openlpm.hmc.recover import Recovery
+from openlpm.hmc.san_api import install_san_api
 from openlpm.hmc.site import Site
 from openlpm.hmc.validate import plan_migration, require_passed
 from openlpm.hmc.web import Administrator, install_web_console
@@ -96,11 +97,11 @@ class SystemMigrationInfo(BaseModel):
     stream_encryption: int
 
 
-def create_app(db_path: Path, name: str = "", administrator: Administrator | None = None) \
-        -> FastAPI:
+def create_app(db_path: Path, name: str = "", administrator: Administrator | None = None,
+               san_url: str | None = None) -> FastAPI:
     inventory = Inventory(db_path)
     authority = CertificateAuthority(db_path.parent / "authority", f"{name} mover authority")
-    site = Site(inventory, authority)
+    site = Site(inventory, authority, san_url)
     board = MigrationBoard(inventory)
     engine = MigrationEngine(site, board)
     recovery = Recovery(site, board, engine.driven)
@@ -119,6 +120,7 @@ def create_app(db_path: Path, name: str = "", administrator: Administrator | Non
 
     app = FastAPI(title="openlpm HMC", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
+    install_san_api(app, site)
 
     # -- managed systems -------------------------------------------------------------
 

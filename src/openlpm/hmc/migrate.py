@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 
 from openlpm.errors import MigrationFailed, ObjectNotFound, OpenLpmError, WrongState
 from openlpm.hmc.board import MigrationBoard
@@ -72,6 +73,7 @@ class MigrationJob:
         self._undo: list[tuple[str, Undo]] = []
         self._committed = False
         self._movers: list[MoverClient] = []
+        self._profile_on_target = plan.partition.profile
         self.stall_timeout_s = STALL_TIMEOUT_S
         self._wait_limit: asyncio.Timeout | None = None
         self.policy = ConvergencePolicy(
@@ -136,8 +138,8 @@ class MigrationJob:
     async def _steps(self) -> None:
         async with self._step(Step.PROFILE_TO_TARGET):
             await self._profile_to_target()
-        async with self._step(Step.STORAGE_ON_TARGET, "no virtual storage to map"):
-            pass
+        async with self._step(Step.STORAGE_ON_TARGET, self._storage_note()):
+            await self._storage_on_target()
         if self.active:
             async with self._step(Step.MOVER_SERVICES):
                 stream_uri = await self._open_channel()
@@ -148,8 +150,8 @@ class MigrationJob:
             await self.target_agent.finish_incoming(self.name)
             self._committed = True
             await self._publish(step_phase="b: traffic handed over")
-        async with self._step(Step.STORAGE_OFF_SOURCE, "no virtual storage to unmap"):
-            pass
+        async with self._step(Step.STORAGE_OFF_SOURCE, self._storage_note()):
+            await self._storage_off_source()
         async with self._step(Step.PROFILE_OFF_SOURCE):
             await self._profile_off_source()
 
@@ -169,13 +171,55 @@ class MigrationJob:
                              lambda: self.source_agent.unmark_outgoing(self.name))
 
     async def _target_profile(self) -> PartitionProfile:
+        """The profile as the target keeps it: its id and profile name as requested, and
+        each virtual FC adapter logged in with the other WWPN of its pair."""
         request, profile = self.plan.request, self.plan.partition.profile
         taken = {p.lpar_id for p in await self.target_agent.partitions()}
         lpar_id = request.dest_lpar_id or (
             profile.lpar_id if profile.lpar_id not in taken else None)
-        return profile.model_copy(update={
-            "lpar_id": lpar_id,
+        adapters = tuple(a.model_copy(update={"wwpn_in_use": 1 - a.wwpn_in_use})
+                         for a in profile.virtual_fc_adapters)
+        self._profile_on_target = profile.model_copy(update={
+            "lpar_id": lpar_id, "virtual_fc_adapters": adapters,
             "profile_name": request.dest_profile_name or profile.profile_name})
+        return self._profile_on_target
+
+    def _storage_note(self) -> str:
+        profile = self.plan.partition.profile
+        if not profile.virtual_fc_adapters and not profile.virtual_scsi_adapters:
+            return "no virtual storage"
+        return ", ".join([*(f"virtual FC slot {a.slot} ({a.active_wwpn} -> {a.standby_wwpn})"
+                            for a in profile.virtual_fc_adapters),
+                          *(f"virtual SCSI slot {a.slot}" for a in
+                            profile.virtual_scsi_adapters)])
+
+    async def _storage_on_target(self) -> None:
+        """Map each NPIV LUN to the WWPN the target logs in with; the target then opens
+        every LUN of the partition, so a missing one stops the migration here."""
+        profile = self.plan.partition.profile
+        if not profile.virtual_fc_adapters and not profile.virtual_scsi_adapters:
+            return
+        for adapter in profile.virtual_fc_adapters:
+            standby = adapter.standby_wwpn
+            for lun in await self.site.san.luns(visible_to=adapter.active_wwpn):
+                if standby in lun.mappings:
+                    continue
+                self._on_failure(f"unmap LUN {lun.name} from {standby}",
+                                 partial(self.site.san.unmap, lun.name, standby))
+                await self.site.san.map(lun.name, standby)
+        seen = await self.target_agent.check_storage(self._profile_on_target)
+        self.board.inventory.journal(self.record.id, Step.STORAGE_ON_TARGET, "seen",
+                                     f"{self.target.name} opens LUNs {', '.join(seen)}"
+                                     if seen else f"{self.target.name} needs no LUN")
+
+    async def _storage_off_source(self) -> None:
+        """End the source's access: each NPIV LUN is unmapped from the WWPN it used."""
+        for adapter in self.plan.partition.profile.virtual_fc_adapters:
+            wwpn = adapter.active_wwpn
+            for lun in await self.site.san.luns(visible_to=wwpn):
+                await self.site.san.unmap(lun.name, wwpn)
+                self.board.inventory.journal(self.record.id, Step.STORAGE_OFF_SOURCE,
+                                             "unmapped", f"LUN {lun.name} from {wwpn}")
 
     async def _open_channel(self) -> str:
         """Join the source QEMU to the target's through the movers; returns where the

@@ -33,6 +33,7 @@ from openlpm.model import (
     POSTCOPY_STATUSES,
     MigrationRecord,
     MigrationState,
+    PartitionProfile,
     PartitionRuntime,
     PartitionState,
 )
@@ -152,7 +153,8 @@ class Recovery:
                     f"{drop.system} did not answer ({drop.error}); a later recovery removes "
                     f"what it still holds")
         if keep.runtime is not None:
-            await keep.agent.keep(record.partition)
+            kept = await keep.agent.keep(record.partition)
+            await self._storage_to(kept.profile, record)
         await self._close_channels(record)
         where = keep.system if keep.runtime is not None or not keep.reachable \
             else drop.system
@@ -169,6 +171,16 @@ class Recovery:
             "error_code": record.error_code})
         await self.board.publish(updated)
         return updated
+
+    async def _storage_to(self, profile: PartitionProfile, record: MigrationRecord) -> None:
+        """Only the WWPN the kept partition logs in with keeps its LUNs: the other of
+        each pair (mapped by step 2, or still mapped before step 6) loses them."""
+        for adapter in profile.virtual_fc_adapters:
+            wwpn = adapter.standby_wwpn
+            for lun in await self.site.san.luns(visible_to=wwpn):
+                await self.site.san.unmap(lun.name, wwpn)
+                self.board.inventory.journal(record.id, record.step, "recovered",
+                                             f"unmapped LUN {lun.name} from {wwpn}")
 
     async def _close_channels(self, record: MigrationRecord) -> None:
         """The movers forget the migration, whatever they still held of it."""

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from openlpm.agent.client import AgentClient
 from openlpm.authority import CertificateAuthority
-from openlpm.errors import ObjectNotFound
+from openlpm.errors import ObjectNotFound, WrongState
 from openlpm.hmc.inventory import Inventory
 from openlpm.model import MoverInfo, Partition
 from openlpm.mover.client import MoverClient
+from openlpm.san.client import SanClient
+from openlpm.wire import ServiceClient
 
 MOVER_QUESTION_TIMEOUT_S = 5.0
 
 
 class Site:
-    def __init__(self, inventory: Inventory, authority: CertificateAuthority) -> None:
+    def __init__(self, inventory: Inventory, authority: CertificateAuthority,
+                 san_url: str | None = None) -> None:
         self.inventory = inventory
         self.authority = authority
+        self.san_url = san_url
+        self._san = SanClient(san_url) if san_url else None
         self._agents: dict[str, AgentClient] = {}
         self._movers: dict[str, MoverClient] = {}
 
@@ -26,6 +31,18 @@ class Site:
             client = AgentClient(entry.agent_url, system)
             self._agents[system] = client
         return client
+
+    @property
+    def san(self) -> SanClient:
+        """The site's SAN, whose LUNs partitions reach through virtual FC and SCSI.
+
+        Raises WrongState when the console runs without one.
+        """
+        if self._san is None:
+            raise WrongState("This console has no SAN: start it with --san-url to manage "
+                             "LUNs and migrate partitions with virtual FC or SCSI adapters.",
+                             code="HSCLF610")
+        return self._san
 
     def mover(self, control_url: str) -> MoverClient:
         """A client for quick questions to a mover service (a migration opens its own)."""
@@ -56,7 +73,8 @@ class Site:
                              code="HSCLF164")
 
     async def close(self) -> None:
-        for client in [*self._agents.values(), *self._movers.values()]:
+        clients: list[ServiceClient] = [*self._agents.values(), *self._movers.values()]
+        for client in [*clients, *([self._san] if self._san else [])]:
             await client.close()
         self._agents.clear()
         self._movers.clear()

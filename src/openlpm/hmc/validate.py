@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from openlpm.errors import OpenLpmError, RequestInvalid, ValidationFailed
@@ -126,11 +126,12 @@ async def gather_facts(site: Site, board: MigrationBoard, request: MigrationRequ
         else (),
         in_flight=tuple(board.in_flight()),
         target_cpu_models=tuple(models) if isinstance(models, list) else None,
-        authority=site.authority.fingerprint)
+        authority=site.authority.fingerprint, san_url=site.san_url)
     if not facts.active:
-        return facts
-    probe, guest = await asyncio.gather(_probe(site, facts), _ask_guest(site, facts))
-    return MigrationFacts(**{**facts.__dict__, "mover_probe": probe, "guest": guest})
+        return replace(facts, target_storage_error=await _target_storage(site, facts))
+    storage, probe, guest = await asyncio.gather(
+        _target_storage(site, facts), _probe(site, facts), _ask_guest(site, facts))
+    return replace(facts, target_storage_error=storage, mover_probe=probe, guest=guest)
 
 
 async def answer(call: Awaitable[T]) -> T | OpenLpmError:
@@ -150,6 +151,17 @@ async def _probe(site: Site, facts: MigrationFacts) -> MoverProbe | None:
                                                           facts.encrypted)
     except OpenLpmError as exc:
         return MoverProbe(peer=target.data_address, reachable=False, error=exc.message)
+
+
+async def _target_storage(site: Site, facts: MigrationFacts) -> str | None:
+    """Why the target cannot open the partition's vSCSI LUNs, if it cannot. NPIV LUNs
+    are mapped to the target's WWPN only by step 2; the target's SAN is checked then."""
+    profile = facts.partition.profile
+    if facts.target is None or not profile.virtual_scsi_adapters:
+        return None
+    seen = await answer(site.agent(facts.target.name).check_storage(
+        profile.model_copy(update={"virtual_fc_adapters": ()})))
+    return seen.message if isinstance(seen, OpenLpmError) else None
 
 
 async def _ask_guest(site: Site, facts: MigrationFacts) -> GuestVerdict:

@@ -1,9 +1,13 @@
-"""The partition boot image: a Debian cloud kernel and a busybox initramfs.
+"""The partition boot image: a Debian cloud kernel, a busybox initramfs, a root LUN image.
 
 The initramfs runs one workload as PID 1 that prints ``tick N boot=<boot id>`` on the
 serial console once a second. A migration keeps the boot id and the counter running on;
 a reboot changes the boot id and restarts the counter, so the console alone tells the two
 apart.
+
+``root.img`` holds the same files as an ext4 filesystem, for partitions that boot on SAN:
+copied to a LUN, it becomes their root (``openlpm.root=LUN`` on the kernel command line:
+the initramfs loads the virtio drivers, mounts the LUN and switches to it).
 """
 
 from __future__ import annotations
@@ -30,19 +34,91 @@ BUSYBOX_PACKAGE = "busybox-static"
 BUSYBOX = Path("/bin/busybox")
 BOOT_DIR = Path("/boot")
 
-# One function per workload so that a disk writer or a TCP service can later be started
-# in the background before the tick loop takes over the foreground.
+# Loaded in this order (each after what it needs): SAN disks and virtual Ethernet are
+# virtio devices, and the cloud kernel has their drivers as modules.
+DRIVERS = ("virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev",
+           "virtio_pci", "virtio_blk", "failover", "net_failover", "virtio_net")
+ROOT_IMAGE_MB = 48
+
+# One function per workload, each started in the background before the tick loop takes
+# over the foreground.
 INIT_SCRIPT = """\
 #!/bin/busybox sh
 # PID 1 of an openlpm partition; it must never exit, or the kernel panics.
 
 setup() {
-    /bin/busybox mkdir -p /proc /sys /dev /sbin /usr/bin /usr/sbin
+    /bin/busybox mkdir -p /proc /sys /dev /sbin /usr/bin /usr/sbin /run
     /bin/busybox --install -s
     mount -t proc proc /proc
     mount -t sysfs sysfs /sys
-    mount -t devtmpfs devtmpfs /dev
+    # Booting on SAN, the initramfs hands its /dev over to the root filesystem.
+    [ -e /dev/null ] || mount -t devtmpfs devtmpfs /dev
+    mount -t tmpfs tmpfs /run
     exec </dev/console >/dev/console 2>&1
+    for driver in $(cat /lib/modules/order); do insmod /lib/modules/$driver.ko 2>/dev/null; done
+}
+
+arg() {
+    for word in $(cat /proc/cmdline); do
+        case "$word" in "$1"=*) echo "${word#$1=}"; return 0 ;; esac
+    done
+    return 1
+}
+
+# The disk whose virtio serial is $1: a SAN disk's serial is its LUN's name.
+disk_named() {
+    tries=0
+    while [ $tries -lt 100 ]; do
+        for disk in /sys/block/vd*; do
+            [ "$(cat $disk/serial 2>/dev/null)" = "$1" ] && { echo /dev/${disk##*/}; return 0; }
+        done
+        tries=$((tries + 1))
+        sleep 0.1
+    done
+    return 1
+}
+
+# Boot on SAN: openlpm.root=LUN mounts that LUN and makes it the root filesystem.
+boot_on_san() {
+    lun=$(arg openlpm.root) || return 0
+    [ -e /.openlpm-san-root ] && return 0
+    disk=$(disk_named "$lun") || { echo "openlpm: no disk for root LUN $lun"; return 0; }
+    mkdir -p /newroot
+    mount -t ext4 "$disk" /newroot || { echo "openlpm: cannot mount $disk"; return 0; }
+    echo "openlpm root on SAN LUN $lun ($disk)"
+    umount /run /sys /proc
+    mount --move /dev /newroot/dev
+    exec switch_root /newroot /init
+}
+
+# A durable, checked sequence: openlpm.seq=LUN writes record N to sector N of that LUN
+# every 100 ms, each write flushed to the SAN before the next ("seq N BOOT SUM", SUM
+# the first 8 hex digits of the MD5 of the rest). After a reboot it goes on after the
+# last good record. Every 10th record it says on the console which one the disk holds.
+sequence() {
+    lun=$(arg openlpm.seq) || return 0
+    disk=$(disk_named "$lun") || { echo "openlpm: no disk for sequence LUN $lun"; return 0; }
+    n=0
+    while true; do
+        set -- $(dd if="$disk" bs=512 skip=$n count=1 2>/dev/null | head -n 1)
+        [ "$1" = seq ] && [ "$2" = "$n" ] || break
+        [ "$(echo "seq $2 $3" | md5sum | head -c 8)" = "$4" ] || break
+        n=$((n + 1))
+    done
+    echo "openlpm sequence continues at $n on $lun"
+    while true; do
+        record="seq $n $BOOT_ID"
+        sum=$(echo "$record" | md5sum | head -c 8)
+        if ! printf '%-511s\\n' "$record $sum" | dd of="$disk" bs=512 seek=$n count=1 \\
+                conv=notrunc,fsync 2>/dev/null; then
+            echo "openlpm seq write $n failed"
+            sleep 1
+            continue
+        fi
+        [ $((n % 10)) -eq 0 ] && echo "seq $n acked"
+        n=$((n + 1))
+        sleep 0.1
+    done
 }
 
 # Touches memory the way a real workload would, so a migration has real pages to move:
@@ -113,9 +189,11 @@ tick_loop() {
 }
 
 setup
+boot_on_san
 BOOT_ID=$(cat /proc/sys/kernel/random/boot_id)
 echo "openlpm workload started boot=$BOOT_ID"
 mobility_hook &
+sequence &
 fill_memory
 dirty_memory
 tick_loop
@@ -132,10 +210,12 @@ class ImageBuildError(OpenLpmError):
 class PartitionImage:
     kernel: Path
     initrd: Path
+    root_lun: Path
 
     @classmethod
     def in_dir(cls, directory: Path) -> PartitionImage:
-        return cls(kernel=directory / "vmlinuz", initrd=directory / "initrd.img")
+        return cls(kernel=directory / "vmlinuz", initrd=directory / "initrd.img",
+                   root_lun=directory / "root.img")
 
     @classmethod
     def locate(cls, directory: Path) -> PartitionImage:
@@ -144,7 +224,7 @@ class PartitionImage:
         Raises ImageBuildError when a file is missing.
         """
         image = cls.in_dir(directory)
-        for path in (image.kernel, image.initrd):
+        for path in (image.kernel, image.initrd, image.root_lun):
             if not path.is_file():
                 raise ImageBuildError(
                     f"Partition image file {path} is missing; run 'openlpm image build'.")
@@ -155,7 +235,7 @@ def build_image(out_dir: Path) -> PartitionImage:
     """Build (or bring up to date) the partition image in ``out_dir``.
 
     Raises ImageBuildError when the cloud kernel or static busybox is not installed or
-    cpio fails.
+    cpio or mkfs.ext4 fails.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     image = PartitionImage.in_dir(out_dir)
@@ -164,9 +244,45 @@ def build_image(out_dir: Path) -> PartitionImage:
         _write_atomically(image.kernel, lambda out: _copy_into(kernel, out))
     busybox = _static_busybox()
     # The init script lives in this module, so editing it must also trigger a rebuild.
-    if _stale(image.initrd, busybox, Path(__file__)):
-        _write_atomically(image.initrd, lambda out: _write_initramfs(out, busybox))
+    modules = _driver_modules(kernel)
+    inputs = (busybox, Path(__file__), *modules)
+    if _stale(image.initrd, *inputs) or _stale(image.root_lun, *inputs):
+        with tempfile.TemporaryDirectory(prefix="openlpm-root-") as tmp:
+            root = Path(tmp)
+            _stage_root(root, busybox, modules)
+            _write_atomically(image.initrd, lambda out: _write_initramfs(out, root))
+            (root / ".openlpm-san-root").touch()
+            _write_atomically(image.root_lun, lambda out: _write_ext4(out, root))
     return image
+
+
+def _driver_modules(kernel: Path) -> list[Path]:
+    """The virtio driver modules of ``kernel`` (from its package's /lib/modules)."""
+    release = kernel.name.removeprefix("vmlinuz-")
+    found = {path.stem: path for path in (Path("/lib/modules") / release / "kernel").rglob(
+        "*.ko") if path.stem in DRIVERS}
+    missing = [name for name in DRIVERS if name not in found]
+    if missing:
+        raise ImageBuildError(
+            f"The modules {', '.join(missing)} of kernel {release} are missing from "
+            f"/lib/modules/{release}; reinstall it with 'apt-get install --reinstall "
+            f"{KERNEL_PACKAGE}'.")
+    return [found[name] for name in DRIVERS]
+
+
+def _stage_root(root: Path, busybox: Path, modules: list[Path]) -> None:
+    """The partition's files: busybox, the init script, the virtio drivers in load order."""
+    for directory in ("bin", "dev", "proc", "sys", "run"):
+        (root / directory).mkdir()
+    shutil.copy(busybox, root / "bin" / "busybox")
+    init = root / "init"
+    init.write_text(INIT_SCRIPT)
+    init.chmod(0o755)
+    drivers = root / "lib" / "modules"
+    drivers.mkdir(parents=True)
+    for module in modules:
+        shutil.copy(module, drivers / module.name)
+    (drivers / "order").write_text("\n".join(DRIVERS) + "\n")
 
 
 def newest_cloud_kernel(boot_dir: Path = BOOT_DIR) -> Path:
@@ -215,15 +331,26 @@ def _copy_into(source: Path, out: BinaryIO) -> None:
         shutil.copyfileobj(src, out)
 
 
-def _write_initramfs(out: BinaryIO, busybox: Path) -> None:
-    with tempfile.TemporaryDirectory(prefix="openlpm-initramfs-") as tmp:
-        root = Path(tmp)
-        (root / "bin").mkdir()
-        shutil.copy(busybox, root / "bin" / "busybox")
-        init = root / "init"
-        init.write_text(INIT_SCRIPT)
-        init.chmod(0o755)
-        archive = _cpio_newc(root)
+def _write_ext4(out: BinaryIO, root: Path) -> None:
+    """An ext4 filesystem holding ``root``'s files, made without mounting anything."""
+    with tempfile.TemporaryDirectory(prefix="openlpm-ext4-") as tmp:
+        image = Path(tmp) / "root.img"
+        try:
+            subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "openlpm-root", "-E",
+                            "root_owner=0:0", "-d", str(root), str(image),
+                            f"{ROOT_IMAGE_MB}M"], capture_output=True, check=True)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            stderr = getattr(exc, "stderr", b"") or b""
+            raise ImageBuildError(
+                f"mkfs.ext4 could not build the root LUN image ({exc} "
+                f"{stderr.decode(errors='replace')}); install it with 'apt-get install "
+                f"e2fsprogs'.") from exc
+        with image.open("rb") as made:
+            shutil.copyfileobj(made, out)
+
+
+def _write_initramfs(out: BinaryIO, root: Path) -> None:
+    archive = _cpio_newc(root)
     # mtime=0 keeps the gzip header, and with it the image, reproducible.
     with gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as gz:
         gz.write(archive)

@@ -38,6 +38,8 @@ from openlpm.wire import decode
 IMAGE_DIR = Path(os.environ.get("OPENLPM_IMAGE_DIR", "/var/cache/openlpm/image"))
 AGENT_PORT, MOVER_CONTROL_PORT, MOVER_DATA_PORT = 8470, 8471, 8472
 HMC_ADDRESS = "198.18.0.2"
+SAN_ADDRESS, SAN_PORT, SAN_FIRST_EXPORT_PORT = "198.18.0.3", 8490, 10809
+SAN_URL = f"http://{SAN_ADDRESS}:{SAN_PORT}"
 READY_TIMEOUT_S = 60.0
 
 Say = Callable[[str], None]
@@ -146,6 +148,12 @@ async def up(spec: LabSpec, say: Say = print) -> LabState:
     await asyncio.to_thread(network.create_switch, spec.prefix)
     hmc_node = Node(f"{spec.prefix}-hmc", "hmc", HMC_ADDRESS)
     await asyncio.to_thread(network.attach, spec.prefix, hmc_node)
+    san_node = Node(f"{spec.prefix}-san", "san", SAN_ADDRESS)
+    await asyncio.to_thread(network.attach, spec.prefix, san_node)
+    _spawn(state, "san", workdir, [
+        "san", "serve", "--netns", san_node.namespace, "--name", f"{spec.prefix}san",
+        "--listen", f"{SAN_ADDRESS}:{SAN_PORT}", "--data", SAN_ADDRESS,
+        "--first-port", str(SAN_FIRST_EXPORT_PORT), "--state-dir", str(workdir / "san")])
     for index, name in enumerate(names, start=1):
         node = system_node(spec.prefix, index, name)
         await asyncio.to_thread(network.attach, spec.prefix, node)
@@ -156,7 +164,7 @@ async def up(spec: LabSpec, say: Say = print) -> LabState:
     _spawn(state, "hmc", workdir, [
         "hmc", "serve", "--listen", f"127.0.0.1:{spec.hmc_port}", "--name", spec.hmc_name,
         "--reach-netns", hmc_node.namespace, "--db", str(workdir / "hmc.db"),
-        "--web-password-file", str(password)])
+        "--web-password-file", str(password), "--san-url", SAN_URL])
     await _register_systems(state, spec)
     if spec.make_default:
         DEFAULT_HMC_FILE.write_text(json.dumps({"url": state.hmc_url, "lab": spec.prefix}))
@@ -180,7 +188,7 @@ def _start_system(state: LabState, spec: LabSpec, node: Node, image: PartitionIm
         "--cpus", str(spec.cpus), "--memory-mb", str(spec.memory_mb), "--accel", state.accel,
         "--kernel", str(image.kernel), "--initrd", str(image.initrd),
         "--kernel-args", f"{KERNEL_ARGS} {spec.partition_args}".strip(),
-        "--mover-url", f"http://{address}:{MOVER_CONTROL_PORT}",
+        "--mover-url", f"http://{address}:{MOVER_CONTROL_PORT}", "--san-url", SAN_URL,
         "--max-active-migrations", str(spec.max_active_migrations)])
     state.systems.append(name)
     state.save()
@@ -201,6 +209,8 @@ async def restart(prefix: str, role: str) -> int:
     async with httpx.AsyncClient(base_url=state.hmc_url, timeout=10.0) as http:
         if role == "hmc":
             await _wait_ready(http, "/systems", "the lab's HMC")
+        elif role == "san":
+            await _wait_ready(http, "/san/luns", "the lab's SAN")
         else:
             await _wait_system_ready(http, role.rpartition("-")[0])
     return state.pids[role]
@@ -222,6 +232,7 @@ def _spawn(state: LabState, role: str, workdir: Path, args: list[str]) -> None:
 async def _register_systems(state: LabState, spec: LabSpec) -> None:
     async with httpx.AsyncClient(base_url=state.hmc_url, timeout=10.0) as http:
         await _wait_ready(http, "/systems", "the lab's HMC")
+        await _wait_ready(http, "/san/luns", "the lab's SAN")
         for index, name in enumerate(state.systems, start=1):
             url = f"http://{system_node(spec.prefix, index, name).address}:{AGENT_PORT}"
             decode(await http.post("/systems", json={"name": name, "agent_url": url}),
@@ -260,7 +271,11 @@ async def down(prefix: str, quiet: bool = False, say: Say = print) -> None:
     workdir = state.directory(prefix)
     for pid in state.pids.values():
         await _end(pid, prefix)
-    for pidfile in workdir.glob("*/run/*/qemu.pid") if workdir.exists() else []:
+    # Partitions' QEMUs and the SAN's exports run on without the services that started
+    # them; their pidfiles name them.
+    pidfiles = [*workdir.glob("*/run/*/qemu.pid"), *workdir.glob("san/exports/*.pid")] \
+        if workdir.exists() else []
+    for pidfile in pidfiles:
         with contextlib.suppress(OSError, ValueError):
             await terminate(int(pidfile.read_text().strip()), str(workdir).encode())
     removed = await asyncio.to_thread(network.remove_namespaces, prefix)

@@ -39,6 +39,10 @@ class MigrationFacts:
     guest: GuestVerdict | None = None
     # The SHA-256 fingerprint of the certificate authority of this console.
     authority: str = ""
+    # The SAN this console manages, and why the target cannot open the partition's
+    # vSCSI LUNs (None: it can, or there are none).
+    san_url: str | None = None
+    target_storage_error: str | None = None
 
     @property
     def kind(self) -> MigrationKind | None:

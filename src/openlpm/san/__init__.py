@@ -1,0 +1,1 @@
+"""The SAN service: LUNs exported over NBD, mapped per WWPN (NPIV) or per host (vSCSI)."""

@@ -1,0 +1,38 @@
+"""The client of a SAN's control API (for the console and the agents)."""
+
+from __future__ import annotations
+
+from openlpm.model import FabricCredentials, FabricLogin, Lun, LunCreate
+from openlpm.wire import ServiceClient
+
+
+class SanClient(ServiceClient):
+    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+        super().__init__(base_url, "SAN", timeout=timeout)
+
+    async def luns(self, visible_to: str | None = None) -> list[Lun]:
+        params = {"visible_to": visible_to} if visible_to else {}
+        return [Lun.model_validate(lun)
+                for lun in await self.request("GET", "/luns", params=params)]
+
+    async def lun(self, name: str) -> Lun:
+        return Lun.model_validate(await self.request("GET", f"/luns/{name}"))
+
+    async def create(self, request: LunCreate) -> Lun:
+        return Lun.model_validate(await self.request(
+            "POST", "/luns", json=request.model_dump(exclude_none=True)))
+
+    async def delete(self, name: str) -> None:
+        await self.request("DELETE", f"/luns/{name}")
+
+    async def map(self, name: str, identity: str) -> Lun:
+        return Lun.model_validate(await self.request(
+            "POST", f"/luns/{name}/mappings", json={"identity": identity}))
+
+    async def unmap(self, name: str, identity: str) -> Lun:
+        return Lun.model_validate(await self.request(
+            "DELETE", f"/luns/{name}/mappings/{identity}"))
+
+    async def login(self, identity: str, request: str) -> FabricCredentials:
+        return FabricCredentials.model_validate(await self.request(
+            "POST", "/logins", json=FabricLogin(identity=identity, request=request).model_dump()))

@@ -1,0 +1,135 @@
+"""The LUNs of a SAN: their image files, their exports, and who each is mapped to.
+
+The list of LUNs is one JSON file written whole (never half) after every change, so a
+SAN that stops at any moment finds on restart each LUN with the mappings it last had.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import TypeAdapter
+
+from openlpm.errors import ObjectExists, ObjectNotFound, RequestInvalid
+from openlpm.model import Lun, LunCreate
+from openlpm.private import write_private
+from openlpm.san.exports import Export
+from openlpm.san.fabric import Fabric
+
+LUN_LIST = TypeAdapter(list[Lun])
+MB = 1 << 20
+
+
+class San:
+    def __init__(self, name: str, state_dir: Path, data_host: str, first_port: int) -> None:
+        self.name = name
+        self.state_dir = state_dir
+        self.data_host = data_host
+        self.first_port = first_port
+        self.images = state_dir / "luns"
+        self.images.mkdir(parents=True, exist_ok=True)
+        self.fabric = Fabric(name, state_dir / "fabric", data_host)
+        self._list = state_dir / "luns.json"
+        self._lock = asyncio.Lock()
+
+    def luns(self) -> list[Lun]:
+        try:
+            return LUN_LIST.validate_json(self._list.read_bytes())
+        except FileNotFoundError:
+            return []
+
+    def lun(self, name: str) -> Lun:
+        for lun in self.luns():
+            if lun.name == name:
+                return lun
+        raise ObjectNotFound(f"SAN {self.name} has no LUN named {name}.", code="HSCLF601")
+
+    def visible_to(self, identity: str) -> list[Lun]:
+        return [lun for lun in self.luns() if identity in lun.mappings]
+
+    async def start(self) -> None:
+        """Start the export of every LUN (after the SAN itself started)."""
+        for lun in self.luns():
+            await self._export(lun).start()
+
+    async def stop(self) -> None:
+        for lun in self.luns():
+            await self._export(lun).stop()
+
+    async def create(self, request: LunCreate) -> Lun:
+        async with self._lock:
+            luns = self.luns()
+            if any(lun.name == request.name for lun in luns):
+                raise ObjectExists(f"SAN {self.name} already has a LUN named {request.name}.",
+                                   code="HSCLF602")
+            image = self.images / f"{request.name}.img"
+            size = await asyncio.to_thread(self._make_image, image, request)
+            taken = {lun.port for lun in luns}
+            port = next(p for p in range(self.first_port, self.first_port + 65536)
+                        if p not in taken)
+            lun = Lun(name=request.name, size_mb=size // MB, host=self.data_host, port=port)
+            try:
+                await self._export(lun).start()
+            except BaseException:
+                image.unlink(missing_ok=True)
+                raise
+            self._save([*luns, lun])
+            return lun
+
+    async def delete(self, name: str) -> None:
+        async with self._lock:
+            lun = self.lun(name)
+            if lun.mappings:
+                raise RequestInvalid(
+                    f"LUN {name} is mapped to {', '.join(lun.mappings)}; unmap it first.",
+                    code="HSCLF604")
+            await self._export(lun).stop()
+            self._save([other for other in self.luns() if other.name != name])
+            (self.images / f"{name}.img").unlink(missing_ok=True)
+
+    async def map(self, name: str, identity: str) -> Lun:
+        return await self._change_mappings(name, lambda old: (*old, identity)
+                                           if identity not in old else old)
+
+    async def unmap(self, name: str, identity: str) -> Lun:
+        return await self._change_mappings(
+            name, lambda old: tuple(i for i in old if i != identity))
+
+    async def _change_mappings(self, name: str, change: Callable[[tuple[str, ...]],
+                                                                  tuple[str, ...]]) -> Lun:
+        async with self._lock:
+            lun = self.lun(name)
+            changed = lun.model_copy(update={"mappings": change(lun.mappings)})
+            # The export's access list first, so an unmapped name is refused at once; the
+            # saved list wins at the next start, should the SAN stop in between.
+            await self._export(changed).allow(changed.mappings)
+            self._save([changed if other.name == name else other for other in self.luns()])
+            return changed
+
+    def _make_image(self, image: Path, request: LunCreate) -> int:
+        if request.source is not None:
+            source = Path(request.source)
+            if not source.is_file():
+                raise RequestInvalid(f"Image {source} does not exist on SAN {self.name}.",
+                                     code="HSCLF605")
+            shutil.copyfile(source, image)
+        elif request.size_mb == 0:
+            raise RequestInvalid("A new LUN needs a size (size_mb) or a source image.",
+                                 code="HSCLF605")
+        else:
+            image.touch()
+        size = max(image.stat().st_size, request.size_mb * MB)
+        size = -(-size // MB) * MB
+        os.truncate(image, size)
+        return size
+
+    def _export(self, lun: Lun) -> Export:
+        return Export(lun, self.images / f"{lun.name}.img", self.state_dir / "exports",
+                      self.fabric.server_credentials)
+
+    def _save(self, luns: list[Lun]) -> None:
+        write_private(self._list, LUN_LIST.dump_json(luns, indent=1))
