@@ -1,0 +1,179 @@
+"""SAN storage: LUNs over NBD, NPIV and vSCSI mappings, boot on SAN, and what a migration
+does to them (steps 2 and 6).
+
+The partitions here boot from a LUN (a copy of the image's root filesystem) and append
+an fsync'd, checksummed record to a second LUN every 100 ms; the records are read back
+from the SAN's own image file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from openlpm.lab import site
+from openlpm.lab.site import IMAGE_DIR, SAN_URL
+from tests.integration.conftest import Lab
+
+SOURCE, TARGET = "sys1", "sys2"
+WWPNS = ("c050760000000a01", "c050760000000a02")
+PROFILE = ("name={name},profile_name=default,min_mem=128,desired_mem=256,max_mem=256,"
+           "min_procs=1,desired_procs=1,max_procs=1,{adapters},"
+           "kernel_args=openlpm.root={root} openlpm.seq={seq}")
+# Opens a LUN's export as one WWPN, with the credentials in a directory, from wherever it
+# runs (a system's namespace): exit 0 if the SAN lets it in.
+PROBE = """
+import asyncio, sys
+from pathlib import Path
+from openlpm.agent.storage import SanAccess, SanDisk
+
+async def main(san, identity, lun, directory):
+    access = SanAccess("probe", san, Path(directory))
+    await access.probe(SanDisk(await access.san.lun(lun), identity,
+                               await access.login(identity)))
+
+asyncio.run(main(*sys.argv[1:]))
+"""
+
+
+def san_lun(lab: Lab, name: str, *, boot: bool = False, size_mb: int = 8) -> None:
+    source = ["--source", str(IMAGE_DIR / "root.img")] if boot else ["--size-mb", str(size_mb)]
+    lab.run("openlpm", "san", "mklun", "-l", name, *source)
+
+
+def opens(lab: Lab, system: str, identity: str, lun: str, credentials: Path) -> bool:
+    done = subprocess.run(
+        ["ip", "netns", "exec", f"{lab.state.prefix}-{system}", sys.executable, "-c", PROBE,
+         SAN_URL, identity, lun, str(credentials)],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0 or "HSCLF612" in done.stderr, done.stderr
+    return done.returncode == 0
+
+
+def workdir(lab: Lab) -> Path:
+    return site.LabState.directory(lab.state.prefix)
+
+
+def sequence(lab: Lab, lun: str) -> list[tuple[int, str]]:
+    """(number, boot id) of each record on the LUN, from the first up to the first that
+    is missing; a record whose checksum is wrong fails the test."""
+    data = (workdir(lab) / "san" / "luns" / f"{lun}.img").read_bytes()
+    records = []
+    for number in range(len(data) // 512):
+        words = data[number * 512:(number + 1) * 512].split(b"\n")[0].split()
+        if len(words) != 4 or words[0] != b"seq" or int(words[1]) != number:
+            break
+        text = b" ".join(words[:3]) + b"\n"
+        assert hashlib.md5(text).hexdigest()[:8].encode() == words[3], \
+            f"record {number} of {lun} is corrupt: {words!r}"
+        records.append((number, words[2].decode()))
+    return records
+
+
+def acknowledged(lab: Lab, system: str, name: str) -> int:
+    """The newest record the partition said is on its disk (``seq N acked``)."""
+    out = lab.run("openlpm", "console", "-m", system, "-p", name, "--lines", "2000").stdout
+    acked = [int(line.split()[1]) for line in out.splitlines()
+             if line.startswith("seq ") and line.endswith("acked")]
+    assert acked, f"{name} acknowledged no record"
+    return acked[-1]
+
+
+def wait_acknowledged(lab: Lab, system: str, name: str, beyond: int) -> int:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        out = lab.run("openlpm", "console", "-m", system, "-p", name, "--lines", "50").stdout
+        if any(line.startswith("seq ") and line.endswith("acked")
+               and int(line.split()[1]) > beyond for line in out.splitlines()):
+            return acknowledged(lab, system, name)
+        time.sleep(0.5)
+    raise AssertionError(f"{name} on {system} acknowledged no record beyond {beyond}")
+
+
+def test_a_lun_opens_only_for_the_wwpns_it_is_mapped_to(lab: Lab, tmp_path: Path) -> None:
+    san_lun(lab, "zoned")
+    lab.run("openlpm", "san", "map", "-l", "zoned", "--wwpn", WWPNS[0])
+
+    assert opens(lab, SOURCE, WWPNS[0], "zoned", tmp_path)
+    assert not opens(lab, SOURCE, "c0507600000000ff", "zoned", tmp_path), \
+        "the SAN let in a WWPN the LUN is not mapped to"
+
+    lab.run("openlpm", "san", "unmap", "-l", "zoned", "--wwpn", WWPNS[0])
+    assert not opens(lab, SOURCE, WWPNS[0], "zoned", tmp_path), \
+        "an unmapped WWPN still opens the LUN"
+    assert lab.values("openlpm", "san", "lslun", "-F", "name:mappings") == [
+        "zoned:null"]
+    lab.run("openlpm", "san", "rmlun", "-l", "zoned")
+
+
+def test_boot_on_san_partition_migrates_with_its_disks_and_reboots_on_the_target(
+        lab: Lab) -> None:
+    san_lun(lab, "web1root", boot=True)
+    san_lun(lab, "web1seq")
+    for lun in ("web1root", "web1seq"):
+        lab.run("openlpm", "san", "map", "-l", lun, "--wwpn", WWPNS[0])
+    lab.run("mksyscfg", "-r", "lpar", "-m", SOURCE, "-i", PROFILE.format(
+        name="web1", root="web1root", seq="web1seq",
+        adapters=f"virtual_fc_adapters=4/{WWPNS[0]}/{WWPNS[1]}"))
+    lab.run("chsysstate", "-r", "lpar", "-m", SOURCE, "-o", "on", "-n", "web1")
+    boot = lab.wait_ticks(SOURCE, "web1", more_than=1)[-1][2]
+    assert "openlpm root on SAN LUN web1root" in lab.run(
+        "openlpm", "console", "-m", SOURCE, "-p", "web1", "--lines", "50").stdout
+    wait_acknowledged(lab, SOURCE, "web1", beyond=10)
+
+    lab.run("migrlpar", "-o", "m", "-m", SOURCE, "-t", TARGET, "-p", "web1")
+
+    # The guest kept running: one boot, and it acknowledges new records from the target.
+    ticks = lab.wait_ticks(TARGET, "web1", more_than=3, received_on=TARGET)
+    assert {b for _, _, b, _ in ticks} == {boot}
+    last = wait_acknowledged(lab, TARGET, "web1", beyond=acknowledged(lab, TARGET, "web1"))
+    records = sequence(lab, "web1seq")
+    assert len(records) > last, f"record {last} was acknowledged but is not on the LUN"
+    assert {b for _, b in records} == {boot}
+    # Step 2 logged the target in with the pair's second WWPN; step 6 ended the first's
+    # access: the source's own credentials no longer open the LUNs.
+    assert lab.values("lshwres", "-r", "virtualio", "--rsubtype", "fc", "-m", TARGET,
+                      "-F", "slot_num:wwpn_in_use:luns") == [f"4:{WWPNS[1]}:web1root,web1seq"]
+    assert lab.values("openlpm", "san", "lslun", "-F", "name:mappings") == [
+        f"web1root:{WWPNS[1]}", f"web1seq:{WWPNS[1]}"]
+    source_login = workdir(lab) / SOURCE / "fabric"
+    assert not opens(lab, SOURCE, WWPNS[0], "web1seq", source_login)
+    record = lab.api("/partitions/web1/migration")
+    journal = lab.api(f"/migrations/{record['id']}/journal")
+    assert any(e["phase"] == "seen" and "web1root, web1seq" in e["detail"] for e in journal)
+
+    # A reboot on the target boots from the same LUN and goes on with the sequence.
+    lab.run("chsysstate", "-r", "lpar", "-m", TARGET, "-o", "shutdown", "--immed",
+            "-n", "web1")
+    before = len(sequence(lab, "web1seq"))
+    lab.run("chsysstate", "-r", "lpar", "-m", TARGET, "-o", "on", "-n", "web1")
+    wait_acknowledged(lab, TARGET, "web1", beyond=before + 5)
+    records = sequence(lab, "web1seq")
+    boots = [b for _, b in records]
+    assert boots[0] == boot and boots[-1] != boot and len(set(boots)) == 2, \
+        "the reboot did not go on with the same sequence"
+    assert len(records) > before + 5
+
+
+def test_a_vscsi_lun_must_be_mapped_to_the_target_before_the_partition_moves(
+        lab: Lab) -> None:
+    san_lun(lab, "db1root", boot=True)
+    lab.run("openlpm", "san", "map", "-l", "db1root", "--host", SOURCE)
+    lab.run("mksyscfg", "-r", "lpar", "-m", SOURCE, "-i", PROFILE.format(
+        name="db1", root="db1root", seq="none", adapters="virtual_scsi_adapters=2/db1root"))
+    lab.run("chsysstate", "-r", "lpar", "-m", SOURCE, "-o", "on", "-n", "db1")
+    lab.wait_ticks(SOURCE, "db1", more_than=1)
+
+    refused = lab.run("migrlpar", "-o", "v", "-m", SOURCE, "-t", TARGET, "-p", "db1",
+                      check=False)
+    assert refused.returncode == 6
+    assert "HSCLF611" in refused.stderr and "db1root" in refused.stderr
+    assert f"not mapped to managed system {TARGET}" in refused.stderr
+
+    lab.run("openlpm", "san", "map", "-l", "db1root", "--host", TARGET)
+    lab.run("migrlpar", "-o", "v", "-m", SOURCE, "-t", TARGET, "-p", "db1")
+    assert lab.values("lshwres", "-r", "virtualio", "--rsubtype", "scsi", "-m", SOURCE,
+                      "-F", "lpar_name:slot_num:luns") == ["db1:2:db1root"]
