@@ -176,6 +176,20 @@ class VirtualScsiAdapter(Frozen):
     luns: tuple[str, ...] = Field(min_length=1)
 
 
+MAC_PATTERN = r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$"
+
+
+class VirtualEthernetAdapter(Frozen):
+    """A virtual Ethernet adapter: a port of its system's virtual switch on one VLAN,
+    its port VLAN id (untagged: the virtual switch carries no 802.1Q tags, see
+    net/switch.py, so there are no additional tagged VLANs)."""
+
+    slot: int = Field(ge=2, le=1023)
+    port_vlan_id: int = Field(ge=1, le=4094)
+    # Given when the partition is created, and kept wherever it moves.
+    mac_addr: str | None = Field(default=None, pattern=MAC_PATTERN)
+
+
 class PartitionProfile(Frozen):
     """What ``mksyscfg -r lpar`` defines: memory in MB, processors as virtual CPUs."""
 
@@ -197,6 +211,7 @@ class PartitionProfile(Frozen):
     networks: tuple[str, ...] = Field(default=(), description='"user": QEMU user-mode NAT')
     shares: tuple[str, ...] = Field(default=(), description="host directories (virtfs)")
     io_slots: tuple[str, ...] = Field(default=(), description="host PCI devices (vfio)")
+    virtual_eth_adapters: tuple[VirtualEthernetAdapter, ...] = ()
     virtual_fc_adapters: tuple[VirtualFcAdapter, ...] = ()
     virtual_scsi_adapters: tuple[VirtualScsiAdapter, ...] = ()
 
@@ -314,6 +329,10 @@ class SystemInfo(Frozen):
     movers: tuple[MoverInfo, ...] = ()
     # The SAN this system's I/O services are cabled to (its control API).
     san_url: str | None = None
+    # The VLANs its virtual switch bridges to the network (what a partition's virtual
+    # Ethernet adapters may use here), and how many I/O services give it paths.
+    vlans: tuple[int, ...] = ()
+    io_services: int = 1
 
 
 class MigrationProgress(Frozen):

@@ -30,6 +30,8 @@ TEST_PREFIX = "t"
 BIN = Path(sys.executable).parent
 # Rows (case, step, outcome) that the reliability tests add; printed after the run.
 FAULT_MATRIX: list[tuple[str, str, str]] = []
+# What tests measured along the way (what, value), printed after the run.
+MEASURED: list[tuple[str, str]] = []
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -39,6 +41,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if MEASURED:
+        terminalreporter.section("measured by the integration tests")
+        for what, value in MEASURED:
+            terminalreporter.write_line(f"{what}: {value}")
     if not FAULT_MATRIX:
         return
     terminalreporter.section("fault matrix: where the partition ended")

@@ -177,3 +177,35 @@ def test_a_vscsi_lun_must_be_mapped_to_the_target_before_the_partition_moves(
     lab.run("migrlpar", "-o", "v", "-m", SOURCE, "-t", TARGET, "-p", "db1")
     assert lab.values("lshwres", "-r", "virtualio", "--rsubtype", "scsi", "-m", SOURCE,
                       "-F", "lpar_name:slot_num:luns") == ["db1:2:db1root"]
+
+
+def test_an_unreachable_san_stops_validation_and_the_partition_keeps_its_disks(
+        lab: Lab) -> None:
+    wwpns = ("c050760000000b01", "c050760000000b02")
+    san_lun(lab, "app1root", boot=True)
+    san_lun(lab, "app1seq")
+    for lun in ("app1root", "app1seq"):
+        lab.run("openlpm", "san", "map", "-l", lun, "--wwpn", wwpns[0])
+    lab.run("mksyscfg", "-r", "lpar", "-m", SOURCE, "-i", PROFILE.format(
+        name="app1", root="app1root", seq="app1seq",
+        adapters=f"virtual_fc_adapters=4/{wwpns[0]}/{wwpns[1]}"))
+    lab.run("chsysstate", "-r", "lpar", "-m", SOURCE, "-o", "on", "-n", "app1")
+    boot = lab.wait_ticks(SOURCE, "app1", more_than=1)[-1][2]
+    before = wait_acknowledged(lab, SOURCE, "app1", beyond=10)
+
+    lab.link("san", up=False)
+    try:
+        refused = lab.run("migrlpar", "-o", "m", "-m", SOURCE, "-t", TARGET, "-p", "app1",
+                          check=False)
+    finally:
+        lab.link("san", up=True)
+
+    assert refused.returncode == 6
+    assert "HSCLF614" in refused.stderr and "does not answer" in refused.stderr
+    assert lab.values("lssyscfg", "-r", "lpar", "-m", TARGET, "-F", "name").count("app1") == 0
+    assert lab.values("openlpm", "san", "lslun", "-F", "name:mappings")[-2:] == [
+        f"app1root:{wwpns[0]}", f"app1seq:{wwpns[0]}"]
+    # The SAN is back: the partition, which waited for its disk, writes on, same boot.
+    after = wait_acknowledged(lab, SOURCE, "app1", beyond=before + 10)
+    assert {b for _, b in sequence(lab, "app1seq")} == {boot}
+    assert len(sequence(lab, "app1seq")) > after

@@ -78,6 +78,8 @@ def create_app(manager: PartitionManager, accel: str, qemu_version: str,
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if manager.switch is not None:
+            await manager.switch.start()
         await manager.adopt_running()
         # Validation asks for the CPU models; asking QEMU now keeps that off its path.
         warm = asyncio.create_task(cpu_models(manager.qemu_settings.binary, accel))
@@ -114,7 +116,8 @@ def create_app(manager: PartitionManager, accel: str, qemu_version: str,
             stream_encryption=settings.stream_encryption,
             page_size_kb=os.sysconf("SC_PAGE_SIZE") // 1024,
             max_active_migrations=limits.active, max_inactive_migrations=limits.inactive,
-            movers=await movers(), san_url=manager.storage.san_url)
+            movers=await movers(), san_url=manager.storage.san_url,
+            vlans=manager.switch.vlans if manager.switch else ())
 
     @app.post("/system/storage-check")
     async def storage_check(body: StorageCheck) -> VisibleLuns:

@@ -16,7 +16,8 @@ from openlpm.agent.console import ConsoleLog
 from openlpm.agent.profiles import ProfileRecord, ProfileStore
 from openlpm.agent.qemu import ACTIVE_MIGRATION_STATUSES, QemuPartition, QemuSettings
 from openlpm.agent.settings import SettingsFile, SystemSettings
-from openlpm.agent.storage import SanAccess, qemu_arguments
+from openlpm.agent.storage import SanAccess
+from openlpm.agent.storage import qemu_arguments as storage_arguments
 from openlpm.errors import HypervisorError, InsufficientResources, ObjectExists, WrongState
 from openlpm.model import (
     ConsoleLine,
@@ -28,6 +29,9 @@ from openlpm.model import (
     PartitionState,
     StreamOptions,
 )
+from openlpm.net.ports import plug_ports, with_macs
+from openlpm.net.ports import qemu_arguments as port_arguments
+from openlpm.net.switch import VirtualSwitch
 
 log = logging.getLogger("openlpm.agent.partitions")
 
@@ -54,9 +58,11 @@ class Capacity:
 
 class PartitionManager:
     def __init__(self, system: str, state_dir: Path, capacity: Capacity,
-                 qemu: QemuSettings, san_url: str | None = None) -> None:
+                 qemu: QemuSettings, san_url: str | None = None,
+                 switch: VirtualSwitch | None = None) -> None:
         self.system = system
         self.storage = SanAccess(system, san_url, state_dir / "fabric")
+        self.switch = switch
         self.capacity = capacity
         self.qemu_settings = qemu
         self.store = ProfileStore(state_dir / "profiles", system)
@@ -148,7 +154,8 @@ class PartitionManager:
                 raise ObjectExists(
                     f"A partition named {profile.name} already exists on managed system "
                     f"{self.system}. Choose another name.", code="HSCLF122")
-            profile = profile.model_copy(update={"lpar_id": self._lpar_id_for(profile)})
+            profile = with_macs(profile).model_copy(
+                update={"lpar_id": self._lpar_id_for(profile)})
             if incoming_migration and running:
                 self._reserve(profile)
             record = ProfileRecord(profile=profile, activated_once=incoming_migration is not None,
@@ -349,8 +356,19 @@ class PartitionManager:
 
     async def _start_qemu(self, profile: PartitionProfile, incoming: bool) -> QemuPartition:
         qemu = self._qemu(profile.name)
+        if profile.virtual_eth_adapters and self.switch is None:
+            raise WrongState(f"Managed system {self.system} has no virtual switch (its agent "
+                             f"runs without --vlans), so partition {profile.name}'s virtual "
+                             f"Ethernet adapters have nowhere to plug in.", code="HSCLF620")
         disks = await self.storage.disks(profile)
-        await qemu.start(profile, incoming=incoming, storage=qemu_arguments(disks))
+        await qemu.start(profile, incoming=incoming,
+                         devices=[*storage_arguments(disks), *port_arguments(profile)])
+        if self.switch is not None:
+            try:
+                await plug_ports(self.switch, profile)
+            except BaseException:
+                await qemu.stop()
+                raise
         self._console(profile.name).follow(qemu.console_socket)
         return qemu
 

@@ -98,7 +98,7 @@ class QemuPartition:
         return self.run_dir / "qemu.pid"
 
     def command(self, profile: PartitionProfile, incoming: bool,
-                storage: Sequence[str] = ()) -> list[str]:
+                devices: Sequence[str] = ()) -> list[str]:
         boot = self.settings.boot
         cmd = [
             self.settings.binary,
@@ -119,16 +119,16 @@ class QemuPartition:
             "-append", f"{boot.kernel_args} {profile.kernel_args}".strip(),
             "-pidfile", str(self.pidfile), "-daemonize",
             *device_arguments(profile),
-            *storage,
+            *devices,
         ]
         if incoming:
             cmd += ["-incoming", "defer"]
         return cmd
 
     async def start(self, profile: PartitionProfile, *, incoming: bool = False,
-                    storage: Sequence[str] = ()) -> None:
+                    devices: Sequence[str] = ()) -> None:
         """Start QEMU; with ``incoming`` it waits for a migration stream instead of booting.
-        ``storage`` are the arguments of its SAN disks.
+        ``devices`` are the arguments of its virtual devices (SAN disks, Ethernet).
 
         Raises HypervisorError when QEMU refuses the configuration or QMP does not answer.
         """
@@ -137,7 +137,7 @@ class QemuPartition:
                       self.pidfile):
             stale.unlink(missing_ok=True)
         proc = await asyncio.create_subprocess_exec(
-            *self.command(profile, incoming, storage),
+            *self.command(profile, incoming, devices),
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT)
         out, _ = await proc.communicate()

@@ -38,7 +38,8 @@ PROFILE_LISTS = ("disks", "networks", "shares", "io_slots")
 PROFILE_ATTRIBUTES = {"name", "lpar_id", "profile_name", "min_mem", "desired_mem", "max_mem",
                       "min_procs", "desired_procs", "max_procs", "lpar_proc_compat_mode",
                       "lpar_env", "proc_mode", "migration_disabled", "kernel_args",
-                      "virtual_fc_adapters", "virtual_scsi_adapters", *PROFILE_LISTS}
+                      "virtual_eth_adapters", "virtual_fc_adapters", "virtual_scsi_adapters",
+                      *PROFILE_LISTS}
 MIGRATION_ATTRIBUTES = {"dest_lpar_id", "source_msp_name", "dest_msp_name", "source_msp_ipaddr",
                         "dest_msp_ipaddr", "convergence", "max_downtime_ms", "streams",
                         "compression"}
@@ -122,6 +123,7 @@ def mksyscfg_parser() -> argparse.ArgumentParser:
         '[,migration_disabled=0|1][,kernel_args=ARGS]'
         '[,\\"disks=FILE,...\\"][,networks=user][,\\"shares=DIR,...\\"]'
         '[,\\"io_slots=PCI_ADDRESS,...\\"]'
+        '[,\\"virtual_eth_adapters=SLOT/VLAN,...\\"]'
         '[,\\"virtual_fc_adapters=SLOT[/WWPN/WWPN],...\\"]'
         '[,\\"virtual_scsi_adapters=SLOT/LUN[+LUN...],...\\"]" (disks, networks, shares '
         'and io_slots are host-local devices: a partition with any of them cannot migrate; '
@@ -143,6 +145,8 @@ def profile_from(attributes: Mapping[str, str]) -> PartitionProfile:
     for name in PROFILE_LISTS:
         if name in attributes:
             fields[name] = tuple(v.strip() for v in attributes[name].split(",") if v.strip())
+    if "virtual_eth_adapters" in attributes:
+        fields["virtual_eth_adapters"] = eth_adapters(attributes["virtual_eth_adapters"])
     if "virtual_fc_adapters" in attributes:
         fields["virtual_fc_adapters"] = fc_adapters(attributes["virtual_fc_adapters"])
     if "virtual_scsi_adapters" in attributes:
@@ -156,6 +160,23 @@ def profile_from(attributes: Mapping[str, str]) -> PartitionProfile:
                              for e in exc.errors())
         raise RequestInvalid(f"The partition definition is not valid: {problems}.",
                              code="HSCLF007") from exc
+
+
+def eth_adapters(text: str) -> tuple[dict[str, object], ...]:
+    """``SLOT/VLAN,...``, or the HMC's ``SLOT/IEEE/VLAN/ADDL_VLANS/TRUNK/REQUIRED`` with
+    IEEE 0 and no additional VLANs (the virtual switch carries no tagged VLANs)."""
+    adapters: list[dict[str, object]] = []
+    for item in _items(text):
+        fields = item.split("/")
+        if len(fields) == 6 and fields[1] in ("", "0") and not fields[3]:
+            fields = [fields[0], fields[2]]
+        if len(fields) != 2 or not fields[1].isdigit():
+            raise RequestInvalid(
+                f"virtual_eth_adapters: {item!r} is not SLOT/VLAN (or the HMC's six fields "
+                f"with ieee_virtual_eth=0 and no additional VLANs: openlpm's virtual switch "
+                f"carries one untagged VLAN per adapter).", code="HSCLF007")
+        adapters.append({"slot": _slot(fields[0], item), "port_vlan_id": int(fields[1])})
+    return tuple(adapters)
 
 
 def fc_adapters(text: str) -> tuple[dict[str, object], ...]:
@@ -362,6 +383,8 @@ def profile_record(summary_: PartitionSummary) -> dict[str, object]:
         "lpar_proc_compat_mode": p.proc_compat_mode,
         "migration_disabled": int(p.migration_disabled), "kernel_args": p.kernel_args or None,
         **{name: ",".join(getattr(p, name)) or None for name in PROFILE_LISTS},
+        "virtual_eth_adapters": ",".join(f"{a.slot}/0/{a.port_vlan_id}//0/0"
+                                         for a in p.virtual_eth_adapters) or None,
         "virtual_fc_adapters": ",".join(f"{a.slot}/{a.wwpns[0]}/{a.wwpns[1]}"
                                         for a in p.virtual_fc_adapters) or None,
         "virtual_scsi_adapters": ",".join(f"{a.slot}/{'+'.join(a.luns)}"

@@ -63,6 +63,11 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--kernel-args", required=True)
     serve.add_argument("--mover-url", help="this system's mover service")
     serve.add_argument("--san-url", help="the SAN's control API (for virtual FC and SCSI)")
+    serve.add_argument("--vlans", type=_vlan_list, default=None, metavar="VID,...",
+                       help="the VLANs this system's virtual switch bridges to the network "
+                            "(VXLAN over --uplink); without it, no virtual Ethernet")
+    serve.add_argument("--uplink", default="eth0", help="the interface the virtual switch "
+                       "reaches the network through")
     serve.add_argument("--qemu", default="qemu-system-x86_64", help="QEMU binary")
     serve.add_argument("--max-active-migrations", type=int, default=16,
                        help="active migrations this system takes part in at once")
@@ -239,7 +244,7 @@ async def _dispatch(args: argparse.Namespace) -> int | None:
             info = await hmc.set_maintenance(args.system, not args.off)
         print(f"{info.name}: maintenance {'on' if info.maintenance else 'off'}")
     elif args.part == "san":
-        from openlpm.cli.storage import san
+        from openlpm.cli.virtualio import san
 
         await san(args)
     elif args.part == "mover":
@@ -285,14 +290,17 @@ def _agent_serve(args: argparse.Namespace) -> None:
     from openlpm.agent.api import MigrationLimits, create_app
     from openlpm.agent.partitions import Capacity, PartitionManager
     from openlpm.agent.qemu import BootImage, QemuSettings
+    from openlpm.net.switch import VirtualSwitch
     from openlpm.serve import bind, enter_netns, serve
 
     if args.netns:
         enter_netns(args.netns)
     settings = QemuSettings(binary=args.qemu, accel=args.accel,
                             boot=BootImage(args.kernel, args.initrd, args.kernel_args))
+    switch = VirtualSwitch(args.uplink, args.vlans) if args.vlans is not None else None
     manager = PartitionManager(args.name, args.state_dir,
-                               Capacity(args.cpus, args.memory_mb), settings, args.san_url)
+                               Capacity(args.cpus, args.memory_mb), settings, args.san_url,
+                               switch)
     limits = MigrationLimits(args.max_active_migrations, args.max_inactive_migrations)
     serve(create_app(manager, args.accel, _qemu_version(args.qemu), args.mover_url, limits),
           bind(args.listen))
@@ -320,6 +328,16 @@ def _san_serve(args: argparse.Namespace) -> None:
         enter_netns(args.netns)
     serve(create_app(San(args.name, args.state_dir, args.data, args.first_port)),
           bind(args.listen))
+
+
+def _vlan_list(text: str) -> tuple[int, ...]:
+    try:
+        vlans = tuple(sorted({int(v) for v in text.split(",") if v.strip()}))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of VLAN ids") from None
+    if not all(1 <= v <= 4094 for v in vlans):
+        raise argparse.ArgumentTypeError("a VLAN id is from 1 to 4094")
+    return vlans
 
 
 def _qemu_version(binary: str) -> str:

@@ -12,6 +12,8 @@ from openlpm.san.client import SanClient
 from openlpm.wire import ServiceClient
 
 MOVER_QUESTION_TIMEOUT_S = 5.0
+# A SAN that does not answer within this long stops the step that asked it.
+SAN_TIMEOUT_S = 10.0
 
 
 class Site:
@@ -20,7 +22,7 @@ class Site:
         self.inventory = inventory
         self.authority = authority
         self.san_url = san_url
-        self._san = SanClient(san_url) if san_url else None
+        self._san = SanClient(san_url, timeout=SAN_TIMEOUT_S) if san_url else None
         self._agents: dict[str, AgentClient] = {}
         self._movers: dict[str, MoverClient] = {}
 

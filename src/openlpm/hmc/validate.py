@@ -34,6 +34,7 @@ from openlpm.model import (
 )
 
 T = TypeVar("T")
+SAN_QUESTION_TIMEOUT_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -128,10 +129,14 @@ async def gather_facts(site: Site, board: MigrationBoard, request: MigrationRequ
         target_cpu_models=tuple(models) if isinstance(models, list) else None,
         authority=site.authority.fingerprint, san_url=site.san_url)
     if not facts.active:
-        return replace(facts, target_storage_error=await _target_storage(site, facts))
-    storage, probe, guest = await asyncio.gather(
-        _target_storage(site, facts), _probe(site, facts), _ask_guest(site, facts))
-    return replace(facts, target_storage_error=storage, mover_probe=probe, guest=guest)
+        san, storage = await asyncio.gather(_san_error(site, facts),
+                                            _target_storage(site, facts))
+        return replace(facts, san_error=san, target_storage_error=storage)
+    san, storage, probe, guest = await asyncio.gather(
+        _san_error(site, facts), _target_storage(site, facts), _probe(site, facts),
+        _ask_guest(site, facts))
+    return replace(facts, san_error=san, target_storage_error=storage, mover_probe=probe,
+                   guest=guest)
 
 
 async def answer(call: Awaitable[T]) -> T | OpenLpmError:
@@ -151,6 +156,16 @@ async def _probe(site: Site, facts: MigrationFacts) -> MoverProbe | None:
                                                           facts.encrypted)
     except OpenLpmError as exc:
         return MoverProbe(peer=target.data_address, reachable=False, error=exc.message)
+
+
+async def _san_error(site: Site, facts: MigrationFacts) -> str | None:
+    """Why the SAN does not answer, for a partition with SAN storage."""
+    profile = facts.partition.profile
+    if site.san_url is None or not (profile.virtual_fc_adapters
+                                    or profile.virtual_scsi_adapters):
+        return None
+    found = await answer(site.san.luns(timeout=SAN_QUESTION_TIMEOUT_S))
+    return found.message if isinstance(found, OpenLpmError) else None
 
 
 async def _target_storage(site: Site, facts: MigrationFacts) -> str | None:

@@ -78,6 +78,21 @@ disk_named() {
     return 1
 }
 
+# Virtual Ethernet: openlpm.ip=ADDRESS/PREFIX on the first adapter, and a TCP echo
+# service on port 7 there (each connection gets a cat of its own).
+network() {
+    address=$(arg openlpm.ip) || return 0
+    tries=0
+    while [ ! -e /sys/class/net/eth0 ] && [ $tries -lt 50 ]; do
+        tries=$((tries + 1))
+        sleep 0.1
+    done
+    ip link set lo up
+    ip addr add "$address" dev eth0 && ip link set eth0 up || return 0
+    echo "openlpm network eth0 $address"
+    nc -ll -p 7 -e cat &
+}
+
 # Boot on SAN: openlpm.root=LUN mounts that LUN and makes it the root filesystem.
 boot_on_san() {
     lun=$(arg openlpm.root) || return 0
@@ -192,6 +207,7 @@ setup
 boot_on_san
 BOOT_ID=$(cat /proc/sys/kernel/random/boot_id)
 echo "openlpm workload started boot=$BOOT_ID"
+network
 mobility_hook &
 sequence &
 fill_memory

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from pyroute2 import NetNS, netns
 
+from openlpm.net.switch import PORT_MTU, VirtualSwitch
+
 SWITCH_BRIDGE = "br0"
 NODE_INTERFACE = "eth0"
 PREFIX_LEN = 24
@@ -33,7 +35,9 @@ def create_switch(prefix: str) -> None:
     name = switch_namespace(prefix)
     netns.create(name)
     with NetNS(name) as ns:
-        ns.link("add", ifname=SWITCH_BRIDGE, kind="bridge")
+        # Multicast floods to every port: virtual switches send each VLAN's broadcasts
+        # to a group (net/switch.py), and no querier runs here to make snooping work.
+        ns.link("add", ifname=SWITCH_BRIDGE, kind="bridge", br_mcast_snooping=0)
         _up(ns, "lo")
         _up(ns, SWITCH_BRIDGE)
 
@@ -52,6 +56,26 @@ def attach(prefix: str, node: Node) -> None:
         index = ns.link_lookup(ifname=NODE_INTERFACE)[0]
         ns.addr("add", index=index, address=node.address, prefixlen=PREFIX_LEN)
         ns.link("set", index=index, state="up")
+
+
+def attach_client(prefix: str, node: Node, vlans: tuple[int, ...]) -> None:
+    """A host of the lab on every VLAN: cabled to the switch like a system, and on each
+    VLAN's segment with address 198.18.VID.2, to reach partitions as a user would."""
+    attach(prefix, node)
+    switch = VirtualSwitch(NODE_INTERFACE, vlans, netns=node.namespace)
+    switch.make_segments()
+    for vid in vlans:
+        port, host = f"port{vid}", f"vlan{vid}"
+        with NetNS(node.namespace) as ns:
+            ns.link("add", ifname=port, kind="veth", peer=host)
+            index = ns.link_lookup(ifname=host)[0]
+            ns.addr("add", index=index, address=client_address(vid), prefixlen=PREFIX_LEN)
+            ns.link("set", index=index, mtu=PORT_MTU, state="up")
+        switch.connect(port, vid)
+
+
+def client_address(vid: int) -> str:
+    return f"198.18.{vid}.2"
 
 
 def remove_namespaces(prefix: str) -> list[str]:

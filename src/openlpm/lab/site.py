@@ -39,6 +39,7 @@ IMAGE_DIR = Path(os.environ.get("OPENLPM_IMAGE_DIR", "/var/cache/openlpm/image")
 AGENT_PORT, MOVER_CONTROL_PORT, MOVER_DATA_PORT = 8470, 8471, 8472
 HMC_ADDRESS = "198.18.0.2"
 SAN_ADDRESS, SAN_PORT, SAN_FIRST_EXPORT_PORT = "198.18.0.3", 8490, 10809
+CLIENT_ADDRESS = "198.18.0.4"
 SAN_URL = f"http://{SAN_ADDRESS}:{SAN_PORT}"
 READY_TIMEOUT_S = 60.0
 
@@ -60,6 +61,10 @@ class LabSpec:
     mover_suffix: str = "-msp1"
     hmc_name: str = "hmc"
     max_active_migrations: int = 16
+    # The VLANs every system's virtual switch bridges, and the client reaches; a system
+    # named in vlans_of bridges only those.
+    vlans: tuple[int, ...] = (10, 20, 30)
+    vlans_of: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def system_names(self) -> list[str]:
         return list(self.names) or [system_name(i) for i in range(1, self.systems + 1)]
@@ -148,6 +153,8 @@ async def up(spec: LabSpec, say: Say = print) -> LabState:
     await asyncio.to_thread(network.create_switch, spec.prefix)
     hmc_node = Node(f"{spec.prefix}-hmc", "hmc", HMC_ADDRESS)
     await asyncio.to_thread(network.attach, spec.prefix, hmc_node)
+    await asyncio.to_thread(network.attach_client, spec.prefix, Node(
+        f"{spec.prefix}-client", "client", CLIENT_ADDRESS), spec.vlans)
     san_node = Node(f"{spec.prefix}-san", "san", SAN_ADDRESS)
     await asyncio.to_thread(network.attach, spec.prefix, san_node)
     _spawn(state, "san", workdir, [
@@ -189,6 +196,7 @@ def _start_system(state: LabState, spec: LabSpec, node: Node, image: PartitionIm
         "--kernel", str(image.kernel), "--initrd", str(image.initrd),
         "--kernel-args", f"{KERNEL_ARGS} {spec.partition_args}".strip(),
         "--mover-url", f"http://{address}:{MOVER_CONTROL_PORT}", "--san-url", SAN_URL,
+        "--vlans", ",".join(map(str, spec.vlans_of.get(name, spec.vlans))),
         "--max-active-migrations", str(spec.max_active_migrations)])
     state.systems.append(name)
     state.save()

@@ -10,10 +10,11 @@ class SanClient(ServiceClient):
     def __init__(self, base_url: str, timeout: float = 30.0) -> None:
         super().__init__(base_url, "SAN", timeout=timeout)
 
-    async def luns(self, visible_to: str | None = None) -> list[Lun]:
+    async def luns(self, visible_to: str | None = None,
+                   timeout: float | None = None) -> list[Lun]:
         params = {"visible_to": visible_to} if visible_to else {}
-        return [Lun.model_validate(lun)
-                for lun in await self.request("GET", "/luns", params=params)]
+        return [Lun.model_validate(lun) for lun in await self.request(
+            "GET", "/luns", params=params, timeout=timeout)]
 
     async def lun(self, name: str) -> Lun:
         return Lun.model_validate(await self.request("GET", f"/luns/{name}"))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from openlpm.hmc.checks import environment, movers, partition, resources, storage
+from openlpm.hmc.checks import environment, movers, network, partition, resources, storage
 from openlpm.hmc.checks.facts import MigrationFacts
 from openlpm.model import Finding
 
@@ -34,6 +34,7 @@ CHECKS: tuple[Check, ...] = (
     resources.processor_compatible,
     resources.convergence_safe,
     resources.streams_compatible,
+    network.vlans_bridged,
     storage.storage_reachable,
     movers.movers_present,
     movers.movers_certified,

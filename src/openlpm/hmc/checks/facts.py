@@ -39,9 +39,10 @@ class MigrationFacts:
     guest: GuestVerdict | None = None
     # The SHA-256 fingerprint of the certificate authority of this console.
     authority: str = ""
-    # The SAN this console manages, and why the target cannot open the partition's
-    # vSCSI LUNs (None: it can, or there are none).
+    # The SAN this console manages, why it did not answer, and why the target cannot
+    # open the partition's vSCSI LUNs (None: it can, or there are none).
     san_url: str | None = None
+    san_error: str | None = None
     target_storage_error: str | None = None
 
     @property

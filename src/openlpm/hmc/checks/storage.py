@@ -18,7 +18,12 @@ def storage_reachable(facts: MigrationFacts) -> Iterator[Finding]:
                     f"Partition {facts.name} has virtual FC or SCSI adapters, but this "
                     f"console manages no SAN.", "Start the console with --san-url.")
         return
-    if target.san_url != facts.san_url:
+    if facts.san_error is not None:
+        yield error("HSCLF614", facts.name,
+                    f"The SAN that holds the LUNs of {facts.name} does not answer: "
+                    f"{facts.san_error}", "Bring the SAN back, then validate again; the "
+                    "partition keeps running meanwhile.")
+    elif target.san_url != facts.san_url:
         yield error("HSCLF613", target.name,
                     f"Managed system {target.name} is not connected to the SAN at "
                     f"{facts.san_url} that holds the LUNs of {facts.name} "

@@ -1,5 +1,6 @@
-"""SAN storage from the console: ``openlpm san`` (LUNs, mappings) and ``lshwres`` (the
-virtual adapters of partitions, with the WWPNs and LUNs behind them)."""
+"""Virtual I/O from the console: ``openlpm san`` (LUNs, mappings) and ``lshwres`` (the
+virtual adapters of partitions: Ethernet with its VLAN and MAC, FC with its WWPNs and
+LUNs, SCSI with its LUNs)."""
 
 from __future__ import annotations
 
@@ -44,13 +45,22 @@ def lshwres_parser() -> argparse.ArgumentParser:
                                "of a managed system's partitions.")
     parser.add_argument("-r", dest="resource", required=True, choices=["virtualio"],
                         help="resource type: virtualio")
-    parser.add_argument("--rsubtype", required=True, choices=["fc", "scsi"],
-                        help="fc: virtual Fibre Channel (NPIV); scsi: virtual SCSI")
+    parser.add_argument("--rsubtype", required=True, choices=["eth", "fc", "scsi"],
+                        help="eth: virtual Ethernet; fc: virtual Fibre Channel (NPIV); "
+                             "scsi: virtual SCSI")
     parser.add_argument("--level", default="lpar", choices=["lpar"], help="lpar")
     parser.add_argument("-m", dest="system", required=True, help="managed system")
     parser.add_argument("--filter", help='"lpar_names=A,B" or "lpar_ids=1,2"')
     _listing_options(parser)
     return parser
+
+
+def eth_records(summary: PartitionSummary) -> list[dict[str, object]]:
+    p = summary.partition.profile
+    return [{"lpar_name": p.name, "lpar_id": summary.partition.lpar_id, "slot_num": a.slot,
+             "port_vlan_id": a.port_vlan_id, "ieee_virtual_eth": 0, "addl_vlan_ids": None,
+             "mac_addr": (a.mac_addr or "").replace(":", "").upper() or None}
+            for a in p.virtual_eth_adapters]
 
 
 def fc_records(summary: PartitionSummary, luns: list[Lun]) -> list[dict[str, object]]:
@@ -73,7 +83,10 @@ async def _lshwres(args: argparse.Namespace, hmc: HmcClient) -> None:
     keep = lpar_filter(args.filter)
     chosen = [s for s in await hmc.partitions(args.system) if keep(s)]
     records: list[dict[str, object]] = []
-    if args.rsubtype == "fc":
+    if args.rsubtype == "eth":
+        for summary in chosen:
+            records += eth_records(summary)
+    elif args.rsubtype == "fc":
         luns = await hmc.luns() if any(s.partition.profile.virtual_fc_adapters
                                        for s in chosen) else []
         for summary in chosen:

@@ -1,0 +1,1 @@
+"""Networking of a managed system: its virtual switch, VLANs, and partition ports."""
