@@ -13,7 +13,17 @@ from typing import Any
 import pytest
 
 from openlpm import __version__
-from openlpm.hmc.checks import CHECKS, Check, describe, environment, movers, partition, resources
+from openlpm.hmc.checks import (
+    CHECKS,
+    Check,
+    describe,
+    environment,
+    movers,
+    network,
+    partition,
+    resources,
+    storage,
+)
 from openlpm.hmc.checks.facts import MigrationFacts
 from openlpm.model import (
     CpuModel,
@@ -29,6 +39,9 @@ from openlpm.model import (
     PartitionState,
     Severity,
     SystemInfo,
+    VirtualEthernetAdapter,
+    VirtualFcAdapter,
+    VirtualScsiAdapter,
 )
 from tests.unit.fakes import mover_of, profile
 
@@ -290,6 +303,62 @@ def test_a_guest_veto_is_an_error_with_its_reason() -> None:
                  facts(guest=GuestVerdict(answered=True, veto="backup_running")))
     assert (found.code, found.severity) == ("HSCLF417", Severity.ERROR)
     assert "backup_running" in found.message
+
+
+# -- virtual Ethernet and SAN storage ------------------------------------------------
+
+ON_VLAN_20 = {"virtual_eth_adapters": (VirtualEthernetAdapter(slot=2, port_vlan_id=20),)}
+NPIV = {"virtual_fc_adapters": (VirtualFcAdapter(
+    slot=4, wwpns=("c050760000000a01", "c050760000000a02")),)}
+SAN = "http://198.18.0.3:8490"
+
+
+def test_a_vlan_the_target_bridges_passes() -> None:
+    assert findings(network.vlans_bridged, facts(
+        profile_changes=ON_VLAN_20, target=system("sys2", vlans=(10, 20)))) == []
+
+
+def test_a_vlan_the_target_does_not_bridge_is_an_error_by_default_and_with_vlanbridge_1(
+        ) -> None:
+    for request in ({}, {"vlan_bridge": 1}):
+        found = only(network.vlans_bridged, facts(
+            request=request, profile_changes=ON_VLAN_20, target=system("sys2", vlans=(10,))))
+        assert (found.code, found.severity) == ("HSCLF423", Severity.ERROR)
+        assert "VLAN 20" in found.message and "--vlanbridge 2" in found.remedy
+
+
+def test_with_vlanbridge_2_a_missing_vlan_is_a_warning() -> None:
+    found = only(network.vlans_bridged, facts(
+        request={"vlan_bridge": 2}, profile_changes=ON_VLAN_20,
+        target=system("sys2", vlans=())))
+    assert (found.code, found.severity) == ("HSCLF424", Severity.WARNING)
+
+
+def test_san_storage_needs_a_console_with_a_san() -> None:
+    assert only(storage.storage_reachable, facts(profile_changes=NPIV)).code == "HSCLF610"
+
+
+def test_san_storage_needs_a_target_on_the_same_san() -> None:
+    found = only(storage.storage_reachable, facts(
+        profile_changes=NPIV, san_url=SAN, target=system("sys2", san_url=None)))
+    assert found.code == "HSCLF613" and "it has no SAN" in found.message
+    assert findings(storage.storage_reachable, facts(
+        profile_changes=NPIV, san_url=SAN, target=system("sys2", san_url=SAN))) == []
+
+
+def test_a_san_that_does_not_answer_is_an_error() -> None:
+    found = only(storage.storage_reachable, facts(
+        profile_changes=NPIV, san_url=SAN, san_error="SAN at ... did not answer",
+        target=system("sys2", san_url=SAN)))
+    assert found.code == "HSCLF614"
+
+
+def test_a_vscsi_lun_the_target_cannot_open_is_an_error() -> None:
+    found = only(storage.storage_reachable, facts(
+        profile_changes={"virtual_scsi_adapters": (VirtualScsiAdapter(slot=2, luns=("db1",)),)},
+        san_url=SAN, target=system("sys2", san_url=SAN),
+        target_storage_error="LUN db1 ... is not mapped to managed system sys2."))
+    assert found.code == "HSCLF611" and "db1" in found.message
 
 
 # -- the catalogue ------------------------------------------------------------------
