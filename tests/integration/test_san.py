@@ -8,13 +8,13 @@ from the SAN's own image file.
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from openlpm.lab import site
+from openlpm.lab.sequence import read_sequence
 from openlpm.lab.site import IMAGE_DIR, SAN_URL
 from tests.integration.conftest import Lab
 
@@ -58,19 +58,10 @@ def workdir(lab: Lab) -> Path:
 
 
 def sequence(lab: Lab, lun: str) -> list[tuple[int, str]]:
-    """(number, boot id) of each record on the LUN, from the first up to the first that
-    is missing; a record whose checksum is wrong fails the test."""
-    data = (workdir(lab) / "san" / "luns" / f"{lun}.img").read_bytes()
-    records = []
-    for number in range(len(data) // 512):
-        words = data[number * 512:(number + 1) * 512].split(b"\n")[0].split()
-        if len(words) != 4 or words[0] != b"seq" or int(words[1]) != number:
-            break
-        text = b" ".join(words[:3]) + b"\n"
-        assert hashlib.md5(text).hexdigest()[:8].encode() == words[3], \
-            f"record {number} of {lun} is corrupt: {words!r}"
-        records.append((number, words[2].decode()))
-    return records
+    """(number, boot id) of each record on the LUN, up to the first that is missing; a
+    record whose checksum is wrong fails the test."""
+    return [(r.number, r.boot) for r in
+            read_sequence(workdir(lab) / "san" / "luns" / f"{lun}.img")]
 
 
 def acknowledged(lab: Lab, system: str, name: str) -> int:

@@ -36,7 +36,7 @@ def in_client(lab: Lab, *argv: str) -> list[str]:
 
 
 def echo_answers(lab: Lab, ip: str) -> bool:
-    done = subprocess.run(in_client(lab, sys.executable, "-m", "tests.echo_client", ip,
+    done = subprocess.run(in_client(lab, sys.executable, "-m", "openlpm.lab.echo_client", ip,
                                      "--seconds", "0.2"),
                           capture_output=True, text=True, timeout=60, check=False)
     return done.returncode == 0 and json.loads(done.stdout)["error"] is None
@@ -56,7 +56,7 @@ def test_a_client_connection_streams_through_a_migration_without_a_reset(lab: La
     mac = lab.values("lshwres", "-r", "virtualio", "--rsubtype", "eth", "-m", SOURCE,
                      "-F", "mac_addr")[0]
 
-    client = subprocess.Popen(in_client(lab, sys.executable, "-m", "tests.echo_client", ip,
+    client = subprocess.Popen(in_client(lab, sys.executable, "-m", "openlpm.lab.echo_client", ip,
                                         "--seconds", "15"),
                               stdout=subprocess.PIPE, text=True)
     time.sleep(3)

@@ -159,6 +159,46 @@ def test_an_invalid_partition_definition_says_what_is_wrong(text: str, says: str
                                                         "mksyscfg"))
 
 
+BASE = "name=a,min_mem=256,desired_mem=256,max_mem=256,min_procs=1,desired_procs=1,max_procs=1"
+
+
+def profile_of(extra: str) -> PartitionProfile:
+    return commands.profile_from(commands.parse_attributes(
+        f"{BASE},{extra}", commands.PROFILE_ATTRIBUTES, "mksyscfg"))
+
+
+def test_virtual_adapters_of_mksyscfg_become_the_profile_s_adapters() -> None:
+    profile = profile_of('"virtual_eth_adapters=2/10,3/0/20//0/1",'
+                         '"virtual_fc_adapters=4/C050760000000A01/c050760000000a02",'
+                         '"virtual_scsi_adapters=5/root+data,6/logs"')
+    assert [(a.slot, a.port_vlan_id) for a in profile.virtual_eth_adapters] == [
+        (2, 10), (3, 20)]
+    fc = profile.virtual_fc_adapters[0]
+    assert (fc.slot, fc.wwpns, fc.active_wwpn) == (
+        4, ("c050760000000a01", "c050760000000a02"), "c050760000000a01")
+    assert [(a.slot, a.luns) for a in profile.virtual_scsi_adapters] == [
+        (5, ("root", "data")), (6, ("logs",))]
+
+
+def test_a_virtual_fc_adapter_given_by_slot_alone_gets_a_new_pair_of_wwpns() -> None:
+    first, second = profile_of("virtual_fc_adapters=4").virtual_fc_adapters[0].wwpns
+    assert first != second and first.startswith("c05076") and len(first) == 16
+
+
+@pytest.mark.parametrize(("extra", "says"), [
+    ("virtual_eth_adapters=2/1/10/20/0/1", "no additional VLANs"),
+    ("virtual_eth_adapters=2/5000", "port_vlan_id"),
+    ("virtual_fc_adapters=4/c050760000000a01", "SLOT/WWPN/WWPN"),
+    ("virtual_fc_adapters=4/c050760000000a01/c050760000000a01", "differ"),
+    ("virtual_fc_adapters=4/nothex00nothex00/c050760000000a01", "hexadecimal"),
+    ("virtual_scsi_adapters=x/root", "slot"),
+    ("virtual_scsi_adapters=5", "SLOT/LUN"),
+])
+def test_a_malformed_virtual_adapter_is_refused_with_its_rule(extra: str, says: str) -> None:
+    with pytest.raises(RequestInvalid, match=says):
+        profile_of(extra)
+
+
 def summary(state: PartitionState) -> PartitionSummary:
     profile = PartitionProfile(name="web1", lpar_id=4, min_mem=256, desired_mem=512,
                                max_mem=512, min_procs=1, desired_procs=1, max_procs=1)
