@@ -200,3 +200,30 @@ def test_an_unreachable_san_stops_validation_and_the_partition_keeps_its_disks(
     after = wait_acknowledged(lab, SOURCE, "app1", beyond=before + 10)
     assert {b for _, b in sequence(lab, "app1seq")} == {boot}
     assert len(sequence(lab, "app1seq")) > after
+
+
+def test_an_inactive_partition_moves_its_npiv_mappings_to_the_other_wwpn(lab: Lab) -> None:
+    wwpns = ("c050760000000c01", "c050760000000c02")
+    san_lun(lab, "idle1root", boot=True)
+    lab.run("openlpm", "san", "map", "-l", "idle1root", "--wwpn", wwpns[0])
+    lab.run("mksyscfg", "-r", "lpar", "-m", SOURCE, "-i", PROFILE.format(
+        name="idle1", root="idle1root", seq="none",
+        adapters=f"virtual_fc_adapters=4/{wwpns[0]}/{wwpns[1]}"))
+    lab.run("chsysstate", "-r", "lpar", "-m", SOURCE, "-o", "on", "-n", "idle1")
+    lab.wait_ticks(SOURCE, "idle1", more_than=0)
+    lab.run("chsysstate", "-r", "lpar", "-m", SOURCE, "-o", "shutdown", "--immed",
+            "-n", "idle1")
+
+    lab.run("migrlpar", "-o", "m", "-m", SOURCE, "-t", TARGET, "-p", "idle1")
+
+    assert lab.values("lshwres", "-r", "virtualio", "--rsubtype", "fc", "-m", TARGET,
+                      "--filter", "lpar_names=idle1", "-F", "wwpn_in_use:luns") == [
+        f"{wwpns[1]}:idle1root"]
+    assert f"idle1root:{wwpns[1]}" in lab.values("openlpm", "san", "lslun", "-F",
+                                                 "name:mappings")
+    lab.run("chsysstate", "-r", "lpar", "-m", TARGET, "-o", "on", "-n", "idle1")
+    lab.wait_ticks(TARGET, "idle1", more_than=0, received_on=TARGET)
+    on_target = [line.split(None, 2)[2] for line in lab.run(
+        "openlpm", "console", "-m", TARGET, "-p", "idle1", "--lines", "200",
+        "--stamps").stdout.splitlines() if line.split()[1:2] == [TARGET]]
+    assert "openlpm root on SAN LUN idle1root (/dev/vda)" in on_target
