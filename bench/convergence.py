@@ -58,7 +58,9 @@ BOOT_TIMEOUT_S = 180.0
 
 def run(hmc_url: str, *argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(BIN / argv[0]), *argv[1:]], text=True, capture_output=True,
-                          env=os.environ | {"OPENLPM_HMC": hmc_url}, check=False)
+                          env=os.environ | {"OPENLPM_HMC": hmc_url, "OPENLPM_CREDENTIALS":
+                                             str(site.credentials_file(PREFIX))},
+                          check=False)
 
 
 async def tick_stamps(http: httpx.AsyncClient, system: str) -> list[float]:
@@ -126,7 +128,7 @@ async def bench(wait_minutes: float) -> dict[str, Any]:
         if run(lab.hmc_url, *argv).returncode != 0:
             raise BenchError(f"{' '.join(argv)} failed")
     results = []
-    async with httpx.AsyncClient(base_url=lab.hmc_url, timeout=60) as http:
+    async with site.console_client(lab, timeout=60) as http:
         deadline = time.monotonic() + BOOT_TIMEOUT_S
         while len(await tick_stamps(http, where)) < 25:
             if time.monotonic() > deadline:

@@ -24,7 +24,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import migration as m
 from benchlab import BenchError, run_bench, say
 from rich.console import Console
@@ -96,7 +95,7 @@ async def measure(partitions: int, fill_mb: int) -> dict[str, Any]:
         binary=m.QEMU_BINARY, accel=lab.accel,
         boot=BootImage(image.kernel, image.initrd, f"{KERNEL_ARGS} {args}")))
     names = [f"ev{i}" for i in range(1, partitions + 1)]
-    async with httpx.AsyncClient(base_url=lab.hmc_url, timeout=30.0) as http:
+    async with site.console_client(lab, timeout=30.0) as http:
         for name in names:
             await m.cli(setup, "mksyscfg", "-r", "lpar", "-m", "sys1", "-i",
                         setup.profile_attributes(name))

@@ -399,7 +399,7 @@ async def wait_console_api(http: httpx.AsyncClient, system: str, name: str,
 
 async def cli(setup: Setup, *argv: str, check: bool = True) -> str:
     """Run an HMC-compatible command against the lab, as a user would; returns its output."""
-    env = os.environ | {"OPENLPM_HMC": setup.lab.hmc_url}
+    env = os.environ | site.client_env(setup.lab)
     proc = await asyncio.create_subprocess_exec(
         str(BIN / argv[0]), *argv[1:], env=env, stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
@@ -425,7 +425,7 @@ Measure = Callable[[int], Coroutine[Any, Any, Sample]]
 
 async def run_all(setup: Setup, runs: int) -> list[Sample]:
     samples: list[Sample] = []
-    async with httpx.AsyncClient(base_url=setup.lab.hmc_url, timeout=30.0) as http:
+    async with site.console_client(setup.lab, timeout=30.0) as http:
         measures: dict[str, Measure] = {
             QEMU_PATH: lambda run: qemu_direct(setup, run),
             OPENLPM_PATH: lambda run: openlpm_migration(setup, http, run)}

@@ -38,6 +38,8 @@ from benchlab import run_bench, say
 from rich.console import Console
 from rich.table import Table
 
+from openlpm.lab import site
+
 DIRECT = m.QEMU_PATH
 PATHS = {DIRECT: "(a) direct QEMU → QEMU", "mover": "(b) mover", "tls": "(c) mover + TLS",
          "zstd": "(d) mover + zstd", "multifd": "(e) mover + 4 streams",
@@ -65,7 +67,7 @@ async def measure(runs: int) -> dict[str, Any]:
     args = argparse.Namespace(fill_mb=400, memory_mb=1024, runs=runs)
     setup = await m.make_setup(args)
     samples: list[m.Sample] = []
-    async with httpx.AsyncClient(base_url=setup.lab.hmc_url, timeout=30.0) as http:
+    async with site.console_client(setup.lab, timeout=30.0) as http:
         measures: dict[str, Callable[[int], Awaitable[m.Sample]]] = {
             DIRECT: lambda run: m.qemu_direct(setup, run)}
         for path, (options, encrypted) in OPTIONS.items():

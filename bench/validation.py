@@ -51,7 +51,9 @@ BOOT_TIMEOUT_S = 120.0
 
 def run(hmc_url: str, *argv: str) -> subprocess.CompletedProcess[str]:
     result = subprocess.run([str(BIN / argv[0]), *argv[1:]], text=True, capture_output=True,
-                            env=os.environ | {"OPENLPM_HMC": hmc_url}, check=False)
+                            env=os.environ | {"OPENLPM_HMC": hmc_url, "OPENLPM_CREDENTIALS":
+                                              str(site.credentials_file(PREFIX))},
+                            check=False)
     if result.returncode not in (0, 6):
         raise BenchError(f"{' '.join(argv)} exited {result.returncode}: {result.stderr}")
     return result
@@ -81,7 +83,7 @@ async def bench(rounds: int) -> dict[str, Any]:
                                      hmc_port=site.free_port(), make_default=False),
                         say=lambda text: say(f"[dim]{text}[/dim]"))
     request = {"source": SOURCE, "target": TARGET, "partition": PARTITION}
-    async with httpx.AsyncClient(base_url=lab.hmc_url, timeout=60) as http:
+    async with site.console_client(lab, timeout=60) as http:
         first_ms = await timed(http.get(f"/systems/{TARGET}/cpu-models"))
         run(lab.hmc_url, "mksyscfg", "-r", "lpar", "-m", SOURCE, "-i", PROFILE)
         run(lab.hmc_url, "chsysstate", "-r", "lpar", "-m", SOURCE, "-o", "on", "-n",

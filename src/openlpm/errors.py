@@ -17,6 +17,8 @@ status and a JSON body that the HTTP clients turn back into the same class.
      +-- SystemUnreachable       an agent, mover or console did not answer (503, exit 8)
      +-- HypervisorError         QEMU refused or failed an operation       (502, exit 9)
      +-- MigrationFailed         a migration stopped at one of its steps   (500, exit 10)
+     +-- NotSignedIn             no valid session or token; a wrong password (401, exit 11)
+     +-- NotPermitted            the user's role does not allow it         (403, exit 12)
 """
 
 from __future__ import annotations
@@ -104,18 +106,26 @@ class MigrationFailed(OpenLpmError):
 
 
 class NotSignedIn(OpenLpmError):
-    """Signing in to the web console failed, or a page has no session."""
+    """Signing in failed, or a request carries no valid session or token."""
 
     http_status = 401
     exit_status = 11
     default_code = "HSCLF502"
 
 
+class NotPermitted(OpenLpmError):
+    """The signed-in user's role does not allow the operation."""
+
+    http_status = 403
+    exit_status = 12
+    default_code = "HSCLF505"
+
+
 _KINDS: dict[str, type[OpenLpmError]] = {
     cls.__name__: cls
     for cls in (OpenLpmError, RequestInvalid, ObjectNotFound, ObjectExists, WrongState,
                 ValidationFailed, InsufficientResources, SystemUnreachable,
-                HypervisorError, MigrationFailed, NotSignedIn)
+                HypervisorError, MigrationFailed, NotSignedIn, NotPermitted)
 }
 
 

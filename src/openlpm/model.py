@@ -607,6 +607,77 @@ class EvacuationPlan(Frozen):
     placements: tuple[Placement, ...]
 
 
+USER_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,31}$"
+
+
+class Role(StrEnum):
+    """The HMC's task roles that openlpm has; what each may do is in docs/access.md."""
+
+    SUPERADMIN = "hmcsuperadmin"
+    OPERATOR = "hmcoperator"
+    VIEWER = "hmcviewer"
+
+
+class User(Frozen):
+    name: str
+    role: Role
+    created: float
+
+
+class UserCreate(Frozen):
+    name: str = Field(pattern=USER_NAME_PATTERN)
+    role: Role
+    password: str = Field(repr=False)
+
+
+class UserChange(Frozen):
+    role: Role | None = None
+    password: str | None = Field(default=None, repr=False)
+
+
+class Login(Frozen):
+    user: str
+    password: str = Field(repr=False)
+
+
+class Session(Frozen):
+    """A signed-in user: the token to send (``Authorization: Bearer``) and until when."""
+
+    user: str
+    role: Role
+    token: str = Field(repr=False)
+    expires: float
+
+
+class ApiToken(Frozen):
+    """A token for scripts: it does not expire; only its digest is kept."""
+
+    id: str
+    user: str
+    name: str
+    created: float
+    last_used: float | None = None
+
+
+class TokenCreate(Frozen):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]*$")
+
+
+class TokenCreated(Frozen):
+    token: ApiToken
+    secret: str = Field(repr=False, description="shown once, never stored")
+
+
+class AuditEvent(Frozen):
+    """One line of the console's audit log (``lssvcevents -t console``)."""
+
+    at: float
+    user: str
+    action: str
+    result: str
+    code: str | None = None
+
+
 class SystemSummary(Frozen):
     """A managed system as the console lists it: reachable or not."""
 

@@ -19,13 +19,15 @@ class ServiceClient:
     """Base of the HTTP clients of the agent, mover and HMC APIs."""
 
     def __init__(self, base_url: str, what: str, timeout: float = 30.0,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         self.base_url = base_url
         self.what = what
         # Loading the CA bundle costs ~50 ms per client; plain-HTTP peers never use it.
         plain = base_url.startswith("http://")
         self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout,
-                                       transport=transport, verify=not plain)
+                                       transport=transport, verify=not plain,
+                                       headers=headers)
 
     async def close(self) -> None:
         await self._http.aclose()

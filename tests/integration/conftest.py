@@ -74,11 +74,13 @@ def no_stale_test_labs() -> None:
 class Lab:
     state: site.LabState
 
-    def run(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """Run an openlpm or HMC-compatible command against this lab, as a user would."""
-        env = os.environ | {"OPENLPM_HMC": self.state.hmc_url}
-        result = subprocess.run([str(BIN / argv[0]), *argv[1:]], env=env, text=True,
-                                capture_output=True, timeout=300, check=False)
+    def run(self, *argv: str, check: bool = True, stdin: str = "",
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """Run an openlpm or HMC-compatible command against this lab, as a user would
+        (as the lab's first user, hscroot, unless ``env`` names other credentials)."""
+        environment = os.environ | site.client_env(self.state) | (env or {})
+        result = subprocess.run([str(BIN / argv[0]), *argv[1:]], env=environment, text=True,
+                                input=stdin, capture_output=True, timeout=300, check=False)
         if check and result.returncode != 0:
             raise AssertionError(f"{' '.join(argv)} exited {result.returncode}:\n"
                                  f"{result.stdout}{result.stderr}")
@@ -115,13 +117,15 @@ class Lab:
 
     def api(self, path: str) -> Any:
         """GET from the lab's HMC REST API, the API the CLI and web console use."""
-        reply = httpx.get(f"{self.state.hmc_url}{path}", timeout=30)
+        reply = httpx.get(f"{self.state.hmc_url}{path}", timeout=30,
+                          headers=site.console_headers(self.state))
         reply.raise_for_status()
         return reply.json()
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
         """POST to the lab's HMC REST API."""
-        reply = httpx.post(f"{self.state.hmc_url}{path}", json=body, timeout=60)
+        reply = httpx.post(f"{self.state.hmc_url}{path}", json=body, timeout=60,
+                           headers=site.console_headers(self.state))
         reply.raise_for_status()
         return reply.json()
 

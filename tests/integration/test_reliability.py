@@ -22,6 +22,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from openlpm.lab import site
 from tests.integration.conftest import BIN, FAULT_MATRIX, Lab
 
 SOURCE, TARGET = "sys1", "sys2"
@@ -69,7 +70,7 @@ def start_migration(lab: Lab, name: str, *extra: str, converging: bool = False,
     return subprocess.Popen(
         [str(BIN / "migrlpar"), "-o", "m", "-m", source, "-t", target, "-p", name, *steady,
          *extra],
-        env={"OPENLPM_HMC": lab.state.hmc_url, "PATH": "/usr/bin:/bin"}, text=True,
+        env={**site.client_env(lab.state), "PATH": "/usr/bin:/bin"}, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 

@@ -80,7 +80,7 @@ def shot(page: object, name: str) -> None:
 
 
 def password(lab: Lab) -> str:
-    return site.web_password_file(lab.state.prefix).read_text().strip()
+    return site.admin_password_file(lab.state.prefix).read_text().strip()
 
 
 def open_mobility(page: object, partition: str) -> None:

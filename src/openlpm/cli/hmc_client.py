@@ -10,8 +10,11 @@ from typing import Any
 
 import httpx
 
+from openlpm.cli.credentials import token_for
 from openlpm.errors import SystemUnreachable
 from openlpm.model import (
+    ApiToken,
+    AuditEvent,
     BalancePlan,
     BalanceRequest,
     ConsoleLine,
@@ -25,9 +28,14 @@ from openlpm.model import (
     MoverInfo,
     PartitionProfile,
     PartitionSummary,
+    Session,
     SystemInfo,
     SystemSummary,
     SystemUtilization,
+    TokenCreated,
+    User,
+    UserChange,
+    UserCreate,
     ValidationReport,
 )
 from openlpm.paths import DEFAULT_HMC_FILE
@@ -47,8 +55,13 @@ def hmc_url() -> str:
 
 
 class HmcClient(ServiceClient):
-    def __init__(self, base_url: str) -> None:
-        super().__init__(base_url, "HMC", timeout=120.0)
+    """The console's API as a signed-in user: the token comes from ``token`` or, by
+    default, from the credentials ``openlpm login`` saved for this console."""
+
+    def __init__(self, base_url: str, token: str | None = None) -> None:
+        token = token or token_for(base_url)
+        super().__init__(base_url, "HMC", timeout=120.0,
+                         headers={"Authorization": f"Bearer {token}"} if token else None)
 
     async def __aenter__(self) -> HmcClient:
         return self
@@ -56,6 +69,41 @@ class HmcClient(ServiceClient):
     async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
         await self.close()
+
+    async def login(self, user: str, password: str) -> Session:
+        return Session.model_validate(await self.request(
+            "POST", "/login", json={"user": user, "password": password}))
+
+    async def logout(self) -> None:
+        await self.request("DELETE", "/login")
+
+    async def users(self) -> list[User]:
+        return [User.model_validate(u) for u in await self.request("GET", "/users")]
+
+    async def create_user(self, user: UserCreate) -> User:
+        return User.model_validate(await self.request("POST", "/users",
+                                                      json=user.model_dump()))
+
+    async def change_user(self, name: str, change: UserChange) -> User:
+        return User.model_validate(await self.request(
+            "PATCH", f"/users/{name}", json=change.model_dump(exclude_none=True)))
+
+    async def remove_user(self, name: str) -> None:
+        await self.request("DELETE", f"/users/{name}")
+
+    async def tokens(self) -> list[ApiToken]:
+        return [ApiToken.model_validate(t) for t in await self.request("GET", "/tokens")]
+
+    async def create_token(self, name: str) -> TokenCreated:
+        return TokenCreated.model_validate(await self.request("POST", "/tokens",
+                                                              json={"name": name}))
+
+    async def remove_token(self, token_id: str) -> None:
+        await self.request("DELETE", f"/tokens/{token_id}")
+
+    async def audit(self, since: float = 0.0) -> list[AuditEvent]:
+        return [AuditEvent.model_validate(e) for e in await self.request(
+            "GET", "/audit", params={"since": since})]
 
     async def luns(self) -> list[Lun]:
         return [Lun.model_validate(lun) for lun in await self.request("GET", "/san/luns")]

@@ -37,11 +37,12 @@ def parser() -> argparse.ArgumentParser:
                        help="inventory database (SQLite)")
     serve.add_argument("--name", default=socket.gethostname(),
                        help="this console's name, as --ip of migrlpar may give it")
-    serve.add_argument("--web-password-file", type=Path, metavar="FILE",
-                       help="the web console's administrator password (first line); "
-                            "without it nobody can sign in to the web console")
-    serve.add_argument("--web-user", default="hscroot",
-                       help="the web console's administrator user name")
+    serve.add_argument("--admin-password-file", type=Path, metavar="FILE",
+                       help="a file whose first line is the password of --admin-user, "
+                            "made a super administrator unless that user exists (how a "
+                            "new console gets its first user)")
+    serve.add_argument("--admin-user", default="hscroot",
+                       help="the first super administrator's name")
     serve.add_argument("--reach-netns", metavar="NS",
                        help="after binding, reach managed systems from network namespace NS")
     serve.add_argument("--san-url", help="the site's SAN (its control API): LUNs, mappings, "
@@ -123,6 +124,22 @@ def parser() -> argparse.ArgumentParser:
         who = change.add_mutually_exclusive_group(required=True)
         who.add_argument("--wwpn", help="a virtual FC adapter's WWPN")
         who.add_argument("--host", metavar="SYSTEM", help="a managed system")
+
+    sign_in = _add(parts, "login", "sign in to the console; the session's token is saved "
+                   "(mode 0600) for the other commands")
+    sign_in.add_argument("-u", dest="user", default="hscroot", help="user name")
+    _add(parts, "logout", "end the session and forget its token")
+    tokens = _add(parts, "token", "API tokens for scripts (they do not expire until "
+                  "removed)").add_subparsers(dest="action", required=True)
+    create = _add(tokens, "create", "make a token for the signed-in user; it is shown once")
+    create.add_argument("--name", required=True, help="what the token is for")
+    listed = _add(tokens, "list", "list the signed-in user's tokens (never their secret)")
+    listed.add_argument("-F", metavar="ATTRIBUTES",
+                        help="print only these attributes (id, name, user, created, "
+                             "last_used)")
+    listed.add_argument("--header", action="store_true", help="with -F, a header line")
+    removed = _add(tokens, "rm", "remove a token: scripts using it are refused from now on")
+    removed.add_argument("id", help="the token's id (token list)")
 
     lab = _add(parts, "lab", "a whole site on this machine").add_subparsers(
         dest="action", required=True)
@@ -243,6 +260,11 @@ async def _dispatch(args: argparse.Namespace) -> int | None:
         async with HmcClient(hmc_url()) as hmc:
             info = await hmc.set_maintenance(args.system, not args.off)
         print(f"{info.name}: maintenance {'on' if info.maintenance else 'off'}")
+    elif args.part in ("login", "logout", "token"):
+        from openlpm.cli import users
+
+        await {"login": users.login, "logout": users.logout, "token": users.token}[
+            args.part](args)
     elif args.part == "san":
         from openlpm.cli.virtualio import san
 
@@ -274,15 +296,14 @@ async def _console(args: argparse.Namespace) -> None:
 
 def _hmc_serve(args: argparse.Namespace) -> None:
     from openlpm.hmc.api import create_app
-    from openlpm.hmc.web import Administrator
     from openlpm.serve import bind, enter_netns, serve
 
     listener = bind(args.listen)
     if args.reach_netns:
         enter_netns(args.reach_netns)
-    administrator = (Administrator.from_file(args.web_user, args.web_password_file)
-                     if args.web_password_file else None)
-    serve(create_app(args.db, name=args.name, administrator=administrator,
+    first_admin = ((args.admin_user, args.admin_password_file.read_text().splitlines()[0])
+                   if args.admin_password_file else None)
+    serve(create_app(args.db, name=args.name, first_admin=first_admin,
                      san_url=args.san_url), listener)
 
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Query
+from fastapi import Depends, FastAPI, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
@@ -17,6 +17,7 @@ from openlpm import __version__
 from openlpm.agent.client import AgentClient
 from openlpm.authority import CertificateAuthority
 from openlpm.errors import ObjectNotFound, OpenLpmError, RequestInvalid, WrongState
+from openlpm.hmc.access import AuditLog, Guard
 from openlpm.hmc.balancing import Balancer
 from openlpm.hmc.board import MigrationBoard, SystemChanged
 from openlpm.hmc.checks.facts import stream_encrypted
@@ -26,8 +27,10 @@ from openlpm.hmc.migrate import MigrationEngine
 from openlpm.hmc.recover import Recovery
 from openlpm.hmc.san_api import install_san_api
 from openlpm.hmc.site import Site
+from openlpm.hmc.users import Users
+from openlpm.hmc.users_api import install_user_api
 from openlpm.hmc.validate import plan_migration, require_passed
-from openlpm.hmc.web import Administrator, install_web_console
+from openlpm.hmc.web import install_web_console
 from openlpm.model import (
     BalancePlan,
     BalanceRequest,
@@ -47,6 +50,7 @@ from openlpm.model import (
     PartitionProfile,
     PartitionState,
     PartitionSummary,
+    Role,
     SystemInfo,
     SystemSummary,
     SystemUtilization,
@@ -97,9 +101,15 @@ class SystemMigrationInfo(BaseModel):
     stream_encryption: int
 
 
-def create_app(db_path: Path, name: str = "", administrator: Administrator | None = None,
+def create_app(db_path: Path, name: str = "", first_admin: tuple[str, str] | None = None,
                san_url: str | None = None) -> FastAPI:
+    """The console's API. ``first_admin`` (user, password) is made a super administrator
+    unless that user exists: how a new console gets its first user."""
     inventory = Inventory(db_path)
+    users, audit = Users(db_path), AuditLog(db_path)
+    if first_admin is not None:
+        users.ensure(first_admin[0], Role.SUPERADMIN, first_admin[1])
+    guard = Guard(users, audit)
     authority = CertificateAuthority(db_path.parent / "authority", f"{name} mover authority")
     site = Site(inventory, authority, san_url)
     board = MigrationBoard(inventory)
@@ -117,9 +127,13 @@ def create_app(db_path: Path, name: str = "", administrator: Administrator | Non
         await engine.shutdown()
         await site.close()
         inventory.close()
+        users.close()
+        audit.close()
 
-    app = FastAPI(title="openlpm HMC", version=__version__, lifespan=lifespan)
+    app = FastAPI(title="openlpm HMC", version=__version__, lifespan=lifespan,
+                  dependencies=[Depends(guard)])
     install_error_handlers(app)
+    install_user_api(app, users, audit, guard)
     install_san_api(app, site)
 
     # -- managed systems -------------------------------------------------------------
@@ -398,5 +412,5 @@ def create_app(db_path: Path, name: str = "", administrator: Administrator | Non
             raise ObjectNotFound(f"Partition {name} has never migrated.", code="HSCLF165")
         return found[0]
 
-    install_web_console(app, administrator)
+    install_web_console(app, users, audit)
     return app

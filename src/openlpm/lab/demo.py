@@ -52,7 +52,7 @@ async def run_demo(fill_mb: int = 200, memory_mb: int = 512) -> None:
 
 async def _migrate_and_prove(out: Console, state: site.LabState, fill_mb: int,
                              memory_mb: int) -> None:
-    env = os.environ | {"OPENLPM_HMC": state.hmc_url}
+    env = os.environ | site.client_env(state)
     await _command(out, env, "openlpm", "san", "mklun", "-l", ROOT_LUN, "--source",
                    str(site.IMAGE_DIR / "root.img"))
     await _command(out, env, "openlpm", "san", "mklun", "-l", SEQUENCE_LUN, "--size-mb", "8")

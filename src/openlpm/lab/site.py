@@ -25,6 +25,7 @@ from pathlib import Path
 
 import httpx
 
+from openlpm.cli.credentials import save, token_for
 from openlpm.errors import ObjectExists, RequestInvalid, SystemUnreachable
 from openlpm.lab import network
 from openlpm.lab.accel import probe_accelerator
@@ -42,6 +43,7 @@ SAN_ADDRESS, SAN_PORT, SAN_FIRST_EXPORT_PORT = "198.18.0.3", 8490, 10809
 CLIENT_ADDRESS = "198.18.0.4"
 SAN_URL = f"http://{SAN_ADDRESS}:{SAN_PORT}"
 READY_TIMEOUT_S = 60.0
+ADMIN_USER = "hscroot"
 
 Say = Callable[[str], None]
 
@@ -110,9 +112,22 @@ def system_name(index: int) -> str:
     return f"sys{index}"
 
 
-def web_password_file(prefix: str) -> Path:
-    """Where a lab keeps its web console's password (user hscroot), mode 0600."""
-    return LabState.directory(prefix) / "web-password"
+def admin_password_file(prefix: str) -> Path:
+    """Where a lab keeps the password of its console's first user (hscroot, super
+    administrator), mode 0600."""
+    return LabState.directory(prefix) / "admin-password"
+
+
+def credentials_file(prefix: str) -> Path:
+    """The lab's sign-in to its console ({url: token}, mode 0600), as 'openlpm login'
+    writes it; the commands use it through $OPENLPM_CREDENTIALS or hmc.json."""
+    return LabState.directory(prefix) / "credentials.json"
+
+
+def client_env(state: LabState) -> dict[str, str]:
+    """What a command run against this lab needs in its environment."""
+    return {"OPENLPM_HMC": state.hmc_url,
+            "OPENLPM_CREDENTIALS": str(credentials_file(state.prefix))}
 
 
 def system_node(prefix: str, index: int, name: str | None = None) -> Node:
@@ -166,18 +181,21 @@ async def up(spec: LabSpec, say: Say = print) -> LabState:
         await asyncio.to_thread(network.attach, spec.prefix, node)
         _start_system(state, spec, node, image, workdir)
     state.hmc_url = f"http://127.0.0.1:{spec.hmc_port}"
-    password = web_password_file(spec.prefix)
+    password = admin_password_file(spec.prefix)
     write_private(password, (secrets.token_urlsafe(12) + "\n").encode())
     _spawn(state, "hmc", workdir, [
         "hmc", "serve", "--listen", f"127.0.0.1:{spec.hmc_port}", "--name", spec.hmc_name,
         "--reach-netns", hmc_node.namespace, "--db", str(workdir / "hmc.db"),
-        "--web-password-file", str(password), "--san-url", SAN_URL])
+        "--admin-password-file", str(password), "--san-url", SAN_URL])
+    await _sign_in(state, password.read_text().strip())
     await _register_systems(state, spec)
     if spec.make_default:
-        DEFAULT_HMC_FILE.write_text(json.dumps({"url": state.hmc_url, "lab": spec.prefix}))
+        DEFAULT_HMC_FILE.write_text(json.dumps({
+            "url": state.hmc_url, "lab": spec.prefix,
+            "credentials": str(credentials_file(spec.prefix))}))
     say(f"lab {spec.prefix} is up: HMC at {state.hmc_url}, systems "
-        f"{', '.join(state.systems)}; web console {state.hmc_url}/console/ (user hscroot, "
-        f"password in {password})")
+        f"{', '.join(state.systems)}; signed in as {ADMIN_USER} (super administrator, "
+        f"password in {password}); web console {state.hmc_url}/console/")
     return state
 
 
@@ -214,7 +232,7 @@ async def restart(prefix: str, role: str) -> int:
                              code="HSCLF306")
     await _end(state.pids[role], prefix)
     _spawn(state, role, state.directory(prefix), state.commands[role])
-    async with httpx.AsyncClient(base_url=state.hmc_url, timeout=10.0) as http:
+    async with console_client(state) as http:
         if role == "hmc":
             await _wait_ready(http, "/systems", "the lab's HMC")
         elif role == "san":
@@ -237,8 +255,37 @@ def _spawn(state: LabState, role: str, workdir: Path, args: list[str]) -> None:
     state.save()
 
 
-async def _register_systems(state: LabState, spec: LabSpec) -> None:
+async def _sign_in(state: LabState, password: str) -> None:
+    """Sign in as the console's first user once it answers; keep the session's token."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
     async with httpx.AsyncClient(base_url=state.hmc_url, timeout=10.0) as http:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                response = await http.post("/login", json={"user": ADMIN_USER,
+                                                           "password": password})
+                if response.is_success:
+                    save(state.hmc_url, response.json()["token"],
+                         credentials_file(state.prefix))
+                    return
+            await asyncio.sleep(0.2)
+    raise SystemUnreachable(f"the lab's HMC did not let {ADMIN_USER} sign in within "
+                            f"{READY_TIMEOUT_S:.0f} s; see the logs under "
+                            f"{RUN_ROOT / 'labs'}.", code="HSCLF303")
+
+
+def console_client(state: LabState, timeout: float = 10.0) -> httpx.AsyncClient:
+    """An HTTP client of the lab's console, signed in as the lab's first user."""
+    return httpx.AsyncClient(base_url=state.hmc_url, timeout=timeout,
+                             headers=console_headers(state))
+
+
+def console_headers(state: LabState) -> dict[str, str]:
+    token = token_for(state.hmc_url, credentials_file(state.prefix))
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def _register_systems(state: LabState, spec: LabSpec) -> None:
+    async with console_client(state) as http:
         await _wait_ready(http, "/systems", "the lab's HMC")
         await _wait_ready(http, "/san/luns", "the lab's SAN")
         for index, name in enumerate(state.systems, start=1):

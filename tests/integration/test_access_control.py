@@ -1,0 +1,112 @@
+"""Access control through the real commands: users and roles, signing in, API tokens,
+refusals, and the audit log that records them."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import httpx
+
+from openlpm.lab import site
+from tests.integration.conftest import Lab
+
+PROFILE = ("name={name},min_mem=128,desired_mem=128,max_mem=128,min_procs=1,"
+           "desired_procs=1,max_procs=1")
+
+
+def signed_in_as(lab: Lab, user: str, password: str, tmp_path: Path) -> dict[str, str]:
+    """The environment of a user who ran 'openlpm login' with their own credentials."""
+    env = {"OPENLPM_CREDENTIALS": str(tmp_path / f"{user}.json")}
+    out = lab.run("openlpm", "login", "-u", user, stdin=f"{password}\n", env=env).stdout
+    assert f"as {user}" in out
+    return env
+
+
+def audit(lab: Lab) -> list[str]:
+    return lab.values("lssvcevents", "-t", "console", "-i", "30", "-F",
+                      "user:text:result:code")
+
+
+def test_a_viewer_may_list_but_not_migrate_and_the_refusal_is_audited(
+        lab: Lab, tmp_path: Path) -> None:
+    lab.run("mksyscfg", "-r", "lpar", "-m", "sys1", "-i", PROFILE.format(name="keep1"))
+    lab.run("mkhmcusr", "-u", "ann", "-a", "hmcviewer", stdin="ann-password\n")
+    assert "ann:hmcviewer" in lab.values("lshmcusr", "-F", "name:taskrole")
+    ann = signed_in_as(lab, "ann", "ann-password", tmp_path)
+    credentials = tmp_path / "ann.json"
+    assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
+
+    assert "keep1" in lab.run("lssyscfg", "-r", "lpar", "-m", "sys1", "-F", "name",
+                              env=ann).stdout
+    refused = lab.run("migrlpar", "-o", "m", "-m", "sys1", "-t", "sys2", "-p", "keep1",
+                      env=ann, check=False)
+    assert refused.returncode == 12
+    assert "HSCLF505" in refused.stderr and "hmcviewer" in refused.stderr
+    assert lab.values("lssyscfg", "-r", "lpar", "-m", "sys1", "-F", "name") == ["keep1"]
+    assert "ann:POST /migrations:refused:HSCLF505" in audit(lab)
+
+
+def test_an_operator_migrates_and_the_audit_log_says_who(lab: Lab, tmp_path: Path) -> None:
+    lab.run("mksyscfg", "-r", "lpar", "-m", "sys1", "-i", PROFILE.format(name="move1"))
+    lab.run("chsysstate", "-r", "lpar", "-m", "sys1", "-o", "on", "-n", "move1")
+    lab.wait_ticks("sys1", "move1", more_than=0)
+    lab.run("chsysstate", "-r", "lpar", "-m", "sys1", "-o", "shutdown", "--immed",
+            "-n", "move1")
+    lab.run("mkhmcusr", "-u", "bob", "-a", "hmcoperator", stdin="bob-password\n")
+    bob = signed_in_as(lab, "bob", "bob-password", tmp_path)
+
+    lab.run("migrlpar", "-o", "m", "-m", "sys1", "-t", "sys2", "-p", "move1", env=bob)
+
+    assert lab.values("lssyscfg", "-r", "lpar", "-m", "sys2", "-F", "name",
+                      "--filter", "lpar_names=move1") == ["move1"]
+    assert "bob:POST /migrations:done:null" in audit(lab)
+    refused = lab.run("mkhmcusr", "-u", "eve", "-a", "hmcsuperadmin", stdin="eve-password\n",
+                      env=bob, check=False)
+    assert refused.returncode == 12 and "HSCLF505" in refused.stderr
+
+
+def test_without_signing_in_every_call_is_refused(lab: Lab, tmp_path: Path) -> None:
+    nobody = {"OPENLPM_CREDENTIALS": str(tmp_path / "none.json")}
+    refused = lab.run("lssyscfg", "-r", "sys", env=nobody, check=False)
+    assert refused.returncode == 11
+    assert "HSCLF502" in refused.stderr and "openlpm login" in refused.stderr
+    reply = httpx.post(f"{lab.state.hmc_url}/migrations", json={
+        "source": "sys1", "target": "sys2", "partition": "keep1"})
+    assert reply.status_code == 401
+    wrong = lab.run("openlpm", "login", "-u", "hscroot", stdin="not-the-password\n",
+                    env=nobody, check=False)
+    assert wrong.returncode == 11 and "HSCLF501" in wrong.stderr
+    events = audit(lab)
+    assert "-:POST /migrations:refused:HSCLF502" in events
+    assert "hscroot:sign in:refused:HSCLF501" in events
+
+
+def test_an_api_token_serves_a_script_until_it_is_removed(lab: Lab, tmp_path: Path) -> None:
+    out = lab.run("openlpm", "token", "create", "--name", "nightly-report").stdout
+    token = out.splitlines()[-1]
+    script = {"OPENLPM_TOKEN": token, "OPENLPM_CREDENTIALS": str(tmp_path / "none.json")}
+    assert lab.values("lssyscfg", "-r", "sys", "-F", "name") == \
+        lab.run("lssyscfg", "-r", "sys", "-F", "name", env=script).stdout.splitlines()
+    token_id = lab.values("openlpm", "token", "list", "-F", "id:name")[-1].split(":")[0]
+    lab.run("openlpm", "token", "rm", token_id)
+    refused = lab.run("lssyscfg", "-r", "sys", env=script, check=False)
+    assert refused.returncode == 11 and "HSCLF504" in refused.stderr
+
+
+def test_no_password_or_token_reaches_a_log(lab: Lab, tmp_path: Path) -> None:
+    lab.run("mkhmcusr", "-u", "cy", "-a", "hmcviewer", stdin="cy-secret-password\n")
+    signed_in_as(lab, "cy", "cy-secret-password", tmp_path)
+    secrets = ["cy-secret-password",
+               site.admin_password_file(lab.state.prefix).read_text().strip(),
+               *(json_values(tmp_path / "cy.json")),
+               *(json_values(site.credentials_file(lab.state.prefix)))]
+    logs = site.LabState.directory(lab.state.prefix) / "logs"
+    text = "".join(p.read_text(errors="replace") for p in logs.glob("*.log"))
+    text += "\n".join(audit(lab))
+    assert all(secret not in text for secret in secrets)
+
+
+def json_values(path: Path) -> list[str]:
+    return [str(v) for v in json.loads(path.read_text()).values()]
