@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import ssl
 from pathlib import Path
 
 from cryptography import x509
@@ -53,6 +54,7 @@ class CertificateAuthority:
     def __init__(self, directory: Path, title: str) -> None:
         """``title`` names the authority in its certificate, for instance "hmc1 mover
         authority"; it is used only when the authority is first made."""
+        self.directory = directory
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         key_path, certificate_path = directory / "authority.key", directory / "authority.crt"
         if not key_path.exists():
@@ -70,8 +72,8 @@ class CertificateAuthority:
     def issue(self, request_pem: str, name: str, addresses: tuple[str, ...] = ()) -> str:
         """Sign a certificate request, for the name this authority knows its sender by.
 
-        ``addresses`` are the IP addresses a server answers on, for clients that check
-        them (QEMU's TLS does).
+        ``addresses`` are the IP addresses or host names a server answers on, for
+        clients that check them (QEMU's TLS and HTTPS clients do).
         """
         try:
             request = x509.load_pem_x509_csr(request_pem.encode())
@@ -96,9 +98,49 @@ class CertificateAuthority:
                            critical=False))
         if addresses:
             certificate = certificate.add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address(a)) for a in addresses]), critical=False)
+                [_general_name(a) for a in addresses]), critical=False)
         return certificate.sign(self._key, hashes.SHA256()).public_bytes(
             serialization.Encoding.PEM).decode()
+
+
+def client_context(authority: CertificateAuthority, directory: Path, name: str) \
+        -> ssl.SSLContext:
+    """TLS 1.3 client context of the authority's owner: it trusts only servers the
+    authority certified, and presents its own certificate from it (made once, kept in
+    ``directory``)."""
+    key, certificate = directory / "client.key", directory / "client.crt"
+    if not key.exists():
+        write_private(key, new_key())
+    if not certificate.exists():
+        write_private(certificate, authority.issue(
+            certificate_request(key.read_bytes(), name), name).encode())
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.load_verify_locations(cadata=authority.certificate_pem)
+    context.load_cert_chain(certificate, key)
+    return context
+
+
+def _general_name(address: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(address))
+    except ValueError:
+        return x509.DNSName(address)
+
+
+def self_signed(key_pem: bytes, name: str) -> str:
+    """A certificate for ``key_pem`` signed by itself: a server's until it is enrolled."""
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    return (x509.CertificateBuilder()
+            .subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=CERTIFICATE_DAYS))
+            .sign(key, hashes.SHA256())
+            .public_bytes(serialization.Encoding.PEM).decode())
 
 
 def _self_signed(key: ec.EllipticCurvePrivateKey, title: str) -> x509.Certificate:

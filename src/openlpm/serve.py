@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -47,8 +48,13 @@ def bind(address: str) -> socket.socket:
     return sock
 
 
-def serve(app: FastAPI, listener: socket.socket) -> None:
+def serve(app: FastAPI, listener: socket.socket, tls: ssl.SSLContext | None = None) -> None:
+    """Serve until stopped; over TLS with ``tls``, a context its owner may change while
+    serving (new certificates apply to the next connection)."""
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5)
+    config.load()
+    if tls is not None:
+        config.ssl = tls
     uvicorn.Server(config).run(sockets=[listener])

@@ -8,6 +8,7 @@ the command-line tools start quickly.
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import httpx
@@ -20,13 +21,17 @@ class ServiceClient:
 
     def __init__(self, base_url: str, what: str, timeout: float = 30.0,
                  transport: httpx.AsyncBaseTransport | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None,
+                 tls: ssl.SSLContext | bool | None = None) -> None:
+        """``tls``: the context that verifies the peer (and may hold our certificate),
+        or False not to verify it; default: the system's CA bundle for https."""
         self.base_url = base_url
         self.what = what
         # Loading the CA bundle costs ~50 ms per client; plain-HTTP peers never use it.
         plain = base_url.startswith("http://")
         self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout,
-                                       transport=transport, verify=not plain,
+                                       transport=transport,
+                                       verify=(not plain) if tls is None else tls,
                                        headers=headers)
 
     async def close(self) -> None:

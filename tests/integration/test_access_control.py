@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -110,3 +112,40 @@ def test_no_password_or_token_reaches_a_log(lab: Lab, tmp_path: Path) -> None:
 
 def json_values(path: Path) -> list[str]:
     return [str(v) for v in json.loads(path.read_text()).values()]
+
+
+# Tries an agent from the console's own namespace, as another console would: with no
+# certificate, or with one from another console's authority. Prints what happened.
+INTRUDER = """
+import ssl, sys
+from pathlib import Path
+import httpx
+from openlpm.authority import CertificateAuthority, client_context
+
+url, directory = sys.argv[1], Path(sys.argv[2])
+foreign = client_context(CertificateAuthority(directory, "other agent authority"),
+                         directory, "other console")
+foreign.check_hostname = False
+foreign.verify_mode = ssl.CERT_NONE
+for name, tls in (("no certificate", False), ("another console", foreign)):
+    try:
+        reply = httpx.get(url + "/partitions", verify=tls, timeout=10)
+        print(name, "answered", reply.status_code)
+    except httpx.HTTPError as exc:
+        print(name, "refused", type(exc).__name__)
+"""
+
+
+def test_an_agent_answers_only_the_console_that_enrolled_it(lab: Lab, tmp_path: Path) -> None:
+    agent_url = lab.values("lssyscfg", "-r", "sys", "-m", "sys1", "-F", "agent_url")[0]
+    assert agent_url.startswith("https://")
+    tried = subprocess.run(
+        ["ip", "netns", "exec", f"{lab.state.prefix}-hmc", sys.executable, "-c", INTRUDER,
+         agent_url, str(tmp_path / "other")], capture_output=True, text=True, check=True)
+    assert tried.stdout.splitlines() == ["no certificate refused RemoteProtocolError",
+                                         "another console refused RemoteProtocolError"], \
+        tried.stdout + tried.stderr
+    assert lab.values("lssyscfg", "-r", "sys", "-m", "sys1", "-F", "state") == ["Operating"]
+    tls = site.LabState.directory(lab.state.prefix) / "sys1" / "tls"
+    assert not (tls / "enrollment-code").exists(), "the one-time code outlived its use"
+    assert stat.S_IMODE((tls / "agent.key").stat().st_mode) == 0o600

@@ -9,13 +9,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from fastapi import FastAPI, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from openlpm import __version__
 from openlpm.agent.cpu_models import cpu_models
 from openlpm.agent.partitions import PartitionManager
+from openlpm.agent.trust import AgentTrust
 from openlpm.agent.utilization import KEEP_S, UtilizationSampler
-from openlpm.errors import OpenLpmError, RequestInvalid
+from openlpm.errors import OpenLpmError, RequestInvalid, WrongState
 from openlpm.model import (
     ConsoleLine,
     Convergence,
@@ -58,6 +59,12 @@ class IncomingAddress(BaseModel):
     uri: str
 
 
+class Enrollment(BaseModel):
+    code: str = Field(repr=False)
+    certificate: str
+    authority: str
+
+
 class StorageCheck(BaseModel):
     profile: PartitionProfile
 
@@ -73,7 +80,8 @@ class MigrationLimits:
 
 
 def create_app(manager: PartitionManager, accel: str, qemu_version: str,
-               mover_url: str | None, limits: MigrationLimits = MigrationLimits()) -> FastAPI:
+               mover_url: str | None, limits: MigrationLimits = MigrationLimits(),
+               trust: AgentTrust | None = None) -> FastAPI:
     sampler = UtilizationSampler(manager.qemu_pids)
 
     @asynccontextmanager
@@ -118,6 +126,21 @@ def create_app(manager: PartitionManager, accel: str, qemu_version: str,
             max_active_migrations=limits.active, max_inactive_migrations=limits.inactive,
             movers=await movers(), san_url=manager.storage.san_url,
             vlans=manager.switch.vlans if manager.switch else ())
+
+    @app.get("/enrollment")
+    async def enrollment_request() -> dict[str, object]:
+        """The agent's certificate request, for the console that adds this system."""
+        if trust is None:
+            raise WrongState(f"Managed system {manager.system}'s agent runs without TLS "
+                             f"(--tls-dir), so it has nothing to enroll.", code="HSCLF509")
+        return {"request": trust.certificate_request(), "enrolled": trust.enrolled}
+
+    @app.post("/enrollment", status_code=204)
+    async def enroll(body: Enrollment) -> None:
+        if trust is None:
+            raise WrongState(f"Managed system {manager.system}'s agent runs without TLS "
+                             f"(--tls-dir), so it has nothing to enroll.", code="HSCLF509")
+        trust.enroll(body.code, body.certificate, body.authority)
 
     @app.post("/system/storage-check")
     async def storage_check(body: StorageCheck) -> VisibleLuns:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ssl
+
 from openlpm.model import (
     ConsoleLine,
     CpuModel,
@@ -18,8 +20,17 @@ from openlpm.wire import ServiceClient
 
 
 class AgentClient(ServiceClient):
-    def __init__(self, base_url: str, system: str = "", timeout: float = 60.0) -> None:
-        super().__init__(base_url, f"Agent of managed system {system}", timeout=timeout)
+    def __init__(self, base_url: str, system: str = "", timeout: float = 60.0,
+                 tls: ssl.SSLContext | bool | None = None) -> None:
+        super().__init__(base_url, f"Agent of managed system {system}", timeout=timeout,
+                         tls=tls)
+
+    async def enrollment_request(self) -> str:
+        return str((await self.request("GET", "/enrollment"))["request"])
+
+    async def enroll(self, code: str, certificate: str, authority: str) -> None:
+        await self.request("POST", "/enrollment", json={
+            "code": code, "certificate": certificate, "authority": authority})
 
     async def system(self, timeout: float | None = None) -> SystemInfo:
         return SystemInfo.model_validate(await self.request("GET", "/system", timeout=timeout))

@@ -69,6 +69,9 @@ def parser() -> argparse.ArgumentParser:
                             "(VXLAN over --uplink); without it, no virtual Ethernet")
     serve.add_argument("--uplink", default="eth0", help="the interface the virtual switch "
                        "reaches the network through")
+    serve.add_argument("--tls-dir", type=Path, metavar="DIR",
+                       help="serve over TLS, answering only the console that enrolls this "
+                            "system (its key, certificates and one-time enrollment code)")
     serve.add_argument("--qemu", default="qemu-system-x86_64", help="QEMU binary")
     serve.add_argument("--max-active-migrations", type=int, default=16,
                        help="active migrations this system takes part in at once")
@@ -311,6 +314,7 @@ def _agent_serve(args: argparse.Namespace) -> None:
     from openlpm.agent.api import MigrationLimits, create_app
     from openlpm.agent.partitions import Capacity, PartitionManager
     from openlpm.agent.qemu import BootImage, QemuSettings
+    from openlpm.agent.trust import AgentTrust
     from openlpm.net.switch import VirtualSwitch
     from openlpm.serve import bind, enter_netns, serve
 
@@ -323,8 +327,9 @@ def _agent_serve(args: argparse.Namespace) -> None:
                                Capacity(args.cpus, args.memory_mb), settings, args.san_url,
                                switch)
     limits = MigrationLimits(args.max_active_migrations, args.max_inactive_migrations)
-    serve(create_app(manager, args.accel, _qemu_version(args.qemu), args.mover_url, limits),
-          bind(args.listen))
+    trust = AgentTrust(args.name, args.tls_dir) if args.tls_dir else None
+    serve(create_app(manager, args.accel, _qemu_version(args.qemu), args.mover_url, limits,
+                     trust), bind(args.listen), trust.context if trust else None)
 
 
 def _mover_serve(args: argparse.Namespace) -> None:

@@ -11,11 +11,11 @@ from pathlib import Path
 
 from fastapi import Depends, FastAPI, Query
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from openlpm import __version__
 from openlpm.agent.client import AgentClient
-from openlpm.authority import CertificateAuthority
+from openlpm.authority import CertificateAuthority, client_context
 from openlpm.errors import ObjectNotFound, OpenLpmError, RequestInvalid, WrongState
 from openlpm.hmc.access import AuditLog, Guard
 from openlpm.hmc.balancing import Balancer
@@ -65,6 +65,8 @@ KEEPALIVE_S = 15.0
 class AddSystem(BaseModel):
     name: str
     agent_url: str
+    # The one-time code of an https agent that no console enrolled yet (its TLS dir).
+    enrollment_code: str | None = Field(default=None, repr=False)
 
 
 class MoverPair(BaseModel):
@@ -111,7 +113,12 @@ def create_app(db_path: Path, name: str = "", first_admin: tuple[str, str] | Non
         users.ensure(first_admin[0], Role.SUPERADMIN, first_admin[1])
     guard = Guard(users, audit)
     authority = CertificateAuthority(db_path.parent / "authority", f"{name} mover authority")
-    site = Site(inventory, authority, san_url)
+    # Agents get their certificates from an authority of their own: a mover, certified by
+    # the other, cannot pass for the console with an agent.
+    control = CertificateAuthority(db_path.parent / "authority" / "agents",
+                                   f"{name} agent authority")
+    site = Site(inventory, authority, san_url, control,
+                client_context(control, control.directory, f"{name} console"))
     board = MigrationBoard(inventory)
     engine = MigrationEngine(site, board)
     recovery = Recovery(site, board, engine.driven)
@@ -142,7 +149,10 @@ def create_app(db_path: Path, name: str = "", first_admin: tuple[str, str] | Non
     async def add_system(body: AddSystem) -> SystemSummary:
         """Manage a system; one whose agent does not answer yet is added as No Connection."""
         entry = SystemEntry(name=body.name, agent_url=body.agent_url)
-        agent = AgentClient(entry.agent_url, entry.name)
+        inventory.require_new(entry.name)
+        if body.enrollment_code is not None:
+            await site.enroll_agent(entry.name, entry.agent_url, body.enrollment_code)
+        agent = AgentClient(entry.agent_url, entry.name, tls=site.tls_for(entry.agent_url))
         try:
             found = await summary(entry, agent)
         finally:

@@ -51,6 +51,12 @@ class Inventory:
             raise ObjectExists(f"Managed system {entry.name} is already known to this "
                                f"console.", code="HSCLF161") from None
 
+    def require_new(self, name: str) -> None:
+        """Raises ObjectExists if a system of that name is known already."""
+        if any(entry.name == name for entry in self.systems()):
+            raise ObjectExists(f"Managed system {name} is already known to this "
+                               f"console.", code="HSCLF161")
+
     def remove_system(self, name: str) -> None:
         self.system(name)
         self._db.execute("DELETE FROM systems WHERE name = ?", (name,))

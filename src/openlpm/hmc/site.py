@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ssl
+from urllib.parse import urlsplit
+
 from openlpm.agent.client import AgentClient
 from openlpm.authority import CertificateAuthority
 from openlpm.errors import ObjectNotFound, WrongState
@@ -18,9 +21,14 @@ SAN_TIMEOUT_S = 10.0
 
 class Site:
     def __init__(self, inventory: Inventory, authority: CertificateAuthority,
-                 san_url: str | None = None) -> None:
+                 san_url: str | None = None,
+                 agent_authority: CertificateAuthority | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.inventory = inventory
         self.authority = authority
+        self.agent_authority = agent_authority
+        # How the console proves itself to its agents, and checks they are its own.
+        self.tls = tls
         self.san_url = san_url
         self._san = SanClient(san_url, timeout=SAN_TIMEOUT_S) if san_url else None
         self._agents: dict[str, AgentClient] = {}
@@ -30,9 +38,27 @@ class Site:
         entry = self.inventory.system(system)
         client = self._agents.get(system)
         if client is None or client.base_url != entry.agent_url:
-            client = AgentClient(entry.agent_url, system)
+            client = AgentClient(entry.agent_url, system, tls=self.tls_for(entry.agent_url))
             self._agents[system] = client
         return client
+
+    def tls_for(self, url: str) -> ssl.SSLContext | None:
+        return self.tls if url.startswith("https://") else None
+
+    async def enroll_agent(self, name: str, agent_url: str, code: str) -> None:
+        """Give a new system's agent a certificate from this console's authority, after
+        which it answers this console only. Its own certificate cannot be checked yet
+        (the code, which only its host had, is what vouches for this exchange)."""
+        if self.agent_authority is None:
+            raise WrongState("This console has no authority for agents.", code="HSCLF509")
+        host = urlsplit(agent_url).hostname or ""
+        agent = AgentClient(agent_url, name, tls=False)
+        try:
+            certificate = self.agent_authority.issue(await agent.enrollment_request(), name,
+                                                     addresses=(host,))
+            await agent.enroll(code, certificate, self.agent_authority.certificate_pem)
+        finally:
+            await agent.close()
 
     @property
     def san(self) -> SanClient:

@@ -210,6 +210,7 @@ def _start_system(state: LabState, spec: LabSpec, node: Node, image: PartitionIm
     _spawn(state, f"{name}-agent", workdir, [
         "agent", "serve", "--netns", node.namespace, "--name", name,
         "--listen", f"{address}:{AGENT_PORT}", "--state-dir", str(workdir / name),
+        "--tls-dir", str(agent_tls_dir(workdir, name)),
         "--cpus", str(spec.cpus), "--memory-mb", str(spec.memory_mb), "--accel", state.accel,
         "--kernel", str(image.kernel), "--initrd", str(image.initrd),
         "--kernel-args", f"{KERNEL_ARGS} {spec.partition_args}".strip(),
@@ -289,14 +290,33 @@ async def _register_systems(state: LabState, spec: LabSpec) -> None:
         await _wait_ready(http, "/systems", "the lab's HMC")
         await _wait_ready(http, "/san/luns", "the lab's SAN")
         for index, name in enumerate(state.systems, start=1):
-            url = f"http://{system_node(spec.prefix, index, name).address}:{AGENT_PORT}"
-            decode(await http.post("/systems", json={"name": name, "agent_url": url}),
+            url = f"https://{system_node(spec.prefix, index, name).address}:{AGENT_PORT}"
+            code = await _enrollment_code(state.directory(state.prefix), name)
+            decode(await http.post("/systems", json={"name": name, "agent_url": url,
+                                                     "enrollment_code": code}),
                    "the lab's HMC")
         for name in state.systems:
             await _wait_system_ready(http, name)
             # Adding a system enrolls the movers it has then; one that started later
             # than its agent is enrolled now.
             decode(await http.post(f"/systems/{name}/movers/enroll"), "the lab's HMC")
+
+
+def agent_tls_dir(workdir: Path, system: str) -> Path:
+    return workdir / system / "tls"
+
+
+async def _enrollment_code(workdir: Path, system: str) -> str:
+    """The one-time code the system's agent wrote at its first start."""
+    path = agent_tls_dir(workdir, system) / "enrollment-code"
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise SystemUnreachable(f"managed system {system}'s agent wrote no enrollment "
+                                    f"code within {READY_TIMEOUT_S:.0f} s; see the logs "
+                                    f"under {RUN_ROOT / 'labs'}.", code="HSCLF303")
+        await asyncio.sleep(0.1)
+    return path.read_text().strip()
 
 
 async def _wait_system_ready(http: httpx.AsyncClient, name: str) -> None:
