@@ -15,6 +15,7 @@ import ssl
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -101,6 +102,21 @@ class CertificateAuthority:
                 [_general_name(a) for a in addresses]), critical=False)
         return certificate.sign(self._key, hashes.SHA256()).public_bytes(
             serialization.Encoding.PEM).decode()
+
+
+def issue_problem(certificate_pem: str, authority_pem: str, key_pem: bytes) -> str | None:
+    """Why a certificate sent to a key's owner is not for it from that authority (None
+    when it is): what a mover or an agent checks before keeping one."""
+    try:
+        certificate = x509.load_pem_x509_certificate(certificate_pem.encode())
+        authority = x509.load_pem_x509_certificate(authority_pem.encode())
+        certificate.verify_directly_issued_by(authority)
+    except (ValueError, TypeError, InvalidSignature) as exc:
+        return f"a certificate its authority did not sign: {exc}"
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    if certificate.public_key() != key.public_key():
+        return "a certificate for another key"
+    return None
 
 
 def client_context(authority: CertificateAuthority, directory: Path, name: str) \

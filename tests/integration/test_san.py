@@ -84,6 +84,23 @@ def wait_acknowledged(lab: Lab, system: str, name: str, beyond: int) -> int:
     raise AssertionError(f"{name} on {system} acknowledged no record beyond {beyond}")
 
 
+def start_on_san(lab: Lab, name: str, wwpns: tuple[str, str]) -> str:
+    """A running partition that boots from LUN NAMEroot and keeps its sequence on
+    NAMEseq, both mapped to the first WWPN of its virtual FC adapter; returns its boot id
+    once it has acknowledged 10 records."""
+    root, seq = f"{name}root", f"{name}seq"
+    san_lun(lab, root, boot=True)
+    san_lun(lab, seq)
+    for lun in (root, seq):
+        lab.run("openlpm", "san", "map", "-l", lun, "--wwpn", wwpns[0])
+    lab.run("mksyscfg", "-r", "lpar", "-m", SOURCE, "-i", PROFILE.format(
+        name=name, root=root, seq=seq, adapters=f"virtual_fc_adapters=4/{wwpns[0]}/{wwpns[1]}"))
+    lab.run("chsysstate", "-r", "lpar", "-m", SOURCE, "-o", "on", "-n", name)
+    boot = lab.wait_ticks(SOURCE, name, more_than=1)[-1][2]
+    wait_acknowledged(lab, SOURCE, name, beyond=10)
+    return boot
+
+
 def test_a_lun_opens_only_for_the_wwpns_it_is_mapped_to(lab: Lab, tmp_path: Path) -> None:
     san_lun(lab, "zoned")
     lab.run("openlpm", "san", "map", "-l", "zoned", "--wwpn", WWPNS[0])
@@ -102,18 +119,9 @@ def test_a_lun_opens_only_for_the_wwpns_it_is_mapped_to(lab: Lab, tmp_path: Path
 
 def test_boot_on_san_partition_migrates_with_its_disks_and_reboots_on_the_target(
         lab: Lab) -> None:
-    san_lun(lab, "web1root", boot=True)
-    san_lun(lab, "web1seq")
-    for lun in ("web1root", "web1seq"):
-        lab.run("openlpm", "san", "map", "-l", lun, "--wwpn", WWPNS[0])
-    lab.run("mksyscfg", "-r", "lpar", "-m", SOURCE, "-i", PROFILE.format(
-        name="web1", root="web1root", seq="web1seq",
-        adapters=f"virtual_fc_adapters=4/{WWPNS[0]}/{WWPNS[1]}"))
-    lab.run("chsysstate", "-r", "lpar", "-m", SOURCE, "-o", "on", "-n", "web1")
-    boot = lab.wait_ticks(SOURCE, "web1", more_than=1)[-1][2]
+    boot = start_on_san(lab, "web1", WWPNS)
     assert "openlpm root on SAN LUN web1root" in lab.run(
-        "openlpm", "console", "-m", SOURCE, "-p", "web1", "--lines", "50").stdout
-    wait_acknowledged(lab, SOURCE, "web1", beyond=10)
+        "openlpm", "console", "-m", SOURCE, "-p", "web1", "--lines", "200").stdout
 
     lab.run("migrlpar", "-o", "m", "-m", SOURCE, "-t", TARGET, "-p", "web1")
 
@@ -173,16 +181,8 @@ def test_a_vscsi_lun_must_be_mapped_to_the_target_before_the_partition_moves(
 def test_an_unreachable_san_stops_validation_and_the_partition_keeps_its_disks(
         lab: Lab) -> None:
     wwpns = ("c050760000000b01", "c050760000000b02")
-    san_lun(lab, "app1root", boot=True)
-    san_lun(lab, "app1seq")
-    for lun in ("app1root", "app1seq"):
-        lab.run("openlpm", "san", "map", "-l", lun, "--wwpn", wwpns[0])
-    lab.run("mksyscfg", "-r", "lpar", "-m", SOURCE, "-i", PROFILE.format(
-        name="app1", root="app1root", seq="app1seq",
-        adapters=f"virtual_fc_adapters=4/{wwpns[0]}/{wwpns[1]}"))
-    lab.run("chsysstate", "-r", "lpar", "-m", SOURCE, "-o", "on", "-n", "app1")
-    boot = lab.wait_ticks(SOURCE, "app1", more_than=1)[-1][2]
-    before = wait_acknowledged(lab, SOURCE, "app1", beyond=10)
+    boot = start_on_san(lab, "app1", wwpns)
+    before = acknowledged(lab, SOURCE, "app1")
 
     lab.link("san", up=False)
     try:

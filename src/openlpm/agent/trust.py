@@ -16,11 +16,7 @@ import secrets
 import ssl
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-
-from openlpm.authority import certificate_request, new_key, self_signed
+from openlpm.authority import certificate_request, issue_problem, new_key, self_signed
 from openlpm.errors import NotPermitted, RequestInvalid, WrongState
 from openlpm.private import write_private
 
@@ -68,17 +64,10 @@ class AgentTrust:
         if not hmac.compare_digest(code.encode(), expected.encode()):
             raise NotPermitted(f"Wrong enrollment code for managed system {self.system}.",
                                code="HSCLF506")
-        try:
-            certificate = x509.load_pem_x509_certificate(certificate_pem.encode())
-            authority = x509.load_pem_x509_certificate(authority_pem.encode())
-            certificate.verify_directly_issued_by(authority)
-        except (ValueError, TypeError, InvalidSignature) as exc:
-            raise RequestInvalid(f"Managed system {self.system} was sent a certificate its "
-                                 f"authority did not sign: {exc}", code="HSCLF508") from None
-        key = serialization.load_pem_private_key(self.key.read_bytes(), password=None)
-        if certificate.public_key() != key.public_key():
-            raise RequestInvalid(f"Managed system {self.system} was sent a certificate for "
-                                 f"another key.", code="HSCLF508")
+        problem = issue_problem(certificate_pem, authority_pem, self.key.read_bytes())
+        if problem is not None:
+            raise RequestInvalid(f"Managed system {self.system} was sent {problem}.",
+                                 code="HSCLF508")
         write_private(self.certificate, certificate_pem.encode())
         write_private(self.console_authority, authority_pem.encode())
         self.code_file.unlink(missing_ok=True)

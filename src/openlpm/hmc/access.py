@@ -10,7 +10,6 @@ result. Request bodies are never written there: they may hold passwords.
 from __future__ import annotations
 
 import re
-import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 
 from openlpm.errors import NotPermitted, NotSignedIn, OpenLpmError
+from openlpm.hmc.database import open_database
 from openlpm.hmc.users import Users
 from openlpm.model import AuditEvent, Role, User
 
@@ -62,9 +62,7 @@ def may(user: User, needed: Role) -> bool:
 
 class AuditLog:
     def __init__(self, path: Path) -> None:
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(AUDIT_SCHEMA)
+        self._db = open_database(path, AUDIT_SCHEMA)
 
     def close(self) -> None:
         self._db.close()

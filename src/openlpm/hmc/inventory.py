@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from openlpm.errors import ObjectExists, ObjectNotFound
+from openlpm.hmc.database import open_database
 from openlpm.model import Frozen, JournalEntry, MigrationRecord, MigrationStep
 
 SCHEMA = """
@@ -32,11 +33,7 @@ class SystemEntry(Frozen):
 
 class Inventory:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Made where the app is built, used on its event loop (one thread at a time).
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
+        self._db = open_database(path, SCHEMA)
 
     def close(self) -> None:
         self._db.close()

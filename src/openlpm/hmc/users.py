@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from openlpm.errors import NotSignedIn, ObjectExists, ObjectNotFound, RequestInvalid
+from openlpm.hmc.database import open_database
 from openlpm.model import ApiToken, Role, User
 
 SCHEMA = """
@@ -52,9 +53,7 @@ def _digest(token: str) -> str:
 
 class Users:
     def __init__(self, path: Path) -> None:
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
+        self._db = open_database(path, SCHEMA)
 
     def close(self) -> None:
         self._db.close()

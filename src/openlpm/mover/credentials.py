@@ -12,10 +12,9 @@ import ssl
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 
-from openlpm.authority import certificate_request, new_key
+from openlpm.authority import certificate_request, issue_problem, new_key
 from openlpm.errors import RequestInvalid, WrongState
 from openlpm.model import MoverCertificate
 from openlpm.private import write_private
@@ -37,17 +36,10 @@ class MoverCredentials:
 
     def install(self, certificate_pem: str, authority_pem: str) -> MoverCertificate:
         """Keep a certificate the console issued, after checking it is for our key."""
-        try:
-            certificate = x509.load_pem_x509_certificate(certificate_pem.encode())
-            authority = x509.load_pem_x509_certificate(authority_pem.encode())
-            certificate.verify_directly_issued_by(authority)
-        except (ValueError, TypeError, InvalidSignature) as exc:
-            raise RequestInvalid(f"Mover service {self.name} was sent a certificate its "
-                                 f"authority did not sign: {exc}", code="HSCLF144") from None
-        key = serialization.load_pem_private_key(self._key_path.read_bytes(), password=None)
-        if certificate.public_key() != key.public_key():
-            raise RequestInvalid(f"Mover service {self.name} was sent a certificate for "
-                                 f"another key.", code="HSCLF144")
+        problem = issue_problem(certificate_pem, authority_pem, self._key_path.read_bytes())
+        if problem is not None:
+            raise RequestInvalid(f"Mover service {self.name} was sent {problem}.",
+                                 code="HSCLF144")
         write_private(self._authority_path, authority_pem.encode())
         write_private(self._certificate_path, certificate_pem.encode())
         self._contexts = None
