@@ -330,9 +330,8 @@ class SystemInfo(Frozen):
     # The SAN this system's I/O services are cabled to (its control API).
     san_url: str | None = None
     # The VLANs its virtual switch bridges to the network (what a partition's virtual
-    # Ethernet adapters may use here), and how many I/O services give it paths.
+    # Ethernet adapters may use here).
     vlans: tuple[int, ...] = ()
-    io_services: int = 1
 
 
 class MigrationProgress(Frozen):

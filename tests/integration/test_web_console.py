@@ -105,6 +105,7 @@ def test_signing_in_needs_the_right_password(lab: Lab, page: object) -> None:
     page.get_by_label("Password").fill(password(lab))  # type: ignore[attr-defined]
     page.keyboard.press("Enter")  # type: ignore[attr-defined]
     page.get_by_role("heading", name="Servers").wait_for()  # type: ignore[attr-defined]
+    assert page.locator("#who").inner_text() == "hscroot (hmcsuperadmin)"  # type: ignore[attr-defined]
 
 
 def test_servers_lists_every_system_with_its_resources_and_movers(page: object) -> None:

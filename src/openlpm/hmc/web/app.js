@@ -75,7 +75,7 @@ function showError(error) {
 async function start() {
   try {
     const session = await api("GET", "/session");
-    signedIn(session.user);
+    signedIn(session);
   } catch (error) {
     if (error.status === 401) signInPage(error.code === "HSCLF503" ? error.message : "");
     else showError(error);
@@ -93,7 +93,7 @@ function signInPage(problem) {
       try {
         const session = await api("POST", "/session",
           { user: data.get("user"), password: data.get("password") });
-        signedIn(session.user);
+        signedIn(session);
       } catch (error) {
         message.textContent = `${error.code} ${error.message}`;
       }
@@ -108,8 +108,9 @@ function signInPage(problem) {
   form.querySelector("input[name=password]").focus();
 }
 
-function signedIn(user) {
-  document.getElementById("who").textContent = user;
+function signedIn(session) {
+  // The role only says what to expect: the console itself refuses what it does not allow.
+  document.getElementById("who").textContent = `${session.user} (${session.role})`;
   document.getElementById("nav").hidden = false;
   document.getElementById("session").hidden = false;
   listen();
