@@ -281,8 +281,12 @@ def console_client(state: LabState, timeout: float = 10.0) -> httpx.AsyncClient:
 
 
 def console_headers(state: LabState) -> dict[str, str]:
-    token = token_for(state.hmc_url, credentials_file(state.prefix))
-    return {"Authorization": f"Bearer {token}"}
+    return {"Authorization": f"Bearer {console_token(state)}"}
+
+
+def console_token(state: LabState) -> str | None:
+    """The token the lab signed in with (as its console's first user)."""
+    return token_for(state.hmc_url, credentials_file(state.prefix))
 
 
 async def _register_systems(state: LabState, spec: LabSpec) -> None:
