@@ -489,17 +489,18 @@ def migrlpar_parser() -> argparse.ArgumentParser:
                         "one of the two systems does not answer, deciding from the other")
     parser.add_argument("--async", dest="no_wait", action="store_true",
                         help="with -o m: return once the migration has started")
-    parser.add_argument("--vlanbridge", type=int, choices=[1, 2], help="1: every VLAN must "
-                        "be bridged on the target; 2: only if possible (checked once "
-                        "partitions have VLAN adapters)")
+    parser.add_argument("--vlanbridge", type=int, choices=[1, 2], help="1 (default): every "
+                        "VLAN of the partition must be bridged on the target (an error "
+                        "otherwise); 2: only if possible (a warning)")
     parser.add_argument("--mpio", type=int, choices=[1, 2], help="1: keep multipath storage "
-                        "paths, 2: if possible (checked once partitions have SAN storage)")
+                        "paths, 2: if possible (each system has one I/O service, so there "
+                        "is one path on each side)")
     parser.add_argument("--redundantvios", type=int, choices=[0, 1, 2], help="0: do not "
                         "require, 1: require, 2: keep if possible the redundant storage "
-                        "paths (checked once partitions have SAN storage)")
+                        "paths (one I/O service per system, as for --mpio)")
     parser.add_argument("--npivval", choices=["port", "portdisk"], help="storage check "
-                        "depth: port, or port and each disk (once partitions have SAN "
-                        "storage)")
+                        "depth: port, or port and each disk (both: validation checks the "
+                        "target's SAN connection; step 2 opens every disk)")
     parser.add_argument("--redundantmsps", type=int, choices=[0, 1, 2], help="0 and 2: one "
                         "mover pair (openlpm has no redundant pairs); 1 is refused")
     parser.add_argument("--usecurrdata", action="store_true", help="accepted: openlpm "
