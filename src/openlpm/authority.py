@@ -34,11 +34,12 @@ def fingerprint(certificate_pem: str) -> str:
     return ":".join(f"{byte:02X}" for byte in digest)
 
 
-def new_key() -> bytes:
-    """A new private key (ECDSA P-256), PEM, for the caller to keep with write_private."""
-    return ec.generate_private_key(ec.SECP256R1()).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption())
+def ensure_key(path: Path) -> None:
+    """A private key (ECDSA P-256, PEM, mode 0600) at ``path``, made unless one is there."""
+    if not path.exists():
+        write_private(path, ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption()))
 
 
 def certificate_request(key_pem: bytes, name: str) -> str:
@@ -58,8 +59,7 @@ class CertificateAuthority:
         self.directory = directory
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         key_path, certificate_path = directory / "authority.key", directory / "authority.crt"
-        if not key_path.exists():
-            write_private(key_path, new_key())
+        ensure_key(key_path)
         loaded = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
         assert isinstance(loaded, ec.EllipticCurvePrivateKey)
         self._key = loaded
@@ -125,8 +125,7 @@ def client_context(authority: CertificateAuthority, directory: Path, name: str) 
     authority certified, and presents its own certificate from it (made once, kept in
     ``directory``)."""
     key, certificate = directory / "client.key", directory / "client.crt"
-    if not key.exists():
-        write_private(key, new_key())
+    ensure_key(key)
     if not certificate.exists():
         write_private(certificate, authority.issue(
             certificate_request(key.read_bytes(), name), name).encode())

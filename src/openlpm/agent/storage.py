@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from openlpm.authority import certificate_request, new_key
+from openlpm.authority import certificate_request, ensure_key
 from openlpm.errors import SystemUnreachable, WrongState
 from openlpm.model import Lun, PartitionProfile, host_identity
 from openlpm.private import write_private
@@ -51,8 +51,7 @@ class SanAccess:
             return directory
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         key = directory / "client-key.pem"
-        if not key.exists():
-            write_private(key, new_key())
+        ensure_key(key)
         credentials = await san.login(identity, certificate_request(key.read_bytes(),
                                                                     identity))
         write_private(directory / "ca-cert.pem", credentials.authority.encode())

@@ -16,7 +16,7 @@ import secrets
 import ssl
 from pathlib import Path
 
-from openlpm.authority import certificate_request, issue_problem, new_key, self_signed
+from openlpm.authority import certificate_request, ensure_key, issue_problem, self_signed
 from openlpm.errors import NotPermitted, RequestInvalid, WrongState
 from openlpm.private import write_private
 
@@ -29,8 +29,7 @@ class AgentTrust:
         self.certificate = directory / "agent.crt"
         self.console_authority = directory / "console-authority.crt"
         self.code_file = directory / "enrollment-code"
-        if not self.key.exists():
-            write_private(self.key, new_key())
+        ensure_key(self.key)
         if not self.certificate.exists():
             write_private(self.certificate,
                           self_signed(self.key.read_bytes(), system).encode())

@@ -14,7 +14,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from openlpm.authority import certificate_request, issue_problem, new_key
+from openlpm.authority import certificate_request, ensure_key, issue_problem
 from openlpm.errors import RequestInvalid, WrongState
 from openlpm.model import MoverCertificate
 from openlpm.private import write_private
@@ -27,8 +27,7 @@ class MoverCredentials:
         self._key_path = directory / "mover.key"
         self._certificate_path = directory / "mover.crt"
         self._authority_path = directory / "authority.crt"
-        if not self._key_path.exists():
-            write_private(self._key_path, new_key())
+        ensure_key(self._key_path)
         self._contexts: tuple[ssl.SSLContext, ssl.SSLContext] | None = None
 
     def certificate_request(self) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from openlpm.authority import CertificateAuthority, certificate_request, new_key
+from openlpm.authority import CertificateAuthority, certificate_request, ensure_key
 from openlpm.model import FabricCredentials, FabricLogin
 from openlpm.private import write_private
 
@@ -32,8 +32,7 @@ class Fabric:
         directory = self.server_credentials
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         key = directory / "server-key.pem"
-        if not key.exists():
-            write_private(key, new_key())
+        ensure_key(key)
         certificate = self.authority.issue(certificate_request(key.read_bytes(), name), name,
                                            addresses=(data_host,))
         write_private(directory / "server-cert.pem", certificate.encode())
