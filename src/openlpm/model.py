@@ -363,6 +363,8 @@ class Finding(Frozen):
     object: str
     message: str
     remedy: str = ""
+    # The console that found it, when another than the one asked (a remote target's).
+    console: str = ""
 
 
 class Lun(Frozen):
@@ -436,6 +438,10 @@ class MigrationRecord(Frozen):
     convergence: Convergence = Convergence.PRECOPY
     downtime_limit_ms: int | None = None
     rounds: tuple[MigrationRound, ...] = ()
+    # A migration across consoles: on the console driving it, the console managing the
+    # target; on that console, the one driving it (which alone may stop or recover it).
+    target_console: str | None = None
+    driven_by: str | None = None
 
 
 class JournalEntry(Frozen):
@@ -483,6 +489,8 @@ class CheckResult(Frozen):
     check: str
     description: str
     found: int
+    # The console that ran it, when another than the one asked (a remote target's).
+    console: str = ""
 
 
 class PartitionChanges(Frozen):
@@ -694,3 +702,51 @@ class PartitionSummary(Frozen):
     partition: Partition
     migration_state: MigrationState = MigrationState.NOT_MIGRATING
     migration_id: str | None = None
+
+
+class KeyExchange(Frozen):
+    """``mkauthkeys --ip REMOTE -u USER``: the remote console and who to act as there."""
+
+    ip: str = Field(min_length=1)
+    user: str = Field(min_length=1)
+    password: str = Field(repr=False, min_length=1)
+
+
+class RemoteConsole(Frozen):
+    """A console this one exchanged keys with: it acts there as ``user``, with that user's
+    role there (``lsauthkeys``). The token it holds is never shown."""
+
+    name: str
+    url: str
+    user: str
+    added: float
+    mover_authority_fingerprint: str
+
+
+class PeerTrust(Frozen):
+    """What two consoles give each other when they exchange keys: their names and the
+    authority that certifies their movers, so that a stream may go from one to the
+    other's."""
+
+    console: str
+    mover_authority: str
+
+
+class IncomingValidation(Frozen):
+    """What a console asks of the remote console that manages the target: the request
+    (its ``target`` a system of the remote), the partition and its source system."""
+
+    request: MigrationRequest
+    partition: Partition
+    source: SystemInfo
+
+
+class IncomingValidationReport(Frozen):
+    """The remote console's answer: its target system (None when its agent did not
+    answer, with why) and the findings of the checks of the target it ran."""
+
+    console: str
+    target: SystemInfo | None
+    target_error: str | None = None
+    findings: tuple[Finding, ...] = ()
+    checks: tuple[CheckResult, ...] = ()

@@ -48,13 +48,14 @@ def bind(address: str) -> socket.socket:
     return sock
 
 
-def serve(app: FastAPI, listener: socket.socket, tls: ssl.SSLContext | None = None) -> None:
-    """Serve until stopped; over TLS with ``tls``, a context its owner may change while
-    serving (new certificates apply to the next connection)."""
+def serve(app: FastAPI, *listeners: socket.socket,
+          tls: ssl.SSLContext | None = None) -> None:
+    """Serve on every listener until stopped; over TLS with ``tls``, a context its owner
+    may change while serving (new certificates apply to the next connection)."""
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5)
     config.load()
     if tls is not None:
         config.ssl = tls
-    uvicorn.Server(config).run(sockets=[listener])
+    uvicorn.Server(config).run(sockets=list(listeners))

@@ -90,10 +90,12 @@ class Lab:
         """Lines of a listing command's output (use with -F)."""
         return self.run(*argv).stdout.splitlines()
 
-    def ticks(self, system: str, partition: str) -> list[tuple[float, int, str, str]]:
-        """(receive time, counter, boot id, system) of each tick line on the console."""
+    def ticks(self, system: str, partition: str, env: dict[str, str] | None = None) -> \
+            list[tuple[float, int, str, str]]:
+        """(receive time, counter, boot id, system) of each tick line on the console
+        (of the lab's console, or the one ``env`` names)."""
         out = self.run("openlpm", "console", "-m", system, "-p", partition,
-                       "--lines", "2000", "--stamps").stdout
+                       "--lines", "2000", "--stamps", env=env).stdout
         ticks = []
         for line in out.splitlines():
             stamp, where, *text = line.split()
@@ -103,12 +105,12 @@ class Lab:
         return ticks
 
     def wait_ticks(self, system: str, partition: str, more_than: int,
-                   timeout: float = 90.0, received_on: str | None = None) -> \
-            list[tuple[float, int, str, str]]:
+                   timeout: float = 90.0, received_on: str | None = None,
+                   env: dict[str, str] | None = None) -> list[tuple[float, int, str, str]]:
         """Wait for the console to hold more than ``more_than`` ticks (received on a system)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            ticks = self.ticks(system, partition)
+            ticks = self.ticks(system, partition, env)
             if len([t for t in ticks if received_on in (None, t[3])]) > more_than:
                 return ticks
             time.sleep(0.5)

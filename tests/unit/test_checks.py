@@ -15,6 +15,7 @@ import pytest
 from openlpm import __version__
 from openlpm.hmc.checks import (
     CHECKS,
+    TARGET_CHECKS,
     Check,
     describe,
     environment,
@@ -77,7 +78,7 @@ def facts(state: PartitionState = PartitionState.RUNNING, *, request: dict[str, 
         source=source or system("sys1"), target=system("sys2"),
         target_cpu_models=(CpuModel(name="qemu64"),),
         mover_probe=MoverProbe(peer="198.18.0.12:8472", reachable=True),
-        guest=GuestVerdict(answered=True), authority=AUTHORITY)
+        guest=GuestVerdict(answered=True), authorities=frozenset({AUTHORITY}))
     return MigrationFacts(**{**base.__dict__, **changes})
 
 
@@ -123,13 +124,22 @@ def test_a_target_in_maintenance_takes_no_migration() -> None:
     assert "openlpm maintenance -m sys2 --off" in found.remedy
 
 
-def test_ip_naming_this_console_is_a_local_migration() -> None:
-    assert findings(environment.remote_console, facts(request={"remote_hmc": "hmc1"})) == []
+def test_a_remote_console_runs_the_checks_of_its_target_and_this_one_the_others() -> None:
+    target_side = {c.__name__ for c in TARGET_CHECKS}
+    assert {"memory_available", "vlans_bridged", "storage_reachable",
+            "movers_certified"} <= target_side
+    assert not target_side & {"state_allows", "only_virtual_devices", "guest_consents",
+                              "movers_reach_each_other"}
+    assert set(CHECKS) >= TARGET_CHECKS
 
 
-def test_ip_naming_another_console_is_an_error() -> None:
-    found = only(environment.remote_console, facts(request={"remote_hmc": "hmc9"}))
-    assert (found.code, found.object) == ("HSCLF418", "hmc9")
+def test_a_mover_certified_by_a_console_this_one_exchanged_keys_with_is_trusted() -> None:
+    peer = "AB:CD"
+    foreign = mover_of("sys2").model_copy(update={"certificate": certificate(peer)})
+    target = system("sys2", movers=(foreign,))
+    assert only(movers.movers_certified, facts(target=target)).code == "HSCLF422"
+    assert findings(movers.movers_certified, facts(
+        target=target, authorities=frozenset({AUTHORITY, peer}))) == []
 
 
 def test_agent_releases_outside_the_pairing_table_are_an_error() -> None:

@@ -21,9 +21,10 @@ from openlpm.wire import ServiceClient
 
 class AgentClient(ServiceClient):
     def __init__(self, base_url: str, system: str = "", timeout: float = 60.0,
-                 tls: ssl.SSLContext | bool | None = None) -> None:
+                 tls: ssl.SSLContext | bool | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(base_url, f"Agent of managed system {system}", timeout=timeout,
-                         tls=tls)
+                         tls=tls, headers=headers)
 
     async def enrollment_request(self) -> str:
         return str((await self.request("GET", "/enrollment"))["request"])

@@ -471,9 +471,13 @@ def migrlpar_parser() -> argparse.ArgumentParser:
         'streams=N,compression=none|zstd"; with -o set -r sys: '
         '"convergence=...,max_downtime_ms=MS,stream_encryption=1|0"'))
     data.add_argument("-f", dest="input_file", type=Path, help="file holding the -i data")
-    parser.add_argument("--ip", dest="remote_hmc", help="console that manages the target; "
-                        "this console's own name means a local migration")
-    parser.add_argument("-u", dest="remote_user", help="user on the --ip console")
+    parser.add_argument("--ip", dest="remote_hmc", metavar="REMOTE",
+                        help="another console that manages the target (its address or "
+                        "name; keys exchanged first with mkauthkeys); this console's own "
+                        "name means a local migration")
+    parser.add_argument("-u", dest="remote_user", metavar="USER",
+                        help="the user of the --ip console to act as (needed when keys "
+                        "were exchanged for several)")
     parser.add_argument("-w", dest="wait", type=float, help="minutes to wait before the "
                         "migration gives up and leaves the partition on the source")
     parser.add_argument("-d", dest="detail", type=int, choices=range(1, 6),
@@ -695,11 +699,11 @@ def lslparmigr_parser() -> argparse.ArgumentParser:
     parser = HmcArgumentParser(
         prog="lslparmigr", description="List partition migration information of a managed "
         "system: lpar (each partition's migration), sys (limits, counts and migration "
-        "defaults), msp (mover "
-        "service pairs to -t, each probed), virtualio (how each partition's devices map "
-        "onto -t).")
+        "defaults), msp (mover service pairs to -t, each probed), virtualio (how each "
+        "partition's devices map onto -t), migr (every migration the console keeps that "
+        "involves the system, newest first, with its result: an openlpm addition).")
     parser.add_argument("-r", dest="resource", required=True,
-                        choices=["lpar", "sys", "msp", "virtualio"])
+                        choices=["lpar", "sys", "msp", "virtualio", "migr"])
     parser.add_argument("-m", dest="system", required=True, help="managed system")
     parser.add_argument("-t", dest="target", help="target managed system (-r msp, virtualio)")
     parser.add_argument("--filter", help='"lpar_names=A,B" or "lpar_ids=1,2"')
@@ -725,6 +729,18 @@ def migration_record(summary_: PartitionSummary,
     }
 
 
+def history_record(record: MigrationRecord) -> dict[str, object]:
+    """``lslparmigr -r migr``: one migration and its result."""
+    return {
+        "migration_id": record.id, "name": record.partition,
+        "migration_type": record.kind.value, "source_sys_name": record.source,
+        "dest_sys_name": record.target, "migration_state": record.state.value,
+        "started": time.strftime("%m/%d/%Y %H:%M:%S", time.localtime(record.started)),
+        "downtime_ms": record.downtime_ms, "error_code": record.error_code,
+        "dest_hmc": record.target_console, "driven_by_hmc": record.driven_by,
+    }
+
+
 def mover_pair_record(pair: Mapping[str, Any]) -> dict[str, object]:
     return {
         "source_msp_name": pair["source_msp_name"], "dest_msp_name": pair["dest_msp_name"],
@@ -746,6 +762,10 @@ def virtualio_record(summary_: PartitionSummary) -> dict[str, object]:
 async def _lslparmigr(args: argparse.Namespace, hmc: HmcClient) -> None:
     if args.resource == "sys":
         listing([await hmc.system_migration(args.system)], args)
+        return
+    if args.resource == "migr":
+        await hmc.system(args.system)
+        listing([history_record(m) for m in await hmc.migrations(args.system)], args)
         return
     keep = lpar_filter(args.filter)
     if args.resource in ("msp", "virtualio") and not args.target:

@@ -1,6 +1,7 @@
 """How validation findings are printed, at the HMC's detail levels (``-d 1..5``).
 
-1. one line per finding: code, severity, the object it concerns, what is wrong;
+1. one line per finding: code, severity, the object it concerns (after the name of the
+   console that found it, when a remote console checked its target), what is wrong;
 2. (default) and under each, what to do about it;
 3. and a summary line: verdict, migration kind, counts;
 4. and every check that ran, with how many findings it gave;
@@ -24,7 +25,8 @@ def finding_lines(findings: Iterable[Finding], detail: int = DEFAULT_DETAIL,
                   nodetails: bool = False) -> list[str]:
     lines = []
     for f in findings:
-        lines.append(f"{f.code} {f.severity.capitalize()} [{f.object}]: {f.message}")
+        where = f"{f.console}: {f.object}" if f.console else f.object
+        lines.append(f"{f.code} {f.severity.capitalize()} [{where}]: {f.message}")
         if f.remedy and detail >= 2 and not nodetails:
             lines.append(f"    {f.remedy}")
     return lines
@@ -41,7 +43,8 @@ def summary_lines(report: ValidationReport, detail: int) -> list[str]:
     if detail >= 4:
         for result in report.checks:
             outcome = "ok" if not result.found else f"{result.found} finding(s)"
-            lines.append(f"  check {result.check}: {outcome} - {result.description}")
+            where = f" (on {result.console})" if result.console else ""
+            lines.append(f"  check {result.check}{where}: {outcome} - {result.description}")
     if detail >= 5:
         lines.append(f"Validation took {report.elapsed_ms:.0f} ms "
                      f"({len(report.checks)} checks).")

@@ -21,6 +21,7 @@ from openlpm.model import (
     CpuModel,
     EvacuationPlan,
     JournalEntry,
+    KeyExchange,
     Lun,
     LunCreate,
     MigrationRecord,
@@ -28,6 +29,7 @@ from openlpm.model import (
     MoverInfo,
     PartitionProfile,
     PartitionSummary,
+    RemoteConsole,
     Session,
     SystemInfo,
     SystemSummary,
@@ -100,6 +102,16 @@ class HmcClient(ServiceClient):
 
     async def remove_token(self, token_id: str) -> None:
         await self.request("DELETE", f"/tokens/{token_id}")
+
+    async def exchange_keys(self, exchange: KeyExchange) -> RemoteConsole:
+        return RemoteConsole.model_validate(await self.request(
+            "POST", "/authkeys", json=exchange.model_dump()))
+
+    async def remote_consoles(self) -> list[RemoteConsole]:
+        return [RemoteConsole.model_validate(r) for r in await self.request("GET", "/authkeys")]
+
+    async def forget_keys(self, ip: str, user: str) -> None:
+        await self.request("DELETE", "/authkeys", params={"ip": ip, "user": user})
 
     async def audit(self, since: float = 0.0) -> list[AuditEvent]:
         return [AuditEvent.model_validate(e) for e in await self.request(

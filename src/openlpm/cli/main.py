@@ -45,6 +45,9 @@ def parser() -> argparse.ArgumentParser:
                        help="the first super administrator's name")
     serve.add_argument("--reach-netns", metavar="NS",
                        help="after binding, reach managed systems from network namespace NS")
+    serve.add_argument("--peer-listen", metavar="HOST:PORT",
+                       help="also answer here, bound inside --reach-netns when given: "
+                            "where other consoles reach this one (mkauthkeys --ip)")
     serve.add_argument("--san-url", help="the site's SAN (its control API): LUNs, mappings, "
                                          "and the storage steps of migrations")
 
@@ -162,6 +165,9 @@ def parser() -> argparse.ArgumentParser:
     lab_up.add_argument("--mover-suffix", default="-msp1",
                         help="each system's mover service is named SYSTEM+SUFFIX")
     lab_up.add_argument("--hmc-name", default="hmc", help="the console's name (migrlpar --ip)")
+    lab_up.add_argument("--remote-hmc", default="", metavar="NAME",
+                        help="start a second console named NAME that manages the last "
+                        "system (migrations across consoles: mkauthkeys, migrlpar --ip)")
     lab_restart = _add(lab, "restart", "end one service of a lab and start it again")
     lab_restart.add_argument("--prefix", default="olpm")
     lab_restart.add_argument("role", help="hmc, SYSTEM-agent or SYSTEM-mover (see lab.json)")
@@ -238,7 +244,8 @@ async def _dispatch(args: argparse.Namespace) -> int | None:
             prefix=args.prefix, systems=args.systems, cpus=args.cpus,
             memory_mb=args.memory_mb, accel=args.accel, hmc_port=args.hmc_port,
             partition_args=args.partition_args, names=args.names,
-            mover_suffix=args.mover_suffix, hmc_name=args.hmc_name))
+            mover_suffix=args.mover_suffix, hmc_name=args.hmc_name,
+            remote_hmc=args.remote_hmc))
     elif args.part == "lab" and args.action == "restart":
         pid = await site.restart(args.prefix, args.role)
         print(f"{args.role} of lab {args.prefix} restarted (pid {pid})")
@@ -301,13 +308,15 @@ def _hmc_serve(args: argparse.Namespace) -> None:
     from openlpm.hmc.api import create_app
     from openlpm.serve import bind, enter_netns, serve
 
-    listener = bind(args.listen)
+    listeners = [bind(args.listen)]
     if args.reach_netns:
         enter_netns(args.reach_netns)
+    if args.peer_listen:
+        listeners.append(bind(args.peer_listen))
     first_admin = ((args.admin_user, args.admin_password_file.read_text().splitlines()[0])
                    if args.admin_password_file else None)
     serve(create_app(args.db, name=args.name, first_admin=first_admin,
-                     san_url=args.san_url), listener)
+                     san_url=args.san_url), *listeners)
 
 
 def _agent_serve(args: argparse.Namespace) -> None:
@@ -329,7 +338,7 @@ def _agent_serve(args: argparse.Namespace) -> None:
     limits = MigrationLimits(args.max_active_migrations, args.max_inactive_migrations)
     trust = AgentTrust(args.name, args.tls_dir) if args.tls_dir else None
     serve(create_app(manager, args.accel, _qemu_version(args.qemu), args.mover_url, limits,
-                     trust), bind(args.listen), trust.context if trust else None)
+                     trust), bind(args.listen), tls=trust.context if trust else None)
 
 
 def _mover_serve(args: argparse.Namespace) -> None:

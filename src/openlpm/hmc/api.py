@@ -21,6 +21,8 @@ from openlpm.hmc.access import AuditLog, Guard
 from openlpm.hmc.balancing import Balancer
 from openlpm.hmc.board import MigrationBoard, SystemChanged
 from openlpm.hmc.checks.facts import stream_encrypted
+from openlpm.hmc.consoles import Consoles
+from openlpm.hmc.consoles_api import install_consoles_api
 from openlpm.hmc.evacuate import Evacuation
 from openlpm.hmc.inventory import Inventory, SystemEntry
 from openlpm.hmc.migrate import MigrationEngine
@@ -117,8 +119,9 @@ def create_app(db_path: Path, name: str = "", first_admin: tuple[str, str] | Non
     # the other, cannot pass for the console with an agent.
     control = CertificateAuthority(db_path.parent / "authority" / "agents",
                                    f"{name} agent authority")
+    consoles = Consoles(db_path)
     site = Site(inventory, authority, san_url, control,
-                client_context(control, control.directory, f"{name} console"))
+                client_context(control, control.directory, f"{name} console"), consoles, name)
     board = MigrationBoard(inventory)
     engine = MigrationEngine(site, board)
     recovery = Recovery(site, board, engine.driven)
@@ -134,6 +137,7 @@ def create_app(db_path: Path, name: str = "", first_admin: tuple[str, str] | Non
         await engine.shutdown()
         await site.close()
         inventory.close()
+        consoles.close()
         users.close()
         audit.close()
 
@@ -142,6 +146,7 @@ def create_app(db_path: Path, name: str = "", first_admin: tuple[str, str] | Non
     install_error_handlers(app)
     install_user_api(app, users, audit, guard)
     install_san_api(app, site)
+    install_consoles_api(app, site, board, consoles, name)
 
     # -- managed systems -------------------------------------------------------------
 

@@ -77,11 +77,12 @@ class MigrationBoard:
     async def abandon_unfinished(self) -> list[MigrationRecord]:
         """After a restart of the console, no job drives the migrations it had in flight.
 
-        Returns them, marked failed, for recovery to settle.
+        Returns them, marked failed, for recovery to settle. A migration another console
+        drives is not this one's to settle: it is left as that console last reported it.
         """
         abandoned = []
         for record in self.inventory.migrations():
-            if not record.state.finished:
+            if not record.state.finished and record.driven_by is None:
                 self.inventory.journal(record.id, record.step, "abandoned",
                                        "the console restarted during the migration")
                 abandoned.append(record)

@@ -4,6 +4,11 @@ Until the source reports the stream completed (step 5a) the partition belongs to
 source: any failure undoes, newest first, everything made on the target and the
 partition keeps running where it was. From then on it belongs to the target and what
 is left is cleanup of the source.
+
+A migration to a system of another console (``--ip``) runs the same steps: this console
+drives them, reaching the target's agent and mover through the other console (which
+checks that each call belongs to a migration announced to it) and keeping that console's
+copy of the record current, so that both consoles' ``lslparmigr`` show it.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from functools import partial
 from openlpm.errors import MigrationFailed, ObjectNotFound, OpenLpmError, WrongState
 from openlpm.hmc.board import MigrationBoard
 from openlpm.hmc.convergence import ConvergencePolicy
+from openlpm.hmc.remote import PUBLISH_TIMEOUT_S
 from openlpm.hmc.site import Site
 from openlpm.hmc.slots import Limit, MigrationSlots, mover_limit, system_limit
 from openlpm.hmc.validate import MigrationPlan
@@ -68,7 +74,9 @@ class MigrationJob:
         self.board = board
         self.name = plan.partition.name
         self.source_agent = site.agent(plan.request.source)
-        self.target_agent = site.agent(plan.request.target)
+        self.remote = site.remote(plan.remote) if plan.remote else None
+        self.target_agent = self.remote.agent(plan.request.target) if self.remote \
+            else site.agent(plan.request.target)
         self.token = secrets.token_urlsafe(24)
         self._undo: list[tuple[str, Undo]] = []
         self._committed = False
@@ -84,7 +92,8 @@ class MigrationJob:
             id=f"m{uuid.uuid4().hex[:11]}", partition=self.name, source=plan.source.name,
             target=self.target.name, kind=plan.kind, state=MigrationState.STARTING,
             started=time.time(), dest_profile_name=plan.request.dest_profile_name,
-            warnings=warnings, convergence=self.policy.kind)
+            warnings=warnings, convergence=self.policy.kind,
+            target_console=plan.remote.name if plan.remote else None)
 
     @property
     def active(self) -> bool:
@@ -101,6 +110,10 @@ class MigrationJob:
 
     async def run(self) -> MigrationRecord:
         try:
+            if self.remote is not None:
+                # The other console lets its systems be changed only for a migration it
+                # knows of; a console that refuses stops the migration here.
+                await self.remote.publish(self._for_remote())
             await self.slots.acquire(self.record.id, self._limits(), self._queued)
             await self._publish(state=MigrationState.IN_PROGRESS, step_phase="")
             await self._steps()
@@ -118,6 +131,8 @@ class MigrationJob:
         finally:
             await self.slots.release(self.record.id)
             await self._close_channels()
+            if self.remote is not None:
+                await self.target_agent.close()
         return self.record
 
     def _limits(self) -> tuple[Limit, ...]:
@@ -228,8 +243,10 @@ class MigrationJob:
         encrypted = self.plan.facts.encrypted
         await self._publish(source_msp_name=source_mover_info.name,
                             dest_msp_name=target_mover_info.name, encrypted=encrypted)
-        source_mover = self._mover(source_mover_info.control_url)
-        target_mover = self._mover(target_mover_info.control_url)
+        source_mover = self._mover(MoverClient(source_mover_info.control_url))
+        target_mover = self._mover(
+            self.remote.mover(self.target.name, target_mover_info.name) if self.remote
+            else MoverClient(target_mover_info.control_url))
         incoming = await self.target_agent.prepare_incoming(self.name, self.stream_options())
         # Undos are registered before the calls they undo: a call cut short by a stop or
         # by -w may still have acted, and an undo of what was not done is harmless.
@@ -347,8 +364,7 @@ class MigrationJob:
 
     # -- bookkeeping ------------------------------------------------------------------
 
-    def _mover(self, url: str) -> MoverClient:
-        client = MoverClient(url)
+    def _mover(self, client: MoverClient) -> MoverClient:
         self._movers.append(client)
         return client
 
@@ -411,6 +427,15 @@ class MigrationJob:
     async def _publish(self, **changes: object) -> None:
         self.record = self.record.model_copy(update=changes)
         await self.board.publish(self.record)
+        if self.remote is not None:
+            try:
+                await self.remote.publish(self._for_remote(), timeout=PUBLISH_TIMEOUT_S)
+            except OpenLpmError as exc:
+                log.warning("migration %s: console %s did not take the record: %s",
+                            self.record.id, self.remote.name, exc)
+
+    def _for_remote(self) -> MigrationRecord:
+        return self.record.model_copy(update={"driven_by": self.site.name or "remote"})
 
 
 class MigrationEngine:

@@ -65,6 +65,16 @@ class Recovery:
 
     async def recover(self, system: str, partition: str, force: bool) -> MigrationRecord:
         record = self._newest(system, partition)
+        if record.driven_by is not None:
+            raise WrongState(
+                f"The migration {record.id} of {partition} is driven by console "
+                f"{record.driven_by}: recover it there.", code="HSCLF527")
+        if record.target_console is not None:
+            raise WrongState(
+                f"The migration {record.id} of {partition} went to a system of console "
+                f"{record.target_console}; this console cannot yet recover a migration "
+                f"across consoles. Check both consoles' lssyscfg -r lpar and remove the "
+                f"copy that does not run.", code="HSCLF527")
         if self.driven(record.id):
             raise WrongState(
                 f"The migration {record.id} of {partition} is still in progress; stop it "

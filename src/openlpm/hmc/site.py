@@ -1,19 +1,24 @@
-"""The managed systems this console knows, and one client for each of their agents."""
+"""The managed systems this console knows, one client for each of their agents, and the
+consoles it exchanged keys with."""
 
 from __future__ import annotations
 
+import logging
 import ssl
 from urllib.parse import urlsplit
 
 from openlpm.agent.client import AgentClient
-from openlpm.authority import CertificateAuthority
-from openlpm.errors import ObjectNotFound, WrongState
+from openlpm.authority import CertificateAuthority, fingerprint
+from openlpm.errors import ObjectNotFound, OpenLpmError, WrongState
+from openlpm.hmc.consoles import Consoles
 from openlpm.hmc.inventory import Inventory
-from openlpm.model import MoverInfo, Partition
+from openlpm.hmc.remote import RemoteConsoleClient
+from openlpm.model import MoverInfo, Partition, RemoteConsole
 from openlpm.mover.client import MoverClient
 from openlpm.san.client import SanClient
 from openlpm.wire import ServiceClient
 
+log = logging.getLogger("openlpm.hmc.site")
 MOVER_QUESTION_TIMEOUT_S = 5.0
 # A SAN that does not answer within this long stops the step that asked it.
 SAN_TIMEOUT_S = 10.0
@@ -23,9 +28,12 @@ class Site:
     def __init__(self, inventory: Inventory, authority: CertificateAuthority,
                  san_url: str | None = None,
                  agent_authority: CertificateAuthority | None = None,
-                 tls: ssl.SSLContext | None = None) -> None:
+                 tls: ssl.SSLContext | None = None, consoles: Consoles | None = None,
+                 name: str = "") -> None:
         self.inventory = inventory
+        self.name = name
         self.authority = authority
+        self.consoles = consoles
         self.agent_authority = agent_authority
         # How the console proves itself to its agents, and checks they are its own.
         self.tls = tls
@@ -33,6 +41,7 @@ class Site:
         self._san = SanClient(san_url, timeout=SAN_TIMEOUT_S) if san_url else None
         self._agents: dict[str, AgentClient] = {}
         self._movers: dict[str, MoverClient] = {}
+        self._remotes: dict[tuple[str, str], RemoteConsoleClient] = {}
 
     def agent(self, system: str) -> AgentClient:
         entry = self.inventory.system(system)
@@ -80,15 +89,43 @@ class Site:
         return self._movers[control_url]
 
     async def enroll_movers(self, system: str) -> tuple[MoverInfo, ...]:
-        """Issue each mover service of ``system`` a certificate for its encrypted streams."""
+        """Issue each mover service of ``system`` a certificate for its encrypted streams;
+        it trusts this console's movers and those of the consoles it exchanged keys with."""
         info = await self.agent(system).system()
+        trusted = self.consoles.peer_authorities() if self.consoles else ()
         enrolled = []
         for mover in info.movers:
             client = self.mover(mover.control_url)
             certificate = self.authority.issue(await client.certificate_request(), mover.name)
             enrolled.append(await client.install_certificate(
-                certificate, self.authority.certificate_pem))
+                certificate, self.authority.certificate_pem, trusted))
         return tuple(enrolled)
+
+    async def enroll_all_movers(self) -> None:
+        """After a key exchange: every mover learns the new peer's authority. A system
+        that does not answer now is left as it was (enroll it again later)."""
+        for entry in self.inventory.systems():
+            try:
+                await self.enroll_movers(entry.name)
+            except OpenLpmError as exc:
+                log.warning("%s: its movers do not trust the consoles exchanged with yet "
+                            "(%s); run 'openlpm mover enroll -m %s'", entry.name,
+                            exc.message, entry.name)
+
+    def trusted_authorities(self) -> frozenset[str]:
+        """Fingerprints of the mover authorities this console's movers trust."""
+        peers = self.consoles.peer_authorities() if self.consoles else ()
+        return frozenset({self.authority.fingerprint, *(fingerprint(p) for p in peers)})
+
+    def remote(self, remote: RemoteConsole) -> RemoteConsoleClient:
+        """A client of a console this one exchanged keys with, signed in as its user."""
+        assert self.consoles is not None
+        key = (remote.name, remote.user)
+        client = self._remotes.get(key)
+        if client is None or client.base_url != remote.url:
+            client = RemoteConsoleClient.of(remote, self.consoles.token(remote))
+            self._remotes[key] = client
+        return client
 
     async def partition(self, system: str, name: str | None = None,
                         lpar_id: int | None = None) -> Partition:
@@ -101,8 +138,10 @@ class Site:
                              code="HSCLF164")
 
     async def close(self) -> None:
-        clients: list[ServiceClient] = [*self._agents.values(), *self._movers.values()]
+        clients: list[ServiceClient] = [*self._agents.values(), *self._movers.values(),
+                                        *self._remotes.values()]
         for client in [*clients, *([self._san] if self._san else [])]:
             await client.close()
         self._agents.clear()
         self._movers.clear()
+        self._remotes.clear()

@@ -1,9 +1,14 @@
 """Validation of a migration (``migrlpar -o v``), and the plan ``-o m`` executes.
 
-Naming errors (unknown system or partition, source equal to target) are raised at once:
-there is nothing to validate. Everything else is first gathered (``gather_facts``, all
-questions to agents and movers asked at once), then every check of ``checks.CHECKS``
-runs, so the user sees every problem in one pass. Nothing changes on any system.
+Naming errors (unknown system or partition, source equal to target, a remote console
+this one holds no keys for) are raised at once: there is nothing to validate. Everything
+else is first gathered (``gather_facts``, all questions to agents and movers asked at
+once), then every check of ``checks.CHECKS`` runs, so the user sees every problem in
+one pass. Nothing changes on any system.
+
+When ``--ip`` names another console, that console gathers the facts of its target and
+runs the target's checks (``check_incoming``, answering ``POST /peer/validations``);
+this one runs the others, and the plan holds both sides' findings.
 """
 
 from __future__ import annotations
@@ -14,26 +19,36 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from openlpm.errors import OpenLpmError, RequestInvalid, ValidationFailed
+from openlpm.errors import (
+    ObjectNotFound,
+    OpenLpmError,
+    RequestInvalid,
+    ValidationFailed,
+)
 from openlpm.hmc.board import MigrationBoard
-from openlpm.hmc.checks import CHECKS, describe
+from openlpm.hmc.checks import CHECKS, TARGET_CHECKS, run_checks
 from openlpm.hmc.checks.facts import MigrationFacts
+from openlpm.hmc.remote import remote_error
 from openlpm.hmc.site import Site
 from openlpm.model import (
     CheckResult,
     Finding,
     GuestVerdict,
+    IncomingValidation,
+    IncomingValidationReport,
     MigrationKind,
     MigrationRequest,
     MoverInfo,
     MoverProbe,
     Partition,
+    RemoteConsole,
     Severity,
     SystemInfo,
     ValidationReport,
 )
 
 T = TypeVar("T")
+SOURCE_CHECKS = tuple(check for check in CHECKS if check not in TARGET_CHECKS)
 SAN_QUESTION_TIMEOUT_S = 3.0
 
 
@@ -45,6 +60,8 @@ class MigrationPlan:
     findings: tuple[Finding, ...]
     checks: tuple[CheckResult, ...] = ()
     elapsed_ms: float = 0.0
+    # The console that manages the target, when it is not this one.
+    remote: RemoteConsole | None = None
 
     @property
     def request(self) -> MigrationRequest:
@@ -88,24 +105,115 @@ class MigrationPlan:
 
 async def plan_migration(site: Site, board: MigrationBoard, request: MigrationRequest,
                          console: str = "") -> MigrationPlan:
-    """Resolve the request and run every check; raises only for unknown names."""
+    """Resolve the request and run every check; raises only for unknown names (and for
+    a remote console that cannot be asked)."""
     started = time.perf_counter()
-    facts = await gather_facts(site, board, request, console)
-    findings: list[Finding] = []
-    results = []
-    for check in CHECKS:
-        found = list(check(facts))
-        findings += found
-        results.append(CheckResult(check=check.__name__, description=describe(check),
-                                   found=len(found)))
+    remote = remote_console(site, request, console)
+    if remote is None:
+        facts = await gather_facts(site, board, request, console)
+        findings, results = run_checks(facts)
+    else:
+        facts, theirs = await gather_remote_facts(site, board, request, console, remote)
+        findings, results = run_checks(facts, SOURCE_CHECKS)
+        findings += theirs.findings
+        results += theirs.checks
     return MigrationPlan(facts=facts, findings=tuple(findings), checks=tuple(results),
-                         elapsed_ms=round((time.perf_counter() - started) * 1000, 1))
+                         elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
+                         remote=remote)
+
+
+def remote_console(site: Site, request: MigrationRequest, console: str) -> \
+        RemoteConsole | None:
+    """The console ``--ip`` names when it is another one, with the keys for ``-u``.
+
+    Raises ObjectNotFound when this console exchanged no keys with it (for that user).
+    """
+    ip, user = request.remote_hmc, request.remote_user
+    if ip is None or ip == console:
+        if user is not None and ip is None:
+            raise RequestInvalid("-u names a user of the remote console that --ip names; "
+                                 "give --ip too, or leave -u out.", code="HSCLF523")
+        return None
+    known = site.consoles.find(ip, None) if site.consoles else []
+    if not known:
+        raise ObjectNotFound(
+            f"This console has not exchanged keys with console {ip}, so it cannot act "
+            f"there. Exchange them first: 'mkauthkeys --ip {ip} -u USER' (a user of {ip} "
+            f"whose role there may migrate).", code="HSCLF520")
+    users = sorted({r.user for r in known})
+    mine = [r for r in known if user in (None, r.user)]
+    if user is None and len(users) > 1:
+        raise RequestInvalid(f"This console holds keys for several users of console {ip} "
+                             f"({', '.join(users)}): name one with -u.", code="HSCLF523")
+    if not mine:
+        raise ObjectNotFound(
+            f"This console holds no keys for user {user} of console {ip} (it holds keys "
+            f"for {', '.join(users)}). Exchange them with 'mkauthkeys --ip {ip} -u {user}', "
+            f"or give -u one of those.", code="HSCLF521")
+    return mine[0]
+
+
+async def gather_remote_facts(site: Site, board: MigrationBoard, request: MigrationRequest,
+                              console: str, remote: RemoteConsole) -> \
+        tuple[MigrationFacts, IncomingValidationReport]:
+    """The source's facts from here, the target's from the console that manages it,
+    which also runs the target's checks."""
+    _require_partition_named(request)
+    site.inventory.system(request.source)
+    source, partition = await asyncio.gather(
+        site.agent(request.source).system(),
+        site.partition(request.source, request.partition, request.lpar_id))
+    try:
+        report = await site.remote(remote).validate(IncomingValidation(
+            request=request, partition=partition, source=source))
+    except OpenLpmError as exc:
+        raise remote_error(remote.name, remote.user, remote.url, exc) from None
+    facts = MigrationFacts(
+        request=request, console=console, partition=partition, source=source,
+        target=report.target, target_error=report.target_error,
+        in_flight=tuple(board.in_flight()), authorities=site.trusted_authorities(),
+        san_url=site.san_url)
+    if facts.active:
+        probe, guest = await asyncio.gather(_probe(site, facts), _ask_guest(site, facts))
+        facts = replace(facts, mover_probe=probe, guest=guest)
+    return facts, report
+
+
+async def check_incoming(site: Site, board: MigrationBoard, incoming: IncomingValidation,
+                         console: str) -> IncomingValidationReport:
+    """A remote console's validation of a migration to one of this console's systems:
+    the facts of the target from its agent, the target's checks run here."""
+    request = incoming.request
+    site.inventory.system(request.target)
+    agent = site.agent(request.target)
+    target, target_partitions, models = await asyncio.gather(
+        answer(agent.system()), answer(agent.partitions()), answer(agent.cpu_models()))
+    facts = MigrationFacts(
+        request=request, console=console, partition=incoming.partition,
+        source=incoming.source, target=target if isinstance(target, SystemInfo) else None,
+        target_error=target.message if isinstance(target, OpenLpmError) else None,
+        target_partitions=tuple(target_partitions) if isinstance(target_partitions, list)
+        else (),
+        in_flight=tuple(board.in_flight()),
+        target_cpu_models=tuple(models) if isinstance(models, list) else None,
+        authorities=site.trusted_authorities(), san_url=site.san_url)
+    san, storage = await asyncio.gather(_san_error(site, facts), _target_storage(site, facts))
+    facts = replace(facts, san_error=san, target_storage_error=storage)
+    findings, results = run_checks(facts, tuple(c for c in CHECKS if c in TARGET_CHECKS))
+    return IncomingValidationReport(
+        console=console, target=facts.target, target_error=facts.target_error,
+        findings=tuple(f.model_copy(update={"console": console}) for f in findings),
+        checks=tuple(r.model_copy(update={"console": console}) for r in results))
+
+
+def _require_partition_named(request: MigrationRequest) -> None:
+    if request.partition is None and request.lpar_id is None:
+        raise RequestInvalid("Name the partition with -p NAME or --id ID.", code="HSCLF181")
 
 
 async def gather_facts(site: Site, board: MigrationBoard, request: MigrationRequest,
                        console: str) -> MigrationFacts:
-    if request.partition is None and request.lpar_id is None:
-        raise RequestInvalid("Name the partition with -p NAME or --id ID.", code="HSCLF181")
+    _require_partition_named(request)
     site.inventory.system(request.source)
     site.inventory.system(request.target)
     if request.source == request.target:
@@ -127,7 +235,7 @@ async def gather_facts(site: Site, board: MigrationBoard, request: MigrationRequ
         else (),
         in_flight=tuple(board.in_flight()),
         target_cpu_models=tuple(models) if isinstance(models, list) else None,
-        authority=site.authority.fingerprint, san_url=site.san_url)
+        authorities=site.trusted_authorities(), san_url=site.san_url)
     if not facts.active:
         san, storage = await asyncio.gather(_san_error(site, facts),
                                             _target_storage(site, facts))

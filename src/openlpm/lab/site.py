@@ -2,8 +2,10 @@
 
 Each managed system is a network namespace running its own agent and mover service;
 the console runs in a namespace of its own on the lab network and answers on the host's
-loopback. Everything the lab starts is recorded in its ``lab.json`` as it starts, so
-``down`` can end it by pid, even after a failed ``up``.
+loopback (and, for other consoles, on its lab address). With ``remote_hmc`` a second
+console manages the last system, for migrations across consoles. Everything the lab
+starts is recorded in its ``lab.json`` as it starts, so ``down`` can end it by pid, even
+after a failed ``up``.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from openlpm.wire import decode
 
 IMAGE_DIR = Path(os.environ.get("OPENLPM_IMAGE_DIR", "/var/cache/openlpm/image"))
 AGENT_PORT, MOVER_CONTROL_PORT, MOVER_DATA_PORT = 8470, 8471, 8472
-HMC_ADDRESS = "198.18.0.2"
+HMC_ADDRESS, REMOTE_HMC_ADDRESS, PEER_PORT = "198.18.0.2", "198.18.0.5", 8480
 SAN_ADDRESS, SAN_PORT, SAN_FIRST_EXPORT_PORT = "198.18.0.3", 8490, 10809
 CLIENT_ADDRESS = "198.18.0.4"
 SAN_URL = f"http://{SAN_ADDRESS}:{SAN_PORT}"
@@ -67,9 +69,14 @@ class LabSpec:
     # named in vlans_of bridges only those.
     vlans: tuple[int, ...] = (10, 20, 30)
     vlans_of: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    # The name of a second console, which manages the last system ("" for none).
+    remote_hmc: str = ""
 
     def system_names(self) -> list[str]:
         return list(self.names) or [system_name(i) for i in range(1, self.systems + 1)]
+
+    def consoles(self) -> list[str]:
+        return [self.hmc_name, *([self.remote_hmc] if self.remote_hmc else [])]
 
 
 @dataclass
@@ -78,6 +85,9 @@ class LabState:
 
     prefix: str
     hmc_url: str = ""
+    # The second console's URL (on loopback) and its name, when the lab has one.
+    remote_hmc_url: str = ""
+    remote_hmc: str = ""
     accel: str = ""
     systems: list[str] = field(default_factory=list)
     pids: dict[str, int] = field(default_factory=dict)
@@ -112,10 +122,11 @@ def system_name(index: int) -> str:
     return f"sys{index}"
 
 
-def admin_password_file(prefix: str) -> Path:
+def admin_password_file(prefix: str, console: str = "") -> Path:
     """Where a lab keeps the password of its console's first user (hscroot, super
-    administrator), mode 0600."""
-    return LabState.directory(prefix) / "admin-password"
+    administrator), mode 0600; ``console`` names the second console."""
+    return LabState.directory(prefix) / ("admin-password" + (f"-{console}" if console
+                                                              else ""))
 
 
 def credentials_file(prefix: str) -> Path:
@@ -124,9 +135,10 @@ def credentials_file(prefix: str) -> Path:
     return LabState.directory(prefix) / "credentials.json"
 
 
-def client_env(state: LabState) -> dict[str, str]:
-    """What a command run against this lab needs in its environment."""
-    return {"OPENLPM_HMC": state.hmc_url,
+def client_env(state: LabState, url: str = "") -> dict[str, str]:
+    """What a command run against this lab's console (or the one at ``url``) needs in
+    its environment."""
+    return {"OPENLPM_HMC": url or state.hmc_url,
             "OPENLPM_CREDENTIALS": str(credentials_file(state.prefix))}
 
 
@@ -141,9 +153,10 @@ async def up(spec: LabSpec, say: Say = print) -> LabState:
     if not (1 <= len(spec.prefix) <= 8 and spec.prefix.isalnum()):
         raise RequestInvalid("A lab prefix is 1 to 8 letters or digits.", code="HSCLF301")
     names = spec.system_names()
-    if not 1 <= len(names) <= 40:
-        raise RequestInvalid("A lab has 1 to 40 managed systems.", code="HSCLF302")
-    everyone = [*names, spec.hmc_name]
+    if not (1 if not spec.remote_hmc else 2) <= len(names) <= 40:
+        raise RequestInvalid("A lab has 1 to 40 managed systems, at least 2 with a second "
+                             "console.", code="HSCLF302")
+    everyone = [*names, *spec.consoles()]
     if len(set(everyone)) != len(everyone) or set(names) & {"sw", "hmc"} or not all(
             n.isalnum() and 1 <= len(n) <= 12 for n in everyone) or not re.fullmatch(
             r"[A-Za-z0-9_-]{0,12}", spec.mover_suffix):
@@ -180,23 +193,47 @@ async def up(spec: LabSpec, say: Say = print) -> LabState:
         node = system_node(spec.prefix, index, name)
         await asyncio.to_thread(network.attach, spec.prefix, node)
         _start_system(state, spec, node, image, workdir)
-    state.hmc_url = f"http://127.0.0.1:{spec.hmc_port}"
-    password = admin_password_file(spec.prefix)
-    write_private(password, (secrets.token_urlsafe(12) + "\n").encode())
-    _spawn(state, "hmc", workdir, [
-        "hmc", "serve", "--listen", f"127.0.0.1:{spec.hmc_port}", "--name", spec.hmc_name,
-        "--reach-netns", hmc_node.namespace, "--db", str(workdir / "hmc.db"),
-        "--admin-password-file", str(password), "--san-url", SAN_URL])
-    await _sign_in(state, password.read_text().strip())
+    state.hmc_url = _start_console(state, spec.hmc_name, hmc_node, spec.hmc_port, "hmc")
+    await _sign_in(state, state.hmc_url, admin_password_file(spec.prefix))
+    if spec.remote_hmc:
+        remote_node = Node(f"{spec.prefix}-{spec.remote_hmc}", spec.remote_hmc,
+                           REMOTE_HMC_ADDRESS)
+        await asyncio.to_thread(network.attach, spec.prefix, remote_node)
+        state.remote_hmc = spec.remote_hmc
+        state.remote_hmc_url = _start_console(state, spec.remote_hmc, remote_node,
+                                              free_port(), "remote-hmc")
+        state.save()
+        await _sign_in(state, state.remote_hmc_url,
+                       admin_password_file(spec.prefix, spec.remote_hmc))
     await _register_systems(state, spec)
     if spec.make_default:
         DEFAULT_HMC_FILE.write_text(json.dumps({
             "url": state.hmc_url, "lab": spec.prefix,
             "credentials": str(credentials_file(spec.prefix))}))
-    say(f"lab {spec.prefix} is up: HMC at {state.hmc_url}, systems "
-        f"{', '.join(state.systems)}; signed in as {ADMIN_USER} (super administrator, "
-        f"password in {password}); web console {state.hmc_url}/console/")
+    remote = ""
+    if spec.remote_hmc:
+        remote = (f"; second HMC {spec.remote_hmc} at {state.remote_hmc_url} (to other "
+                  f"consoles {REMOTE_HMC_ADDRESS}) manages {state.systems[-1]}")
+    say(f"lab {spec.prefix} is up: HMC {spec.hmc_name} at {state.hmc_url} (to other "
+        f"consoles {HMC_ADDRESS}), systems {', '.join(state.systems)}{remote}; signed in "
+        f"as {ADMIN_USER} (super administrator, password in "
+        f"{admin_password_file(spec.prefix)}); web console {state.hmc_url}/console/")
     return state
+
+
+def _start_console(state: LabState, name: str, node: Node, port: int, role: str) -> str:
+    """Start a console answering on loopback ``port`` and, for other consoles, on its lab
+    address; returns its URL."""
+    workdir = state.directory(state.prefix)
+    console = "" if role == "hmc" else name
+    password = admin_password_file(state.prefix, console)
+    write_private(password, (secrets.token_urlsafe(12) + "\n").encode())
+    _spawn(state, role, workdir, [
+        "hmc", "serve", "--listen", f"127.0.0.1:{port}", "--name", name,
+        "--reach-netns", node.namespace, "--peer-listen", f"{node.address}:{PEER_PORT}",
+        "--db", str(workdir / (f"{console}.db" if console else "hmc.db")),
+        "--admin-password-file", str(password), "--san-url", SAN_URL])
+    return f"http://127.0.0.1:{port}"
 
 
 def _start_system(state: LabState, spec: LabSpec, node: Node, image: PartitionImage,
@@ -233,13 +270,16 @@ async def restart(prefix: str, role: str) -> int:
                              code="HSCLF306")
     await _end(state.pids[role], prefix)
     _spawn(state, role, state.directory(prefix), state.commands[role])
-    async with console_client(state) as http:
-        if role == "hmc":
+    system = role.rpartition("-")[0]
+    owner = state.remote_hmc_url if role == "remote-hmc" or (
+        state.remote_hmc_url and system == state.systems[-1]) else state.hmc_url
+    async with console_client(state, url=owner) as http:
+        if role in ("hmc", "remote-hmc"):
             await _wait_ready(http, "/systems", "the lab's HMC")
         elif role == "san":
             await _wait_ready(http, "/san/luns", "the lab's SAN")
         else:
-            await _wait_system_ready(http, role.rpartition("-")[0])
+            await _wait_system_ready(http, system)
     return state.pids[role]
 
 
@@ -256,17 +296,17 @@ def _spawn(state: LabState, role: str, workdir: Path, args: list[str]) -> None:
     state.save()
 
 
-async def _sign_in(state: LabState, password: str) -> None:
+async def _sign_in(state: LabState, url: str, password_file: Path) -> None:
     """Sign in as the console's first user once it answers; keep the session's token."""
+    password = password_file.read_text().strip()
     deadline = time.monotonic() + READY_TIMEOUT_S
-    async with httpx.AsyncClient(base_url=state.hmc_url, timeout=10.0) as http:
+    async with httpx.AsyncClient(base_url=url, timeout=10.0) as http:
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError):
                 response = await http.post("/login", json={"user": ADMIN_USER,
                                                            "password": password})
                 if response.is_success:
-                    save(state.hmc_url, response.json()["token"],
-                         credentials_file(state.prefix))
+                    save(url, response.json()["token"], credentials_file(state.prefix))
                     return
             await asyncio.sleep(0.2)
     raise SystemUnreachable(f"the lab's HMC did not let {ADMIN_USER} sign in within "
@@ -274,36 +314,45 @@ async def _sign_in(state: LabState, password: str) -> None:
                             f"{RUN_ROOT / 'labs'}.", code="HSCLF303")
 
 
-def console_client(state: LabState, timeout: float = 10.0) -> httpx.AsyncClient:
-    """An HTTP client of the lab's console, signed in as the lab's first user."""
-    return httpx.AsyncClient(base_url=state.hmc_url, timeout=timeout,
-                             headers=console_headers(state))
+def console_client(state: LabState, timeout: float = 10.0, url: str = "") -> \
+        httpx.AsyncClient:
+    """An HTTP client of the lab's console (or the one at ``url``), signed in as its
+    first user."""
+    url = url or state.hmc_url
+    return httpx.AsyncClient(base_url=url, timeout=timeout,
+                             headers=console_headers(state, url))
 
 
-def console_headers(state: LabState) -> dict[str, str]:
-    return {"Authorization": f"Bearer {console_token(state)}"}
+def console_headers(state: LabState, url: str = "") -> dict[str, str]:
+    return {"Authorization": f"Bearer {console_token(state, url)}"}
 
 
-def console_token(state: LabState) -> str | None:
+def console_token(state: LabState, url: str = "") -> str | None:
     """The token the lab signed in with (as its console's first user)."""
-    return token_for(state.hmc_url, credentials_file(state.prefix))
+    return token_for(url or state.hmc_url, credentials_file(state.prefix))
 
 
 async def _register_systems(state: LabState, spec: LabSpec) -> None:
-    async with console_client(state) as http:
-        await _wait_ready(http, "/systems", "the lab's HMC")
-        await _wait_ready(http, "/san/luns", "the lab's SAN")
-        for index, name in enumerate(state.systems, start=1):
-            url = f"https://{system_node(spec.prefix, index, name).address}:{AGENT_PORT}"
-            code = await _enrollment_code(state.directory(state.prefix), name)
-            decode(await http.post("/systems", json={"name": name, "agent_url": url,
-                                                     "enrollment_code": code}),
-                   "the lab's HMC")
-        for name in state.systems:
-            await _wait_system_ready(http, name)
-            # Adding a system enrolls the movers it has then; one that started later
-            # than its agent is enrolled now.
-            decode(await http.post(f"/systems/{name}/movers/enroll"), "the lab's HMC")
+    """Each system to its console: the last to the second console when there is one."""
+    owners = {name: state.hmc_url for name in state.systems}
+    if state.remote_hmc_url:
+        owners[state.systems[-1]] = state.remote_hmc_url
+    for url in dict.fromkeys(owners.values()):
+        async with console_client(state, url=url) as http:
+            await _wait_ready(http, "/systems", f"the lab's HMC at {url}")
+            await _wait_ready(http, "/san/luns", "the lab's SAN")
+            mine = [(i, n) for i, n in enumerate(state.systems, start=1) if owners[n] == url]
+            for index, name in mine:
+                address = system_node(spec.prefix, index, name).address
+                code = await _enrollment_code(state.directory(state.prefix), name)
+                decode(await http.post("/systems", json={
+                    "name": name, "agent_url": f"https://{address}:{AGENT_PORT}",
+                    "enrollment_code": code}), "the lab's HMC")
+            for _, name in mine:
+                await _wait_system_ready(http, name)
+                # Adding a system enrolls the movers it has then; one that started later
+                # than its agent is enrolled now.
+                decode(await http.post(f"/systems/{name}/movers/enroll"), "the lab's HMC")
 
 
 def agent_tls_dir(workdir: Path, system: str) -> Path:

@@ -46,6 +46,8 @@ class LocalAddress(BaseModel):
 class IssuedCertificate(BaseModel):
     certificate: str
     authority: str
+    # Authorities of other consoles whose movers may exchange streams with this one.
+    trusted: tuple[str, ...] = ()
 
 
 class CertificateRequest(BaseModel):
@@ -80,7 +82,7 @@ def create_app(info: MoverInfo, state_dir: Path, listen: str) -> FastAPI:
 
     @app.put("/certificate")
     async def install_certificate(body: IssuedCertificate) -> MoverInfo:
-        credentials.install(body.certificate, body.authority)
+        credentials.install(body.certificate, body.authority, body.trusted)
         return await mover()
 
     @app.post("/probe")

@@ -8,8 +8,9 @@ from openlpm.wire import ServiceClient
 
 
 class MoverClient(ServiceClient):
-    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
-        super().__init__(base_url, "Mover service", timeout=timeout)
+    def __init__(self, base_url: str, timeout: float = 30.0,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(base_url, "Mover service", timeout=timeout, headers=headers)
 
     async def info(self) -> MoverInfo:
         return MoverInfo.model_validate(await self.request("GET", "/mover"))
@@ -17,9 +18,10 @@ class MoverClient(ServiceClient):
     async def certificate_request(self) -> str:
         return str((await self.request("GET", "/certificate-request"))["request"])
 
-    async def install_certificate(self, certificate: str, authority: str) -> MoverInfo:
+    async def install_certificate(self, certificate: str, authority: str,
+                                  trusted: tuple[str, ...] = ()) -> MoverInfo:
         return MoverInfo.model_validate(await self.request("PUT", "/certificate", json={
-            "certificate": certificate, "authority": authority}))
+            "certificate": certificate, "authority": authority, "trusted": trusted}))
 
     async def probe(self, peer: str, encrypted: bool) -> MoverProbe:
         return MoverProbe.model_validate(await self.request(

@@ -3,7 +3,8 @@
 The key is made here and never leaves the mover: the console receives a certificate
 request and answers with a certificate. Streams between movers are TLS 1.3 with both
 sides presenting such a certificate; a peer whose certificate the same console did not
-sign is refused during the handshake.
+sign is refused during the handshake, unless it comes from the authority of a console
+this one exchanged keys with (``mkauthkeys``): then a stream may cross the two consoles.
 """
 
 from __future__ import annotations
@@ -33,13 +34,17 @@ class MoverCredentials:
     def certificate_request(self) -> str:
         return certificate_request(self._key_path.read_bytes(), self.name)
 
-    def install(self, certificate_pem: str, authority_pem: str) -> MoverCertificate:
-        """Keep a certificate the console issued, after checking it is for our key."""
+    def install(self, certificate_pem: str, authority_pem: str,
+                trusted: tuple[str, ...] = ()) -> MoverCertificate:
+        """Keep a certificate the console issued, after checking it is for our key;
+        peers certified by its authority or by one of ``trusted`` are accepted."""
         problem = issue_problem(certificate_pem, authority_pem, self._key_path.read_bytes())
         if problem is not None:
             raise RequestInvalid(f"Mover service {self.name} was sent {problem}.",
                                  code="HSCLF144")
-        write_private(self._authority_path, authority_pem.encode())
+        write_private(self._authority_path, "".join(
+            pem if pem.endswith("\n") else pem + "\n"
+            for pem in (authority_pem, *trusted)).encode())
         write_private(self._certificate_path, certificate_pem.encode())
         self._contexts = None
         return self._describe()

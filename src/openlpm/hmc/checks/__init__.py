@@ -1,7 +1,9 @@
 """Every validation check, in the order their findings are reported.
 
 A check is a function of ``MigrationFacts`` yielding findings; its docstring's first line
-says what it verifies and is shown by ``migrlpar -o v -d 5``.
+says what it verifies and is shown by ``migrlpar -o v -d 5``. When another console
+manages the target (``--ip``), that console runs the checks of its target system
+(``TARGET_CHECKS``) and this one the others.
 """
 
 from __future__ import annotations
@@ -10,14 +12,13 @@ from collections.abc import Callable, Iterator
 
 from openlpm.hmc.checks import environment, movers, network, partition, resources, storage
 from openlpm.hmc.checks.facts import MigrationFacts
-from openlpm.model import Finding
+from openlpm.model import CheckResult, Finding
 
 Check = Callable[[MigrationFacts], Iterator[Finding]]
 
 CHECKS: tuple[Check, ...] = (
     environment.target_reachable,
     environment.systems_operating,
-    environment.remote_console,
     environment.versions_pair,
     environment.concurrency,
     partition.not_migrating,
@@ -44,3 +45,34 @@ CHECKS: tuple[Check, ...] = (
 
 def describe(check: Check) -> str:
     return (check.__doc__ or check.__name__).strip().splitlines()[0]
+
+TARGET_CHECKS: frozenset[Check] = frozenset({
+    environment.target_reachable,
+    environment.systems_operating,
+    environment.versions_pair,
+    environment.concurrency,
+    resources.partition_name_free,
+    resources.partition_id_free,
+    resources.memory_available,
+    resources.processors_available,
+    resources.page_size_same,
+    resources.accelerator_same,
+    resources.processor_compatible,
+    network.vlans_bridged,
+    storage.storage_reachable,
+    movers.movers_present,
+    movers.movers_certified,
+})
+
+
+def run_checks(facts: MigrationFacts, checks: tuple[Check, ...] = CHECKS) -> \
+        tuple[list[Finding], list[CheckResult]]:
+    """Every finding of ``checks``, in their order, and what each check found."""
+    findings: list[Finding] = []
+    results = []
+    for check in checks:
+        found = list(check(facts))
+        findings += found
+        results.append(CheckResult(check=check.__name__, description=describe(check),
+                                   found=len(found)))
+    return findings, results

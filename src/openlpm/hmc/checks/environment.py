@@ -37,17 +37,6 @@ def systems_operating(facts: MigrationFacts) -> Iterator[Finding]:
                     f"-m {facts.target.name} --off'.")
 
 
-def remote_console(facts: MigrationFacts) -> Iterator[Finding]:
-    """--ip names this console (remote consoles are not supported yet)."""
-    remote = facts.request.remote_hmc
-    if remote is not None and remote != facts.console:
-        yield error("HSCLF418", remote,
-                    f"--ip {remote} names another management console; this console is "
-                    f"{facts.console} and cannot yet migrate to systems that another "
-                    f"console manages.",
-                    f"Add {facts.request.target} to this console, or leave out --ip.")
-
-
 def versions_pair(facts: MigrationFacts) -> Iterator[Finding]:
     """Agent releases are a supported pair, and each mover matches its system."""
     source, target = facts.source, facts.target

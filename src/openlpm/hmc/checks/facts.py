@@ -37,8 +37,9 @@ class MigrationFacts:
     target_cpu_models: tuple[CpuModel, ...] | None = None
     mover_probe: MoverProbe | None = None
     guest: GuestVerdict | None = None
-    # The SHA-256 fingerprint of the certificate authority of this console.
-    authority: str = ""
+    # The SHA-256 fingerprints of the mover authorities this console trusts: its own, and
+    # those of the consoles it exchanged keys with.
+    authorities: frozenset[str] = frozenset()
     # The SAN this console manages, why it did not answer, and why the target cannot
     # open the partition's vSCSI LUNs (None: it can, or there are none).
     san_url: str | None = None

@@ -36,7 +36,8 @@ def movers_present(facts: MigrationFacts) -> Iterator[Finding]:
 
 
 def movers_certified(facts: MigrationFacts) -> Iterator[Finding]:
-    """For an encrypted stream, both movers hold a certificate from this console."""
+    """For an encrypted stream, both movers hold a certificate from this console (or
+    from a console it exchanged keys with)."""
     if not facts.active or not facts.encrypted:
         return
     for system, mover in ((facts.source, facts.source_mover()),
@@ -55,7 +56,7 @@ def movers_certified(facts: MigrationFacts) -> Iterator[Finding]:
 
 def certified_here(facts: MigrationFacts, mover: MoverInfo) -> bool:
     return (mover.certificate is not None
-            and mover.certificate.authority_fingerprint == facts.authority)
+            and mover.certificate.authority_fingerprint in facts.authorities)
 
 
 def movers_reach_each_other(facts: MigrationFacts) -> Iterator[Finding]:

@@ -1,0 +1,69 @@
+"""Trust between consoles from the command line: the HMC's ``mkauthkeys`` and
+``lsauthkeys``.
+
+``mkauthkeys --ip REMOTE -u USER`` asks for USER's password on the remote console (at a
+terminal, or the first line of standard input) and has this console exchange keys with
+it: afterwards ``migrlpar --ip REMOTE -u USER`` migrates to the remote's systems, with
+what USER's role there allows. ``-r`` forgets the keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+
+from openlpm.cli.commands import HmcArgumentParser, _listing_options, _run, listing
+from openlpm.cli.hmc_client import HmcClient
+from openlpm.cli.users import read_secret
+from openlpm.model import KeyExchange
+
+
+def mkauthkeys_parser() -> argparse.ArgumentParser:
+    parser = HmcArgumentParser(
+        prog="mkauthkeys", description="Exchange keys with another console, so that this "
+        "one may migrate partitions to the systems it manages (migrlpar --ip REMOTE -u "
+        "USER). USER's password on REMOTE is asked for, or read from standard input.")
+    parser.add_argument("--ip", required=True, metavar="REMOTE",
+                        help="the remote console: its address (host or host:port; port "
+                        "8480 by default), or its name once keys were exchanged")
+    parser.add_argument("-u", dest="user", required=True,
+                        help="the user of the remote console to act as")
+    parser.add_argument("-r", dest="remove", action="store_true",
+                        help="forget the keys for USER of REMOTE instead")
+    return parser
+
+
+async def _mkauthkeys(args: argparse.Namespace, hmc: HmcClient) -> None:
+    if args.remove:
+        await hmc.forget_keys(args.ip, args.user)
+        print(f"keys for {args.user} of console {args.ip} forgotten")
+        return
+    remote = await hmc.exchange_keys(KeyExchange(
+        ip=args.ip, user=args.user,
+        password=read_secret(f"Password of {args.user} on {args.ip}: ")))
+    print(f"keys exchanged with console {remote.name} ({remote.url}) for user "
+          f"{remote.user}; its mover authority {remote.mover_authority_fingerprint} is "
+          f"trusted by this console's movers")
+
+
+def mkauthkeys(argv: Sequence[str] | None = None) -> int:
+    return _run(mkauthkeys_parser, _mkauthkeys, argv)
+
+
+def lsauthkeys_parser() -> argparse.ArgumentParser:
+    parser = HmcArgumentParser(prog="lsauthkeys", description="List the consoles this "
+                               "console exchanged keys with, and the user it acts as there.")
+    _listing_options(parser)
+    return parser
+
+
+async def _lsauthkeys(args: argparse.Namespace, hmc: HmcClient) -> None:
+    listing([{"name": r.name, "url": r.url, "user": r.user,
+              "added": time.strftime("%m/%d/%Y %H:%M:%S", time.localtime(r.added)),
+              "mover_authority": r.mover_authority_fingerprint}
+             for r in await hmc.remote_consoles()], args)
+
+
+def lsauthkeys(argv: Sequence[str] | None = None) -> int:
+    return _run(lsauthkeys_parser, _lsauthkeys, argv)

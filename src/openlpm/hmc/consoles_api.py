@@ -1,0 +1,207 @@
+"""The console's pages about other consoles.
+
+``/authkeys`` is this console's side of ``mkauthkeys``: it signs in to the remote console
+as the user given, has it issue an API token, and both consoles trust each other's mover
+authority. ``/peer`` is what a console that exchanged keys with this one may ask of it,
+as the user its token belongs to (the guard applies that user's role here): validating
+a migration to one of this console's systems, the few calls of the target's agent and
+mover that the migration makes (only for a migration it announced), and the migration's
+record, kept here so this console's ``lslparmigr`` shows it too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+
+from openlpm.authority import fingerprint
+from openlpm.errors import NotPermitted, ObjectNotFound, OpenLpmError, RequestInvalid
+from openlpm.hmc.board import MigrationBoard
+from openlpm.hmc.consoles import Consoles, console_url
+from openlpm.hmc.remote import RemoteConsoleClient, remote_error
+from openlpm.hmc.site import Site
+from openlpm.hmc.validate import check_incoming
+from openlpm.model import (
+    IncomingValidation,
+    IncomingValidationReport,
+    KeyExchange,
+    MigrationRecord,
+    PeerTrust,
+    RemoteConsole,
+)
+
+# The calls a remote console's migration makes of a target agent and mover here: the
+# partition's name (or the migration's id) is the first group of the ones that change.
+AGENT_CALLS: tuple[tuple[str, str], ...] = (
+    ("GET", r"/system"), ("GET", r"/system/cpu-models"), ("GET", r"/partitions"),
+    ("GET", r"/partitions/([^/]+)"), ("GET", r"/partitions/([^/]+)/console"),
+    ("POST", r"/system/storage-check"), ("POST", r"/partitions"),
+    ("DELETE", r"/partitions/([^/]+)"), ("POST", r"/partitions/([^/]+)/incoming"),
+    ("POST", r"/partitions/([^/]+)/incoming/finish"),
+    ("POST", r"/partitions/([^/]+)/console"))
+MOVER_CALLS: tuple[tuple[str, str], ...] = (
+    ("GET", r"/mover"), ("POST", r"/channels/incoming"), ("GET", r"/channels/([^/]+)"),
+    ("DELETE", r"/channels/([^/]+)"))
+
+
+def install_consoles_api(app: FastAPI, site: Site, board: MigrationBoard,
+                         consoles: Consoles, name: str) -> None:
+    keys, peer = APIRouter(prefix="/authkeys"), APIRouter(prefix="/peer")
+
+    @keys.post("", status_code=201)
+    async def exchange(body: KeyExchange) -> RemoteConsole:
+        """``mkauthkeys --ip IP -u USER``: from now on this console may act on the remote
+        console as USER, with USER's role there."""
+        return await exchange_keys(site, consoles, name, body)
+
+    @keys.get("")
+    async def remotes() -> list[RemoteConsole]:
+        return consoles.remotes()
+
+    @keys.delete("", status_code=204)
+    async def forget(ip: str, user: str) -> None:
+        """``mkauthkeys -r --ip IP -u USER``: forget the keys (the remote console's token
+        is removed there too when it answers)."""
+        known = consoles.find(ip, user)
+        if not known:
+            raise ObjectNotFound(f"This console holds no keys for user {user} of console "
+                                 f"{ip}.", code="HSCLF521")
+        found = known[0]
+        client = RemoteConsoleClient.of(found, consoles.token(found))
+        try:
+            with contextlib.suppress(OpenLpmError):
+                await client.request("DELETE", "/login")
+        finally:
+            await client.close()
+        consoles.remove_remote(found.name, user)
+
+    @peer.post("/trust")
+    async def trust(body: PeerTrust) -> PeerTrust:
+        """A console exchanging keys with this one: each trusts the other's movers."""
+        try:
+            fingerprint(body.mover_authority)
+        except ValueError:
+            raise RequestInvalid(f"Console {body.console} sent a mover authority that is "
+                                 f"not a certificate.", code="HSCLF524") from None
+        consoles.add_peer(body.console, body.mover_authority)
+        await site.enroll_all_movers()
+        return PeerTrust(console=name, mover_authority=site.authority.certificate_pem)
+
+    @peer.post("/validations")
+    async def validate(body: IncomingValidation) -> IncomingValidationReport:
+        return await check_incoming(site, board, body, name)
+
+    @peer.put("/migrations/{migration_id}", status_code=204)
+    async def migration(migration_id: str, record: MigrationRecord) -> None:
+        site.inventory.system(record.target)
+        with contextlib.suppress(ObjectNotFound):
+            if site.inventory.migration(migration_id).driven_by is None:
+                raise NotPermitted(f"Migration {migration_id} is this console's own.",
+                                   code="HSCLF525")
+        if record.id != migration_id or not record.driven_by:
+            raise RequestInvalid("A migration record from another console names its id "
+                                 "and the console driving it.", code="HSCLF101")
+        await board.publish(record.model_copy(update={"target_console": None}))
+        await board.system_changed(record.target)
+
+    @peer.api_route("/systems/{system}/agent/{path:path}", methods=["GET", "POST", "DELETE"])
+    async def agent(system: str, path: str, request: Request) -> Any:
+        body = await _body(request)
+        subject = _allowed(AGENT_CALLS, request.method, f"/{path}", "agent")
+        if request.method != "GET" and path != "system/storage-check":
+            wanted = subject or _field(body, "profile", "name")
+            _require_incoming(board, system, lambda r: r.partition == wanted)
+        return await site.agent(system).request(request.method, f"/{path}", json=body,
+                                                params=dict(request.query_params))
+
+    @peer.api_route("/systems/{system}/movers/{mover}/{path:path}",
+                    methods=["GET", "POST", "DELETE"])
+    async def mover(system: str, mover: str, path: str, request: Request) -> Any:
+        body = await _body(request)
+        subject = _allowed(MOVER_CALLS, request.method, f"/{path}", "mover")
+        if path != "mover":
+            wanted = subject or _field(body, "migration_id")
+            _require_incoming(board, system, lambda r: r.id == wanted, finished=True)
+        info = await site.agent(system).system()
+        found = next((m for m in info.movers if m.name == mover), None)
+        if found is None:
+            raise ObjectNotFound(f"Managed system {system} has no mover service {mover}.",
+                                 code="HSCLF195")
+        return await site.mover(found.control_url).request(request.method, f"/{path}",
+                                                           json=body)
+
+    app.include_router(keys)
+    app.include_router(peer)
+
+
+async def exchange_keys(site: Site, consoles: Consoles, name: str,
+                        body: KeyExchange) -> RemoteConsole:
+    url = console_url(body.ip)
+    client = RemoteConsoleClient(url, body.ip)
+    try:
+        session = await client.sign_in(body.user, body.password)
+        try:
+            token_id, token = await client.create_token(session, f"console {name}")
+            keyed = RemoteConsoleClient(url, body.ip, token)
+            try:
+                theirs = await keyed.trust(PeerTrust(
+                    console=name, mover_authority=site.authority.certificate_pem))
+            except OpenLpmError:
+                await client.remove_token(session, token_id)
+                raise
+            finally:
+                await keyed.close()
+        finally:
+            with contextlib.suppress(OpenLpmError):
+                await client.sign_out(session)
+    except OpenLpmError as exc:
+        raise remote_error(body.ip, body.user, url, exc) from None
+    finally:
+        await client.close()
+    if theirs.console == name:
+        raise RequestInvalid(f"--ip {body.ip} names this console itself; keys are "
+                             f"exchanged with another console.", code="HSCLF526")
+    remote = consoles.add_remote(theirs.console, url, body.user, token,
+                                 theirs.mover_authority)
+    await site.enroll_all_movers()
+    return remote
+
+
+async def _body(request: Request) -> Any:
+    """The JSON body passed on, or None."""
+    if not await request.body():
+        return None
+    try:
+        return await request.json()
+    except ValueError:
+        raise RequestInvalid("The request body is not JSON.", code="HSCLF101") from None
+
+
+def _field(body: Any, *path: str) -> str:
+    for key in path:
+        body = body.get(key) if isinstance(body, dict) else None
+    return str(body or "")
+
+
+def _allowed(calls: tuple[tuple[str, str], ...], method: str, path: str,
+             what: str) -> str | None:
+    """The call's subject (a partition or migration) if another console may make it."""
+    for allowed_method, pattern in calls:
+        match = re.fullmatch(pattern, path)
+        if allowed_method == method and match:
+            return match.group(1) if match.groups() else None
+    raise NotPermitted(f"Another console may not {method} {path} of a {what} here: only "
+                       f"the calls of a migration to this console's systems.",
+                       code="HSCLF525")
+
+
+def _require_incoming(board: MigrationBoard, system: str, wanted: Any,
+                      finished: bool = False) -> None:
+    """Another console changes a system here only for a migration it announced."""
+    records = board.inventory.migrations(system) if finished else board.in_flight()
+    if not any(r.driven_by and r.target == system and wanted(r) for r in records):
+        raise NotPermitted(f"No migration to {system} that another console drives is in "
+                           f"progress for this call.", code="HSCLF525")

@@ -1,0 +1,94 @@
+"""This console's client of another console: keys exchanged, then acting there as a user.
+
+Everything a migration to a system of the remote console needs goes through that
+console's ``/peer`` API, signed in with the token the key exchange got: its validation
+of the target, its target agent and mover (reached through it, for agents answer only
+their own console), and the migration record it keeps for its own ``lslparmigr``.
+"""
+
+from __future__ import annotations
+
+from openlpm.agent.client import AgentClient
+from openlpm.errors import OpenLpmError, SystemUnreachable
+from openlpm.model import (
+    IncomingValidation,
+    IncomingValidationReport,
+    MigrationRecord,
+    PeerTrust,
+    RemoteConsole,
+)
+from openlpm.mover.client import MoverClient
+from openlpm.wire import ServiceClient
+
+# A record pushed for the remote's lslparmigr must not hold up the migration.
+PUBLISH_TIMEOUT_S = 2.0
+# A console that does not answer validation within this long is taken as unreachable.
+VALIDATION_TIMEOUT_S = 10.0
+
+
+def remote_error(name: str, user: str, url: str, exc: OpenLpmError) -> OpenLpmError:
+    """The remote console's refusal as this console reports it: the same kind and code,
+    saying which console and user, and what to do when the keys no longer work."""
+    if isinstance(exc, SystemUnreachable) and exc.__cause__ is not None:
+        return SystemUnreachable(
+            f"Remote console {name} did not answer at {url}. Check that it runs and that "
+            f"this console reaches it; nothing was changed.", code="HSCLF522")
+    hint = ""
+    if exc.code in ("HSCLF502", "HSCLF504"):
+        hint = (f" The keys exchanged with {name} no longer sign {user} in: exchange them "
+                f"again with 'mkauthkeys --ip {name} -u {user}'.")
+    return type(exc)(f"Remote console {name} (as {user}): {exc.message}{hint}",
+                     code=exc.code, details=exc.details)
+
+
+class RemoteConsoleClient(ServiceClient):
+    def __init__(self, url: str, name: str = "", token: str | None = None,
+                 timeout: float = 30.0) -> None:
+        self.name = name or url
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        super().__init__(url, f"Remote console {self.name}", timeout=timeout,
+                         headers=self._headers)
+
+    @classmethod
+    def of(cls, remote: RemoteConsole, token: str) -> RemoteConsoleClient:
+        return cls(remote.url, remote.name, token)
+
+    async def sign_in(self, user: str, password: str) -> str:
+        body = await self.request("POST", "/login", json={"user": user, "password": password})
+        return str(body["token"])
+
+    async def create_token(self, session: str, name: str) -> tuple[str, str]:
+        """A new API token of the signed-in user: (its id, its secret)."""
+        body = await self.request("POST", "/tokens", json={"name": name},
+                                  headers={"Authorization": f"Bearer {session}"})
+        return str(body["token"]["id"]), str(body["secret"])
+
+    async def remove_token(self, session: str, token_id: str) -> None:
+        await self.request("DELETE", f"/tokens/{token_id}",
+                           headers={"Authorization": f"Bearer {session}"})
+
+    async def sign_out(self, session: str) -> None:
+        await self.request("DELETE", "/login", headers={"Authorization": f"Bearer {session}"})
+
+    async def trust(self, ours: PeerTrust) -> PeerTrust:
+        return PeerTrust.model_validate(await self.request("POST", "/peer/trust",
+                                                           json=ours.model_dump()))
+
+    async def validate(self, incoming: IncomingValidation) -> IncomingValidationReport:
+        return IncomingValidationReport.model_validate(await self.request(
+            "POST", "/peer/validations", json=incoming.model_dump(mode="json"),
+            timeout=VALIDATION_TIMEOUT_S))
+
+    async def publish(self, record: MigrationRecord, timeout: float | None = None) -> None:
+        await self.request("PUT", f"/peer/migrations/{record.id}",
+                           json=record.model_dump(mode="json"), timeout=timeout)
+
+    def agent(self, system: str) -> AgentClient:
+        """The remote system's agent, reached through its console."""
+        return AgentClient(f"{self.base_url}/peer/systems/{system}/agent", system,
+                           headers=self._headers)
+
+    def mover(self, system: str, mover: str) -> MoverClient:
+        """A mover service of the remote system, reached through its console."""
+        return MoverClient(f"{self.base_url}/peer/systems/{system}/movers/{mover}",
+                           headers=self._headers)

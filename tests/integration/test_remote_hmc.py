@@ -1,0 +1,230 @@
+"""Migration across consoles: two HMCs, each managing its own system, keys exchanged with
+mkauthkeys, partitions moved with migrlpar --ip/-u, and every refusal on the way.
+
+The lab's first console (hmca, at 198.18.0.2 for other consoles) manages sys1, the second
+(hmcb, at 198.18.0.5) manages sys2; both are on the same lab network and SAN.
+"""
+
+from __future__ import annotations
+
+import time
+
+from openlpm.lab import site
+from tests.integration.conftest import Lab
+
+LAB_SPEC = {"hmc_name": "hmca", "remote_hmc": "hmcb"}
+HMCA, HMCB = "198.18.0.2", "198.18.0.5"
+PROFILE = ("name={name},min_mem=128,desired_mem={mem},max_mem=512,min_procs=1,"
+           "desired_procs=1,max_procs=1")
+
+
+def remote(lab: Lab) -> dict[str, str]:
+    """The environment of commands run on the second console (hmcb), as its hscroot."""
+    return site.client_env(lab.state, lab.state.remote_hmc_url)
+
+
+def password(lab: Lab, console: str = "") -> str:
+    return site.admin_password_file(lab.state.prefix, console).read_text()
+
+
+def start(lab: Lab, name: str, mem: int = 256) -> str:
+    """A running partition on sys1 (hmca); returns its boot id."""
+    lab.run("mksyscfg", "-r", "lpar", "-m", "sys1", "-i", PROFILE.format(name=name, mem=mem))
+    lab.run("chsysstate", "-r", "lpar", "-m", "sys1", "-o", "on", "-n", name)
+    return lab.wait_ticks("sys1", name, more_than=1)[-1][2]
+
+
+def staying(lab: Lab) -> None:
+    """Partition stay runs on sys1: the refusals must leave it there."""
+    if "stay:Running" not in names(lab, "sys1"):
+        start(lab, "stay")
+
+
+def names(lab: Lab, system: str, env: dict[str, str] | None = None) -> list[str]:
+    out = lab.run("lssyscfg", "-r", "lpar", "-m", system, "-F", "name:state", env=env,
+                  check=False)
+    return out.stdout.splitlines()
+
+
+def audit(lab: Lab, env: dict[str, str] | None = None) -> list[str]:
+    return lab.run("lssvcevents", "-t", "console", "-i", "30", "-F",
+                   "user:text:result:code", env=env).stdout.splitlines()
+
+
+def refused(lab: Lab, *argv: str, code: str, status: int, stdin: str = "") -> str:
+    result = lab.run(*argv, check=False, stdin=stdin)
+    assert result.returncode == status, result.stdout + result.stderr
+    assert code in result.stderr, result.stderr
+    return result.stderr
+
+
+def test_without_keys_exchanged_a_remote_migration_is_refused_and_nothing_changes(
+        lab: Lab) -> None:
+    staying(lab)
+    message = refused(lab, "migrlpar", "-o", "m", "-m", "sys1", "-t", "sys2", "-p",
+                      "stay", "--ip", HMCB, "-u", "hscroot", code="HSCLF520", status=3)
+    assert f"mkauthkeys --ip {HMCB}" in message
+    assert names(lab, "sys1") == ["stay:Running"]
+    assert "hscroot:POST /migrations:failed:HSCLF520" in audit(lab)
+
+
+def test_keys_are_exchanged_only_with_the_remote_user_s_password(lab: Lab) -> None:
+    refused(lab, "mkauthkeys", "--ip", HMCB, "-u", "hscroot", stdin="not-the-password\n",
+            code="HSCLF501", status=11)
+    assert lab.values("lsauthkeys", "-F", "name") == ["No results were found."]
+    assert "hscroot:sign in:refused:HSCLF501" in audit(lab, remote(lab))
+
+    out = lab.run("mkauthkeys", "--ip", HMCB, "-u", "hscroot",
+                  stdin=password(lab, "hmcb")).stdout
+    assert "keys exchanged with console hmcb" in out
+    assert lab.values("lsauthkeys", "-F", "name,url,user") == [
+        f"hmcb,http://{HMCB}:8480,hscroot"]
+    assert "hscroot:POST /peer/trust:done:null" in audit(lab, remote(lab))
+    # The password went on standard input: it is in no log of either console.
+    logs = site.LabState.directory(lab.state.prefix) / "logs"
+    assert all(password(lab, "hmcb").strip() not in p.read_text(errors="replace")
+               for p in logs.iterdir())
+
+
+def test_a_running_partition_moves_to_the_other_console_s_system_and_back(lab: Lab) -> None:
+    boot = start(lab, "web1")
+    lab.run("mkauthkeys", "--ip", HMCB, "-u", "hscroot", stdin=password(lab, "hmcb"))
+
+    report = lab.run("migrlpar", "-o", "v", "-m", "sys1", "-t", "sys2", "-p", "web1",
+                     "--ip", "hmcb", "-u", "hscroot", "-d", "4").stdout
+    assert "passed (active migration)" in report
+    # Both consoles checked their side: the target's checks ran on hmcb.
+    assert "check memory_available (on hmcb): ok" in report
+    assert "check guest_consents: ok" in report
+
+    lab.run("migrlpar", "-o", "m", "-m", "sys1", "-t", "sys2", "-p", "web1", "--ip", "hmcb",
+            "-u", "hscroot")
+    ticks = lab.wait_ticks("sys2", "web1", more_than=3, received_on="sys2", env=remote(lab))
+    assert {b for _, _, b, _ in ticks} == {boot}, "the partition restarted"
+    counters = [n for _, n, _, _ in ticks]
+    assert counters == list(range(counters[0], counters[0] + len(counters))), \
+        "the counter skipped"
+    assert "web1:Running" not in names(lab, "sys1")
+    assert "web1:Running" in names(lab, "sys2", remote(lab))
+    # Each console keeps the migration and its result, and names the other console.
+    ours = lab.values("lslparmigr", "-r", "migr", "-m", "sys1", "-F",
+                      "name:migration_state:dest_hmc")
+    theirs = lab.run("lslparmigr", "-r", "migr", "-m", "sys2", "-F",
+                     "name:migration_state:driven_by_hmc", env=remote(lab)).stdout
+    assert "web1:Migration Complete:hmcb" in ours
+    assert "web1:Migration Complete:hmca" in theirs.splitlines()
+    assert "hscroot:POST /peer/systems/sys2/agent/partitions:done:null" in audit(
+        lab, remote(lab))
+
+    # Back again, driven by hmcb with its own keys for hmca.
+    lab.run("mkauthkeys", "--ip", HMCA, "-u", "hscroot", stdin=password(lab), env=remote(lab))
+    lab.run("migrlpar", "-o", "m", "-m", "sys2", "-t", "sys1", "-p", "web1", "--ip", "hmca",
+            env=remote(lab))
+    ticks = lab.wait_ticks("sys1", "web1", more_than=len(ticks) + 2, received_on="sys1")
+    assert {b for _, _, b, _ in ticks} == {boot}
+    assert "web1:Running" in names(lab, "sys1")
+    assert "web1" not in " ".join(names(lab, "sys2", remote(lab)))
+
+
+def test_both_consoles_show_the_migration_while_it_runs(lab: Lab) -> None:
+    start(lab, "busy1", mem=512)
+    with lab.slow_link("80mbit", "sys1"):
+        lab.run("migrlpar", "-o", "m", "-m", "sys1", "-t", "sys2", "-p", "busy1", "--ip",
+                "hmcb", "--async")
+        seen_here = seen_there = ""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (seen_here and seen_there):
+            seen_here = seen_here or _migrating(lab, "sys1", "busy1", None)
+            seen_there = seen_there or _migrating(lab, "sys2", "busy1", remote(lab))
+            time.sleep(0.2)
+    assert seen_here.startswith("Migration In Progress step"), seen_here
+    assert seen_there.startswith("Migration In Progress step"), seen_there
+    _wait_complete(lab, "busy1")
+
+
+def _migrating(lab: Lab, system: str, partition: str, env: dict[str, str] | None) -> str:
+    out = lab.run("lslparmigr", "-r", "lpar", "-m", system, "-F",
+                  "name:migration_state:migration_step", env=env, check=False).stdout
+    for line in out.splitlines():
+        name, state, step = line.split(":")
+        if name == partition and state != "Not Migrating" and step != "null":
+            return f"{state} step {step}"
+    return ""
+
+
+def _wait_complete(lab: Lab, partition: str) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        states = lab.values("lslparmigr", "-r", "migr", "-m", "sys1", "-F",
+                            "name:migration_state")
+        if f"{partition}:Migration Complete" in states:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"the migration of {partition} did not complete: {states}")
+
+
+def test_a_remote_user_the_console_holds_no_keys_for_is_refused(lab: Lab) -> None:
+    staying(lab)
+    message = refused(lab, "migrlpar", "-o", "v", "-m", "sys1", "-t", "sys2", "-p", "stay",
+                      "--ip", "hmcb", "-u", "nobody", code="HSCLF521", status=3)
+    assert "mkauthkeys --ip hmcb -u nobody" in message
+    assert "stay:Running" in names(lab, "sys1")
+
+
+def test_a_remote_user_whose_role_there_may_not_migrate_is_refused_there(lab: Lab) -> None:
+    staying(lab)
+    lab.run("mkhmcusr", "-u", "op", "-a", "hmcoperator", stdin="op-password\n",
+            env=remote(lab))
+    lab.run("mkauthkeys", "--ip", HMCB, "-u", "op", stdin="op-password\n")
+    lab.run("chhmcusr", "-u", "op", "-t", "taskrole", "-v", "hmcviewer", env=remote(lab))
+
+    message = refused(lab, "migrlpar", "-o", "m", "-m", "sys1", "-t", "sys2", "-p", "stay",
+                      "--ip", "hmcb", "-u", "op", code="HSCLF505", status=12)
+    assert "Remote console hmcb (as op)" in message and "hmcviewer" in message
+    assert "stay:Running" in names(lab, "sys1")
+    assert "stay" not in " ".join(names(lab, "sys2", remote(lab)))
+    assert "op:POST /peer/validations:refused:HSCLF505" in audit(lab, remote(lab))
+    assert "hscroot:POST /migrations:failed:HSCLF505" in audit(lab)
+
+
+def test_a_viewer_may_not_exchange_keys(lab: Lab) -> None:
+    lab.run("mkhmcusr", "-u", "view", "-a", "hmcviewer", stdin="view-password\n",
+            env=remote(lab))
+    refused(lab, "mkauthkeys", "--ip", HMCB, "-u", "view", stdin="view-password\n",
+            code="HSCLF505", status=12)
+    assert "view" not in lab.values("lsauthkeys", "-F", "user")
+
+
+def test_an_unreachable_remote_console_is_refused_and_nothing_changes(lab: Lab) -> None:
+    staying(lab)
+    lab.kill("remote-hmc")
+    try:
+        message = refused(lab, "migrlpar", "-o", "m", "-m", "sys1", "-t", "sys2", "-p",
+                          "stay", "--ip", "hmcb", "-u", "hscroot", code="HSCLF522",
+                          status=8)
+        assert f"http://{HMCB}:8480" in message
+        assert "stay:Running" in names(lab, "sys1")
+    finally:
+        lab.restart("remote-hmc")
+    assert "stay" not in " ".join(names(lab, "sys2", remote(lab)))
+
+
+def test_an_inactive_partition_moves_to_the_other_console_s_system(lab: Lab) -> None:
+    start(lab, "cold1")
+    lab.run("chsysstate", "-r", "lpar", "-m", "sys1", "-o", "shutdown", "--immed",
+            "-n", "cold1")
+    lab.run("migrlpar", "-o", "m", "-m", "sys1", "-t", "sys2", "-p", "cold1", "--ip", "hmcb",
+            "-u", "hscroot")
+    assert "cold1:Not Activated" in names(lab, "sys2", remote(lab))
+    assert "cold1" not in " ".join(names(lab, "sys1"))
+    lab.run("chsysstate", "-r", "lpar", "-m", "sys2", "-o", "on", "-n", "cold1",
+            env=remote(lab))
+    lab.wait_ticks("sys2", "cold1", more_than=1, env=remote(lab))
+
+
+def test_keys_forgotten_with_mkauthkeys_r_no_longer_work(lab: Lab) -> None:
+    lab.run("mkauthkeys", "-r", "--ip", "hmcb", "-u", "op")
+    assert "op" not in lab.values("lsauthkeys", "-F", "user")
+    staying(lab)
+    refused(lab, "migrlpar", "-o", "v", "-m", "sys1", "-t", "sys2", "-p", "stay", "--ip",
+            "hmcb", "-u", "op", code="HSCLF521", status=3)
