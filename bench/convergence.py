@@ -56,10 +56,9 @@ BOOT_TIMEOUT_S = 180.0
 
 
 
-def run(hmc_url: str, *argv: str) -> subprocess.CompletedProcess[str]:
+def run(lab: site.LabState, *argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(BIN / argv[0]), *argv[1:]], text=True, capture_output=True,
-                          env=os.environ | {"OPENLPM_HMC": hmc_url, "OPENLPM_CREDENTIALS":
-                                             str(site.credentials_file(PREFIX))},
+                          env=os.environ | site.client_env(lab),
                           check=False)
 
 
@@ -75,11 +74,11 @@ def median_gap(stamps: list[float], start: float, end: float) -> float | None:
     return statistics.median(gaps) if gaps else None
 
 
-async def one(http: httpx.AsyncClient, hmc_url: str, label: str, convergence: str,
+async def one(http: httpx.AsyncClient, lab: site.LabState, label: str, convergence: str,
               max_downtime_ms: int, where: str, wait_minutes: float) -> tuple[dict[str, Any], str]:
     other = SYSTEMS[1] if where == SYSTEMS[0] else SYSTEMS[0]
     began = time.time()
-    result = run(hmc_url, "migrlpar", "-o", "m", "-m", where, "-t", other, "-p", NAME,
+    result = run(lab, "migrlpar", "-o", "m", "-m", where, "-t", other, "-p", NAME,
                  "-w", str(wait_minutes), "-i",
                  f"convergence={convergence},max_downtime_ms={max_downtime_ms}")
     ended = time.time()
@@ -125,7 +124,7 @@ async def bench(wait_minutes: float) -> dict[str, Any]:
     where = SYSTEMS[0]
     for argv in (("mksyscfg", "-r", "lpar", "-m", where, "-i", PROFILE),
                  ("chsysstate", "-r", "lpar", "-m", where, "-o", "on", "-n", NAME)):
-        if run(lab.hmc_url, *argv).returncode != 0:
+        if run(lab, *argv).returncode != 0:
             raise BenchError(f"{' '.join(argv)} failed")
     results = []
     async with site.console_client(lab, timeout=60) as http:
@@ -136,7 +135,7 @@ async def bench(wait_minutes: float) -> dict[str, Any]:
             await asyncio.sleep(1)
         for label, convergence, max_downtime_ms in POLICIES:
             say(f"{label}: migrating from {where}")
-            result, where = await one(http, lab.hmc_url, label, convergence, max_downtime_ms,
+            result, where = await one(http, lab, label, convergence, max_downtime_ms,
                                       where, wait_minutes)
             say(f"{label}: {result['outcome']}")
             results.append(result)

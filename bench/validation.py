@@ -49,10 +49,9 @@ BOOT_TIMEOUT_S = 120.0
 
 
 
-def run(hmc_url: str, *argv: str) -> subprocess.CompletedProcess[str]:
+def run(lab: site.LabState, *argv: str) -> subprocess.CompletedProcess[str]:
     result = subprocess.run([str(BIN / argv[0]), *argv[1:]], text=True, capture_output=True,
-                            env=os.environ | {"OPENLPM_HMC": hmc_url, "OPENLPM_CREDENTIALS":
-                                              str(site.credentials_file(PREFIX))},
+                            env=os.environ | site.client_env(lab),
                             check=False)
     if result.returncode not in (0, 6):
         raise BenchError(f"{' '.join(argv)} exited {result.returncode}: {result.stderr}")
@@ -85,8 +84,8 @@ async def bench(rounds: int) -> dict[str, Any]:
     request = {"source": SOURCE, "target": TARGET, "partition": PARTITION}
     async with site.console_client(lab, timeout=60) as http:
         first_ms = await timed(http.get(f"/systems/{TARGET}/cpu-models"))
-        run(lab.hmc_url, "mksyscfg", "-r", "lpar", "-m", SOURCE, "-i", PROFILE)
-        run(lab.hmc_url, "chsysstate", "-r", "lpar", "-m", SOURCE, "-o", "on", "-n",
+        run(lab, "mksyscfg", "-r", "lpar", "-m", SOURCE, "-i", PROFILE)
+        run(lab, "chsysstate", "-r", "lpar", "-m", SOURCE, "-o", "on", "-n",
             PARTITION)
         await wait_for_hook(http, request)
         samples: dict[str, list[float]] = {"baseline": [], "validate": [], "server": [],
@@ -101,7 +100,7 @@ async def bench(rounds: int) -> dict[str, Any]:
                 raise BenchError(f"validation found errors: {report['findings']}")
             samples["server"].append(report["elapsed_ms"])
             cli_started = time.perf_counter()
-            run(lab.hmc_url, "migrlpar", "-o", "v", "-m", SOURCE, "-t", TARGET, "-p",
+            run(lab, "migrlpar", "-o", "v", "-m", SOURCE, "-t", TARGET, "-p",
                 PARTITION)
             samples["cli"].append((time.perf_counter() - cli_started) * 1000)
     summary = {name: {"median_ms": statistics.median(values),

@@ -143,19 +143,34 @@ def _general_name(address: str) -> x509.GeneralName:
         return x509.DNSName(address)
 
 
-def self_signed(key_pem: bytes, name: str) -> str:
-    """A certificate for ``key_pem`` signed by itself: a server's until it is enrolled."""
+def self_signed(key_pem: bytes, name: str, addresses: tuple[str, ...] = ()) -> str:
+    """A certificate for ``key_pem`` signed by itself: a server's until it is enrolled,
+    or one its clients trust by pinning it. ``addresses``: as for ``issue``."""
     key = serialization.load_pem_private_key(key_pem, password=None)
     assert isinstance(key, ec.EllipticCurvePrivateKey)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.datetime.now(datetime.UTC)
-    return (x509.CertificateBuilder()
-            .subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=CERTIFICATE_DAYS))
-            .sign(key, hashes.SHA256())
-            .public_bytes(serialization.Encoding.PEM).decode())
+    certificate = (x509.CertificateBuilder()
+                   .subject_name(subject).issuer_name(subject).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + datetime.timedelta(days=CERTIFICATE_DAYS)))
+    if addresses:
+        certificate = certificate.add_extension(x509.SubjectAlternativeName(
+            [_general_name(a) for a in addresses]), critical=False)
+    return certificate.sign(key, hashes.SHA256()).public_bytes(
+        serialization.Encoding.PEM).decode()
+
+
+def subject_addresses(certificate_pem: str) -> set[str]:
+    """The IP addresses and host names a certificate is for."""
+    certificate = x509.load_pem_x509_certificate(certificate_pem.encode())
+    try:
+        names = certificate.extensions.get_extension_for_class(
+            x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return set()
+    return {str(n.value) for n in names}
 
 
 def _self_signed(key: ec.EllipticCurvePrivateKey, title: str) -> x509.Certificate:

@@ -721,6 +721,9 @@ class RemoteConsole(Frozen):
     user: str
     added: float
     mover_authority_fingerprint: str
+    # The SHA-256 fingerprint of the certificate the console answered with, pinned at
+    # the exchange (None for a console reached over plain HTTP).
+    certificate_fingerprint: str | None = None
 
 
 class PeerTrust(Frozen):

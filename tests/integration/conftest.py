@@ -120,14 +120,16 @@ class Lab:
     def api(self, path: str) -> Any:
         """GET from the lab's HMC REST API, the API the CLI and web console use."""
         reply = httpx.get(f"{self.state.hmc_url}{path}", timeout=30,
-                          headers=site.console_headers(self.state))
+                          headers=site.console_headers(self.state),
+                          verify=site.console_trust(self.state))
         reply.raise_for_status()
         return reply.json()
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
         """POST to the lab's HMC REST API."""
         reply = httpx.post(f"{self.state.hmc_url}{path}", json=body, timeout=60,
-                           headers=site.console_headers(self.state))
+                           headers=site.console_headers(self.state),
+                           verify=site.console_trust(self.state))
         reply.raise_for_status()
         return reply.json()
 

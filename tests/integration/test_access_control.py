@@ -75,7 +75,8 @@ def test_without_signing_in_every_call_is_refused(lab: Lab, tmp_path: Path) -> N
     assert refused.returncode == 11
     assert "HSCLF502" in refused.stderr and "openlpm login" in refused.stderr
     reply = httpx.post(f"{lab.state.hmc_url}/migrations", json={
-        "source": "sys1", "target": "sys2", "partition": "keep1"})
+        "source": "sys1", "target": "sys2", "partition": "keep1"},
+        verify=site.console_trust(lab.state))
     assert reply.status_code == 401
     wrong = lab.run("openlpm", "login", "-u", "hscroot", stdin="not-the-password\n",
                     env=nobody, check=False)

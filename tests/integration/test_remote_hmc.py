@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+from openlpm.authority import fingerprint
 from openlpm.lab import site
 from tests.integration.conftest import Lab
 
@@ -77,8 +78,10 @@ def test_keys_are_exchanged_only_with_the_remote_user_s_password(lab: Lab) -> No
     out = lab.run("mkauthkeys", "--ip", HMCB, "-u", "hscroot",
                   stdin=password(lab, "hmcb")).stdout
     assert "keys exchanged with console hmcb" in out
-    assert lab.values("lsauthkeys", "-F", "name,url,user") == [
-        f"hmcb,http://{HMCB}:8480,hscroot"]
+    # Over HTTPS, trusting from now on the certificate hmcb answered with.
+    certificate = site.console_certificate(lab.state, lab.state.remote_hmc_url).read_text()
+    assert lab.values("lsauthkeys", "-F", "name,url,user,certificate") == [
+        f"hmcb,https://{HMCB}:8480,hscroot,{fingerprint(certificate)}"]
     assert "hscroot:POST /peer/trust:done:null" in audit(lab, remote(lab))
     # The password went on standard input: it is in no log of either console.
     logs = site.LabState.directory(lab.state.prefix) / "logs"
@@ -202,7 +205,7 @@ def test_an_unreachable_remote_console_is_refused_and_nothing_changes(lab: Lab) 
         message = refused(lab, "migrlpar", "-o", "m", "-m", "sys1", "-t", "sys2", "-p",
                           "stay", "--ip", "hmcb", "-u", "hscroot", code="HSCLF522",
                           status=8)
-        assert f"http://{HMCB}:8480" in message
+        assert f"https://{HMCB}:8480" in message
         assert "stay:Running" in names(lab, "sys1")
     finally:
         lab.restart("remote-hmc")

@@ -19,9 +19,9 @@ ADMIN = ("hscroot", "first-password")
 
 
 @pytest.mark.parametrize(("ip", "url"), [
-    ("198.18.0.5", "http://198.18.0.5:8480"),
-    ("hmcb.example.com:9000", "http://hmcb.example.com:9000"),
-    ("https://hmcb.example.com/", "https://hmcb.example.com"),
+    ("198.18.0.5", "https://198.18.0.5:8480"),
+    ("hmcb.example.com:9000", "https://hmcb.example.com:9000"),
+    ("http://hmcb.example.com/", "http://hmcb.example.com"),
 ])
 def test_ip_names_a_console_by_host_host_and_port_or_url(ip: str, url: str) -> None:
     assert console_url(ip) == url
@@ -31,15 +31,15 @@ def test_keys_are_found_by_the_remote_console_s_name_or_address_and_user(
         tmp_path: Path) -> None:
     consoles = Consoles(tmp_path / "hmc.db")
     authority = CertificateAuthority(tmp_path / "b", "hmcb mover authority")
-    consoles.add_remote("hmcb", "http://198.18.0.5:8480", "op", "olpm_secret",
-                        authority.certificate_pem)
+    consoles.add_remote("hmcb", "https://198.18.0.5:8480", "op", "olpm_secret",
+                        authority.certificate_pem, None)
 
     [found] = consoles.find("hmcb", None)
     assert consoles.find("198.18.0.5", "op") == [found]
     assert consoles.find("hmcb", "someone") == []
     assert found.mover_authority_fingerprint == authority.fingerprint
     assert "olpm_secret" not in found.model_dump_json()
-    assert consoles.token(found) == "olpm_secret"
+    assert consoles.credentials(found) == ("olpm_secret", None)
     assert consoles.peer_authorities() == (authority.certificate_pem,)
 
     consoles.remove_remote("hmcb", "op")

@@ -45,6 +45,10 @@ async def _mkauthkeys(args: argparse.Namespace, hmc: HmcClient) -> None:
     print(f"keys exchanged with console {remote.name} ({remote.url}) for user "
           f"{remote.user}; its mover authority {remote.mover_authority_fingerprint} is "
           f"trusted by this console's movers")
+    if remote.certificate_fingerprint:
+        print(f"its certificate, trusted from now on: SHA256 {remote.certificate_fingerprint} "
+              f"(compare with 'openssl x509 -noout -fingerprint -sha256 -in console.crt' "
+              f"in its --tls-dir)")
 
 
 def mkauthkeys(argv: Sequence[str] | None = None) -> int:
@@ -61,7 +65,8 @@ def lsauthkeys_parser() -> argparse.ArgumentParser:
 async def _lsauthkeys(args: argparse.Namespace, hmc: HmcClient) -> None:
     listing([{"name": r.name, "url": r.url, "user": r.user,
               "added": time.strftime("%m/%d/%Y %H:%M:%S", time.localtime(r.added)),
-              "mover_authority": r.mover_authority_fingerprint}
+              "mover_authority": r.mover_authority_fingerprint,
+              "certificate": r.certificate_fingerprint}
              for r in await hmc.remote_consoles()], args)
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import ssl
 from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Any
@@ -56,14 +58,28 @@ def hmc_url() -> str:
         return DEFAULT_URL
 
 
+def hmc_trust(url: str) -> ssl.SSLContext | None:
+    """How an https console is trusted: its certificate pinned by ``$OPENLPM_HMC_CA``
+    (or by the lab started last, for its console), else the system's authorities."""
+    pinned = os.environ.get("OPENLPM_HMC_CA")
+    if not pinned:
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            lab = json.loads(DEFAULT_HMC_FILE.read_text())
+            pinned = lab["ca"] if lab["url"] == url else None
+    return ssl.create_default_context(cafile=pinned) if pinned else None
+
+
 class HmcClient(ServiceClient):
     """The console's API as a signed-in user: the token comes from ``token`` or, by
     default, from the credentials ``openlpm login`` saved for this console."""
 
-    def __init__(self, base_url: str, token: str | None = None) -> None:
+    def __init__(self, base_url: str, token: str | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
         token = token or token_for(base_url)
         super().__init__(base_url, "HMC", timeout=120.0,
-                         headers={"Authorization": f"Bearer {token}"} if token else None)
+                         headers={"Authorization": f"Bearer {token}"} if token else None,
+                         tls=tls or (hmc_trust(base_url) if base_url.startswith("https:")
+                                     else None))
 
     async def __aenter__(self) -> HmcClient:
         return self

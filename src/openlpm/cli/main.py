@@ -45,6 +45,9 @@ def parser() -> argparse.ArgumentParser:
                        help="the first super administrator's name")
     serve.add_argument("--reach-netns", metavar="NS",
                        help="after binding, reach managed systems from network namespace NS")
+    serve.add_argument("--tls-dir", type=Path, metavar="DIR",
+                       help="answer over HTTPS with the console's own key and certificate, "
+                            "kept in DIR (made at first start; clients pin console.crt)")
     serve.add_argument("--peer-listen", metavar="HOST:PORT",
                        help="also answer here, bound inside --reach-netns when given: "
                             "where other consoles reach this one (mkauthkeys --ip)")
@@ -306,6 +309,7 @@ async def _console(args: argparse.Namespace) -> None:
 
 def _hmc_serve(args: argparse.Namespace) -> None:
     from openlpm.hmc.api import create_app
+    from openlpm.hmc.identity import ConsoleIdentity
     from openlpm.serve import bind, enter_netns, serve
 
     listeners = [bind(args.listen)]
@@ -315,8 +319,13 @@ def _hmc_serve(args: argparse.Namespace) -> None:
         listeners.append(bind(args.peer_listen))
     first_admin = ((args.admin_user, args.admin_password_file.read_text().splitlines()[0])
                    if args.admin_password_file else None)
+    identity = None
+    if args.tls_dir:
+        hosts = [a.rpartition(":")[0] for a in (args.listen, args.peer_listen) if a]
+        identity = ConsoleIdentity(args.tls_dir, args.name, tuple(hosts))
     serve(create_app(args.db, name=args.name, first_admin=first_admin,
-                     san_url=args.san_url), *listeners)
+                     san_url=args.san_url), *listeners,
+          tls=identity.server_context() if identity else None)
 
 
 def _agent_serve(args: argparse.Namespace) -> None:

@@ -7,7 +7,9 @@ movers, so that a stream may come from (or go to) a system it manages. An exchan
 makes both: the remote console on the side that asked, the peer on both sides.
 
 The tokens for remote consoles are secrets of those consoles, kept in this console's
-database (never shown, never logged), as an HMC keeps the keys ``mkauthkeys`` made.
+database (never shown, never logged), as an HMC keeps the keys ``mkauthkeys`` made. The
+certificate a remote console answered with when keys were exchanged is kept too: later
+calls trust that certificate only (as ssh trusts the host key it met first).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from openlpm.model import RemoteConsole
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS remote_consoles (
     name TEXT NOT NULL, url TEXT NOT NULL, user TEXT NOT NULL, token TEXT NOT NULL,
-    added REAL NOT NULL, mover_authority TEXT NOT NULL, PRIMARY KEY (name, user));
+    added REAL NOT NULL, mover_authority TEXT NOT NULL, certificate TEXT,
+    PRIMARY KEY (name, user));
 CREATE TABLE IF NOT EXISTS peers (
     name TEXT PRIMARY KEY, mover_authority TEXT NOT NULL, added REAL NOT NULL);
 """
@@ -35,7 +38,7 @@ def console_url(ip: str) -> str:
     if "://" in ip:
         return ip.rstrip("/")
     host, _, port = ip.rpartition(":") if ip.count(":") == 1 else (ip, "", "")
-    return f"http://{host}:{port}" if port else f"http://{ip}:{DEFAULT_PORT}"
+    return f"https://{host}:{port}" if port else f"https://{ip}:{DEFAULT_PORT}"
 
 
 class Consoles:
@@ -46,20 +49,21 @@ class Consoles:
         self._db.close()
 
     def add_remote(self, name: str, url: str, user: str, token: str,
-                   mover_authority: str) -> RemoteConsole:
+                   mover_authority: str, certificate: str | None) -> RemoteConsole:
         self._db.execute(
             "INSERT OR REPLACE INTO remote_consoles (name, url, user, token, added, "
-            "mover_authority) VALUES (?, ?, ?, ?, ?, ?)",
-            (name, url, user, token, time.time(), mover_authority))
+            "mover_authority, certificate) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (name, url, user, token, time.time(), mover_authority, certificate))
         self.add_peer(name, mover_authority)
         return self.remote(name, user)
 
     def remotes(self) -> list[RemoteConsole]:
-        rows = self._db.execute("SELECT name, url, user, added, mover_authority FROM "
-                                "remote_consoles ORDER BY name, user")
+        rows = self._db.execute("SELECT name, url, user, added, mover_authority, "
+                                "certificate FROM remote_consoles ORDER BY name, user")
         return [RemoteConsole(name=n, url=u, user=us, added=a,
-                              mover_authority_fingerprint=fingerprint(pem))
-                for n, u, us, a, pem in rows]
+                              mover_authority_fingerprint=fingerprint(pem),
+                              certificate_fingerprint=fingerprint(c) if c else None)
+                for n, u, us, a, pem, c in rows]
 
     def find(self, ip: str, user: str | None) -> list[RemoteConsole]:
         """The remote consoles ``--ip`` names (by name or address), for ``user`` if given."""
@@ -74,13 +78,14 @@ class Consoles:
                                  f"{name}.", code="HSCLF521")
         return found[0]
 
-    def token(self, remote: RemoteConsole) -> str:
-        row = self._db.execute("SELECT token FROM remote_consoles WHERE name = ? AND "
-                               "user = ?", (remote.name, remote.user)).fetchone()
+    def credentials(self, remote: RemoteConsole) -> tuple[str, str | None]:
+        """(the token, the pinned certificate) this console uses with ``remote``."""
+        row = self._db.execute("SELECT token, certificate FROM remote_consoles WHERE "
+                               "name = ? AND user = ?", (remote.name, remote.user)).fetchone()
         if row is None:
             raise ObjectNotFound(f"This console holds no keys for user {remote.user} of "
                                  f"console {remote.name}.", code="HSCLF521")
-        return str(row[0])
+        return str(row[0]), row[1]
 
     def remove_remote(self, name: str, user: str) -> None:
         self.remote(name, user)

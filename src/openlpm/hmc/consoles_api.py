@@ -1,12 +1,13 @@
 """The console's pages about other consoles.
 
 ``/authkeys`` is this console's side of ``mkauthkeys``: it signs in to the remote console
-as the user given, has it issue an API token, and both consoles trust each other's mover
-authority. ``/peer`` is what a console that exchanged keys with this one may ask of it,
-as the user its token belongs to (the guard applies that user's role here): validating
-a migration to one of this console's systems, the few calls of the target's agent and
-mover that the migration makes (only for a migration it announced), and the migration's
-record, kept here so this console's ``lslparmigr`` shows it too.
+as the user given (over HTTPS, trusting the certificate it meets, which it keeps), has it
+issue an API token, and both consoles trust each other's mover authority. ``/peer`` is
+what a console that exchanged keys with this one may ask of it, as the user its token
+belongs to (the guard applies that user's role here): validating a migration to one of
+this console's systems, the few calls of the target's agent and mover that the
+migration makes (only for a migration it announced), and the migration's record, kept
+here so this console's ``lslparmigr`` shows it too.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from openlpm.authority import fingerprint
 from openlpm.errors import NotPermitted, ObjectNotFound, OpenLpmError, RequestInvalid
 from openlpm.hmc.board import MigrationBoard
 from openlpm.hmc.consoles import Consoles, console_url
-from openlpm.hmc.remote import RemoteConsoleClient, remote_error
+from openlpm.hmc.remote import RemoteConsoleClient, met_certificate, remote_error
 from openlpm.hmc.site import Site
 from openlpm.hmc.validate import check_incoming
 from openlpm.model import (
@@ -70,7 +71,8 @@ def install_consoles_api(app: FastAPI, site: Site, board: MigrationBoard,
             raise ObjectNotFound(f"This console holds no keys for user {user} of console "
                                  f"{ip}.", code="HSCLF521")
         found = known[0]
-        client = RemoteConsoleClient.of(found, consoles.token(found))
+        token, certificate = consoles.credentials(found)
+        client = RemoteConsoleClient(found.url, found.name, token, certificate=certificate)
         try:
             with contextlib.suppress(OpenLpmError):
                 await client.request("DELETE", "/login")
@@ -140,12 +142,13 @@ def install_consoles_api(app: FastAPI, site: Site, board: MigrationBoard,
 async def exchange_keys(site: Site, consoles: Consoles, name: str,
                         body: KeyExchange) -> RemoteConsole:
     url = console_url(body.ip)
-    client = RemoteConsoleClient(url, body.ip)
+    certificate = await met_certificate(url)
+    client = RemoteConsoleClient(url, body.ip, certificate=certificate)
     try:
         session = await client.sign_in(body.user, body.password)
         try:
             token_id, token = await client.create_token(session, f"console {name}")
-            keyed = RemoteConsoleClient(url, body.ip, token)
+            keyed = RemoteConsoleClient(url, body.ip, token, certificate=certificate)
             try:
                 theirs = await keyed.trust(PeerTrust(
                     console=name, mover_authority=site.authority.certificate_pem))
@@ -165,7 +168,7 @@ async def exchange_keys(site: Site, consoles: Consoles, name: str,
         raise RequestInvalid(f"--ip {body.ip} names this console itself; keys are "
                              f"exchanged with another console.", code="HSCLF526")
     remote = consoles.add_remote(theirs.console, url, body.user, token,
-                                 theirs.mover_authority)
+                                 theirs.mover_authority, certificate)
     await site.enroll_all_movers()
     return remote
 

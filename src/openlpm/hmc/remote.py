@@ -8,6 +8,10 @@ their own console), and the migration record it keeps for its own ``lslparmigr``
 
 from __future__ import annotations
 
+import asyncio
+import ssl
+from urllib.parse import urlsplit
+
 from openlpm.agent.client import AgentClient
 from openlpm.errors import OpenLpmError, SystemUnreachable
 from openlpm.model import (
@@ -15,7 +19,6 @@ from openlpm.model import (
     IncomingValidationReport,
     MigrationRecord,
     PeerTrust,
-    RemoteConsole,
 )
 from openlpm.mover.client import MoverClient
 from openlpm.wire import ServiceClient
@@ -41,17 +44,36 @@ def remote_error(name: str, user: str, url: str, exc: OpenLpmError) -> OpenLpmEr
                      code=exc.code, details=exc.details)
 
 
+def pinned(certificate: str | None) -> ssl.SSLContext | None:
+    """Trust in exactly the certificate a console answered with when keys were
+    exchanged (None: a console reached over plain HTTP)."""
+    return ssl.create_default_context(cadata=certificate) if certificate else None
+
+
+async def met_certificate(url: str) -> str | None:
+    """The certificate an https console answers with, unchecked: what a key exchange
+    trusts on first use, as ssh does a host key it has not met."""
+    parts = urlsplit(url)
+    if parts.scheme != "https":
+        return None
+    try:
+        return await asyncio.to_thread(ssl.get_server_certificate,
+                                       (parts.hostname or "", parts.port or 443),
+                                       timeout=VALIDATION_TIMEOUT_S)
+    except OSError as exc:
+        raise SystemUnreachable(f"Remote console at {url} did not answer: {exc}. Check "
+                                f"that it runs and that this console reaches it; nothing "
+                                f"was changed.", code="HSCLF522") from None
+
+
 class RemoteConsoleClient(ServiceClient):
     def __init__(self, url: str, name: str = "", token: str | None = None,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0, certificate: str | None = None) -> None:
         self.name = name or url
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._tls = pinned(certificate)
         super().__init__(url, f"Remote console {self.name}", timeout=timeout,
-                         headers=self._headers)
-
-    @classmethod
-    def of(cls, remote: RemoteConsole, token: str) -> RemoteConsoleClient:
-        return cls(remote.url, remote.name, token)
+                         headers=self._headers, tls=self._tls)
 
     async def sign_in(self, user: str, password: str) -> str:
         body = await self.request("POST", "/login", json={"user": user, "password": password})
@@ -86,9 +108,9 @@ class RemoteConsoleClient(ServiceClient):
     def agent(self, system: str) -> AgentClient:
         """The remote system's agent, reached through its console."""
         return AgentClient(f"{self.base_url}/peer/systems/{system}/agent", system,
-                           headers=self._headers)
+                           headers=self._headers, tls=self._tls)
 
     def mover(self, system: str, mover: str) -> MoverClient:
         """A mover service of the remote system, reached through its console."""
         return MoverClient(f"{self.base_url}/peer/systems/{system}/movers/{mover}",
-                           headers=self._headers)
+                           headers=self._headers, tls=self._tls)

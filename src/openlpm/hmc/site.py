@@ -123,7 +123,9 @@ class Site:
         key = (remote.name, remote.user)
         client = self._remotes.get(key)
         if client is None or client.base_url != remote.url:
-            client = RemoteConsoleClient.of(remote, self.consoles.token(remote))
+            token, certificate = self.consoles.credentials(remote)
+            client = RemoteConsoleClient(remote.url, remote.name, token,
+                                         certificate=certificate)
             self._remotes[key] = client
         return client
 

@@ -34,10 +34,12 @@ def install_web_console(app: FastAPI, users: Users, audit: AuditLog) -> None:
     """The pages at /console/, and /session for signing in and out."""
 
     @app.post("/session")
-    async def open_session(body: Login, response: Response) -> SignedIn:
+    async def open_session(body: Login, request: Request, response: Response) -> SignedIn:
         session = await sign_in(users, audit, body)
+        # Over HTTPS the browser never sends the session over plain HTTP.
         response.set_cookie(COOKIE, session.token, max_age=SESSION_S, httponly=True,
-                            samesite="strict", path="/")
+                            samesite="strict", path="/",
+                            secure=request.url.scheme == "https")
         return SignedIn(user=session.user, role=session.role, expires=session.expires)
 
     @app.get("/session")

@@ -66,7 +66,8 @@ async def _migrate_and_prove(out: Console, state: site.LabState, fill_mb: int,
                    f"{ROOT_LUN} openlpm.seq={SEQUENCE_LUN} openlpm.ip={ADDRESS}/24")
     await _command(out, env, "chsysstate", "-r", "lpar", "-m", SOURCE, "-o", "on",
                    "-n", PARTITION, "-f", "default")
-    async with HmcClient(state.hmc_url, site.console_token(state)) as hmc:
+    async with HmcClient(state.hmc_url, site.console_token(state),
+                         site.console_trust(state)) as hmc:
         out.print(f"[dim]waiting for the partition to boot from LUN {ROOT_LUN}, fill "
                   f"{fill_mb} MiB of memory and tick a few times...[/]")
         await _wait_for(hmc, SOURCE, lambda lines: sum(

@@ -18,6 +18,7 @@ import re
 import secrets
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -138,8 +139,24 @@ def credentials_file(prefix: str) -> Path:
 def client_env(state: LabState, url: str = "") -> dict[str, str]:
     """What a command run against this lab's console (or the one at ``url``) needs in
     its environment."""
-    return {"OPENLPM_HMC": url or state.hmc_url,
+    url = url or state.hmc_url
+    return {"OPENLPM_HMC": url, "OPENLPM_HMC_CA": str(console_certificate(state, url)),
             "OPENLPM_CREDENTIALS": str(credentials_file(state.prefix))}
+
+
+def console_certificate(state: LabState, url: str = "") -> Path:
+    """The certificate the lab's console (or the one at ``url``) answers HTTPS with,
+    which its clients pin."""
+    remote = bool(url) and url == state.remote_hmc_url
+    return console_tls_dir(state.prefix, state.remote_hmc if remote else "") / "console.crt"
+
+
+def console_tls_dir(prefix: str, console: str = "") -> Path:
+    return LabState.directory(prefix) / (f"{console}-tls" if console else "hmc-tls")
+
+
+def console_trust(state: LabState, url: str = "") -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=console_certificate(state, url))
 
 
 def system_node(prefix: str, index: int, name: str | None = None) -> Node:
@@ -208,7 +225,7 @@ async def up(spec: LabSpec, say: Say = print) -> LabState:
     await _register_systems(state, spec)
     if spec.make_default:
         DEFAULT_HMC_FILE.write_text(json.dumps({
-            "url": state.hmc_url, "lab": spec.prefix,
+            "url": state.hmc_url, "lab": spec.prefix, "ca": str(console_certificate(state)),
             "credentials": str(credentials_file(spec.prefix))}))
     remote = ""
     if spec.remote_hmc:
@@ -231,9 +248,10 @@ def _start_console(state: LabState, name: str, node: Node, port: int, role: str)
     _spawn(state, role, workdir, [
         "hmc", "serve", "--listen", f"127.0.0.1:{port}", "--name", name,
         "--reach-netns", node.namespace, "--peer-listen", f"{node.address}:{PEER_PORT}",
+        "--tls-dir", str(console_tls_dir(state.prefix, console)),
         "--db", str(workdir / (f"{console}.db" if console else "hmc.db")),
         "--admin-password-file", str(password), "--san-url", SAN_URL])
-    return f"http://127.0.0.1:{port}"
+    return f"https://127.0.0.1:{port}"
 
 
 def _start_system(state: LabState, spec: LabSpec, node: Node, image: PartitionImage,
@@ -296,11 +314,24 @@ def _spawn(state: LabState, role: str, workdir: Path, args: list[str]) -> None:
     state.save()
 
 
+async def _console_trust(state: LabState, url: str) -> ssl.SSLContext:
+    """Trust in a console that is starting: once it made its certificate."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while not console_certificate(state, url).exists():
+        if time.monotonic() > deadline:
+            raise SystemUnreachable(f"the lab's HMC at {url} made no certificate within "
+                                    f"{READY_TIMEOUT_S:.0f} s; see the logs under "
+                                    f"{RUN_ROOT / 'labs'}.", code="HSCLF303")
+        await asyncio.sleep(0.1)
+    return console_trust(state, url)
+
+
 async def _sign_in(state: LabState, url: str, password_file: Path) -> None:
     """Sign in as the console's first user once it answers; keep the session's token."""
     password = password_file.read_text().strip()
     deadline = time.monotonic() + READY_TIMEOUT_S
-    async with httpx.AsyncClient(base_url=url, timeout=10.0) as http:
+    async with httpx.AsyncClient(base_url=url, timeout=10.0,
+                                 verify=await _console_trust(state, url)) as http:
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError):
                 response = await http.post("/login", json={"user": ADMIN_USER,
@@ -319,7 +350,7 @@ def console_client(state: LabState, timeout: float = 10.0, url: str = "") -> \
     """An HTTP client of the lab's console (or the one at ``url``), signed in as its
     first user."""
     url = url or state.hmc_url
-    return httpx.AsyncClient(base_url=url, timeout=timeout,
+    return httpx.AsyncClient(base_url=url, timeout=timeout, verify=console_trust(state, url),
                              headers=console_headers(state, url))
 
 

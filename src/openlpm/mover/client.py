@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ssl
+
 from openlpm.model import MoverInfo, MoverProbe
 from openlpm.mover.channels import ChannelStats
 from openlpm.wire import ServiceClient
@@ -9,8 +11,10 @@ from openlpm.wire import ServiceClient
 
 class MoverClient(ServiceClient):
     def __init__(self, base_url: str, timeout: float = 30.0,
-                 headers: dict[str, str] | None = None) -> None:
-        super().__init__(base_url, "Mover service", timeout=timeout, headers=headers)
+                 headers: dict[str, str] | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
+        super().__init__(base_url, "Mover service", timeout=timeout, headers=headers,
+                         tls=tls)
 
     async def info(self) -> MoverInfo:
         return MoverInfo.model_validate(await self.request("GET", "/mover"))
