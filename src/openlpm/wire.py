@@ -19,6 +19,9 @@ from openlpm.errors import OpenLpmError, SystemUnreachable, from_wire
 class ServiceClient:
     """Base of the HTTP clients of the agent, mover and HMC APIs."""
 
+    # What to do when the service's certificate is not trusted here.
+    trust_hint = "Check which certificate authority this client trusts for it."
+
     def __init__(self, base_url: str, what: str, timeout: float = 30.0,
                  transport: httpx.AsyncBaseTransport | None = None,
                  headers: dict[str, str] | None = None,
@@ -47,10 +50,22 @@ class ServiceClient:
         try:
             response = await self._http.request(method, path, **kwargs, **extra)
         except httpx.HTTPError as exc:
-            raise SystemUnreachable(
-                f"{self.what} at {self.base_url} did not answer ({type(exc).__name__}). "
-                f"Check that it is running and reachable.") from exc
+            raise self.unreachable(exc) from exc
         return decode(response, self.what)
+
+    def unreachable(self, exc: httpx.HTTPError) -> SystemUnreachable:
+        """Why the service did not answer, naming an untrusted certificate as such."""
+        cause: BaseException | None = exc
+        while cause is not None and not isinstance(cause, ssl.SSLCertVerificationError):
+            cause = cause.__cause__ or cause.__context__
+        if cause is not None:
+            return SystemUnreachable(
+                f"{self.what} at {self.base_url} answered with a certificate that is not "
+                f"trusted here ({cause.verify_message}). {self.trust_hint}",
+                code="HSCLF528")
+        return SystemUnreachable(
+            f"{self.what} at {self.base_url} did not answer ({type(exc).__name__}). "
+            f"Check that it is running and reachable.")
 
 
 def decode(response: httpx.Response, what: str) -> Any:

@@ -114,8 +114,16 @@ class Lab:
             if len([t for t in ticks if received_on in (None, t[3])]) > more_than:
                 return ticks
             time.sleep(0.5)
+        # What the partition printed last and what its system says of it, so that a
+        # failure that does not recur when run alone still says why.
+        last = self.run("openlpm", "console", "-m", system, "-p", partition, "--lines", "8",
+                        "--stamps", env=env, check=False)
+        state = self.run("lssyscfg", "-r", "lpar", "-m", system, "-F", "name,state",
+                         env=env, check=False)
         raise AssertionError(f"{partition} on {system} printed no more than {more_than} "
-                             f"ticks in {timeout} s")
+                             f"ticks in {timeout} s; its last console lines:\n"
+                             f"{last.stdout}{last.stderr}partitions of {system}:\n"
+                             f"{state.stdout}{state.stderr}")
 
     def api(self, path: str) -> Any:
         """GET from the lab's HMC REST API, the API the CLI and web console use."""

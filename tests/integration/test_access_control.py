@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
+from openlpm.authority import CertificateAuthority
 from openlpm.lab import site
 from tests.integration.conftest import Lab
 
@@ -121,6 +123,7 @@ INTRUDER = """
 import ssl, sys
 from pathlib import Path
 import httpx
+import pytest
 from openlpm.authority import CertificateAuthority, client_context
 
 url, directory = sys.argv[1], Path(sys.argv[2])
@@ -150,3 +153,15 @@ def test_an_agent_answers_only_the_console_that_enrolled_it(lab: Lab, tmp_path: 
     tls = site.LabState.directory(lab.state.prefix) / "sys1" / "tls"
     assert not (tls / "enrollment-code").exists(), "the one-time code outlived its use"
     assert stat.S_IMODE((tls / "agent.key").stat().st_mode) == 0o600
+
+
+def test_the_console_answers_https_only_and_a_client_that_does_not_trust_it_is_told(
+        lab: Lab, tmp_path: Path) -> None:
+    assert lab.state.hmc_url.startswith("https://")
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(lab.state.hmc_url.replace("https://", "http://") + "/login", timeout=5)
+    other = CertificateAuthority(tmp_path / "other", "another console")
+    untrusted = lab.run("lssyscfg", "-r", "sys", check=False, env={
+        "OPENLPM_HMC_CA": str(other.directory / "authority.crt")})
+    assert untrusted.returncode == 8
+    assert "HSCLF528" in untrusted.stderr and "OPENLPM_HMC_CA" in untrusted.stderr

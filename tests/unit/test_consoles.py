@@ -3,6 +3,7 @@ trusts, and what another console may ask of it (the console's API in-process).""
 
 from __future__ import annotations
 
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,9 +11,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from openlpm.authority import CertificateAuthority
+from openlpm.authority import CertificateAuthority, subject_addresses
 from openlpm.hmc.api import create_app
 from openlpm.hmc.consoles import Consoles, console_url
+from openlpm.hmc.identity import ConsoleIdentity
 from openlpm.model import MigrationKind, MigrationRecord, MigrationState
 
 ADMIN = ("hscroot", "first-password")
@@ -87,3 +89,17 @@ def test_a_peer_s_mover_authority_must_be_a_certificate(console: TestClient) -> 
     refused = console.post("/peer/trust", json={"console": "hmca",
                                                 "mover_authority": "not a certificate"})
     assert refused.json()["code"] == "HSCLF524"
+
+
+def test_a_console_s_certificate_names_it_and_its_addresses_and_follows_them(
+        tmp_path: Path) -> None:
+    first = ConsoleIdentity(tmp_path, "hmca", ("127.0.0.1", "198.18.0.2"))
+    pem = first.certificate.read_text()
+    assert subject_addresses(pem) == {"hmca", "127.0.0.1", "198.18.0.2"}
+    assert stat.S_IMODE(first.key.stat().st_mode) == 0o600
+    assert ConsoleIdentity(tmp_path, "hmca", ("127.0.0.1", "198.18.0.2")).fingerprint == \
+        first.fingerprint, "a restart keeps the certificate its clients pinned"
+    moved = ConsoleIdentity(tmp_path, "hmca", ("127.0.0.1", "198.18.0.9"))
+    assert subject_addresses(moved.certificate.read_text()) == {
+        "hmca", "127.0.0.1", "198.18.0.9"}
+    moved.server_context()

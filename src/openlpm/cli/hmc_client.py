@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from openlpm.cli.credentials import token_for
-from openlpm.errors import SystemUnreachable
+from openlpm.errors import RequestInvalid, SystemUnreachable
 from openlpm.model import (
     ApiToken,
     AuditEvent,
@@ -66,12 +66,21 @@ def hmc_trust(url: str) -> ssl.SSLContext | None:
         with contextlib.suppress(OSError, ValueError, KeyError):
             lab = json.loads(DEFAULT_HMC_FILE.read_text())
             pinned = lab["ca"] if lab["url"] == url else None
-    return ssl.create_default_context(cafile=pinned) if pinned else None
+    if not pinned:
+        return None
+    try:
+        return ssl.create_default_context(cafile=pinned)
+    except (OSError, ssl.SSLError) as exc:
+        raise RequestInvalid(f"The console's certificate {pinned} (OPENLPM_HMC_CA) cannot "
+                             f"be read: {exc}.", code="HSCLF529") from None
 
 
 class HmcClient(ServiceClient):
     """The console's API as a signed-in user: the token comes from ``token`` or, by
     default, from the credentials ``openlpm login`` saved for this console."""
+
+    trust_hint = ("Pin the console's certificate: OPENLPM_HMC_CA=PATH to the console.crt "
+                  "of its 'hmc serve --tls-dir'.")
 
     def __init__(self, base_url: str, token: str | None = None,
                  tls: ssl.SSLContext | None = None) -> None:

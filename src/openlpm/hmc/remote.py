@@ -67,6 +67,9 @@ async def met_certificate(url: str) -> str | None:
 
 
 class RemoteConsoleClient(ServiceClient):
+    trust_hint = ("Its certificate is not the one it had when keys were exchanged: find "
+                  "out why, then exchange keys again (mkauthkeys).")
+
     def __init__(self, url: str, name: str = "", token: str | None = None,
                  timeout: float = 30.0, certificate: str | None = None) -> None:
         self.name = name or url

@@ -32,6 +32,7 @@ from openlpm.hmc.remote import remote_error
 from openlpm.hmc.site import Site
 from openlpm.model import (
     CheckResult,
+    CpuModel,
     Finding,
     GuestVerdict,
     IncomingValidation,
@@ -48,7 +49,10 @@ from openlpm.model import (
 )
 
 T = TypeVar("T")
+# In CHECKS' order: the checks this console runs when another manages the target, and
+# the ones it runs for another console's migration to one of its systems.
 SOURCE_CHECKS = tuple(check for check in CHECKS if check not in TARGET_CHECKS)
+TARGET_SIDE_CHECKS = tuple(check for check in CHECKS if check in TARGET_CHECKS)
 SAN_QUESTION_TIMEOUT_S = 3.0
 
 
@@ -185,25 +189,42 @@ async def check_incoming(site: Site, board: MigrationBoard, incoming: IncomingVa
     the facts of the target from its agent, the target's checks run here."""
     request = incoming.request
     site.inventory.system(request.target)
-    agent = site.agent(request.target)
-    target, target_partitions, models = await asyncio.gather(
-        answer(agent.system()), answer(agent.partitions()), answer(agent.cpu_models()))
-    facts = MigrationFacts(
-        request=request, console=console, partition=incoming.partition,
-        source=incoming.source, target=target if isinstance(target, SystemInfo) else None,
+    facts = _facts(site, board, request, console, incoming.partition, incoming.source,
+                   await _ask_target(site, request.target))
+    san, storage = await asyncio.gather(_san_error(site, facts), _target_storage(site, facts))
+    facts = replace(facts, san_error=san, target_storage_error=storage)
+    findings, results = run_checks(facts, TARGET_SIDE_CHECKS)
+    return IncomingValidationReport(
+        console=console, target=facts.target, target_error=facts.target_error,
+        findings=tuple(f.model_copy(update={"console": console}) for f in findings),
+        checks=tuple(r.model_copy(update={"console": console}) for r in results))
+
+
+TargetAnswers = tuple[SystemInfo | OpenLpmError, list[Partition] | OpenLpmError,
+                      list[CpuModel] | OpenLpmError]
+
+
+async def _ask_target(site: Site, system: str) -> TargetAnswers:
+    """What the target's agent says of itself, its partitions and its CPU models, or
+    why it could not say (itself a finding)."""
+    agent = site.agent(system)
+    return await asyncio.gather(answer(agent.system()), answer(agent.partitions()),
+                                answer(agent.cpu_models()))
+
+
+def _facts(site: Site, board: MigrationBoard, request: MigrationRequest, console: str,
+           partition: Partition, source: SystemInfo, answers: TargetAnswers) -> \
+        MigrationFacts:
+    target, target_partitions, models = answers
+    return MigrationFacts(
+        request=request, console=console, partition=partition, source=source,
+        target=target if isinstance(target, SystemInfo) else None,
         target_error=target.message if isinstance(target, OpenLpmError) else None,
         target_partitions=tuple(target_partitions) if isinstance(target_partitions, list)
         else (),
         in_flight=tuple(board.in_flight()),
         target_cpu_models=tuple(models) if isinstance(models, list) else None,
         authorities=site.trusted_authorities(), san_url=site.san_url)
-    san, storage = await asyncio.gather(_san_error(site, facts), _target_storage(site, facts))
-    facts = replace(facts, san_error=san, target_storage_error=storage)
-    findings, results = run_checks(facts, tuple(c for c in CHECKS if c in TARGET_CHECKS))
-    return IncomingValidationReport(
-        console=console, target=facts.target, target_error=facts.target_error,
-        findings=tuple(f.model_copy(update={"console": console}) for f in findings),
-        checks=tuple(r.model_copy(update={"console": console}) for r in results))
 
 
 def _require_partition_named(request: MigrationRequest) -> None:
@@ -220,22 +241,11 @@ async def gather_facts(site: Site, board: MigrationBoard, request: MigrationRequ
         raise RequestInvalid(
             f"The source and target managed systems are both {request.source}. "
             f"Give a different target with -t.", code="HSCLF182")
-    source_agent, target_agent = site.agent(request.source), site.agent(request.target)
-    source, partition, target, target_partitions, models = await asyncio.gather(
-        source_agent.system(),
+    source, partition, target = await asyncio.gather(
+        site.agent(request.source).system(),
         site.partition(request.source, request.partition, request.lpar_id),
-        answer(target_agent.system()),
-        answer(target_agent.partitions()),
-        answer(target_agent.cpu_models()))
-    facts = MigrationFacts(
-        request=request, console=console, partition=partition, source=source,
-        target=target if isinstance(target, SystemInfo) else None,
-        target_error=target.message if isinstance(target, OpenLpmError) else None,
-        target_partitions=tuple(target_partitions) if isinstance(target_partitions, list)
-        else (),
-        in_flight=tuple(board.in_flight()),
-        target_cpu_models=tuple(models) if isinstance(models, list) else None,
-        authorities=site.trusted_authorities(), san_url=site.san_url)
+        _ask_target(site, request.target))
+    facts = _facts(site, board, request, console, partition, source, target)
     if not facts.active:
         san, storage = await asyncio.gather(_san_error(site, facts),
                                             _target_storage(site, facts))
