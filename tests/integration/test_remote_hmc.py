@@ -7,11 +7,12 @@ The lab's first console (hmca, at 198.18.0.2 for other consoles) manages sys1, t
 
 from __future__ import annotations
 
+import subprocess
 import time
 
 from openlpm.authority import fingerprint
 from openlpm.lab import site
-from tests.integration.conftest import Lab
+from tests.integration.conftest import BIN, Lab
 
 LAB_SPEC = {"hmc_name": "hmca", "remote_hmc": "hmcb"}
 HMCA, HMCB = "198.18.0.2", "198.18.0.5"
@@ -172,6 +173,7 @@ def test_a_remote_user_the_console_holds_no_keys_for_is_refused(lab: Lab) -> Non
                       "--ip", "hmcb", "-u", "nobody", code="HSCLF521", status=3)
     assert "mkauthkeys --ip hmcb -u nobody" in message
     assert "stay:Running" in names(lab, "sys1")
+    assert "hscroot:POST /validations:failed:HSCLF521" in audit(lab)
 
 
 def test_a_remote_user_whose_role_there_may_not_migrate_is_refused_there(lab: Lab) -> None:
@@ -207,6 +209,7 @@ def test_an_unreachable_remote_console_is_refused_and_nothing_changes(lab: Lab) 
                           status=8)
         assert f"https://{HMCB}:8480" in message
         assert "stay:Running" in names(lab, "sys1")
+        assert "hscroot:POST /migrations:failed:HSCLF522" in audit(lab)
     finally:
         lab.restart("remote-hmc")
     assert "stay" not in " ".join(names(lab, "sys2", remote(lab)))
@@ -231,3 +234,81 @@ def test_keys_forgotten_with_mkauthkeys_r_no_longer_work(lab: Lab) -> None:
     staying(lab)
     refused(lab, "migrlpar", "-o", "v", "-m", "sys1", "-t", "sys2", "-p", "stay", "--ip",
             "hmcb", "-u", "op", code="HSCLF521", status=3)
+
+
+BUSY = ("name={name},min_mem=128,desired_mem=384,max_mem=512,min_procs=1,desired_procs=1,"
+        "max_procs=1,kernel_args=openlpm.dirty_mb=96")
+
+
+def busy_migration(lab: Lab, name: str) -> tuple[str, subprocess.Popen[str]]:
+    """A partition dirtying memory faster than the link carries it, migrating to hmcb's
+    sys2 with a downtime limit so small that step 4 runs until something ends it;
+    returns its boot id and the running migrlpar, once the stream is under way."""
+    lab.run("mksyscfg", "-r", "lpar", "-m", "sys1", "-i", BUSY.format(name=name))
+    lab.run("chsysstate", "-r", "lpar", "-m", "sys1", "-o", "on", "-n", name)
+    boot = lab.wait_ticks("sys1", name, more_than=2)[-1][2]
+    migration = subprocess.Popen(
+        [str(BIN / "migrlpar"), "-o", "m", "-m", "sys1", "-t", "sys2", "-p", name, "--ip",
+         "hmcb", "-u", "hscroot", "-i", "max_downtime_ms=20"],
+        env={**site.client_env(lab.state), "PATH": "/usr/bin:/bin"}, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not _migrating(lab, "sys2", name, remote(lab)).endswith("step 4"):
+        assert time.monotonic() < deadline, f"the migration of {name} did not reach step 4"
+        time.sleep(0.2)
+    return boot, migration
+
+
+def one_place(lab: Lab, name: str) -> str:
+    """The one system that has the partition, across both consoles (and with one QEMU)."""
+    here = [n for n in names(lab, "sys1") if n.startswith(f"{name}:")]
+    there = [n for n in names(lab, "sys2", remote(lab)) if n.startswith(f"{name}:")]
+    assert len(here) + len(there) == 1, (here, there)
+    system = "sys1" if here else "sys2"
+    assert len(lab.qemu_pids(system, name)) == 1
+    assert not lab.qemu_pids("sys2" if here else "sys1", name)
+    return system
+
+
+def test_a_migration_across_consoles_stopped_with_o_s_leaves_no_trace_on_the_target(
+        lab: Lab) -> None:
+    with lab.slow_link("200mbit", "sys1"):
+        boot, migration = busy_migration(lab, "halt1")
+        lab.run("migrlpar", "-o", "s", "-m", "sys1", "-p", "halt1")
+        migration.communicate(timeout=120)
+    assert one_place(lab, "halt1") == "sys1"
+    assert {b for _, _, b, _ in lab.wait_ticks("sys1", "halt1", more_than=4)} == {boot}
+    theirs = lab.run("lslparmigr", "-r", "migr", "-m", "sys2", "-F",
+                     "name:migration_state", env=remote(lab)).stdout
+    assert "halt1:Migration Stopped" in theirs.splitlines()
+    lab.run("chsysstate", "-r", "lpar", "-m", "sys1", "-o", "shutdown", "--immed",
+            "-n", "halt1")
+
+
+def test_the_driving_console_killed_mid_migration_settles_it_across_consoles_at_restart(
+        lab: Lab) -> None:
+    with lab.slow_link("200mbit", "sys1"):
+        boot, migration = busy_migration(lab, "crash1")
+        lab.kill("hmc")
+        migration.communicate(timeout=60)
+        lab.restart("hmc")
+        deadline = time.monotonic() + 60
+        while not any(line.startswith("crash1:") and ":Migration In Progress" not in line
+                      for line in _history(lab, remote(lab))):
+            assert time.monotonic() < deadline, _history(lab, remote(lab))
+            time.sleep(0.5)
+    where = one_place(lab, "crash1")
+    env = remote(lab) if where == "sys2" else None
+    ticks = lab.wait_ticks(where, "crash1", more_than=4, env=env)
+    assert {b for _, _, b, _ in ticks} == {boot}, "the partition rebooted"
+    # Both consoles tell the same story.
+    ours = [line for line in _history(lab, None) if line.startswith("crash1:")]
+    assert ours == [line for line in _history(lab, remote(lab)) if line.startswith("crash1:")]
+    lab.run("chsysstate", "-r", "lpar", "-m", where, "-o", "shutdown", "--immed", "-n",
+            "crash1", env=env)
+
+
+def _history(lab: Lab, env: dict[str, str] | None) -> list[str]:
+    system = "sys2" if env else "sys1"
+    return lab.run("lslparmigr", "-r", "migr", "-m", system, "-F",
+                   "name:migration_state:error_code", env=env).stdout.splitlines()

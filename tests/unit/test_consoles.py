@@ -72,7 +72,7 @@ def test_another_console_changes_a_system_only_for_a_migration_it_announced(
         console: TestClient) -> None:
     refused = console.delete("/peer/systems/sys2/agent/partitions/web1")
     assert refused.status_code == 403
-    assert "No migration to sys2" in refused.json()["message"]
+    assert "No migration of web1 to sys2" in refused.json()["message"]
 
 
 def test_a_migration_record_is_taken_only_for_a_system_of_this_console(

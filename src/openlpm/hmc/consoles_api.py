@@ -39,10 +39,11 @@ from openlpm.model import (
 AGENT_CALLS: tuple[tuple[str, str], ...] = (
     ("GET", r"/system"), ("GET", r"/system/cpu-models"), ("GET", r"/partitions"),
     ("GET", r"/partitions/([^/]+)"), ("GET", r"/partitions/([^/]+)/console"),
+    ("GET", r"/partitions/([^/]+)/runtime"),
     ("POST", r"/system/storage-check"), ("POST", r"/partitions"),
     ("DELETE", r"/partitions/([^/]+)"), ("POST", r"/partitions/([^/]+)/incoming"),
     ("POST", r"/partitions/([^/]+)/incoming/finish"),
-    ("POST", r"/partitions/([^/]+)/console"))
+    ("POST", r"/partitions/([^/]+)/console"), ("POST", r"/partitions/([^/]+)/keep"))
 MOVER_CALLS: tuple[tuple[str, str], ...] = (
     ("GET", r"/mover"), ("POST", r"/channels/incoming"), ("GET", r"/channels/([^/]+)"),
     ("DELETE", r"/channels/([^/]+)"))
@@ -114,8 +115,8 @@ def install_consoles_api(app: FastAPI, site: Site, board: MigrationBoard,
         body = await _body(request)
         subject = _allowed(AGENT_CALLS, request.method, f"/{path}", "agent")
         if request.method != "GET" and path != "system/storage-check":
-            wanted = subject or _field(body, "profile", "name")
-            _require_incoming(board, system, lambda r: r.partition == wanted)
+            await _require_migration(board, site, system, request.method, path,
+                                     subject or _field(body, "profile", "name"))
         return await site.agent(system).request(request.method, f"/{path}", json=body,
                                                 params=dict(request.query_params))
 
@@ -126,7 +127,10 @@ def install_consoles_api(app: FastAPI, site: Site, board: MigrationBoard,
         subject = _allowed(MOVER_CALLS, request.method, f"/{path}", "mover")
         if path != "mover":
             wanted = subject or _field(body, "migration_id")
-            _require_incoming(board, system, lambda r: r.id == wanted, finished=True)
+            if not any(r.driven_by and r.id == wanted
+                       for r in board.inventory.migrations(system)):
+                raise NotPermitted(f"No migration {wanted} to {system} is driven by "
+                                   f"another console.", code="HSCLF525")
         info = await site.agent(system).system()
         found = next((m for m in info.movers if m.name == mover), None)
         if found is None:
@@ -201,10 +205,21 @@ def _allowed(calls: tuple[tuple[str, str], ...], method: str, path: str,
                        code="HSCLF525")
 
 
-def _require_incoming(board: MigrationBoard, system: str, wanted: Any,
-                      finished: bool = False) -> None:
-    """Another console changes a system here only for a migration it announced."""
-    records = board.inventory.migrations(system) if finished else board.in_flight()
-    if not any(r.driven_by and r.target == system and wanted(r) for r in records):
-        raise NotPermitted(f"No migration to {system} that another console drives is in "
-                           f"progress for this call.", code="HSCLF525")
+async def _require_migration(board: MigrationBoard, site: Site, system: str,
+                             method: str, path: str, partition: str) -> None:
+    """Another console changes a partition here only for its migration to this system:
+    while it is in flight; and after, to settle it (``migrlpar -o r``), keep the
+    partition, or remove the copy that still waits for that migration."""
+    ours = [r for r in board.inventory.migrations(system, partition)
+            if r.driven_by and r.target == system]
+    if any(not r.state.finished for r in ours):
+        return
+    if ours and method == "POST" and path.endswith("/keep"):
+        return
+    if ours and method == "DELETE":
+        with contextlib.suppress(OpenLpmError):
+            waiting = (await site.agent(system).runtime(partition)).incoming_migration
+            if waiting is not None and waiting in {r.id for r in ours}:
+                return
+    raise NotPermitted(f"No migration of {partition} to {system} that another console "
+                       f"drives is in progress for this call.", code="HSCLF525")

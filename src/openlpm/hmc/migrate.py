@@ -131,8 +131,6 @@ class MigrationJob:
         finally:
             await self.slots.release(self.record.id)
             await self._close_channels()
-            if self.remote is not None:
-                await self.target_agent.close()
         return self.record
 
     def _limits(self) -> tuple[Limit, ...]:

@@ -47,7 +47,8 @@ Side = PartitionRuntime | None
 @dataclass(frozen=True)
 class SideView:
     system: str
-    agent: AgentClient
+    # None when the side cannot be asked at all (another console's, with no keys).
+    agent: AgentClient | None
     runtime: Side
     error: OpenLpmError | None = None
 
@@ -69,19 +70,13 @@ class Recovery:
             raise WrongState(
                 f"The migration {record.id} of {partition} is driven by console "
                 f"{record.driven_by}: recover it there.", code="HSCLF527")
-        if record.target_console is not None:
-            raise WrongState(
-                f"The migration {record.id} of {partition} went to a system of console "
-                f"{record.target_console}; this console cannot yet recover a migration "
-                f"across consoles. Check both consoles' lssyscfg -r lpar and remove the "
-                f"copy that does not run.", code="HSCLF527")
         if self.driven(record.id):
             raise WrongState(
                 f"The migration {record.id} of {partition} is still in progress; stop it "
                 f"with 'migrlpar -o s -m {record.source} -p {partition}' or wait for it.",
                 code="HSCLF207")
-        source, target = await asyncio.gather(self._view(record.source, partition),
-                                              self._view(record.target, partition))
+        source, target = await asyncio.gather(self._view(record, record.source),
+                                              self._view(record, record.target))
         silent = [v for v in (source, target) if not v.reachable]
         if len(silent) == 2:
             raise SystemUnreachable(
@@ -133,8 +128,18 @@ class Recovery:
                                  f"system {system} to recover.", code="HSCLF209")
         return found[0]
 
-    async def _view(self, system: str, partition: str) -> SideView:
-        agent = self.site.agent(system)
+    def _agent(self, record: MigrationRecord, system: str) -> AgentClient:
+        """The agent of one side; a target of another console is reached through it."""
+        if system == record.target and record.target_console is not None:
+            return self.site.remote_named(record.target_console).agent(system)
+        return self.site.agent(system)
+
+    async def _view(self, record: MigrationRecord, system: str) -> SideView:
+        partition = record.partition
+        try:
+            agent = self._agent(record, system)
+        except ObjectNotFound as exc:
+            return SideView(system, None, None, exc)
         try:
             return SideView(system, agent, await agent.runtime(partition))
         except ObjectNotFound:
@@ -154,7 +159,7 @@ class Recovery:
             raise WrongState(f"Partition {record.partition} is on neither {record.source} "
                              f"nor {record.target}; there is nothing to recover.",
                              code="HSCLF210")
-        if drop.runtime is not None:
+        if drop.runtime is not None and drop.agent is not None:
             await drop.agent.remove(record.partition)
             journal(record.id, record.step, "recovered",
                     f"removed the copy of {record.partition} on {drop.system}")
@@ -162,7 +167,7 @@ class Recovery:
             journal(record.id, record.step, "recovered",
                     f"{drop.system} did not answer ({drop.error}); a later recovery removes "
                     f"what it still holds")
-        if keep.runtime is not None:
+        if keep.runtime is not None and keep.agent is not None:
             kept = await keep.agent.keep(record.partition)
             await self._storage_to(kept.profile, record)
         await self._close_channels(record)
@@ -180,6 +185,10 @@ class Recovery:
             "error_message": None if complete and record.error_code is None else message,
             "error_code": record.error_code})
         await self.board.publish(updated)
+        if record.target_console is not None:
+            with contextlib.suppress(OpenLpmError):
+                await self.site.remote_named(record.target_console).publish(
+                    updated.model_copy(update={"driven_by": self.site.name}))
         return updated
 
     async def _storage_to(self, profile: PartitionProfile, record: MigrationRecord) -> None:
@@ -199,6 +208,13 @@ class Recovery:
             if name is None:
                 continue
             with contextlib.suppress(OpenLpmError):
+                if system == record.target and record.target_console is not None:
+                    remote = self.site.remote_named(record.target_console).mover(system, name)
+                    try:
+                        await remote.close_channel(record.id)
+                    finally:
+                        await remote.close()
+                    continue
                 info = await self.site.agent(system).system()
                 mover = next((m for m in info.movers if m.name == name), None)
                 if mover is not None:

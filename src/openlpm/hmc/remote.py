@@ -75,8 +75,15 @@ class RemoteConsoleClient(ServiceClient):
         self.name = name or url
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._tls = pinned(certificate)
+        self._agents: dict[str, AgentClient] = {}
         super().__init__(url, f"Remote console {self.name}", timeout=timeout,
                          headers=self._headers, tls=self._tls)
+
+    async def close(self) -> None:
+        for agent in self._agents.values():
+            await agent.close()
+        self._agents.clear()
+        await super().close()
 
     async def sign_in(self, user: str, password: str) -> str:
         body = await self.request("POST", "/login", json={"user": user, "password": password})
@@ -109,11 +116,15 @@ class RemoteConsoleClient(ServiceClient):
                            json=record.model_dump(mode="json"), timeout=timeout)
 
     def agent(self, system: str) -> AgentClient:
-        """The remote system's agent, reached through its console."""
-        return AgentClient(f"{self.base_url}/peer/systems/{system}/agent", system,
-                           headers=self._headers, tls=self._tls)
+        """The remote system's agent, reached through its console (closed with it)."""
+        if system not in self._agents:
+            self._agents[system] = AgentClient(
+                f"{self.base_url}/peer/systems/{system}/agent", system,
+                headers=self._headers, tls=self._tls)
+        return self._agents[system]
 
     def mover(self, system: str, mover: str) -> MoverClient:
-        """A mover service of the remote system, reached through its console."""
+        """A mover service of the remote system, reached through its console (the
+        caller closes it)."""
         return MoverClient(f"{self.base_url}/peer/systems/{system}/movers/{mover}",
                            headers=self._headers, tls=self._tls)

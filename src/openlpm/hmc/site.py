@@ -117,6 +117,19 @@ class Site:
         peers = self.consoles.peer_authorities() if self.consoles else ()
         return frozenset({self.authority.fingerprint, *(fingerprint(p) for p in peers)})
 
+    def remote_named(self, name: str) -> RemoteConsoleClient:
+        """A client of console ``name``, with the keys of the first of its users this
+        console holds keys for.
+
+        Raises ObjectNotFound when it holds none (any more).
+        """
+        found = self.consoles.find(name, None) if self.consoles else []
+        if not found:
+            raise ObjectNotFound(f"This console holds no keys for console {name} (any "
+                                 f"more): exchange them with 'mkauthkeys --ip {name} -u "
+                                 f"USER'.", code="HSCLF520")
+        return self.remote(found[0])
+
     def remote(self, remote: RemoteConsole) -> RemoteConsoleClient:
         """A client of a console this one exchanged keys with, signed in as its user."""
         assert self.consoles is not None
