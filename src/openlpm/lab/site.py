@@ -211,6 +211,7 @@ async def up(spec: LabSpec, say: Say = print) -> LabState:
         await asyncio.to_thread(network.attach, spec.prefix, node)
         _start_system(state, spec, node, image, workdir)
     state.hmc_url = _start_console(state, spec.hmc_name, hmc_node, spec.hmc_port, "hmc")
+    state.save()
     await _sign_in(state, state.hmc_url, admin_password_file(spec.prefix))
     if spec.remote_hmc:
         remote_node = Node(f"{spec.prefix}-{spec.remote_hmc}", spec.remote_hmc,
