@@ -3,18 +3,15 @@
 A check is a function of ``MigrationFacts`` yielding findings; its docstring's first line
 says what it verifies and is shown by ``migrlpar -o v -d 5``. When another console
 manages the target (``--ip``), that console runs the checks of its target system
-(``TARGET_CHECKS``) and this one the others.
+(``TARGET_CHECKS``, each marked ``@on_target`` where it is defined) and this one the
+others.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-
 from openlpm.hmc.checks import environment, movers, network, partition, resources, storage
-from openlpm.hmc.checks.facts import MigrationFacts
+from openlpm.hmc.checks.facts import TARGET_SIDE, Check, MigrationFacts
 from openlpm.model import CheckResult, Finding
-
-Check = Callable[[MigrationFacts], Iterator[Finding]]
 
 CHECKS: tuple[Check, ...] = (
     environment.target_reachable,
@@ -46,23 +43,7 @@ CHECKS: tuple[Check, ...] = (
 def describe(check: Check) -> str:
     return (check.__doc__ or check.__name__).strip().splitlines()[0]
 
-TARGET_CHECKS: frozenset[Check] = frozenset({
-    environment.target_reachable,
-    environment.systems_operating,
-    environment.versions_pair,
-    environment.concurrency,
-    resources.partition_name_free,
-    resources.partition_id_free,
-    resources.memory_available,
-    resources.processors_available,
-    resources.page_size_same,
-    resources.accelerator_same,
-    resources.processor_compatible,
-    network.vlans_bridged,
-    storage.storage_reachable,
-    movers.movers_present,
-    movers.movers_certified,
-})
+TARGET_CHECKS: frozenset[Check] = frozenset(c for c in CHECKS if c in TARGET_SIDE)
 
 
 def run_checks(facts: MigrationFacts, checks: tuple[Check, ...] = CHECKS) -> \

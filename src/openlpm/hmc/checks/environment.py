@@ -8,10 +8,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from openlpm.hmc.checks import versions
-from openlpm.hmc.checks.facts import MigrationFacts, error, warning
+from openlpm.hmc.checks.facts import MigrationFacts, error, on_target, warning
 from openlpm.model import Finding, MigrationKind
 
 
+@on_target
 def target_reachable(facts: MigrationFacts) -> Iterator[Finding]:
     """The target system's agent answers."""
     if facts.target is None:
@@ -22,6 +23,7 @@ def target_reachable(facts: MigrationFacts) -> Iterator[Finding]:
                     f"console can reach it (lssyscfg -r sys shows its state).")
 
 
+@on_target
 def systems_operating(facts: MigrationFacts) -> Iterator[Finding]:
     """Both systems are Operating, and the target is not in maintenance."""
     for system in (facts.source, facts.target):
@@ -37,6 +39,7 @@ def systems_operating(facts: MigrationFacts) -> Iterator[Finding]:
                     f"-m {facts.target.name} --off'.")
 
 
+@on_target
 def versions_pair(facts: MigrationFacts) -> Iterator[Finding]:
     """Agent releases are a supported pair, and each mover matches its system."""
     source, target = facts.source, facts.target
@@ -61,6 +64,7 @@ def versions_pair(facts: MigrationFacts) -> Iterator[Finding]:
                         f"Upgrade {mover.name} to the release of {system.name}'s agent.")
 
 
+@on_target
 def concurrency(facts: MigrationFacts) -> Iterator[Finding]:
     """Migrations in flight are below each system's and each mover's limit, else it waits."""
     kind = facts.kind

@@ -6,6 +6,7 @@ is the only part that talks to agents and movers, and it asks everything at once
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from openlpm.model import (
@@ -104,3 +105,15 @@ def error(code: str, obj: str, message: str, remedy: str = "") -> Finding:
 def warning(code: str, obj: str, message: str, remedy: str = "") -> Finding:
     return Finding(severity=Severity.WARNING, code=code, object=obj, message=message,
                    remedy=remedy)
+
+
+Check = Callable[["MigrationFacts"], Iterator[Finding]]
+# The checks of the target system: a console that manages the target runs them for a
+# migration another console drives to it.
+TARGET_SIDE: set[Check] = set()
+
+
+def on_target(check: Check) -> Check:
+    """Mark a check as one of the target system's."""
+    TARGET_SIDE.add(check)
+    return check

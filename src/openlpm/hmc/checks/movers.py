@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from openlpm.hmc.checks.facts import MigrationFacts, chosen_mover, error, mover_ipaddr
+from openlpm.hmc.checks.facts import MigrationFacts, chosen_mover, error, mover_ipaddr, on_target
 from openlpm.model import Finding, MoverInfo
 
 
+@on_target
 def movers_present(facts: MigrationFacts) -> Iterator[Finding]:
     """Each side has a mover service, and the ones named with -i exist."""
     if not facts.active or facts.target is None:
@@ -35,6 +36,7 @@ def movers_present(facts: MigrationFacts) -> Iterator[Finding]:
                         f"or leave it out.")
 
 
+@on_target
 def movers_certified(facts: MigrationFacts) -> Iterator[Finding]:
     """For an encrypted stream, both movers hold a certificate from this console (or
     from a console it exchanged keys with)."""

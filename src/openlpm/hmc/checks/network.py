@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from openlpm.hmc.checks.facts import MigrationFacts, error, warning
+from openlpm.hmc.checks.facts import MigrationFacts, error, on_target, warning
 from openlpm.model import Finding
 
 
+@on_target
 def vlans_bridged(facts: MigrationFacts) -> Iterator[Finding]:
     """Every VLAN of the virtual Ethernet adapters is bridged on the target (--vlanbridge
     1, the default: an error; 2: a warning)."""

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from openlpm.hmc.checks.facts import MigrationFacts, error, warning
+from openlpm.hmc.checks.facts import MigrationFacts, error, on_target, warning
 from openlpm.model import Compression, Convergence, Finding
 
 
+@on_target
 def partition_name_free(facts: MigrationFacts) -> Iterator[Finding]:
     """No partition of the same name on the target."""
     target = facts.target
@@ -17,6 +18,7 @@ def partition_name_free(facts: MigrationFacts) -> Iterator[Finding]:
                     f"{facts.name}.", "Rename or remove one of them.")
 
 
+@on_target
 def partition_id_free(facts: MigrationFacts) -> Iterator[Finding]:
     """The requested dest_lpar_id is free; without one, say if the id will change."""
     target = facts.target
@@ -35,6 +37,7 @@ def partition_id_free(facts: MigrationFacts) -> Iterator[Finding]:
                       "Give dest_lpar_id=N with -i to choose it.")
 
 
+@on_target
 def memory_available(facts: MigrationFacts) -> Iterator[Finding]:
     """The target has the partition's desired memory free (reservations counted)."""
     if facts.target is not None:
@@ -42,6 +45,7 @@ def memory_available(facts: MigrationFacts) -> Iterator[Finding]:
                              facts.partition.profile.desired_mem, "MB", ("HSCLF189", "HSCLF190"))
 
 
+@on_target
 def processors_available(facts: MigrationFacts) -> Iterator[Finding]:
     """The target has the partition's desired processors free (reservations counted)."""
     if facts.target is not None:
@@ -73,6 +77,7 @@ def _capacity(facts: MigrationFacts, what: str, free: int, needed: int, unit: st
                       f"is free there.".replace("  ", " "))
 
 
+@on_target
 def page_size_same(facts: MigrationFacts) -> Iterator[Finding]:
     """Both systems use the same memory page size (the HMC's same-LMB-size rule)."""
     source, target = facts.source, facts.target
@@ -83,6 +88,7 @@ def page_size_same(facts: MigrationFacts) -> Iterator[Finding]:
                     "Migrate between systems with the same page size.")
 
 
+@on_target
 def accelerator_same(facts: MigrationFacts) -> Iterator[Finding]:
     """A running partition stays on the same accelerator (KVM or TCG)."""
     source, target = facts.source, facts.target
@@ -94,6 +100,7 @@ def accelerator_same(facts: MigrationFacts) -> Iterator[Finding]:
                     f"down and migrate it inactive.")
 
 
+@on_target
 def processor_compatible(facts: MigrationFacts) -> Iterator[Finding]:
     """The target's QEMU offers the partition's CPU model with all of its features."""
     models = facts.target_cpu_models

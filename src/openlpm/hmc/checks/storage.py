@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from openlpm.hmc.checks.facts import MigrationFacts, error
+from openlpm.hmc.checks.facts import MigrationFacts, error, on_target
 from openlpm.model import Finding
 
 
+@on_target
 def storage_reachable(facts: MigrationFacts) -> Iterator[Finding]:
     """The target reaches the partition's SAN LUNs (NPIV: the SAN; vSCSI: each LUN)."""
     profile, target = facts.partition.profile, facts.target
