@@ -304,6 +304,10 @@ class FakeAgent(Scripted):
         self._call("console", name, lines)
         return list(self._get(name).console[-lines:])
 
+    async def final_console(self, name: str, lines: int) -> list[ConsoleLine]:
+        self._call("final_console", name, lines)
+        return list(self._get(name).console[-lines:])
+
     async def merge_console(self, name: str, history: list[ConsoleLine]) -> None:
         self._call("merge_console", name, history)
         hosted = self._get(name)

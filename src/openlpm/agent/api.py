@@ -259,6 +259,11 @@ def create_app(manager: PartitionManager, accel: str, qemu_version: str,
     async def console(name: str, lines: int = 100) -> list[ConsoleLine]:
         return manager.console(name, lines)
 
+    @app.post("/partitions/{name}/console/final")
+    async def final_console(name: str, lines: int = 100) -> list[ConsoleLine]:
+        """The console of a partition that left by migration, every line it wrote here."""
+        return await manager.final_console(name, lines)
+
     @app.post("/partitions/{name}/console")
     async def merge_console(name: str, history: list[ConsoleLine]) -> None:
         manager.merge_console(name, history)

@@ -139,6 +139,11 @@ class AgentClient(ServiceClient):
                                   params={"lines": lines})
         return [ConsoleLine.model_validate(line) for line in body]
 
+    async def final_console(self, name: str, lines: int) -> list[ConsoleLine]:
+        body = await self.request("POST", f"/partitions/{name}/console/final",
+                                  params={"lines": lines})
+        return [ConsoleLine.model_validate(line) for line in body]
+
     async def merge_console(self, name: str, history: list[ConsoleLine]) -> None:
         await self.request("POST", f"/partitions/{name}/console",
                            json=[line.model_dump() for line in history])

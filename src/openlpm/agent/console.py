@@ -64,6 +64,13 @@ class ConsoleLog:
             out.writelines(line.model_dump_json() + "\n" for line in missed)
         return len(missed)
 
+    async def seal(self, raw: Path) -> None:
+        """The partition has left this system: stop following its console, then take
+        what QEMU logged that was not read yet (a line still in the socket when its
+        QEMU paused at switch-over would otherwise be lost with it)."""
+        await self.close()
+        self.catch_up(raw)
+
     def follow(self, socket: Path) -> None:
         """Start reading the partition's serial console socket in the background."""
         self._reader = asyncio.create_task(self._read(socket))

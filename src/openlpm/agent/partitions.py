@@ -124,6 +124,14 @@ class PartitionManager:
         self.store.get(name)
         return self._console(name).tail(lines)
 
+    async def final_console(self, name: str, lines: int) -> list[ConsoleLine]:
+        """The console of a partition that left by migration, to the last line it wrote
+        here; its console is followed no more."""
+        self._require(name, S.MIGRATING_RUNNING)
+        console = self._console(name)
+        await console.seal(self._qemu(name).console_log)
+        return console.tail(lines)
+
     @property
     def maintenance(self) -> bool:
         return self.settings.read().maintenance

@@ -356,7 +356,9 @@ class MigrationJob:
             await self._publish(downtime_limit_ms=decision.downtime_limit_ms)
 
     async def _profile_off_source(self) -> None:
-        history = await self.source_agent.console(self.name, CONSOLE_HISTORY_LINES)
+        history = await (self.source_agent.final_console(self.name, CONSOLE_HISTORY_LINES)
+                         if self.active else
+                         self.source_agent.console(self.name, CONSOLE_HISTORY_LINES))
         await self.target_agent.merge_console(self.name, history)
         await self.source_agent.remove(self.name)
 
