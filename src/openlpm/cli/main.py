@@ -173,7 +173,8 @@ def parser() -> argparse.ArgumentParser:
                         "system (migrations across consoles: mkauthkeys, migrlpar --ip)")
     lab_restart = _add(lab, "restart", "end one service of a lab and start it again")
     lab_restart.add_argument("--prefix", default="olpm")
-    lab_restart.add_argument("role", help="hmc, SYSTEM-agent or SYSTEM-mover (see lab.json)")
+    lab_restart.add_argument("role", help="hmc, remote-hmc, san, SYSTEM-agent or "
+                             "SYSTEM-mover (see lab.json)")
     lab_down = _add(lab, "down", "remove every process, namespace and file of a lab")
     lab_down.add_argument("--prefix", default="olpm")
 
