@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from openlpm.paths import DEFAULT_HMC_FILE
+from openlpm.paths import last_lab
 from openlpm.private import write_private
 
 USER_FILE = Path.home() / ".config" / "openlpm" / "credentials.json"
@@ -53,10 +53,7 @@ def forget(url: str) -> None:
 
 def _files() -> list[Path]:
     files = [Path(p)] if (p := os.environ.get("OPENLPM_CREDENTIALS")) else []
-    try:
-        lab = json.loads(DEFAULT_HMC_FILE.read_text()).get("credentials")
-    except (OSError, ValueError):
-        lab = None
+    lab = last_lab().get("credentials")
     return [*files, *([Path(lab)] if lab else []), USER_FILE]
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import ssl
 from collections.abc import AsyncIterator
@@ -42,7 +40,7 @@ from openlpm.model import (
     UserCreate,
     ValidationReport,
 )
-from openlpm.paths import DEFAULT_HMC_FILE
+from openlpm.paths import last_lab
 from openlpm.wire import ServiceClient, decode
 
 DEFAULT_URL = "http://127.0.0.1:8480"
@@ -50,22 +48,15 @@ DEFAULT_URL = "http://127.0.0.1:8480"
 
 def hmc_url() -> str:
     """``$OPENLPM_HMC``, else the console of the lab started last, else the default."""
-    if url := os.environ.get("OPENLPM_HMC"):
-        return url
-    try:
-        return str(json.loads(DEFAULT_HMC_FILE.read_text())["url"])
-    except (OSError, ValueError, KeyError):
-        return DEFAULT_URL
+    return os.environ.get("OPENLPM_HMC") or str(last_lab().get("url") or DEFAULT_URL)
 
 
 def hmc_trust(url: str) -> ssl.SSLContext | None:
     """How an https console is trusted: its certificate pinned by ``$OPENLPM_HMC_CA``
     (or by the lab started last, for its console), else the system's authorities."""
-    pinned = os.environ.get("OPENLPM_HMC_CA")
-    if not pinned:
-        with contextlib.suppress(OSError, ValueError, KeyError):
-            lab = json.loads(DEFAULT_HMC_FILE.read_text())
-            pinned = lab["ca"] if lab["url"] == url else None
+    lab = last_lab()
+    pinned = os.environ.get("OPENLPM_HMC_CA") or (lab.get("ca") if lab.get("url") == url
+                                                  else None)
     if not pinned:
         return None
     try:

@@ -76,7 +76,7 @@ def install_consoles_api(app: FastAPI, site: Site, board: MigrationBoard,
         client = RemoteConsoleClient(found.url, found.name, token, certificate=certificate)
         try:
             with contextlib.suppress(OpenLpmError):
-                await client.request("DELETE", "/login")
+                await client.sign_out(token)
         finally:
             await client.close()
         consoles.remove_remote(found.name, user)
