@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from enum import IntEnum, StrEnum
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -132,12 +133,16 @@ _STEP_LABELS = {
 WWPN_PATTERN = r"^[0-9a-f]{16}$"
 LUN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,19}$"
 # Who may reach a LUN: a virtual WWPN (NPIV), or a managed system's I/O service (vSCSI).
-IDENTITY_PATTERN = r"^([0-9a-f]{16}|host:[A-Za-z0-9][A-Za-z0-9_.-]{0,46})$"
+IDENTITY_PATTERN = r"^([0-9a-f]{16}|host:[A-Za-z0-9][A-Za-z0-9_.-]{0,46}(:[2-9])?)$"
+# I/O services of a system, like a Power system's Virtual I/O Servers: each one a path
+# from the system's partitions to the SAN, so two give them redundant paths.
+MAX_IO_SERVICES = 9
 
 
-def host_identity(system: str) -> str:
-    """How the SAN knows a managed system's I/O service (vSCSI mappings go to it)."""
-    return f"host:{system}"
+def host_identity(system: str, io_service: int = 1) -> str:
+    """How the SAN knows a managed system's I/O service (vSCSI mappings go to it): the
+    first as ``host:SYSTEM``, the others ``host:SYSTEM:N``."""
+    return f"host:{system}" if io_service == 1 else f"host:{system}:{io_service}"
 
 
 class VirtualFcAdapter(Frozen):
@@ -150,6 +155,8 @@ class VirtualFcAdapter(Frozen):
     slot: int = Field(ge=2, le=1023)
     wwpns: tuple[str, str]
     wwpn_in_use: int = Field(default=0, ge=0, le=1)
+    # The I/O service of the partition's system that hosts the adapter.
+    io_service: int = Field(default=1, ge=1, le=MAX_IO_SERVICES)
 
     @model_validator(mode="after")
     def _pair(self) -> VirtualFcAdapter:
@@ -174,6 +181,10 @@ class VirtualScsiAdapter(Frozen):
 
     slot: int = Field(ge=2, le=1023)
     luns: tuple[str, ...] = Field(min_length=1)
+    io_service: int = Field(default=1, ge=1, le=MAX_IO_SERVICES)
+
+
+AdapterT = TypeVar("AdapterT", VirtualFcAdapter, VirtualScsiAdapter)
 
 
 MAC_PATTERN = r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$"
@@ -214,6 +225,27 @@ class PartitionProfile(Frozen):
     virtual_eth_adapters: tuple[VirtualEthernetAdapter, ...] = ()
     virtual_fc_adapters: tuple[VirtualFcAdapter, ...] = ()
     virtual_scsi_adapters: tuple[VirtualScsiAdapter, ...] = ()
+
+    @property
+    def storage_adapters(self) -> tuple[VirtualFcAdapter | VirtualScsiAdapter, ...]:
+        return (*self.virtual_fc_adapters, *self.virtual_scsi_adapters)
+
+    @property
+    def io_services(self) -> tuple[int, ...]:
+        """The I/O services its virtual FC and SCSI adapters use: two or more are
+        redundant paths (multipath I/O in the guest's terms)."""
+        return tuple(sorted({a.io_service for a in self.storage_adapters}))
+
+    def on_io_services(self, count: int) -> PartitionProfile:
+        """The profile on a system with ``count`` I/O services: each adapter keeps its
+        I/O service if that system has it, and goes to the first one otherwise (its
+        redundant path is then lost)."""
+        def placed(adapters: tuple[AdapterT, ...]) -> tuple[AdapterT, ...]:
+            return tuple(a if a.io_service <= count else a.model_copy(update={"io_service": 1})
+                         for a in adapters)
+        return self.model_copy(update={
+            "virtual_fc_adapters": placed(self.virtual_fc_adapters),
+            "virtual_scsi_adapters": placed(self.virtual_scsi_adapters)})
 
     @model_validator(mode="after")
     def _ordered(self) -> PartitionProfile:
@@ -329,6 +361,7 @@ class SystemInfo(Frozen):
     movers: tuple[MoverInfo, ...] = ()
     # The SAN this system's I/O services are cabled to (its control API).
     san_url: str | None = None
+    io_services: int = Field(default=1, ge=1, le=MAX_IO_SERVICES)
     # The VLANs its virtual switch bridges to the network (what a partition's virtual
     # Ethernet adapters may use here).
     vlans: tuple[int, ...] = ()
@@ -365,6 +398,13 @@ class Finding(Frozen):
     remedy: str = ""
     # The console that found it, when another than the one asked (a remote target's).
     console: str = ""
+
+
+class StorageSeen(Frozen):
+    """What a system opens of a partition's LUNs, and which of their paths it lacks."""
+
+    luns: tuple[str, ...]
+    lost_paths: tuple[str, ...] = ()
 
 
 class Lun(Frozen):

@@ -19,6 +19,8 @@ from openlpm.lab.site import IMAGE_DIR, SAN_URL
 from tests.integration.conftest import Lab
 
 SOURCE, TARGET = "sys1", "sys2"
+# The source has two I/O services (two paths to the SAN), the target one.
+LAB_SPEC = {"io_services_of": {SOURCE: 2}}
 WWPNS = ("c050760000000a01", "c050760000000a02")
 PROFILE = ("name={name},profile_name=default,min_mem=128,desired_mem=256,max_mem=256,"
            "min_procs=1,desired_procs=1,max_procs=1,{adapters},"
@@ -227,3 +229,48 @@ def test_an_inactive_partition_moves_its_npiv_mappings_to_the_other_wwpn(lab: La
         "openlpm", "console", "-m", TARGET, "-p", "idle1", "--lines", "200",
         "--stamps").stdout.splitlines() if line.split()[1:2] == [TARGET]]
     assert "openlpm root on SAN LUN idle1root (/dev/vda)" in on_target
+
+
+def test_redundant_paths_carry_a_partition_on_either_and_are_kept_as_mpio_asks(
+        lab: Lab) -> None:
+    san_lun(lab, "db2root", boot=True)
+    for path in (["--host", SOURCE, "--io-service", "2"], ["--host", TARGET]):
+        lab.run("openlpm", "san", "map", "-l", "db2root", *path)
+    two_paths = '"virtual_scsi_adapters=2/db2root/1,3/db2root/2"'
+    refused = lab.run("mksyscfg", "-r", "lpar", "-m", TARGET, "-i", PROFILE.format(
+        name="db2", root="db2root", seq="none", adapters=two_paths), check=False)
+    assert refused.returncode != 0 and "HSCLF615" in refused.stderr
+    assert f"managed system {TARGET} has 1" in refused.stderr
+
+    # The LUN is mapped to the source's second I/O service only: the partition boots
+    # through its adapter there.
+    lab.run("mksyscfg", "-r", "lpar", "-m", SOURCE, "-i", PROFILE.format(
+        name="db2", root="db2root", seq="none", adapters=two_paths))
+    lab.run("chsysstate", "-r", "lpar", "-m", SOURCE, "-o", "on", "-n", "db2")
+    boot = lab.wait_ticks(SOURCE, "db2", more_than=1)[-1][2]
+    assert lab.values("lshwres", "-r", "virtualio", "--rsubtype", "scsi", "-m", SOURCE,
+                      "--filter", "lpar_names=db2", "-F", "slot_num:io_service:backing") == [
+        f'2:1:"host:{SOURCE}"', f'3:2:"host:{SOURCE}:2"']  # quoted: they hold the delimiter
+
+    # The target has one I/O service: a lost path is a warning, an error when required.
+    preferred = lab.run("migrlpar", "-o", "v", "-m", SOURCE, "-t", TARGET, "-p", "db2")
+    assert "HSCLF616" in preferred.stdout + preferred.stderr
+    for required in (["--mpio", "1"], ["--redundantvios", "1"]):
+        refused = lab.run("migrlpar", "-o", "v", "-m", SOURCE, "-t", TARGET, "-p", "db2",
+                          *required, check=False)
+        assert refused.returncode == 6, required
+        assert "HSCLF616" in refused.stderr and "2 I/O services and sys2 has 1" in refused.stderr
+    lab.run("migrlpar", "-o", "v", "-m", SOURCE, "-t", TARGET, "-p", "db2",
+            "--redundantvios", "0")
+
+    lab.run("migrlpar", "-o", "m", "-m", SOURCE, "-t", TARGET, "-p", "db2", "--mpio", "2")
+
+    ticks = lab.wait_ticks(TARGET, "db2", more_than=3, received_on=TARGET)
+    assert {b for _, _, b, _ in ticks} == {boot}
+    assert lab.values("lshwres", "-r", "virtualio", "--rsubtype", "scsi", "-m", TARGET,
+                      "--filter", "lpar_names=db2", "-F", "slot_num:io_service") == [
+        "2:1", "3:1"]
+    record = lab.api("/partitions/db2/migration")
+    journal = lab.api(f"/migrations/{record['id']}/journal")
+    assert any(e["phase"] == "moved" and "virtual SCSI slot 3 from I/O service 2 to 1"
+               in e["detail"] for e in journal)

@@ -371,6 +371,49 @@ def test_a_vscsi_lun_the_target_cannot_open_is_an_error() -> None:
     assert found.code == "HSCLF611" and "db1" in found.message
 
 
+TWO_PATHS = {"virtual_scsi_adapters": (VirtualScsiAdapter(slot=2, luns=("db1",)),
+                                       VirtualScsiAdapter(slot=3, luns=("db1",), io_service=2))}
+
+
+def test_redundant_paths_the_target_keeps_pass() -> None:
+    assert findings(storage.storage_paths_kept, facts(
+        profile_changes=TWO_PATHS, target=system("sys2", io_services=2))) == []
+
+
+def test_redundant_paths_lost_on_the_target_are_a_warning_unless_required() -> None:
+    fewer = system("sys2", io_services=1)
+    found = only(storage.storage_paths_kept, facts(profile_changes=TWO_PATHS, target=fewer))
+    assert (found.code, found.severity) == ("HSCLF616", Severity.WARNING)
+    assert "2 I/O services and sys2 has 1" in found.message
+    for required in ({"mpio": 1}, {"redundant_vios": 1}, {"mpio": 1, "redundant_vios": 0}):
+        found = only(storage.storage_paths_kept, facts(
+            request=required, profile_changes=TWO_PATHS, target=fewer))
+        assert (found.code, found.severity) == ("HSCLF616", Severity.ERROR), required
+        assert "--mpio 2" in found.remedy
+    assert findings(storage.storage_paths_kept, facts(
+        request={"redundant_vios": 0}, profile_changes=TWO_PATHS, target=fewer)) == []
+
+
+def test_a_path_the_target_has_not_mapped_is_a_lost_path() -> None:
+    found = only(storage.storage_paths_kept, facts(
+        request={"mpio": 1}, profile_changes=TWO_PATHS, target=system("sys2", io_services=2),
+        target_lost_paths=("LUN db1 through I/O service 2 (virtual SCSI slot 3)",)))
+    assert found.severity == Severity.ERROR and "LUN db1 through I/O service 2" in found.message
+
+
+def test_one_path_has_no_redundancy_to_lose() -> None:
+    assert findings(storage.storage_paths_kept, facts(
+        request={"mpio": 1}, profile_changes=NPIV, target=system("sys2", io_services=1))) == []
+
+
+def test_adapters_keep_their_io_service_where_the_target_has_it_and_take_the_first_elsewhere(
+        ) -> None:
+    adapters = (VirtualScsiAdapter(slot=2, luns=("a",), io_service=3),
+                VirtualScsiAdapter(slot=3, luns=("a",), io_service=2))
+    placed = profile().model_copy(update={"virtual_scsi_adapters": adapters}).on_io_services(2)
+    assert [a.io_service for a in placed.virtual_scsi_adapters] == [1, 2]
+
+
 # -- the catalogue ------------------------------------------------------------------
 
 

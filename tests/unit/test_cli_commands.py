@@ -180,6 +180,20 @@ def test_virtual_adapters_of_mksyscfg_become_the_profile_s_adapters() -> None:
         (5, ("root", "data")), (6, ("logs",))]
 
 
+def test_each_virtual_storage_adapter_names_the_io_service_hosting_it_first_by_default(
+        ) -> None:
+    profile = profile_of('"virtual_fc_adapters=4/c050760000000a01/c050760000000a02/2,5/2,6",'
+                         '"virtual_scsi_adapters=7/root/2,8/root"')
+    assert [(a.slot, a.io_service) for a in profile.storage_adapters] == [
+        (4, 2), (5, 2), (6, 1), (7, 2), (8, 1)]
+    assert profile.io_services == (1, 2)
+    listed = commands.profile_record(PartitionSummary(system="sys1", partition=Partition(
+        profile=profile, state=PartitionState.NOT_ACTIVATED)))
+    assert profile_of(f'"virtual_fc_adapters={listed["virtual_fc_adapters"]}",'
+                      f'"virtual_scsi_adapters={listed["virtual_scsi_adapters"]}"'
+                      ).storage_adapters == profile.storage_adapters
+
+
 def test_a_virtual_fc_adapter_given_by_slot_alone_gets_a_new_pair_of_wwpns() -> None:
     first, second = profile_of("virtual_fc_adapters=4").virtual_fc_adapters[0].wwpns
     assert first != second and first.startswith("c05076") and len(first) == 16
@@ -193,6 +207,8 @@ def test_a_virtual_fc_adapter_given_by_slot_alone_gets_a_new_pair_of_wwpns() -> 
     ("virtual_fc_adapters=4/nothex00nothex00/c050760000000a01", "hexadecimal"),
     ("virtual_scsi_adapters=x/root", "slot"),
     ("virtual_scsi_adapters=5", "SLOT/LUN"),
+    ("virtual_scsi_adapters=5/root/0", "I/O service is a number from 1"),
+    ("virtual_fc_adapters=4/10", "I/O service is a number from 1"),
 ])
 def test_a_malformed_virtual_adapter_is_refused_with_its_rule(extra: str, says: str) -> None:
     with pytest.raises(RequestInvalid, match=says):

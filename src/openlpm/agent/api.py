@@ -30,6 +30,7 @@ from openlpm.model import (
     PartitionChanges,
     PartitionProfile,
     PartitionRuntime,
+    StorageSeen,
     StreamOptions,
     SystemInfo,
     SystemUtilization,
@@ -67,10 +68,6 @@ class Enrollment(BaseModel):
 
 class StorageCheck(BaseModel):
     profile: PartitionProfile
-
-
-class VisibleLuns(BaseModel):
-    luns: list[str]
 
 
 @dataclass(frozen=True)
@@ -125,6 +122,7 @@ def create_app(manager: PartitionManager, accel: str, qemu_version: str,
             page_size_kb=os.sysconf("SC_PAGE_SIZE") // 1024,
             max_active_migrations=limits.active, max_inactive_migrations=limits.inactive,
             movers=await movers(), san_url=manager.storage.san_url,
+            io_services=manager.storage.io_services,
             vlans=manager.switch.vlans if manager.switch else ())
 
     @app.get("/enrollment")
@@ -143,9 +141,9 @@ def create_app(manager: PartitionManager, accel: str, qemu_version: str,
         trust.enroll(body.code, body.certificate, body.authority)
 
     @app.post("/system/storage-check")
-    async def storage_check(body: StorageCheck) -> VisibleLuns:
+    async def storage_check(body: StorageCheck) -> StorageSeen:
         """Whether this system reaches every LUN of a profile (as it would run here)."""
-        return VisibleLuns(luns=await manager.check_storage(body.profile))
+        return await manager.check_storage(body.profile)
 
     @app.put("/system/maintenance")
     async def maintenance(body: MaintenanceChange) -> SystemInfo:

@@ -12,6 +12,7 @@ from openlpm.model import (
     Partition,
     PartitionProfile,
     PartitionRuntime,
+    StorageSeen,
     StreamOptions,
     SystemInfo,
     SystemUtilization,
@@ -40,10 +41,9 @@ class AgentClient(ServiceClient):
         return SystemUtilization.model_validate(
             await self.request("GET", "/system/utilization", params={"window": window_s}))
 
-    async def check_storage(self, profile: PartitionProfile) -> list[str]:
-        body = await self.request("POST", "/system/storage-check",
-                                  json={"profile": profile.model_dump()})
-        return [str(name) for name in body["luns"]]
+    async def check_storage(self, profile: PartitionProfile) -> StorageSeen:
+        return StorageSeen.model_validate(await self.request(
+            "POST", "/system/storage-check", json={"profile": profile.model_dump()}))
 
     async def set_maintenance(self, on: bool) -> SystemInfo:
         return SystemInfo.model_validate(

@@ -27,6 +27,7 @@ from openlpm.model import (
     PartitionProfile,
     PartitionRuntime,
     PartitionState,
+    StorageSeen,
     StreamOptions,
 )
 from openlpm.net.ports import plug_ports, with_macs
@@ -59,9 +60,9 @@ class Capacity:
 class PartitionManager:
     def __init__(self, system: str, state_dir: Path, capacity: Capacity,
                  qemu: QemuSettings, san_url: str | None = None,
-                 switch: VirtualSwitch | None = None) -> None:
+                 switch: VirtualSwitch | None = None, io_services: int = 1) -> None:
         self.system = system
-        self.storage = SanAccess(system, san_url, state_dir / "fabric")
+        self.storage = SanAccess(system, san_url, state_dir / "fabric", io_services)
         self.switch = switch
         self.capacity = capacity
         self.qemu_settings = qemu
@@ -151,6 +152,7 @@ class PartitionManager:
     async def create(self, profile: PartitionProfile, incoming_migration: str | None,
                      running: bool) -> Partition:
         """Store a new partition; for a migration, reserve its resources now (step 1)."""
+        self.storage.check_io_services(profile)
         async with self._lock:
             if self.maintenance:
                 what = "an incoming migration" if incoming_migration else "a new partition"
@@ -351,16 +353,17 @@ class PartitionManager:
 
     # -- internals --------------------------------------------------------------------
 
-    async def check_storage(self, profile: PartitionProfile) -> list[str]:
-        """Open every LUN ``profile`` would see here (step 2, and validation): returns
-        their names.
+    async def check_storage(self, profile: PartitionProfile) -> StorageSeen:
+        """Open every LUN ``profile`` would see here (step 2, and validation), each
+        through the path the partition would use.
 
         Raises WrongState or SystemUnreachable naming the first LUN this system cannot
         reach.
         """
-        disks = await self.storage.disks(profile)
-        await asyncio.gather(*(self.storage.probe(disk) for disk in disks))
-        return [disk.lun.name for disk in disks]
+        paths = await self.storage.paths(profile)
+        await asyncio.gather(*(self.storage.probe(disk) for disk in paths.disks))
+        return StorageSeen(luns=tuple(disk.lun.name for disk in paths.disks),
+                           lost_paths=tuple(paths.lost))
 
     async def _start_qemu(self, profile: PartitionProfile, incoming: bool) -> QemuPartition:
         qemu = self._qemu(profile.name)

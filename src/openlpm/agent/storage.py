@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from openlpm.authority import certificate_request, ensure_key
@@ -32,9 +32,28 @@ class SanDisk:
     credentials: Path
 
 
+@dataclass
+class StoragePaths:
+    """What a system reaches of a partition's storage: each LUN once (its first open
+    path), and each path it lacks (a LUN not mapped to one of its I/O services)."""
+
+    disks: list[SanDisk] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
+
+    @property
+    def names(self) -> set[str]:
+        return {disk.lun.name for disk in self.disks}
+
+    def add(self, disk: SanDisk) -> None:
+        if disk.lun.name not in self.names:
+            self.disks.append(disk)
+
+
 class SanAccess:
-    def __init__(self, system: str, san_url: str | None, directory: Path) -> None:
+    def __init__(self, system: str, san_url: str | None, directory: Path,
+                 io_services: int = 1) -> None:
         self.system = system
+        self.io_services = io_services
         self.san_url = san_url
         self.san = SanClient(san_url) if san_url else None
         self.directory = directory
@@ -59,33 +78,60 @@ class SanAccess:
         return directory
 
     async def disks(self, profile: PartitionProfile) -> list[SanDisk]:
-        """Every LUN the partition sees, in a fixed order (both QEMUs of a migration must
-        create the same devices): NPIV adapters then vSCSI adapters, by slot; an NPIV
-        adapter's LUNs by name.
+        """Every LUN the partition sees, once each, in a fixed order (both QEMUs of a
+        migration must create the same devices): NPIV adapters then vSCSI adapters, by
+        slot; an NPIV adapter's LUNs by name.
 
-        Raises WrongState when a vSCSI LUN is not mapped to this system.
+        A LUN reached through several adapters (redundant paths, one per I/O service)
+        is opened through the first whose login the SAN lets in.
+
+        Raises WrongState when an adapter names an I/O service this system lacks, or a
+        vSCSI LUN is mapped to none of the I/O services its adapters use here.
         """
+        return (await self.paths(profile)).disks
+
+    async def paths(self, profile: PartitionProfile) -> StoragePaths:
+        """The partition's disks here, and the paths to them this system lacks."""
+        self.check_io_services(profile)
+        found = StoragePaths()
         if not profile.virtual_fc_adapters and not profile.virtual_scsi_adapters:
-            return []
-        disks: list[SanDisk] = []
+            return found
         for adapter in sorted(profile.virtual_fc_adapters, key=lambda a: a.slot):
             wwpn = adapter.active_wwpn
             credentials = await self.login(wwpn)
-            luns = sorted(await self._san().luns(visible_to=wwpn), key=lambda lun: lun.name)
-            disks += [SanDisk(lun, wwpn, credentials) for lun in luns]
-        host = host_identity(self.system)
-        mapped = {lun.name: lun for lun in await self._san().luns(visible_to=host)} \
-            if profile.virtual_scsi_adapters else {}
+            for lun in sorted(await self._san().luns(visible_to=wwpn), key=lambda n: n.name):
+                found.add(SanDisk(lun, wwpn, credentials))
+        mapped = {io: {lun.name: lun for lun in await self._san().luns(
+            visible_to=host_identity(self.system, io))}
+            for io in {a.io_service for a in profile.virtual_scsi_adapters}}
         for scsi in sorted(profile.virtual_scsi_adapters, key=lambda a: a.slot):
+            identity = host_identity(self.system, scsi.io_service)
             for name in scsi.luns:
-                if name not in mapped:
+                if name in mapped[scsi.io_service]:
+                    found.add(SanDisk(mapped[scsi.io_service][name], identity,
+                                      await self.login(identity)))
+                else:
+                    found.lost.append(f"LUN {name} through I/O service {scsi.io_service} "
+                                      f"(virtual SCSI slot {scsi.slot})")
+        for scsi in profile.virtual_scsi_adapters:
+            for name in scsi.luns:
+                if name not in found.names:
                     raise WrongState(
                         f"LUN {name} of partition {profile.name} (virtual SCSI slot "
-                        f"{scsi.slot}) is not mapped to managed system {self.system}. Map "
-                        f"it with 'openlpm san map -l {name} --host {self.system}'.",
+                        f"{scsi.slot}) is not mapped to managed system {self.system}"
+                        f"{_through(profile, name)}. Map it with 'openlpm san map -l "
+                        f"{name} --host {self.system}{_io_option(scsi.io_service)}'.",
                         code="HSCLF611")
-                disks.append(SanDisk(mapped[name], host, await self.login(host)))
-        return disks
+        return found
+
+    def check_io_services(self, profile: PartitionProfile) -> None:
+        """Raises WrongState when an adapter names an I/O service this system lacks."""
+        for adapter in profile.storage_adapters:
+            if adapter.io_service > self.io_services:
+                raise WrongState(
+                    f"Partition {profile.name}'s virtual adapter in slot {adapter.slot} is "
+                    f"hosted by I/O service {adapter.io_service}, and managed system "
+                    f"{self.system} has {self.io_services}.", code="HSCLF615")
 
     async def probe(self, disk: SanDisk) -> None:
         """Open the LUN's export as ``disk.identity`` would; return if it lets us in.
@@ -136,6 +182,16 @@ def qemu_arguments(disks: list[SanDisk]) -> list[str]:
             "-device", f"virtio-blk-pci,drive=lun-{lun.name},id=vdisk-{lun.name},"
                        f"serial={lun.name}"]
     return args
+
+
+def _through(profile: PartitionProfile, lun: str) -> str:
+    services = sorted({a.io_service for a in profile.virtual_scsi_adapters if lun in a.luns})
+    return "" if services == [1] else \
+        f" through I/O service {' or '.join(map(str, services))}"
+
+
+def _io_option(io_service: int) -> str:
+    return "" if io_service == 1 else f" --io-service {io_service}"
 
 
 def _tls_object(object_id: str, credentials: Path) -> str:

@@ -24,6 +24,7 @@ from openlpm.cli.hmc_client import HmcClient, hmc_url
 from openlpm.cli.runner import report_error, run_command
 from openlpm.errors import MigrationFailed, ObjectNotFound, RequestInvalid, ValidationFailed
 from openlpm.model import (
+    MAX_IO_SERVICES,
     MigrationRecord,
     MigrationRequest,
     MigrationState,
@@ -124,10 +125,12 @@ def mksyscfg_parser() -> argparse.ArgumentParser:
         '[,\\"disks=FILE,...\\"][,networks=user][,\\"shares=DIR,...\\"]'
         '[,\\"io_slots=PCI_ADDRESS,...\\"]'
         '[,\\"virtual_eth_adapters=SLOT/VLAN,...\\"]'
-        '[,\\"virtual_fc_adapters=SLOT[/WWPN/WWPN],...\\"]'
-        '[,\\"virtual_scsi_adapters=SLOT/LUN[+LUN...],...\\"]" (disks, networks, shares '
-        'and io_slots are host-local devices: a partition with any of them cannot migrate; '
-        'a virtual FC adapter given without WWPNs gets a new pair)'))
+        '[,\\"virtual_fc_adapters=SLOT[/WWPN/WWPN][/IO_SERVICE],...\\"]'
+        '[,\\"virtual_scsi_adapters=SLOT/LUN[+LUN...][/IO_SERVICE],...\\"]" (disks, '
+        'networks, shares and io_slots are host-local devices: a partition with any of them '
+        'cannot migrate; a virtual FC adapter given without WWPNs gets a new pair; '
+        "IO_SERVICE: the system's I/O service hosting the adapter, 1 by default, two "
+        'adapters on different ones are redundant paths)'))
     return parser
 
 
@@ -180,29 +183,40 @@ def eth_adapters(text: str) -> tuple[dict[str, object], ...]:
 
 
 def fc_adapters(text: str) -> tuple[dict[str, object], ...]:
-    """``SLOT[/WWPN/WWPN],...``: a slot alone gets a new pair of WWPNs, as on the HMC."""
+    """``SLOT[/WWPN/WWPN][/IO_SERVICE],...``: a slot alone gets a new pair of WWPNs, as
+    on the HMC."""
     adapters: list[dict[str, object]] = []
     for item in _items(text):
-        slot, *wwpns = item.split("/")
-        if not wwpns:
-            wwpns = [new_wwpn(), new_wwpn()]
-        elif len(wwpns) != 2:
-            raise RequestInvalid(f"virtual_fc_adapters: {item!r} is not SLOT or "
-                                 f"SLOT/WWPN/WWPN.", code="HSCLF007")
-        adapters.append({"slot": _slot(slot, item), "wwpns": tuple(w.lower() for w in wwpns)})
+        slot, *rest = item.split("/")
+        io_service = rest.pop() if len(rest) in (1, 3) and rest[-1].isdigit() else "1"
+        if len(rest) not in (0, 2):
+            raise RequestInvalid(f"virtual_fc_adapters: {item!r} is not SLOT, "
+                                 f"SLOT/WWPN/WWPN or either with /IO_SERVICE.", code="HSCLF007")
+        wwpns = rest or [new_wwpn(), new_wwpn()]
+        adapters.append({"slot": _slot(slot, item), "wwpns": tuple(w.lower() for w in wwpns),
+                         "io_service": _io_service(io_service, item)})
     return tuple(adapters)
 
 
 def scsi_adapters(text: str) -> tuple[dict[str, object], ...]:
-    """``SLOT/LUN[+LUN...],...``: the LUNs each virtual SCSI adapter serves."""
+    """``SLOT/LUN[+LUN...][/IO_SERVICE],...``: the LUNs each virtual SCSI adapter serves,
+    and the system's I/O service that serves them."""
     adapters: list[dict[str, object]] = []
     for item in _items(text):
-        slot, _, luns = item.partition("/")
-        if not luns:
-            raise RequestInvalid(f"virtual_scsi_adapters: {item!r} is not SLOT/LUN[+LUN...].",
-                                 code="HSCLF007")
-        adapters.append({"slot": _slot(slot, item), "luns": tuple(luns.split("+"))})
+        slot, *rest = item.split("/")
+        if len(rest) not in (1, 2) or not rest[0]:
+            raise RequestInvalid(f"virtual_scsi_adapters: {item!r} is not "
+                                 f"SLOT/LUN[+LUN...][/IO_SERVICE].", code="HSCLF007")
+        adapters.append({"slot": _slot(slot, item), "luns": tuple(rest[0].split("+")),
+                         "io_service": _io_service(rest[1] if len(rest) == 2 else "1", item)})
     return tuple(adapters)
+
+
+def _io_service(text: str, item: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= MAX_IO_SERVICES:
+        raise RequestInvalid(f"{item!r}: the I/O service is a number from 1 to "
+                             f"{MAX_IO_SERVICES}, not {text!r}.", code="HSCLF007")
+    return int(text)
 
 
 def _items(text: str) -> list[str]:
@@ -357,6 +371,7 @@ def system_record(system: SystemSummary) -> dict[str, object]:
         "maintenance": int(info.maintenance) if info else None,
         "agent_version": info.agent_version if info else None,
         "msp_names": ",".join(m.name for m in info.movers) if info else None,
+        "io_services": info.io_services if info else None,
     }
 
 
@@ -385,9 +400,9 @@ def profile_record(summary_: PartitionSummary) -> dict[str, object]:
         **{name: ",".join(getattr(p, name)) or None for name in PROFILE_LISTS},
         "virtual_eth_adapters": ",".join(f"{a.slot}/0/{a.port_vlan_id}//0/0"
                                          for a in p.virtual_eth_adapters) or None,
-        "virtual_fc_adapters": ",".join(f"{a.slot}/{a.wwpns[0]}/{a.wwpns[1]}"
+        "virtual_fc_adapters": ",".join(f"{a.slot}/{a.wwpns[0]}/{a.wwpns[1]}/{a.io_service}"
                                         for a in p.virtual_fc_adapters) or None,
-        "virtual_scsi_adapters": ",".join(f"{a.slot}/{'+'.join(a.luns)}"
+        "virtual_scsi_adapters": ",".join(f"{a.slot}/{'+'.join(a.luns)}/{a.io_service}"
                                           for a in p.virtual_scsi_adapters) or None,
     }
 
@@ -496,12 +511,13 @@ def migrlpar_parser() -> argparse.ArgumentParser:
     parser.add_argument("--vlanbridge", type=int, choices=[1, 2], help="1 (default): every "
                         "VLAN of the partition must be bridged on the target (an error "
                         "otherwise); 2: only if possible (a warning)")
-    parser.add_argument("--mpio", type=int, choices=[1, 2], help="1: keep multipath storage "
-                        "paths, 2: if possible (each system has one I/O service, so there "
-                        "is one path on each side)")
-    parser.add_argument("--redundantvios", type=int, choices=[0, 1, 2], help="0: do not "
-                        "require, 1: require, 2: keep if possible the redundant storage "
-                        "paths (one I/O service per system, as for --mpio)")
+    parser.add_argument("--mpio", type=int, choices=[1, 2], help="1: every path of the "
+                        "partition's storage (one per I/O service its adapters use) must be "
+                        "kept on the target, an error otherwise; 2: keep what the target "
+                        "has (a warning)")
+    parser.add_argument("--redundantvios", type=int, choices=[0, 1, 2], help="redundant I/O "
+                        "services: 0: do not require (no warning), 1: require (as --mpio 1), "
+                        "2 (default): keep if possible (a warning when the target has fewer)")
     parser.add_argument("--npivval", choices=["port", "portdisk"], help="storage check "
                         "depth: port, or port and each disk (both: validation checks the "
                         "target's SAN connection; step 2 opens every disk)")

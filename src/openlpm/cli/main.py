@@ -14,6 +14,7 @@ from openlpm import __version__
 from openlpm.cli.hmc_client import HmcClient, hmc_url
 from openlpm.cli.runner import run_command
 from openlpm.errors import RequestInvalid
+from openlpm.model import MAX_IO_SERVICES
 
 
 def _add(group: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
@@ -70,6 +71,10 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--kernel-args", required=True)
     serve.add_argument("--mover-url", help="this system's mover service")
     serve.add_argument("--san-url", help="the SAN's control API (for virtual FC and SCSI)")
+    serve.add_argument("--io-services", type=int, default=1, choices=range(1, MAX_IO_SERVICES + 1),
+                       metavar="N", help="this system's I/O services (paths to the SAN, like "
+                       "Virtual I/O Servers; 2 for redundant paths; default 1); the SAN knows "
+                       "them as host:SYSTEM, host:SYSTEM:2, ...")
     serve.add_argument("--vlans", type=_vlan_list, default=None, metavar="VID,...",
                        help="the VLANs this system's virtual switch bridges to the network "
                             "(VXLAN over --uplink); without it, no virtual Ethernet")
@@ -132,7 +137,10 @@ def parser() -> argparse.ArgumentParser:
         change.add_argument("-l", dest="lun", required=True, help="LUN name")
         who = change.add_mutually_exclusive_group(required=True)
         who.add_argument("--wwpn", help="a virtual FC adapter's WWPN")
-        who.add_argument("--host", metavar="SYSTEM", help="a managed system")
+        who.add_argument("--host", metavar="SYSTEM", help="a managed system's I/O service")
+        change.add_argument("--io-service", type=int, default=1, metavar="N",
+                            choices=range(1, MAX_IO_SERVICES + 1),
+                            help="with --host: which of its I/O services (default 1)")
 
     sign_in = _add(parts, "login", "sign in to the console; the session's token is saved "
                    "(mode 0600) for the other commands")
@@ -171,6 +179,9 @@ def parser() -> argparse.ArgumentParser:
     lab_up.add_argument("--remote-hmc", default="", metavar="NAME",
                         help="start a second console named NAME that manages the last "
                         "system (migrations across consoles: mkauthkeys, migrlpar --ip)")
+    lab_up.add_argument("--io-services", type=int, default=1, metavar="N",
+                        choices=range(1, MAX_IO_SERVICES + 1),
+                        help="I/O services (paths to the SAN) of every system (default 1)")
     lab_restart = _add(lab, "restart", "end one service of a lab and start it again")
     lab_restart.add_argument("--prefix", default="olpm")
     lab_restart.add_argument("role", help="hmc, remote-hmc, san, SYSTEM-agent or "
@@ -249,7 +260,7 @@ async def _dispatch(args: argparse.Namespace) -> int | None:
             memory_mb=args.memory_mb, accel=args.accel, hmc_port=args.hmc_port,
             partition_args=args.partition_args, names=args.names,
             mover_suffix=args.mover_suffix, hmc_name=args.hmc_name,
-            remote_hmc=args.remote_hmc))
+            remote_hmc=args.remote_hmc, io_services=args.io_services))
     elif args.part == "lab" and args.action == "restart":
         pid = await site.restart(args.prefix, args.role)
         print(f"{args.role} of lab {args.prefix} restarted (pid {pid})")
@@ -344,7 +355,7 @@ def _agent_serve(args: argparse.Namespace) -> None:
     switch = VirtualSwitch(args.uplink, args.vlans) if args.vlans is not None else None
     manager = PartitionManager(args.name, args.state_dir,
                                Capacity(args.cpus, args.memory_mb), settings, args.san_url,
-                               switch)
+                               switch, args.io_services)
     limits = MigrationLimits(args.max_active_migrations, args.max_inactive_migrations)
     trust = AgentTrust(args.name, args.tls_dir) if args.tls_dir else None
     serve(create_app(manager, args.accel, _qemu_version(args.qemu), args.mover_url, limits,

@@ -15,6 +15,7 @@ from openlpm.cli.commands import (
     lpar_filter,
 )
 from openlpm.cli.hmc_client import HmcClient, hmc_url
+from openlpm.errors import RequestInvalid
 from openlpm.model import Lun, LunCreate, PartitionSummary, host_identity
 
 
@@ -34,7 +35,12 @@ async def san(args: argparse.Namespace) -> None:
         elif args.action == "lslun":
             listing([lun_record(lun) for lun in await hmc.luns()], args)
         else:
-            identity = args.wwpn.lower() if args.wwpn else host_identity(args.host)
+            if args.wwpn and args.io_service != 1:
+                raise RequestInvalid("--io-service goes with --host: a WWPN is a virtual FC "
+                                     "adapter's own, whichever I/O service hosts it.",
+                                     code="HSCLF007")
+            identity = args.wwpn.lower() if args.wwpn else \
+                host_identity(args.host, args.io_service)
             change = hmc.map_lun if args.action == "map" else hmc.unmap_lun
             lun = await change(args.lun, identity)
             print(f"LUN {lun.name}: mapped to {', '.join(lun.mappings) or 'nobody'}")
@@ -66,7 +72,7 @@ def eth_records(summary: PartitionSummary) -> list[dict[str, object]]:
 def fc_records(summary: PartitionSummary, luns: list[Lun]) -> list[dict[str, object]]:
     p = summary.partition.profile
     return [{"lpar_name": p.name, "lpar_id": summary.partition.lpar_id, "slot_num": a.slot,
-             "adapter_type": "client", "wwpns": ",".join(a.wwpns),
+             "adapter_type": "client", "io_service": a.io_service, "wwpns": ",".join(a.wwpns),
              "wwpn_in_use": a.active_wwpn,
              "luns": ",".join(lun.name for lun in luns if a.active_wwpn in lun.mappings)
              or None} for a in p.virtual_fc_adapters]
@@ -75,7 +81,8 @@ def fc_records(summary: PartitionSummary, luns: list[Lun]) -> list[dict[str, obj
 def scsi_records(summary: PartitionSummary, system: str) -> list[dict[str, object]]:
     p = summary.partition.profile
     return [{"lpar_name": p.name, "lpar_id": summary.partition.lpar_id, "slot_num": a.slot,
-             "adapter_type": "client", "backing": host_identity(system),
+             "adapter_type": "client", "io_service": a.io_service,
+             "backing": host_identity(system, a.io_service),
              "luns": ",".join(a.luns)} for a in p.virtual_scsi_adapters]
 
 

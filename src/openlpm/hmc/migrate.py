@@ -184,15 +184,17 @@ class MigrationJob:
                              lambda: self.source_agent.unmark_outgoing(self.name))
 
     async def _target_profile(self) -> PartitionProfile:
-        """The profile as the target keeps it: its id and profile name as requested, and
-        each virtual FC adapter logged in with the other WWPN of its pair."""
+        """The profile as the target keeps it: its id and profile name as requested, each
+        virtual FC adapter logged in with the other WWPN of its pair, and each virtual
+        adapter on an I/O service the target has."""
         request, profile = self.plan.request, self.plan.partition.profile
         taken = {p.lpar_id for p in await self.target_agent.partitions()}
         lpar_id = request.dest_lpar_id or (
             profile.lpar_id if profile.lpar_id not in taken else None)
+        placed = profile.on_io_services(self.target.io_services)
         adapters = tuple(a.model_copy(update={"wwpn_in_use": 1 - a.wwpn_in_use})
-                         for a in profile.virtual_fc_adapters)
-        self._profile_on_target = profile.model_copy(update={
+                         for a in placed.virtual_fc_adapters)
+        self._profile_on_target = placed.model_copy(update={
             "lpar_id": lpar_id, "virtual_fc_adapters": adapters,
             "profile_name": request.dest_profile_name or profile.profile_name})
         return self._profile_on_target
@@ -212,6 +214,9 @@ class MigrationJob:
         profile = self.plan.partition.profile
         if not profile.virtual_fc_adapters and not profile.virtual_scsi_adapters:
             return
+        for moved in _io_service_moves(profile, self._profile_on_target):
+            self.board.inventory.journal(self.record.id, Step.STORAGE_ON_TARGET, "moved",
+                                         f"{moved} on {self.target.name}")
         for adapter in profile.virtual_fc_adapters:
             standby = adapter.standby_wwpn
             for lun in await self.site.san.luns(visible_to=adapter.active_wwpn):
@@ -222,8 +227,11 @@ class MigrationJob:
                 await self.site.san.map(lun.name, standby)
         seen = await self.target_agent.check_storage(self._profile_on_target)
         self.board.inventory.journal(self.record.id, Step.STORAGE_ON_TARGET, "seen",
-                                     f"{self.target.name} opens LUNs {', '.join(seen)}"
-                                     if seen else f"{self.target.name} needs no LUN")
+                                     f"{self.target.name} opens LUNs {', '.join(seen.luns)}"
+                                     if seen.luns else f"{self.target.name} needs no LUN")
+        for lost in seen.lost_paths:
+            self.board.inventory.journal(self.record.id, Step.STORAGE_ON_TARGET,
+                                         "path lost", f"{lost} on {self.target.name}")
 
     async def _storage_off_source(self) -> None:
         """End the source's access: each NPIV LUN is unmapped from the WWPN it used."""
@@ -490,3 +498,13 @@ class MigrationEngine:
         for task in list(self._tasks.values()):
             task.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+
+def _io_service_moves(before: PartitionProfile, after: PartitionProfile) -> list[str]:
+    """Each virtual adapter that changed I/O service, said as the journal says it."""
+    return [f"virtual {kind} slot {a.slot} from I/O service {a.io_service} to {b.io_service}"
+            for kind, pairs in (("FC", zip(before.virtual_fc_adapters,
+                                           after.virtual_fc_adapters, strict=True)),
+                                ("SCSI", zip(before.virtual_scsi_adapters,
+                                             after.virtual_scsi_adapters, strict=True)))
+            for a, b in pairs if a.io_service != b.io_service]

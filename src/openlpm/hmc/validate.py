@@ -44,6 +44,7 @@ from openlpm.model import (
     Partition,
     RemoteConsole,
     Severity,
+    StorageSeen,
     SystemInfo,
     ValidationReport,
 )
@@ -191,8 +192,7 @@ async def check_incoming(site: Site, board: MigrationBoard, incoming: IncomingVa
     site.inventory.system(request.target)
     facts = _facts(site, board, request, console, incoming.partition, incoming.source,
                    await _ask_target(site, request.target))
-    san, storage = await asyncio.gather(_san_error(site, facts), _target_storage(site, facts))
-    facts = replace(facts, san_error=san, target_storage_error=storage)
+    facts = await _with_storage(site, facts)
     findings, results = run_checks(facts, TARGET_SIDE_CHECKS)
     return IncomingValidationReport(
         console=console, target=facts.target, target_error=facts.target_error,
@@ -247,14 +247,10 @@ async def gather_facts(site: Site, board: MigrationBoard, request: MigrationRequ
         _ask_target(site, request.target))
     facts = _facts(site, board, request, console, partition, source, target)
     if not facts.active:
-        san, storage = await asyncio.gather(_san_error(site, facts),
-                                            _target_storage(site, facts))
-        return replace(facts, san_error=san, target_storage_error=storage)
-    san, storage, probe, guest = await asyncio.gather(
-        _san_error(site, facts), _target_storage(site, facts), _probe(site, facts),
-        _ask_guest(site, facts))
-    return replace(facts, san_error=san, target_storage_error=storage, mover_probe=probe,
-                   guest=guest)
+        return await _with_storage(site, facts)
+    with_storage, probe, guest = await asyncio.gather(
+        _with_storage(site, facts), _probe(site, facts), _ask_guest(site, facts))
+    return replace(with_storage, mover_probe=probe, guest=guest)
 
 
 async def answer(call: Awaitable[T]) -> T | OpenLpmError:
@@ -286,15 +282,25 @@ async def _san_error(site: Site, facts: MigrationFacts) -> str | None:
     return found.message if isinstance(found, OpenLpmError) else None
 
 
-async def _target_storage(site: Site, facts: MigrationFacts) -> str | None:
-    """Why the target cannot open the partition's vSCSI LUNs, if it cannot. NPIV LUNs
-    are mapped to the target's WWPN only by step 2; the target's SAN is checked then."""
+async def _with_storage(site: Site, facts: MigrationFacts) -> MigrationFacts:
+    san, storage = await asyncio.gather(_san_error(site, facts), _target_storage(site, facts))
+    return replace(facts, san_error=san,
+                   target_storage_error=storage.message
+                   if isinstance(storage, OpenLpmError) else None,
+                   target_lost_paths=storage.lost_paths
+                   if isinstance(storage, StorageSeen) else ())
+
+
+async def _target_storage(site: Site, facts: MigrationFacts) -> StorageSeen | OpenLpmError:
+    """What the target opens of the partition's vSCSI LUNs, through the I/O services
+    its adapters would use there, or why it cannot. NPIV LUNs are mapped to the
+    target's WWPN only by step 2; the target's SAN is checked then."""
     profile = facts.partition.profile
     if facts.target is None or not profile.virtual_scsi_adapters:
-        return None
-    seen = await answer(site.agent(facts.target.name).check_storage(
-        profile.model_copy(update={"virtual_fc_adapters": ()})))
-    return seen.message if isinstance(seen, OpenLpmError) else None
+        return StorageSeen(luns=())
+    return await answer(site.agent(facts.target.name).check_storage(
+        profile.on_io_services(facts.target.io_services).model_copy(
+            update={"virtual_fc_adapters": ()})))
 
 
 async def _ask_guest(site: Site, facts: MigrationFacts) -> GuestVerdict:

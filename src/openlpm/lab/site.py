@@ -70,6 +70,9 @@ class LabSpec:
     # named in vlans_of bridges only those.
     vlans: tuple[int, ...] = (10, 20, 30)
     vlans_of: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    # The I/O services (paths to the SAN) of every system, and of those named here.
+    io_services: int = 1
+    io_services_of: dict[str, int] = field(default_factory=dict)
     # The name of a second console, which manages the last system ("" for none).
     remote_hmc: str = ""
 
@@ -271,6 +274,7 @@ def _start_system(state: LabState, spec: LabSpec, node: Node, image: PartitionIm
         "--kernel", str(image.kernel), "--initrd", str(image.initrd),
         "--kernel-args", f"{KERNEL_ARGS} {spec.partition_args}".strip(),
         "--mover-url", f"http://{address}:{MOVER_CONTROL_PORT}", "--san-url", SAN_URL,
+        "--io-services", str(spec.io_services_of.get(name, spec.io_services)),
         "--vlans", ",".join(map(str, spec.vlans_of.get(name, spec.vlans))),
         "--max-active-migrations", str(spec.max_active_migrations)])
     state.systems.append(name)

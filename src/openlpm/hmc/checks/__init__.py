@@ -34,6 +34,7 @@ CHECKS: tuple[Check, ...] = (
     resources.streams_compatible,
     network.vlans_bridged,
     storage.storage_reachable,
+    storage.storage_paths_kept,
     movers.movers_present,
     movers.movers_certified,
     movers.movers_reach_each_other,

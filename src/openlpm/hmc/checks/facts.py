@@ -42,10 +42,12 @@ class MigrationFacts:
     # those of the consoles it exchanged keys with.
     authorities: frozenset[str] = frozenset()
     # The SAN this console manages, why it did not answer, and why the target cannot
-    # open the partition's vSCSI LUNs (None: it can, or there are none).
+    # open the partition's vSCSI LUNs (None: it can, or there are none); the paths to
+    # them the target would lack (a LUN not mapped to one of the I/O services used).
     san_url: str | None = None
     san_error: str | None = None
     target_storage_error: str | None = None
+    target_lost_paths: tuple[str, ...] = ()
 
     @property
     def kind(self) -> MigrationKind | None:

@@ -1,10 +1,10 @@
-"""Checks of the partition's virtual storage on the target (HMC checks 16, 17, 19)."""
+"""Checks of the partition's virtual storage on the target (HMC checks 16, 17, 19, 32)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from openlpm.hmc.checks.facts import MigrationFacts, error, on_target
+from openlpm.hmc.checks.facts import MigrationFacts, error, on_target, warning
 from openlpm.model import Finding
 
 
@@ -34,3 +34,31 @@ def storage_reachable(facts: MigrationFacts) -> Iterator[Finding]:
     elif facts.target_storage_error is not None:
         yield error("HSCLF611", target.name, facts.target_storage_error,
                     f"Map the LUN to {target.name} on the SAN, or choose another target.")
+
+
+@on_target
+def storage_paths_kept(facts: MigrationFacts) -> Iterator[Finding]:
+    """The partition's redundant storage paths (one per I/O service) are kept on the
+    target (--mpio, --redundantvios)."""
+    profile, target, request = facts.partition.profile, facts.target, facts.request
+    if target is None:
+        return
+    used = profile.io_services
+    losses = list(facts.target_lost_paths)
+    if len(profile.on_io_services(target.io_services).io_services) < len(used):
+        losses.insert(0, f"its adapters use {len(used)} I/O services and {target.name} has "
+                         f"{target.io_services}")
+    if not losses:
+        return
+    message = (f"Partition {facts.name} would keep fewer paths to its storage on "
+               f"{target.name}: {'; '.join(losses)}.")
+    if request.mpio == 1 or request.redundant_vios == 1:
+        yield error("HSCLF616", target.name, message,
+                    f"Give {target.name} the I/O services and LUN mappings the partition "
+                    f"uses (agent --io-services, 'openlpm san map --io-service'), or "
+                    f"accept fewer paths with --mpio 2 --redundantvios 2.")
+    elif request.redundant_vios != 0 or request.mpio == 2:
+        yield warning("HSCLF616", target.name, message + " The migration goes on with the paths "
+                      f"{target.name} has.",
+                      "Use --mpio 1 to require every path, or --redundantvios 0 to migrate "
+                      "without this warning.")
