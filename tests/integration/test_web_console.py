@@ -265,3 +265,25 @@ def test_a_partition_page_shows_its_profile_and_its_own_event_log(
     assert "web1" in history and "Migration Complete" in history
     assert "big" not in history
     shot(page, "13-partition")
+
+
+def test_a_page_left_while_it_loads_does_not_draw_over_the_next(
+        lab: Lab, page: object) -> None:
+    page.goto(f"{lab.state.hmc_url}/console/#/servers")  # type: ignore[attr-defined]
+    page.locator("main h1", has_text="Servers").wait_for()  # type: ignore[attr-defined]
+    # sys1's page answers slowly (as during an evacuation); the user goes on to sys2.
+    page.evaluate("""() => {
+      const fetchNow = window.fetch;
+      window.fetch = (url, options) => String(url).includes("/systems/sys1")
+        ? new Promise((done) => setTimeout(done, 1500)).then(() => fetchNow(url, options))
+        : fetchNow(url, options);
+    }""")  # type: ignore[attr-defined]
+    for system in ("sys1", "sys2"):
+        page.evaluate("""(system) => new Promise((routed) => {
+          window.addEventListener("hashchange", routed, { once: true });
+          location.hash = `#/systems/${system}`;
+        })""", system)  # type: ignore[attr-defined]
+    page.locator("main h1", has_text="sys2").wait_for()  # type: ignore[attr-defined]
+    page.wait_for_timeout(2500)  # type: ignore[attr-defined]
+    assert page.locator("main h1").inner_text() == "sys2"  # type: ignore[attr-defined]
+    page.reload()  # type: ignore[attr-defined]

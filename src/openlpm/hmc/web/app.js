@@ -176,8 +176,10 @@ function currentView() {
   return { name: "servers" };
 }
 
+let routes = 0;
 async function route() {
   const view = currentView();
+  const mine = ++routes;
   for (const link of document.querySelectorAll("[data-nav]")) {
     link.toggleAttribute("aria-current", false);
     if (link.dataset.nav === (["system", "partition"].includes(view.name) ? "servers" : view.name)) {
@@ -185,11 +187,15 @@ async function route() {
     }
   }
   try {
-    if (view.name === "partition") await partitionPage(view.system, view.partition);
-    else if (view.name === "system") await systemPage(view.system);
-    else if (view.name === "migrations") await migrationsPage();
-    else await serversPage();
+    const page = view.name === "partition" ? await partitionPage(view.system, view.partition)
+      : view.name === "system" ? await systemPage(view.system)
+      : view.name === "migrations" ? await migrationsPage()
+      : await serversPage();
+    // A route still loading when the next began (a refresh of the page just left) must
+    // not draw over the newer one.
+    if (mine === routes) main.replaceChildren(...page);
   } catch (error) {
+    if (mine !== routes) return;
     if (error.status === 401) signInPage("Your session ended; sign in again.");
     else showError(error);
   }
@@ -211,7 +217,7 @@ async function serversPage() {
       h("td", {}, info ? info.accel.toUpperCase() : "–"),
       h("td", {}, movers || "–"));
   });
-  main.replaceChildren(
+  return [
     h("h1", {}, "Servers"),
     h("p", { class: "crumbs" }, "Systems Management › Servers"),
     h("section", { class: "card" },
@@ -221,7 +227,7 @@ async function serversPage() {
           h("th", { class: "num" }, "Memory free / installed"), h("th", {}, "Accelerator"),
           h("th", {}, "Mover services"))),
         h("tbody", {}, rows))
-        : h("p", { class: "empty" }, "This console manages no system yet.")));
+        : h("p", { class: "empty" }, "This console manages no system yet."))];
 }
 
 // -- One system: its partitions and its event log --------------------------------------
@@ -250,7 +256,7 @@ async function systemPage(name) {
       h("td", {}, operationsMenu(name, p)));
   });
   const info = system.info;
-  main.replaceChildren(
+  return [
     h("h1", {}, name),
     h("p", { class: "crumbs" }, h("a", { href: "#/servers" }, "Servers"), " › ", name),
     h("section", { class: "card" },
@@ -274,7 +280,7 @@ async function systemPage(name) {
         : h("p", { class: "empty" }, "No partitions.")),
     h("section", { class: "card" },
       h("header", {}, h("h2", {}, "Event log"), h("span", { class: "muted" }, "migrations to and from this system")),
-      migrationTable(migrations.slice(0, 50))));
+      migrationTable(migrations.slice(0, 50)))];
 }
 
 function migrationCell(record) {
@@ -325,7 +331,7 @@ async function partitionPage(system, name) {
     ["Memory (min / desired / max)", `${gb(profile.min_mem)} / ${gb(profile.desired_mem)} / ${gb(profile.max_mem)}`],
     ["Processor compatibility", profile.proc_compat_mode],
     ["Migration", summary.migration_state + (profile.migration_disabled ? " (migration disabled)" : "")]];
-  main.replaceChildren(
+  return [
     h("h1", {}, name),
     h("p", { class: "crumbs" }, h("a", { href: "#/servers" }, "Servers"), " › ",
       h("a", { href: `#/systems/${encodeURIComponent(system)}` }, system), " › ", name),
@@ -336,17 +342,17 @@ async function partitionPage(system, name) {
         h("tr", {}, h("th", {}, label), h("td", {}, value ?? "–")))))),
     h("section", { class: "card" },
       h("header", {}, h("h2", {}, "Event log"), h("span", { class: "muted" }, "this partition's migrations")),
-      migrationTable(migrations)));
+      migrationTable(migrations))];
 }
 
 // -- Migrations (history) --------------------------------------------------------------
 
 async function migrationsPage() {
   const migrations = await api("GET", "/migrations");
-  main.replaceChildren(
+  return [
     h("h1", {}, "Migrations"),
     h("p", { class: "crumbs" }, "Every migration this console ran, newest first"),
-    h("section", { class: "card" }, migrationTable(migrations)));
+    h("section", { class: "card" }, migrationTable(migrations))];
 }
 
 function migrationTable(migrations) {
@@ -440,7 +446,7 @@ function request() {
   for (const key of ["remote_hmc", "source_msp_name", "dest_msp_name", "dest_profile_name", "convergence"]) {
     if (data.get(key)) body[key] = data.get(key);
   }
-  for (const key of ["vlan_bridge", "mpio"]) {
+  for (const key of ["vlan_bridge", "mpio", "redundant_vios"]) {
     if (data.get(key)) body[key] = Number(data.get(key));
   }
   return body;
