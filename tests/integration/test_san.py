@@ -15,7 +15,8 @@ from pathlib import Path
 
 from openlpm.lab import site
 from openlpm.lab.sequence import read_sequence
-from openlpm.lab.site import IMAGE_DIR, SAN_URL
+from openlpm.lab.site import IMAGE_DIR, SAN_URL, san_key_file
+from openlpm.san.keys import KeyHolder
 from tests.integration.conftest import Lab
 
 SOURCE, TARGET = "sys1", "sys2"
@@ -32,8 +33,8 @@ import asyncio, sys
 from pathlib import Path
 from openlpm.agent.storage import SanAccess, SanDisk
 
-async def main(san, identity, lun, directory):
-    access = SanAccess("probe", san, Path(directory))
+async def main(san, key, identity, lun, directory):
+    access = SanAccess("probe", san, Path(directory), san_key=key)
     await access.probe(SanDisk(await access.san.lun(lun), identity,
                                await access.login(identity)))
 
@@ -49,7 +50,8 @@ def san_lun(lab: Lab, name: str, *, boot: bool = False, size_mb: int = 8) -> Non
 def opens(lab: Lab, system: str, identity: str, lun: str, credentials: Path) -> bool:
     done = subprocess.run(
         ["ip", "netns", "exec", f"{lab.state.prefix}-{system}", sys.executable, "-c", PROBE,
-         SAN_URL, identity, lun, str(credentials)],
+         SAN_URL, san_key_file(lab.state.prefix, KeyHolder.HOSTS).read_text().strip(),
+         identity, lun, str(credentials)],
         capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0 or "HSCLF612" in done.stderr, done.stderr
     return done.returncode == 0
@@ -117,6 +119,50 @@ def test_a_lun_opens_only_for_the_wwpns_it_is_mapped_to(lab: Lab, tmp_path: Path
     assert lab.values("openlpm", "san", "lslun", "-F", "name:mappings") == [
         "zoned:null"]
     lab.run("openlpm", "san", "rmlun", "-l", "zoned")
+
+
+# Asks the SAN's control API, from a system's namespace, with a key (or none): prints
+# "answered" or the error's code.
+ASK = """
+import asyncio, sys
+from openlpm.errors import OpenLpmError
+from openlpm.san.client import SanClient
+
+async def main(san, key, action):
+    client = SanClient(san, key or None)
+    try:
+        await (client.luns() if action == "list" else client.map("keyed", "c0507600000000ee"))
+        print("answered")
+    except OpenLpmError as exc:
+        print(exc.code)
+    finally:
+        await client.close()
+
+asyncio.run(main(*sys.argv[1:]))
+"""
+
+
+def test_the_san_answers_its_keys_only_and_agents_may_not_change_mappings(lab: Lab) -> None:
+    san_lun(lab, "keyed")
+
+    def ask(key: str, action: str) -> str:
+        return subprocess.run(
+            ["ip", "netns", "exec", f"{lab.state.prefix}-{SOURCE}", sys.executable, "-c", ASK,
+             SAN_URL, key, action], capture_output=True, text=True, timeout=60,
+            check=True).stdout.strip()
+
+    hosts, console = (san_key_file(lab.state.prefix, holder).read_text().strip()
+                      for holder in (KeyHolder.HOSTS, KeyHolder.CONSOLE))
+    assert ask("", "list") == "HSCLF606"
+    assert ask("not-the-key", "list") == "HSCLF606"
+    assert ask(hosts, "list") == "answered"
+    assert ask(hosts, "map") == "HSCLF607"
+    assert lab.values("openlpm", "san", "lslun", "-F", "name:mappings")[-1] == "keyed:null"
+    assert ask(console, "map") == "answered"
+    assert lab.values("openlpm", "san", "lslun", "-F", "name:mappings")[-1] == \
+        "keyed:c0507600000000ee"
+    lab.run("openlpm", "san", "unmap", "-l", "keyed", "--wwpn", "c0507600000000ee")
+    lab.run("openlpm", "san", "rmlun", "-l", "keyed")
 
 
 def test_boot_on_san_partition_migrates_with_its_disks_and_reboots_on_the_target(

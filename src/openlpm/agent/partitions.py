@@ -60,9 +60,10 @@ class Capacity:
 class PartitionManager:
     def __init__(self, system: str, state_dir: Path, capacity: Capacity,
                  qemu: QemuSettings, san_url: str | None = None,
-                 switch: VirtualSwitch | None = None, io_services: int = 1) -> None:
+                 switch: VirtualSwitch | None = None, io_services: int = 1,
+                 san_key: str | None = None) -> None:
         self.system = system
-        self.storage = SanAccess(system, san_url, state_dir / "fabric", io_services)
+        self.storage = SanAccess(system, san_url, state_dir / "fabric", io_services, san_key)
         self.switch = switch
         self.capacity = capacity
         self.qemu_settings = qemu

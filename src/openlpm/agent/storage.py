@@ -51,11 +51,11 @@ class StoragePaths:
 
 class SanAccess:
     def __init__(self, system: str, san_url: str | None, directory: Path,
-                 io_services: int = 1) -> None:
+                 io_services: int = 1, san_key: str | None = None) -> None:
         self.system = system
         self.io_services = io_services
         self.san_url = san_url
-        self.san = SanClient(san_url) if san_url else None
+        self.san = SanClient(san_url, san_key) if san_url else None
         self.directory = directory
 
     async def close(self) -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from openlpm import __version__
 from openlpm.cli.hmc_client import HmcClient, hmc_url
-from openlpm.cli.runner import run_command
-from openlpm.errors import RequestInvalid
+from openlpm.cli.runner import report_error, run_command
+from openlpm.errors import OpenLpmError, RequestInvalid
 from openlpm.model import MAX_IO_SERVICES
 
 
@@ -54,6 +54,9 @@ def parser() -> argparse.ArgumentParser:
                             "where other consoles reach this one (mkauthkeys --ip)")
     serve.add_argument("--san-url", help="the site's SAN (its control API): LUNs, mappings, "
                                          "and the storage steps of migrations")
+    serve.add_argument("--san-key-file", type=Path, metavar="FILE",
+                       help="the SAN's console.key (made in its STATE_DIR/keys at its first "
+                            "start), which lets this console use its control API")
 
     agent = _add(parts, "agent", "a managed system's agent").add_subparsers(
         dest="action", required=True)
@@ -71,6 +74,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--kernel-args", required=True)
     serve.add_argument("--mover-url", help="this system's mover service")
     serve.add_argument("--san-url", help="the SAN's control API (for virtual FC and SCSI)")
+    serve.add_argument("--san-key-file", type=Path, metavar="FILE",
+                       help="the SAN's hosts.key (in its STATE_DIR/keys), which lets this "
+                            "system log in to the SAN and see its LUNs")
     serve.add_argument("--io-services", type=int, default=1, choices=range(1, MAX_IO_SERVICES + 1),
                        metavar="N", help="this system's I/O services (paths to the SAN, like "
                        "Virtual I/O Servers; 2 for redundant paths; default 1); the SAN knows "
@@ -246,7 +252,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     handler = SERVICES.get((args.part, getattr(args, "action", "")))
     if handler is not None:
-        handler(args)
+        # A service that cannot start says why as every command does (its files, keys).
+        try:
+            handler(args)
+        except OpenLpmError as exc:
+            return report_error(exc)
         return 0
     return run_command(lambda: _dispatch(args))
 
@@ -336,8 +346,14 @@ def _hmc_serve(args: argparse.Namespace) -> None:
         hosts = [a.rpartition(":")[0] for a in (args.listen, args.peer_listen) if a]
         identity = ConsoleIdentity(args.tls_dir, args.name, tuple(hosts))
     serve(create_app(args.db, name=args.name, first_admin=first_admin,
-                     san_url=args.san_url), *listeners,
+                     san_url=args.san_url, san_key=_san_key(args)), *listeners,
           tls=identity.server_context() if identity else None)
+
+
+def _san_key(args: argparse.Namespace) -> str | None:
+    from openlpm.san.keys import read_key
+
+    return read_key(args.san_key_file) if args.san_key_file else None
 
 
 def _agent_serve(args: argparse.Namespace) -> None:
@@ -355,7 +371,7 @@ def _agent_serve(args: argparse.Namespace) -> None:
     switch = VirtualSwitch(args.uplink, args.vlans) if args.vlans is not None else None
     manager = PartitionManager(args.name, args.state_dir,
                                Capacity(args.cpus, args.memory_mb), settings, args.san_url,
-                               switch, args.io_services)
+                               switch, args.io_services, _san_key(args))
     limits = MigrationLimits(args.max_active_migrations, args.max_inactive_migrations)
     trust = AgentTrust(args.name, args.tls_dir) if args.tls_dir else None
     serve(create_app(manager, args.accel, _qemu_version(args.qemu), args.mover_url, limits,
@@ -377,13 +393,14 @@ def _mover_serve(args: argparse.Namespace) -> None:
 
 def _san_serve(args: argparse.Namespace) -> None:
     from openlpm.san.api import create_app
+    from openlpm.san.keys import SanKeys
     from openlpm.san.luns import San
     from openlpm.serve import bind, enter_netns, serve
 
     if args.netns:
         enter_netns(args.netns)
-    serve(create_app(San(args.name, args.state_dir, args.data, args.first_port)),
-          bind(args.listen))
+    serve(create_app(San(args.name, args.state_dir, args.data, args.first_port),
+                     SanKeys(args.state_dir / "keys")), bind(args.listen))
 
 
 def _vlan_list(text: str) -> tuple[int, ...]:

@@ -106,7 +106,7 @@ class SystemMigrationInfo(BaseModel):
 
 
 def create_app(db_path: Path, name: str = "", first_admin: tuple[str, str] | None = None,
-               san_url: str | None = None) -> FastAPI:
+               san_url: str | None = None, san_key: str | None = None) -> FastAPI:
     """The console's API. ``first_admin`` (user, password) is made a super administrator
     unless that user exists: how a new console gets its first user."""
     inventory = Inventory(db_path)
@@ -121,7 +121,8 @@ def create_app(db_path: Path, name: str = "", first_admin: tuple[str, str] | Non
                                    f"{name} agent authority")
     consoles = Consoles(db_path)
     site = Site(inventory, authority, san_url, control,
-                client_context(control, control.directory, f"{name} console"), consoles, name)
+                client_context(control, control.directory, f"{name} console"), consoles, name,
+                san_key)
     board = MigrationBoard(inventory)
     engine = MigrationEngine(site, board)
     recovery = Recovery(site, board, engine.driven)

@@ -29,7 +29,7 @@ class Site:
                  san_url: str | None = None,
                  agent_authority: CertificateAuthority | None = None,
                  tls: ssl.SSLContext | None = None, consoles: Consoles | None = None,
-                 name: str = "") -> None:
+                 name: str = "", san_key: str | None = None) -> None:
         self.inventory = inventory
         self.name = name
         self.authority = authority
@@ -38,7 +38,7 @@ class Site:
         # How the console proves itself to its agents, and checks they are its own.
         self.tls = tls
         self.san_url = san_url
-        self._san = SanClient(san_url, timeout=SAN_TIMEOUT_S) if san_url else None
+        self._san = SanClient(san_url, san_key, timeout=SAN_TIMEOUT_S) if san_url else None
         self._agents: dict[str, AgentClient] = {}
         self._movers: dict[str, MoverClient] = {}
         self._remotes: dict[tuple[str, str], RemoteConsoleClient] = {}

@@ -37,6 +37,7 @@ from openlpm.lab.network import Node
 from openlpm.paths import DEFAULT_HMC_FILE, RUN_ROOT
 from openlpm.private import write_private
 from openlpm.processes import runs_with, terminate
+from openlpm.san.keys import KeyHolder, SanKeys
 from openlpm.wire import decode
 
 IMAGE_DIR = Path(os.environ.get("OPENLPM_IMAGE_DIR", "/var/cache/openlpm/image"))
@@ -154,6 +155,12 @@ def console_certificate(state: LabState, url: str = "") -> Path:
     return console_tls_dir(state.prefix, state.remote_hmc if remote else "") / "console.crt"
 
 
+def san_key_file(prefix: str, holder: KeyHolder) -> Path:
+    """The lab SAN's key of the console or of the systems' agents (san/keys.py), made
+    now if the SAN has not made it yet."""
+    return SanKeys(LabState.directory(prefix) / "san" / "keys").path(holder)
+
+
 def console_tls_dir(prefix: str, console: str = "") -> Path:
     return LabState.directory(prefix) / (f"{console}-tls" if console else "hmc-tls")
 
@@ -254,7 +261,8 @@ def _start_console(state: LabState, name: str, node: Node, port: int, role: str)
         "--reach-netns", node.namespace, "--peer-listen", f"{node.address}:{PEER_PORT}",
         "--tls-dir", str(console_tls_dir(state.prefix, console)),
         "--db", str(workdir / (f"{console}.db" if console else "hmc.db")),
-        "--admin-password-file", str(password), "--san-url", SAN_URL])
+        "--admin-password-file", str(password), "--san-url", SAN_URL,
+        "--san-key-file", str(san_key_file(state.prefix, KeyHolder.CONSOLE))])
     return f"https://127.0.0.1:{port}"
 
 
@@ -274,6 +282,7 @@ def _start_system(state: LabState, spec: LabSpec, node: Node, image: PartitionIm
         "--kernel", str(image.kernel), "--initrd", str(image.initrd),
         "--kernel-args", f"{KERNEL_ARGS} {spec.partition_args}".strip(),
         "--mover-url", f"http://{address}:{MOVER_CONTROL_PORT}", "--san-url", SAN_URL,
+        "--san-key-file", str(san_key_file(state.prefix, KeyHolder.HOSTS)),
         "--io-services", str(spec.io_services_of.get(name, spec.io_services)),
         "--vlans", ",".join(map(str, spec.vlans_of.get(name, spec.vlans))),
         "--max-active-migrations", str(spec.max_active_migrations)])

@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 
 from openlpm import __version__
 from openlpm.model import FabricCredentials, FabricLogin, Lun, LunCreate, LunMapping
+from openlpm.san.keys import SanKeys
 from openlpm.san.luns import San
 from openlpm.serve import install_error_handlers
 
 
-def create_app(san: San) -> FastAPI:
+def create_app(san: San, keys: SanKeys) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Exports are processes of their own: they keep serving their LUNs while the
@@ -21,7 +22,12 @@ def create_app(san: San) -> FastAPI:
         await san.start()
         yield
 
-    app = FastAPI(title=f"openlpm SAN {san.name}", version=__version__, lifespan=lifespan)
+    async def guard(request: Request) -> None:
+        keys.check(request.headers.get("authorization"), request.method,
+                   request.scope["route"].path)
+
+    app = FastAPI(title=f"openlpm SAN {san.name}", version=__version__, lifespan=lifespan,
+                  dependencies=[Depends(guard)])
     install_error_handlers(app)
 
     @app.get("/luns")

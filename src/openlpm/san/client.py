@@ -7,8 +7,10 @@ from openlpm.wire import ServiceClient
 
 
 class SanClient(ServiceClient):
-    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
-        super().__init__(base_url, "SAN", timeout=timeout)
+    def __init__(self, base_url: str, key: str | None, timeout: float = 30.0) -> None:
+        """``key``: the console's or the agents' key of this SAN (san/keys.py)."""
+        super().__init__(base_url, "SAN", timeout=timeout,
+                         headers={"Authorization": f"Bearer {key}"} if key else None)
 
     async def luns(self, visible_to: str | None = None,
                    timeout: float | None = None) -> list[Lun]:
