@@ -79,7 +79,7 @@ def parser() -> argparse.ArgumentParser:
                             "system log in to the SAN and see its LUNs")
     serve.add_argument("--io-services", type=int, default=1, choices=range(1, MAX_IO_SERVICES + 1),
                        metavar="N", help="this system's I/O services (paths to the SAN, like "
-                       "Virtual I/O Servers; 2 for redundant paths; default 1); the SAN knows "
+                       "Virtual I/O Servers; 2 for redundant paths); the SAN knows "
                        "them as host:SYSTEM, host:SYSTEM:2, ...")
     serve.add_argument("--vlans", type=_vlan_list, default=None, metavar="VID,...",
                        help="the VLANs this system's virtual switch bridges to the network "
@@ -146,7 +146,7 @@ def parser() -> argparse.ArgumentParser:
         who.add_argument("--host", metavar="SYSTEM", help="a managed system's I/O service")
         change.add_argument("--io-service", type=int, default=1, metavar="N",
                             choices=range(1, MAX_IO_SERVICES + 1),
-                            help="with --host: which of its I/O services (default 1)")
+                            help="with --host: which of its I/O services")
 
     sign_in = _add(parts, "login", "sign in to the console; the session's token is saved "
                    "(mode 0600) for the other commands")
@@ -187,7 +187,7 @@ def parser() -> argparse.ArgumentParser:
                         "system (migrations across consoles: mkauthkeys, migrlpar --ip)")
     lab_up.add_argument("--io-services", type=int, default=1, metavar="N",
                         choices=range(1, MAX_IO_SERVICES + 1),
-                        help="I/O services (paths to the SAN) of every system (default 1)")
+                        help="I/O services (paths to the SAN) of every system")
     lab_restart = _add(lab, "restart", "end one service of a lab and start it again")
     lab_restart.add_argument("--prefix", default="olpm")
     lab_restart.add_argument("role", help="hmc, remote-hmc, san, SYSTEM-agent or "
