@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 from openlpm.agent.console import ConsoleLog
+from openlpm.model import ConsoleLine
 
 
 def test_a_partition_that_left_keeps_the_lines_qemu_logged_but_no_one_read(
@@ -29,8 +30,36 @@ def test_a_partition_that_left_keeps_the_lines_qemu_logged_but_no_one_read(
         # QEMU's own log has a line the agent had not read when the partition paused.
         raw = tmp_path / "console.raw"
         raw.write_text("boot\ntick 1\ntick 2\n")
-        await log.seal(raw)
+        await log.seal(raw, paused_at=None)
         server.close()
         return [line.text for line in log.tail(10)]
 
     assert asyncio.run(scenario()) == ["tick 1", "tick 2"]
+
+
+def test_a_line_taken_when_the_partition_left_keeps_its_place_before_the_target_s(
+        tmp_path: Path) -> None:
+    async def scenario() -> list[str]:
+        source = ConsoleLog(tmp_path / "source.console", "sys1")
+        source.merge([ConsoleLine(t=100.0, text="tick 16", system="sys1")])
+        raw = tmp_path / "console.raw"
+        raw.write_text("tick 16\ntick 17\ntick 18\n")
+        # QEMU paused at 100.5; the agent is asked for the last lines well after that.
+        await source.seal(raw, paused_at=100.5)
+        target = ConsoleLog(tmp_path / "target.console", "sys2")
+        target.merge([ConsoleLine(t=101.2, text="tick 19", system="sys2")])
+        target.merge(source.tail(10))
+        return [line.text for line in target.tail(10)]
+
+    assert asyncio.run(scenario()) == ["tick 16", "tick 17", "tick 18", "tick 19"]
+
+
+def test_a_line_read_after_the_pause_is_never_followed_by_earlier_stamps(
+        tmp_path: Path) -> None:
+    log = ConsoleLog(tmp_path / "web1.console", "sys1")
+    log.merge([ConsoleLine(t=200.0, text="tick 1", system="sys1")])
+    raw = tmp_path / "console.raw"
+    raw.write_text("tick 1\ntick 2\n")
+    log.catch_up(raw, written_by=199.0)
+    stamps = [line.t for line in log.tail(10)]
+    assert stamps == sorted(stamps) and stamps[0] < stamps[1]

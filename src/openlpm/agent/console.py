@@ -42,10 +42,12 @@ class ConsoleLog:
         self._lines.extend(merged)
         self._rewrite()
 
-    def catch_up(self, raw: Path) -> int:
+    def catch_up(self, raw: Path, written_by: float | None = None) -> int:
         """Take the lines QEMU logged while no agent read the console (it was down).
 
-        They follow the last line already kept; being late, they are stamped now.
+        They follow the last line already kept; being late, they are stamped now, or
+        at ``written_by`` when it is known they were written by then (never before the
+        line they follow, so the log stays in the order they were written).
         Returns how many were taken.
         """
         if not self._lines or not raw.exists():
@@ -56,20 +58,24 @@ class ConsoleLog:
         at = next((i for i in range(len(logged) - 1, -1, -1) if logged[i] == last), None)
         if at is None:
             return 0
-        now = time.time()
-        missed = [ConsoleLine(t=now, text=text, system=self.system)
-                  for text in logged[at + 1:]]
+        stamp = time.time() if written_by is None else \
+            max(min(written_by, time.time()), self._lines[-1].t)
+        # A microsecond apart: lines of one stamp would lose their order in a merge.
+        missed = [ConsoleLine(t=stamp + (i + 1) * 1e-6, text=text, system=self.system)
+                  for i, text in enumerate(logged[at + 1:])]
         self._lines.extend(missed)
         with self.path.open("a", encoding="utf-8") as out:
             out.writelines(line.model_dump_json() + "\n" for line in missed)
         return len(missed)
 
-    async def seal(self, raw: Path) -> None:
+    async def seal(self, raw: Path, paused_at: float | None) -> None:
         """The partition has left this system: stop following its console, then take
         what QEMU logged that was not read yet (a line still in the socket when its
-        QEMU paused at switch-over would otherwise be lost with it)."""
+        QEMU paused at switch-over would otherwise be lost with it). Such a line was
+        written before QEMU paused (``paused_at``): stamped later, it would follow the
+        lines the target received once the partition resumed there."""
         await self.close()
-        self.catch_up(raw)
+        self.catch_up(raw, written_by=paused_at)
 
     def follow(self, socket: Path) -> None:
         """Start reading the partition's serial console socket in the background."""

@@ -130,8 +130,8 @@ class PartitionManager:
         """The console of a partition that left by migration, to the last line it wrote
         here; its console is followed no more."""
         self._require(name, S.MIGRATING_RUNNING)
-        console = self._console(name)
-        await console.seal(self._qemu(name).console_log)
+        console, qemu = self._console(name), self._qemu(name)
+        await console.seal(qemu.console_log, qemu.paused_at)
         return console.tail(lines)
 
     @property

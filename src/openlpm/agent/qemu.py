@@ -71,6 +71,8 @@ class QemuPartition:
         self._events_task: asyncio.Task[None] | None = None
         self._changed = asyncio.Condition()
         self._migration_status = "none"
+        # When QEMU last paused the guest (its STOP event's time); None while it runs.
+        self.paused_at: float | None = None
 
     @property
     def qmp_socket(self) -> Path:
@@ -166,6 +168,11 @@ class QemuPartition:
             if event["event"] == "MIGRATION":
                 data = cast(dict[str, Any], event["data"])
                 self._migration_status = str(data["status"])
+            elif event["event"] == "STOP":
+                stamp = cast(dict[str, int], event["timestamp"])
+                self.paused_at = stamp["seconds"] + stamp["microseconds"] / 1e6
+            elif event["event"] == "RESUME":
+                self.paused_at = None
             async with self._changed:
                 self._changed.notify_all()
 
