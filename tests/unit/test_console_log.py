@@ -9,6 +9,20 @@ from openlpm.agent.console import ConsoleLog
 from openlpm.model import ConsoleLine
 
 
+def test_console_lines_written_while_the_agent_was_down_are_taken_back(
+        tmp_path: Path) -> None:
+    log = ConsoleLog(tmp_path / "p.console", "sys1")
+    log.merge([ConsoleLine(t=1.0, text="tick 1 boot=b", system="sys1")])
+    raw = tmp_path / "console.raw"
+    raw.write_text("tick 0 boot=b\r\ntick 1 boot=b\r\ntick 2 boot=b\r\ntick 3 boot=b\r\n")
+
+    assert log.catch_up(raw) == 2
+    assert [line.text for line in log.tail(10)] == [
+        "tick 1 boot=b", "tick 2 boot=b", "tick 3 boot=b"]
+    assert [line.text for line in ConsoleLog(tmp_path / "p.console", "sys1").tail(10)] == [
+        "tick 1 boot=b", "tick 2 boot=b", "tick 3 boot=b"]
+
+
 def test_a_partition_that_left_keeps_the_lines_qemu_logged_but_no_one_read(
         tmp_path: Path) -> None:
     async def scenario() -> list[str]:

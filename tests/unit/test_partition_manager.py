@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from openlpm.agent.console import ConsoleLog
 from openlpm.agent.partitions import TRANSITIONS, Capacity, PartitionManager
 from openlpm.agent.qemu import BootImage, QemuSettings
 from openlpm.errors import InsufficientResources, ObjectExists, ObjectNotFound, WrongState
-from openlpm.model import ConsoleLine, PartitionProfile, PartitionState
+from openlpm.model import PartitionProfile, PartitionState
 
 S = PartitionState
 
@@ -110,17 +109,3 @@ def test_every_state_can_be_left_and_nothing_jumps_to_running_unchecked() -> Non
     assert set(TRANSITIONS) == set(PartitionState)
     assert all(TRANSITIONS[state] for state in PartitionState)
     assert S.RUNNING not in TRANSITIONS[S.NOT_ACTIVATED]
-
-
-def test_console_lines_written_while_the_agent_was_down_are_taken_back(
-        tmp_path: Path) -> None:
-    log = ConsoleLog(tmp_path / "p.console", "sys1")
-    log.merge([ConsoleLine(t=1.0, text="tick 1 boot=b", system="sys1")])
-    raw = tmp_path / "console.raw"
-    raw.write_text("tick 0 boot=b\r\ntick 1 boot=b\r\ntick 2 boot=b\r\ntick 3 boot=b\r\n")
-
-    assert log.catch_up(raw) == 2
-    assert [line.text for line in log.tail(10)] == [
-        "tick 1 boot=b", "tick 2 boot=b", "tick 3 boot=b"]
-    assert [line.text for line in ConsoleLog(tmp_path / "p.console", "sys1").tail(10)] == [
-        "tick 1 boot=b", "tick 2 boot=b", "tick 3 boot=b"]
