@@ -125,6 +125,25 @@ class Lab:
                              f"{last.stdout}{last.stderr}partitions of {system}:\n"
                              f"{state.stdout}{state.stderr}")
 
+    def assert_kept_running(self, system: str, partition: str,
+                            ticks: list[tuple[float, int, str, str]], boot: str,
+                            env: dict[str, str] | None = None) -> None:
+        """The ticks come from one boot, ``boot``, their counter without a gap or a
+        repeat; a failure shows the console lines around the first break, stamped with
+        the system that received each (which switch-over it was, and what came instead)."""
+        assert {b for _, _, b, _ in ticks} == {boot}, f"{partition} rebooted"
+        counters = [n for _, n, _, _ in ticks]
+        breaks = [i for i in range(1, len(counters)) if counters[i] != counters[i - 1] + 1]
+        if not breaks:
+            return
+        lines = self.run("openlpm", "console", "-m", system, "-p", partition, "--lines",
+                         "2000", "--stamps", env=env).stdout.splitlines()
+        before = f"tick {counters[breaks[0] - 1]} "
+        at = next((i for i, line in enumerate(lines) if before in line), 0)
+        shown = "\n".join(lines[max(0, at - 4):at + 6])
+        raise AssertionError(f"{partition}'s counter went from {counters[breaks[0] - 1]} "
+                             f"to {counters[breaks[0]]}; its console there:\n{shown}")
+
     def api(self, path: str) -> Any:
         """GET from the lab's HMC REST API, the API the CLI and web console use."""
         reply = httpx.get(f"{self.state.hmc_url}{path}", timeout=30,

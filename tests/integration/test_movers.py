@@ -42,9 +42,7 @@ def remove(lab: Lab, name: str, system: str) -> None:
 def kept_running(lab: Lab, name: str, system: str, boot: str) -> None:
     """The partition runs on ``system``, same boot, its counter without a gap."""
     ticks = lab.wait_ticks(system, name, more_than=len(lab.ticks(system, name)) + 2)
-    assert {b for _, _, b, _ in ticks} == {boot}, "the partition rebooted"
-    counters = [n for _, n, _, _ in ticks]
-    assert counters == list(range(counters[0], counters[0] + len(counters)))
+    lab.assert_kept_running(system, name, ticks, boot)
 
 
 def carried(lab: Lab, name: str) -> tuple[dict[str, Any], str]:
