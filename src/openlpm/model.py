@@ -446,6 +446,9 @@ class ConsoleLine(Frozen):
     t: float
     text: str
     system: str = ""
+    # The partition paused in the middle of this line: its end is the next line received
+    # (on the target of the migration), and the two are shown as one.
+    partial: bool = False
 
 
 class MigrationRecord(Frozen):

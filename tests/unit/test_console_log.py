@@ -77,3 +77,44 @@ def test_a_line_read_after_the_pause_is_never_followed_by_earlier_stamps(
     log.catch_up(raw, written_by=199.0)
     stamps = [line.t for line in log.tail(10)]
     assert stamps == sorted(stamps) and stamps[0] < stamps[1]
+
+
+def test_a_line_read_after_the_pause_keeps_its_place_before_the_target_s(
+        tmp_path: Path) -> None:
+    async def scenario() -> list[str]:
+        source = ConsoleLog(tmp_path / "source.console", "sys1")
+        # QEMU paused at 100.5; its agent, busy, read tick 17 only at 103.
+        source.merge([ConsoleLine(t=100.0, text="tick 16", system="sys1"),
+                      ConsoleLine(t=103.0, text="tick 17", system="sys1")])
+        raw = tmp_path / "console.raw"
+        raw.write_text("tick 16\ntick 17\n")
+        await source.seal(raw, paused_at=100.5)
+        target = ConsoleLog(tmp_path / "target.console", "sys2")
+        target.merge([ConsoleLine(t=101.2, text="tick 18", system="sys2")])
+        target.merge(source.tail(10))
+        return [line.text for line in target.tail(10)]
+
+    assert asyncio.run(scenario()) == ["tick 16", "tick 17", "tick 18"]
+
+
+def test_a_line_the_partition_paused_in_is_shown_whole_where_it_was_ended(
+        tmp_path: Path) -> None:
+    async def scenario() -> tuple[list[ConsoleLine], list[ConsoleLine]]:
+        source = ConsoleLog(tmp_path / "source.console", "sys1")
+        source.merge([ConsoleLine(t=100.0, text="tick 42 boot=b", system="sys1")])
+        raw = tmp_path / "console.raw"
+        # The guest had sent one byte of its next line when QEMU paused.
+        raw.write_text("tick 42 boot=b\r\nt")
+        await source.seal(raw, paused_at=100.5)
+        history = source.tail(10)
+        target = ConsoleLog(tmp_path / "target.console", "sys2")
+        target.merge(history)
+        target.merge([ConsoleLine(t=101.2, text="ick 43 boot=b", system="sys2")])
+        shown = target.tail(10)
+        target.merge(history)
+        return shown, target.tail(10)
+
+    shown, after_a_second_merge = asyncio.run(scenario())
+    assert [(line.text, line.system) for line in shown] == [
+        ("tick 42 boot=b", "sys1"), ("tick 43 boot=b", "sys2")]
+    assert after_a_second_merge == shown

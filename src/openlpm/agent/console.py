@@ -3,7 +3,9 @@
 QEMU also writes the raw byte stream to ``console.raw`` so nothing is lost while the
 agent is away; the stamped log is what the console API serves, because a stamp is what
 proves how long a partition was silent during a switch-over. When a partition arrives
-by migration its history from the source is merged in, so the console follows it.
+by migration its history from the source is merged in, so the console follows it; a
+line the partition was writing when it paused is begun on the source and ended on the
+target, and is shown as one.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ class ConsoleLog:
             self._lines.extend(_load(path))
 
     def tail(self, count: int) -> list[ConsoleLine]:
-        lines = list(self._lines)
+        lines = _completed(list(self._lines))
         return lines[-count:] if count > 0 else []
 
     def merge(self, history: Iterable[ConsoleLine]) -> None:
@@ -47,13 +49,14 @@ class ConsoleLog:
 
         They follow the last line already kept; being late, they are stamped now, or
         at ``written_by`` when it is known they were written by then (never before the
-        line they follow, so the log stays in the order they were written).
+        line they follow, so the log stays in the order they were written). A last line
+        without its end yet is marked partial: whatever is received next completes it.
         Returns how many were taken.
         """
         if not self._lines or not raw.exists():
             return 0
-        logged = [line.rstrip("\r") for line in
-                  raw.read_text(encoding="utf-8", errors="replace").splitlines()]
+        content = raw.read_text(encoding="utf-8", errors="replace")
+        logged = [line.rstrip("\r") for line in content.splitlines()]
         last = self._lines[-1].text
         at = next((i for i in range(len(logged) - 1, -1, -1) if logged[i] == last), None)
         if at is None:
@@ -63,6 +66,8 @@ class ConsoleLog:
         # A microsecond apart: lines of one stamp would lose their order in a merge.
         missed = [ConsoleLine(t=stamp + (i + 1) * 1e-6, text=text, system=self.system)
                   for i, text in enumerate(logged[at + 1:])]
+        if missed and not content.endswith("\n"):
+            missed[-1] = missed[-1].model_copy(update={"partial": True})
         self._lines.extend(missed)
         with self.path.open("a", encoding="utf-8") as out:
             out.writelines(line.model_dump_json() + "\n" for line in missed)
@@ -72,9 +77,12 @@ class ConsoleLog:
         """The partition has left this system: stop following its console, then take
         what QEMU logged that was not read yet (a line still in the socket when its
         QEMU paused at switch-over would otherwise be lost with it). Such a line was
-        written before QEMU paused (``paused_at``): stamped later, it would follow the
-        lines the target received once the partition resumed there."""
+        written before QEMU paused (``paused_at``), and so was a line the agent read
+        after the pause: stamped later, either would follow the lines the target
+        received once the partition resumed there."""
         await self.close()
+        if paused_at is not None:
+            self._written_by(paused_at)
         self.catch_up(raw, written_by=paused_at)
 
     def follow(self, socket: Path) -> None:
@@ -104,11 +112,38 @@ class ConsoleLog:
         finally:
             writer.close()
 
+    def _written_by(self, paused_at: float) -> None:
+        """Restamp the lines read after the partition paused: they were written before,
+        and stamped later they would follow the lines the target receives."""
+        restamped: list[ConsoleLine] = []
+        for line in self._lines:
+            t = min(line.t, paused_at)
+            if restamped and t <= restamped[-1].t:
+                t = restamped[-1].t + 1e-6
+            restamped.append(line if t == line.t else line.model_copy(update={"t": t}))
+        if restamped != list(self._lines):
+            self._lines.clear()
+            self._lines.extend(restamped)
+            self._rewrite()
+
     def _rewrite(self) -> None:
         temp = self.path.with_suffix(".tmp")
         temp.write_text("".join(line.model_dump_json() + "\n" for line in self._lines),
                         encoding="utf-8")
         temp.replace(self.path)
+
+
+def _completed(lines: list[ConsoleLine]) -> list[ConsoleLine]:
+    """Each line begun on one system and ended on the next (the partition paused in its
+    middle) as one line, received where it was ended. The log keeps both parts, so that
+    merging the same history twice cannot join them twice."""
+    shown: list[ConsoleLine] = []
+    for line in lines:
+        if shown and shown[-1].partial:
+            begun = shown.pop()
+            line = line.model_copy(update={"text": begun.text + line.text})
+        shown.append(line)
+    return shown
 
 
 def _load(path: Path) -> list[ConsoleLine]:
