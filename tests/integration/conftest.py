@@ -63,6 +63,32 @@ def _can_run_lab() -> str | None:
     return None
 
 
+CHROMIUM = "/usr/bin/chromium"
+# What a headless Chromium needs on a machine without a network or a display.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[object]:
+    """Debian's chromium, driven by Playwright (no browser is downloaded). Playwright's
+    event loop runs until the block ends: asyncio.run() cannot be called inside it."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed")
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with chromium() as browser:
+        yield browser
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_stale_test_labs() -> None:
     labs = site.RUN_ROOT / "labs"

@@ -12,7 +12,7 @@ import time
 
 from openlpm.authority import fingerprint
 from openlpm.lab import site
-from tests.integration.conftest import BIN, Lab
+from tests.integration.conftest import BIN, Lab, chromium
 
 LAB_SPEC = {"hmc_name": "hmca", "remote_hmc": "hmcb"}
 HMCA, HMCB = "198.18.0.2", "198.18.0.5"
@@ -162,6 +162,53 @@ def _wait_complete(lab: Lab, partition: str) -> None:
             return
         time.sleep(0.5)
     raise AssertionError(f"the migration of {partition} did not complete: {states}")
+
+
+def test_the_other_console_s_systems_and_mover_pairs_are_listed_with_its_keys(
+        lab: Lab) -> None:
+    lab.run("mkauthkeys", "--ip", HMCB, "-u", "hscroot", stdin=password(lab, "hmcb"))
+    assert lab.api("/remote-systems?ip=hmcb&user=hscroot") == ["sys2"]
+    pairs = lab.values("lslparmigr", "-r", "msp", "-m", "sys1", "-t", "sys2", "--ip", "hmcb",
+                       "-u", "hscroot", "-F", "source_msp_name:dest_msp_name:usable")
+    assert pairs == ["sys1-msp1:sys2-msp1:1"]
+    refused(lab, "lslparmigr", "-r", "lpar", "-m", "sys1", "--ip", "hmcb",
+            code="HSCLF523", status=2)
+    refused(lab, "lslparmigr", "-r", "msp", "-m", "sys1", "-t", "sys2", "--ip", "hmcb",
+            "-u", "nobody", code="HSCLF521", status=3)
+
+
+def test_the_web_console_validates_a_migration_to_the_other_console_s_system(
+        lab: Lab) -> None:
+    staying(lab)
+    lab.run("mkauthkeys", "--ip", HMCB, "-u", "hscroot", stdin=password(lab, "hmcb"))
+    with chromium() as browser:
+        context = browser.new_context(ignore_https_errors=True)  # type: ignore[attr-defined]
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        page.goto(f"{lab.state.hmc_url}/")
+        page.get_by_label("Password").fill(password(lab).strip())
+        page.keyboard.press("Enter")
+        page.get_by_role("link", name="sys1").click()
+        page.get_by_role("button", name="Operations for stay").click()
+        page.get_by_role("menuitem", name="Validate…").click()
+        page.locator("#mobility").wait_for(state="visible")
+        form = page.locator("#mobility-form")
+        # This console manages sys1 only: no destination until another console is named.
+        assert form.locator('select[name="target"] option').count() == 0
+
+        form.locator('input[name="remote_hmc"]').fill("hmcb")
+        form.locator('input[name="remote_user"]').fill("hscroot")
+        form.locator('input[name="remote_user"]').press("Tab")
+        form.locator('select[name="target"] option[value="sys2"]').wait_for(state="attached")
+        form.locator('select[name="dest_msp_name"] option[value="sys2-msp1"]').wait_for(
+            state="attached")
+        page.locator("#validate").click()
+        verdict = page.locator("#findings .verdict")
+        verdict.wait_for()
+        assert verdict.inner_text().startswith("Validation passed"), \
+            page.locator("#findings").inner_text()
+        assert page.locator("#migrate").is_enabled()
+    assert "stay:Running" in names(lab, "sys1")
 
 
 def test_a_remote_user_the_console_holds_no_keys_for_is_refused(lab: Lab) -> None:

@@ -20,11 +20,6 @@ from tests.integration.conftest import Lab
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = "/usr/bin/chromium"
-# What a headless Chromium needs on a machine without a network or a display.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 SCREENS = Path(os.environ.get("OPENLPM_SCREENSHOTS",
                               Path(__file__).parents[2] / "test-artifacts" / "web"))
 PROFILE = ("name={name},profile_name=default,min_mem=128,desired_mem={mem},max_mem={mem},"
@@ -48,16 +43,6 @@ def partitions(lab: Lab) -> dict[str, str]:
     create(lab, "big", 512, ",kernel_args=openlpm.fill_mb=300")
     return {name: lab.wait_ticks("sys1", name, more_than=1, timeout=240)[-1][2]
             for name in ("web1", "locked", "quiet", "big")}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed")
-    with playwright_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

@@ -722,6 +722,12 @@ def lslparmigr_parser() -> argparse.ArgumentParser:
                         choices=["lpar", "sys", "msp", "virtualio", "migr"])
     parser.add_argument("-m", dest="system", required=True, help="managed system")
     parser.add_argument("-t", dest="target", help="target managed system (-r msp, virtualio)")
+    parser.add_argument("--ip", dest="remote_hmc", metavar="REMOTE",
+                        help="-r msp: the other console that manages -t (keys exchanged "
+                        "first with mkauthkeys)")
+    parser.add_argument("-u", dest="remote_user", metavar="USER",
+                        help="-r msp: the user of the --ip console to act as (needed when "
+                        "keys were exchanged for several)")
     parser.add_argument("--filter", help='"lpar_names=A,B" or "lpar_ids=1,2"')
     _listing_options(parser)
     return parser
@@ -776,6 +782,9 @@ def virtualio_record(summary_: PartitionSummary) -> dict[str, object]:
 
 
 async def _lslparmigr(args: argparse.Namespace, hmc: HmcClient) -> None:
+    if args.resource != "msp" and (args.remote_hmc or args.remote_user):
+        raise RequestInvalid(f"lslparmigr --ip and -u apply to -r msp only, not -r "
+                             f"{args.resource}.", code="HSCLF523")
     if args.resource == "sys":
         listing([await hmc.system_migration(args.system)], args)
         return
@@ -793,7 +802,8 @@ async def _lslparmigr(args: argparse.Namespace, hmc: HmcClient) -> None:
                              f"{args.filter}.", code="HSCLF164")
     if args.resource == "msp":
         listing([mover_pair_record(p) for p in
-                 await hmc.mover_pairs(args.system, args.target)], args)
+                 await hmc.mover_pairs(args.system, args.target, args.remote_hmc,
+                                       args.remote_user)], args)
         return
     if args.resource == "virtualio":
         await hmc.system(args.target)

@@ -191,9 +191,12 @@ class HmcClient(ServiceClient):
         return [CpuModel.model_validate(m)
                 for m in await self.request("GET", f"/systems/{system}/cpu-models")]
 
-    async def mover_pairs(self, system: str, target: str) -> list[dict[str, Any]]:
+    async def mover_pairs(self, system: str, target: str, remote_hmc: str | None = None,
+                          remote_user: str | None = None) -> list[dict[str, Any]]:
+        params = {"target": target, "remote_hmc": remote_hmc, "remote_user": remote_user}
         body: list[dict[str, Any]] = await self.request(
-            "GET", f"/systems/{system}/mover-pairs", params={"target": target})
+            "GET", f"/systems/{system}/mover-pairs",
+            params={key: value for key, value in params.items() if value is not None})
         return body
 
     async def set_migration_disabled(self, system: str, name: str,

@@ -38,6 +38,8 @@ RULES: tuple[tuple[str, str, Role | None], ...] = (
     ("POST", r"/san/luns", Role.SUPERADMIN),
     ("DELETE", r"/san/luns/[^/]+", Role.SUPERADMIN),
     ("*", r"/tokens(/.*)?", Role.VIEWER),
+    # Listed with the console's keys for another console, for who may migrate there.
+    ("GET", r"/remote-systems", Role.OPERATOR),
     ("GET", r".*", Role.VIEWER),
     ("HEAD", r".*", Role.VIEWER),
     ("*", r".*", Role.OPERATOR),

@@ -27,11 +27,12 @@ from openlpm.hmc.evacuate import Evacuation
 from openlpm.hmc.inventory import Inventory, SystemEntry
 from openlpm.hmc.migrate import MigrationEngine
 from openlpm.hmc.recover import Recovery
+from openlpm.hmc.remote import remote_error
 from openlpm.hmc.san_api import install_san_api
 from openlpm.hmc.site import Site
 from openlpm.hmc.users import Users
 from openlpm.hmc.users_api import install_user_api
-from openlpm.hmc.validate import plan_migration, require_passed
+from openlpm.hmc.validate import plan_migration, remote_console, require_passed
 from openlpm.hmc.web import install_web_console
 from openlpm.model import (
     BalancePlan,
@@ -293,10 +294,20 @@ def create_app(db_path: Path, name: str = "", first_admin: tuple[str, str] | Non
         return (await plan_migration(site, board, request, name)).report
 
     @app.get("/systems/{system}/mover-pairs")
-    async def mover_pairs(system: str, target: str) -> list[MoverPair]:
-        """Every pair of a source and a target mover service, each probed for real."""
-        source_info, target_info = await asyncio.gather(site.agent(system).system(),
-                                                        site.agent(target).system())
+    async def mover_pairs(system: str, target: str, remote_hmc: str | None = None,
+                          remote_user: str | None = None) -> list[MoverPair]:
+        """Every pair of a source and a target mover service, each probed for real; the
+        target a system of the console ``remote_hmc`` names when it is given."""
+        remote = remote_console(site, remote_hmc, remote_user, name)
+        target_agent = site.agent(target) if remote is None else \
+            site.remote(remote).agent(target)
+        try:
+            source_info, target_info = await asyncio.gather(site.agent(system).system(),
+                                                            target_agent.system())
+        except OpenLpmError as exc:
+            if remote is None:
+                raise
+            raise remote_error(remote.name, remote.user, remote.url, exc) from None
         pairs = [(s, t) for s in source_info.movers for t in target_info.movers]
 
         async def probe(source: MoverInfo, target: MoverInfo) -> MoverProbe:

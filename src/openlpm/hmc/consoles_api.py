@@ -24,7 +24,7 @@ from openlpm.hmc.board import MigrationBoard
 from openlpm.hmc.consoles import Consoles, console_url
 from openlpm.hmc.remote import RemoteConsoleClient, met_certificate, remote_error
 from openlpm.hmc.site import Site
-from openlpm.hmc.validate import check_incoming
+from openlpm.hmc.validate import check_incoming, keys_for
 from openlpm.model import (
     IncomingValidation,
     IncomingValidationReport,
@@ -80,6 +80,16 @@ def install_consoles_api(app: FastAPI, site: Site, board: MigrationBoard,
         finally:
             await client.close()
         consoles.remove_remote(found.name, user)
+
+    @app.get("/remote-systems")
+    async def remote_systems(ip: str, user: str | None = None) -> list[str]:
+        """The managed systems of console ``ip``, as ``user`` (whose keys this console
+        holds) sees them there: the destinations a migration to that console may name."""
+        remote = keys_for(site, ip, user)
+        try:
+            return await site.remote(remote).systems()
+        except OpenLpmError as exc:
+            raise remote_error(remote.name, remote.user, remote.url, exc) from None
 
     @peer.post("/trust")
     async def trust(body: PeerTrust) -> PeerTrust:

@@ -120,6 +120,10 @@ class RemoteConsoleClient(ServiceClient):
         await self.request("PUT", f"/peer/migrations/{record.id}",
                            json=record.model_dump(mode="json"), timeout=timeout)
 
+    async def systems(self) -> list[str]:
+        """The managed systems of the remote console (those its user may see there)."""
+        return sorted(str(summary["name"]) for summary in await self.request("GET", "/systems"))
+
     def agent(self, system: str) -> AgentClient:
         """The remote system's agent, reached through its console (closed with it)."""
         if system not in self._agents:

@@ -113,7 +113,7 @@ async def plan_migration(site: Site, board: MigrationBoard, request: MigrationRe
     """Resolve the request and run every check; raises only for unknown names (and for
     a remote console that cannot be asked)."""
     started = time.perf_counter()
-    remote = remote_console(site, request, console)
+    remote = remote_console(site, request.remote_hmc, request.remote_user, console)
     if remote is None:
         facts = await gather_facts(site, board, request, console)
         findings, results = run_checks(facts)
@@ -127,18 +127,27 @@ async def plan_migration(site: Site, board: MigrationBoard, request: MigrationRe
                          remote=remote)
 
 
-def remote_console(site: Site, request: MigrationRequest, console: str) -> \
+def remote_console(site: Site, ip: str | None, user: str | None, console: str) -> \
         RemoteConsole | None:
     """The console ``--ip`` names when it is another one, with the keys for ``-u``.
 
-    Raises ObjectNotFound when this console exchanged no keys with it (for that user).
+    Raises as ``keys_for`` does.
     """
-    ip, user = request.remote_hmc, request.remote_user
     if ip is None or ip == console:
         if user is not None and ip is None:
             raise RequestInvalid("-u names a user of the remote console that --ip names; "
                                  "give --ip too, or leave -u out.", code="HSCLF523")
         return None
+    return keys_for(site, ip, user)
+
+
+def keys_for(site: Site, ip: str, user: str | None) -> RemoteConsole:
+    """The keys this console holds for ``user`` of console ``ip`` (for its only user when
+    ``user`` is None).
+
+    Raises ObjectNotFound when it holds none, RequestInvalid when ``user`` is None and it
+    holds keys for several.
+    """
     known = site.consoles.find(ip, None) if site.consoles else []
     if not known:
         raise ObjectNotFound(

@@ -403,16 +403,43 @@ async function openMobility(system, partition) {
   if (!state.systems.length) state.systems = await api("GET", "/systems");
   document.getElementById("mobility-subtitle").textContent =
     `Partition ${partition} on ${system}`;
-  const targets = state.systems.filter((s) => s.name !== system);
-  const select = mobilityForm.elements.target;
-  select.replaceChildren(...targets.map((s) => h("option", { value: s.name }, s.name)));
   mobilityForm.reset();
-  select.value = targets.length ? targets[0].name : "";
+  showTargets(state.systems.map((s) => s.name).filter((name) => name !== system));
   findingsBox.replaceChildren();
   migrateButton.disabled = true;
   mobility.showModal();
-  select.focus();
+  mobilityForm.elements.target.focus();
   await loadMoverPairs();
+}
+
+function showTargets(names) {
+  const select = mobilityForm.elements.target;
+  select.replaceChildren(...names.map((name) => h("option", { value: name }, name)));
+  select.value = names.length ? names[0] : "";
+}
+
+// The destinations are this console's other systems, or, with a remote HMC, the systems
+// that console shows the remote user (as the HMC's "Refresh destination system").
+async function loadTargets() {
+  const remote = remoteParams();
+  findingsBox.replaceChildren();
+  migrateButton.disabled = true;
+  if (!remote.has("ip")) {
+    showTargets(state.systems.map((s) => s.name).filter((name) => name !== mobilityFor.system));
+  } else {
+    showTargets([]);
+    showTargets(await api("GET", `/remote-systems?${remote}`));
+  }
+  await loadMoverPairs();
+}
+
+function remoteParams() {
+  const params = new URLSearchParams();
+  const ip = mobilityForm.elements.remote_hmc.value.trim();
+  const user = mobilityForm.elements.remote_user.value.trim();
+  if (ip) params.set("ip", ip);
+  if (ip && user) params.set("user", user);
+  return params;
 }
 
 async function loadMoverPairs() {
@@ -420,8 +447,12 @@ async function loadMoverPairs() {
   const sources = mobilityForm.elements.source_msp_name;
   const dests = mobilityForm.elements.dest_msp_name;
   if (!target) return;
+  const query = new URLSearchParams({ target });
+  const remote = remoteParams();
+  if (remote.has("ip")) query.set("remote_hmc", remote.get("ip"));
+  if (remote.has("user")) query.set("remote_user", remote.get("user"));
   const pairs = await api("GET",
-    `/systems/${encodeURIComponent(mobilityFor.system)}/mover-pairs?target=${encodeURIComponent(target)}`);
+    `/systems/${encodeURIComponent(mobilityFor.system)}/mover-pairs?${query}`);
   const option = (name) => h("option", { value: name }, name);
   sources.replaceChildren(h("option", { value: "" }, "automatic"),
     ...[...new Set(pairs.map((p) => p.source_msp_name))].map(option));
@@ -439,11 +470,14 @@ for (const input of mobilityForm.querySelectorAll("input, select")) {
     input.addEventListener("change", () => { migrateButton.disabled = true; });
   }
 }
+for (const name of ["remote_hmc", "remote_user"]) {
+  mobilityForm.elements[name].addEventListener("change", () => loadTargets().catch(showFindingsError));
+}
 
 function request() {
   const data = new FormData(mobilityForm);
   const body = { source: mobilityFor.system, target: data.get("target"), partition: mobilityFor.partition };
-  for (const key of ["remote_hmc", "source_msp_name", "dest_msp_name", "dest_profile_name", "convergence"]) {
+  for (const key of ["remote_hmc", "remote_user", "source_msp_name", "dest_msp_name", "dest_profile_name", "convergence"]) {
     if (data.get(key)) body[key] = data.get(key);
   }
   for (const key of ["vlan_bridge", "mpio", "redundant_vios"]) {
