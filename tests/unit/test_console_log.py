@@ -51,21 +51,32 @@ def test_a_partition_that_left_keeps_the_lines_qemu_logged_but_no_one_read(
     assert asyncio.run(scenario()) == ["tick 1", "tick 2"]
 
 
+def switch_over(tmp_path: Path, kept: list[tuple[float, str]], logged: str, paused_at: float,
+                received: tuple[float, str]) -> tuple[ConsoleLog, list[ConsoleLine]]:
+    """The source's agent kept ``kept`` of what its QEMU ``logged`` before pausing at
+    ``paused_at``; then the target received ``received``, and step 7 merged the source's
+    history in. Returns the target's log and that history."""
+    async def scenario() -> tuple[ConsoleLog, list[ConsoleLine]]:
+        source = ConsoleLog(tmp_path / "source.console", "sys1")
+        source.merge([ConsoleLine(t=t, text=text, system="sys1") for t, text in kept])
+        raw = tmp_path / "console.raw"
+        raw.write_text(logged)
+        await source.seal(raw, paused_at=paused_at)
+        target = ConsoleLog(tmp_path / "target.console", "sys2")
+        target.merge([ConsoleLine(t=received[0], text=received[1], system="sys2")])
+        target.merge(source.tail(10))
+        return target, source.tail(10)
+
+    return asyncio.run(scenario())
+
+
 def test_a_line_taken_when_the_partition_left_keeps_its_place_before_the_target_s(
         tmp_path: Path) -> None:
-    async def scenario() -> list[str]:
-        source = ConsoleLog(tmp_path / "source.console", "sys1")
-        source.merge([ConsoleLine(t=100.0, text="tick 16", system="sys1")])
-        raw = tmp_path / "console.raw"
-        raw.write_text("tick 16\ntick 17\ntick 18\n")
-        # QEMU paused at 100.5; the agent is asked for the last lines well after that.
-        await source.seal(raw, paused_at=100.5)
-        target = ConsoleLog(tmp_path / "target.console", "sys2")
-        target.merge([ConsoleLine(t=101.2, text="tick 19", system="sys2")])
-        target.merge(source.tail(10))
-        return [line.text for line in target.tail(10)]
-
-    assert asyncio.run(scenario()) == ["tick 16", "tick 17", "tick 18", "tick 19"]
+    # QEMU paused at 100.5; the agent is asked for the last lines well after that.
+    target, _ = switch_over(tmp_path, [(100.0, "tick 16")], "tick 16\ntick 17\ntick 18\n",
+                            paused_at=100.5, received=(101.2, "tick 19"))
+    assert [line.text for line in target.tail(10)] == [
+        "tick 16", "tick 17", "tick 18", "tick 19"]
 
 
 def test_a_line_read_after_the_pause_is_never_followed_by_earlier_stamps(
@@ -81,40 +92,21 @@ def test_a_line_read_after_the_pause_is_never_followed_by_earlier_stamps(
 
 def test_a_line_read_after_the_pause_keeps_its_place_before_the_target_s(
         tmp_path: Path) -> None:
-    async def scenario() -> list[str]:
-        source = ConsoleLog(tmp_path / "source.console", "sys1")
-        # QEMU paused at 100.5; its agent, busy, read tick 17 only at 103.
-        source.merge([ConsoleLine(t=100.0, text="tick 16", system="sys1"),
-                      ConsoleLine(t=103.0, text="tick 17", system="sys1")])
-        raw = tmp_path / "console.raw"
-        raw.write_text("tick 16\ntick 17\n")
-        await source.seal(raw, paused_at=100.5)
-        target = ConsoleLog(tmp_path / "target.console", "sys2")
-        target.merge([ConsoleLine(t=101.2, text="tick 18", system="sys2")])
-        target.merge(source.tail(10))
-        return [line.text for line in target.tail(10)]
-
-    assert asyncio.run(scenario()) == ["tick 16", "tick 17", "tick 18"]
+    # QEMU paused at 100.5; its agent, busy, read tick 17 only at 103.
+    target, _ = switch_over(tmp_path, [(100.0, "tick 16"), (103.0, "tick 17")],
+                            "tick 16\ntick 17\n", paused_at=100.5,
+                            received=(101.2, "tick 18"))
+    assert [line.text for line in target.tail(10)] == ["tick 16", "tick 17", "tick 18"]
 
 
 def test_a_line_the_partition_paused_in_is_shown_whole_where_it_was_ended(
         tmp_path: Path) -> None:
-    async def scenario() -> tuple[list[ConsoleLine], list[ConsoleLine]]:
-        source = ConsoleLog(tmp_path / "source.console", "sys1")
-        source.merge([ConsoleLine(t=100.0, text="tick 42 boot=b", system="sys1")])
-        raw = tmp_path / "console.raw"
-        # The guest had sent one byte of its next line when QEMU paused.
-        raw.write_text("tick 42 boot=b\r\nt")
-        await source.seal(raw, paused_at=100.5)
-        history = source.tail(10)
-        target = ConsoleLog(tmp_path / "target.console", "sys2")
-        target.merge(history)
-        target.merge([ConsoleLine(t=101.2, text="ick 43 boot=b", system="sys2")])
-        shown = target.tail(10)
-        target.merge(history)
-        return shown, target.tail(10)
-
-    shown, after_a_second_merge = asyncio.run(scenario())
+    # The guest had sent one byte of its next line when QEMU paused.
+    target, history = switch_over(tmp_path, [(100.0, "tick 42 boot=b")],
+                                  "tick 42 boot=b\r\nt", paused_at=100.5,
+                                  received=(101.2, "ick 43 boot=b"))
+    shown = target.tail(10)
     assert [(line.text, line.system) for line in shown] == [
         ("tick 42 boot=b", "sys1"), ("tick 43 boot=b", "sys2")]
-    assert after_a_second_merge == shown
+    target.merge(history)
+    assert target.tail(10) == shown
