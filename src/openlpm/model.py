@@ -747,12 +747,19 @@ class PartitionSummary(Frozen):
     migration_id: str | None = None
 
 
+# A SHA-256 certificate fingerprint as openssl shows it, colons optional.
+FINGERPRINT_PATTERN = r"^(?:[0-9A-Fa-f]{2}:?){32}$"
+
+
 class KeyExchange(Frozen):
     """``mkauthkeys --ip REMOTE -u USER``: the remote console and who to act as there."""
 
     ip: str = Field(min_length=1)
     user: str = Field(min_length=1)
     password: str = Field(repr=False, min_length=1)
+    # The SHA-256 fingerprint of the remote console's certificate, as openssl shows it
+    # (colons and case optional): keys are exchanged only if it answers with that one.
+    fingerprint: str | None = Field(default=None, pattern=FINGERPRINT_PATTERN)
 
 
 class RemoteConsole(Frozen):

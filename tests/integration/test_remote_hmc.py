@@ -76,11 +76,21 @@ def test_keys_are_exchanged_only_with_the_remote_user_s_password(lab: Lab) -> No
     assert lab.values("lsauthkeys", "-F", "name") == ["No results were found."]
     assert "hscroot:sign in:refused:HSCLF501" in audit(lab, remote(lab))
 
-    out = lab.run("mkauthkeys", "--ip", HMCB, "-u", "hscroot",
+    # A certificate other than the one --fingerprint names: no password is sent.
+    certificate = site.console_certificate(lab.state, lab.state.remote_hmc_url).read_text()
+    sign_ins = [line for line in audit(lab, remote(lab)) if ":sign in:" in line]
+    message = refused(lab, "mkauthkeys", "--ip", HMCB, "-u", "hscroot", "--fingerprint",
+                      "AB:" * 31 + "AB", stdin=password(lab, "hmcb"), code="HSCLF528",
+                      status=8)
+    assert fingerprint(certificate) in message
+    assert lab.values("lsauthkeys", "-F", "name") == ["No results were found."]
+    assert [line for line in audit(lab, remote(lab)) if ":sign in:" in line] == sign_ins
+
+    out = lab.run("mkauthkeys", "--ip", HMCB, "-u", "hscroot", "--fingerprint",
+                  fingerprint(certificate).replace(":", "").lower(),
                   stdin=password(lab, "hmcb")).stdout
     assert "keys exchanged with console hmcb" in out
     # Over HTTPS, trusting from now on the certificate hmcb answered with.
-    certificate = site.console_certificate(lab.state, lab.state.remote_hmc_url).read_text()
     assert lab.values("lsauthkeys", "-F", "name,url,user,certificate") == [
         f"hmcb,https://{HMCB}:8480,hscroot,{fingerprint(certificate)}"]
     assert "hscroot:POST /peer/trust:done:null" in audit(lab, remote(lab))

@@ -10,13 +10,21 @@ what USER's role there allows. ``-r`` forgets the keys.
 from __future__ import annotations
 
 import argparse
+import re
 import time
 from collections.abc import Sequence
 
 from openlpm.cli.commands import HmcArgumentParser, _listing_options, _run, listing
 from openlpm.cli.hmc_client import HmcClient
 from openlpm.cli.users import read_secret
-from openlpm.model import KeyExchange
+from openlpm.model import FINGERPRINT_PATTERN, KeyExchange
+
+
+def sha256_fingerprint(value: str) -> str:
+    if not re.fullmatch(FINGERPRINT_PATTERN, value):
+        raise argparse.ArgumentTypeError(
+            f"not a SHA-256 fingerprint (32 hexadecimal bytes, as AB:CD:...): {value!r}")
+    return value
 
 
 def mkauthkeys_parser() -> argparse.ArgumentParser:
@@ -29,6 +37,11 @@ def mkauthkeys_parser() -> argparse.ArgumentParser:
                         "8480 by default), or its name once keys were exchanged")
     parser.add_argument("-u", dest="user", required=True,
                         help="the user of the remote console to act as")
+    parser.add_argument("--fingerprint", metavar="SHA256", type=sha256_fingerprint,
+                        help="the SHA-256 fingerprint of the remote console's certificate "
+                        "(openssl x509 -noout -fingerprint -sha256 -in console.crt, there): "
+                        "keys are exchanged only if it answers with that certificate; "
+                        "without it, the certificate met is trusted from now on")
     parser.add_argument("-r", dest="remove", action="store_true",
                         help="forget the keys for USER of REMOTE instead")
     return parser
@@ -40,7 +53,7 @@ async def _mkauthkeys(args: argparse.Namespace, hmc: HmcClient) -> None:
         print(f"keys for {args.user} of console {args.ip} forgotten")
         return
     remote = await hmc.exchange_keys(KeyExchange(
-        ip=args.ip, user=args.user,
+        ip=args.ip, user=args.user, fingerprint=args.fingerprint,
         password=read_secret(f"Password of {args.user} on {args.ip}: ")))
     print(f"keys exchanged with console {remote.name} ({remote.url}) for user "
           f"{remote.user}; its mover authority {remote.mover_authority_fingerprint} is "

@@ -19,7 +19,13 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 
 from openlpm.authority import fingerprint
-from openlpm.errors import NotPermitted, ObjectNotFound, OpenLpmError, RequestInvalid
+from openlpm.errors import (
+    NotPermitted,
+    ObjectNotFound,
+    OpenLpmError,
+    RequestInvalid,
+    SystemUnreachable,
+)
 from openlpm.hmc.board import MigrationBoard
 from openlpm.hmc.consoles import Consoles, console_url
 from openlpm.hmc.remote import RemoteConsoleClient, met_certificate, remote_error
@@ -157,6 +163,8 @@ async def exchange_keys(site: Site, consoles: Consoles, name: str,
                         body: KeyExchange) -> RemoteConsole:
     url = console_url(body.ip)
     certificate = await met_certificate(url)
+    if body.fingerprint is not None:
+        _require_fingerprint(body, url, certificate)
     client = RemoteConsoleClient(url, body.ip, certificate=certificate)
     try:
         session = await client.sign_in(body.user, body.password)
@@ -185,6 +193,20 @@ async def exchange_keys(site: Site, consoles: Consoles, name: str,
                                  theirs.mover_authority, certificate)
     await site.enroll_all_movers()
     return remote
+
+
+def _require_fingerprint(body: KeyExchange, url: str, certificate: str | None) -> None:
+    """The remote console answered with the certificate ``mkauthkeys --fingerprint``
+    names (checked before the password is sent)."""
+    assert body.fingerprint is not None
+    met = fingerprint(certificate) if certificate else None
+    if met is None or met.replace(":", "") != body.fingerprint.replace(":", "").upper():
+        raise SystemUnreachable(
+            f"Console {body.ip} at {url} answered with "
+            f"{f'certificate SHA256 {met}' if met else 'no certificate'}, not the one "
+            f"--fingerprint names: keys were not exchanged and no password was sent. "
+            f"Find out why (another machine at that address?), or give the fingerprint "
+            f"of the console.crt of its 'hmc serve --tls-dir'.", code="HSCLF528")
 
 
 async def _body(request: Request) -> Any:
