@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -27,7 +28,7 @@ from openlpm.hmc.evacuate import Evacuation
 from openlpm.hmc.inventory import Inventory, SystemEntry
 from openlpm.hmc.migrate import MigrationEngine
 from openlpm.hmc.recover import Recovery
-from openlpm.hmc.remote import remote_error
+from openlpm.hmc.remote import errors_from
 from openlpm.hmc.san_api import install_san_api
 from openlpm.hmc.site import Site
 from openlpm.hmc.users import Users
@@ -301,13 +302,9 @@ def create_app(db_path: Path, name: str = "", first_admin: tuple[str, str] | Non
         remote = remote_console(site, remote_hmc, remote_user, name)
         target_agent = site.agent(target) if remote is None else \
             site.remote(remote).agent(target)
-        try:
+        with contextlib.nullcontext() if remote is None else errors_from(remote):
             source_info, target_info = await asyncio.gather(site.agent(system).system(),
                                                             target_agent.system())
-        except OpenLpmError as exc:
-            if remote is None:
-                raise
-            raise remote_error(remote.name, remote.user, remote.url, exc) from None
         pairs = [(s, t) for s in source_info.movers for t in target_info.movers]
 
         async def probe(source: MoverInfo, target: MoverInfo) -> MoverProbe:

@@ -28,7 +28,12 @@ from openlpm.errors import (
 )
 from openlpm.hmc.board import MigrationBoard
 from openlpm.hmc.consoles import Consoles, console_url
-from openlpm.hmc.remote import RemoteConsoleClient, met_certificate, remote_error
+from openlpm.hmc.remote import (
+    RemoteConsoleClient,
+    errors_from,
+    met_certificate,
+    remote_error,
+)
 from openlpm.hmc.site import Site
 from openlpm.hmc.validate import check_incoming, keys_for
 from openlpm.model import (
@@ -92,10 +97,8 @@ def install_consoles_api(app: FastAPI, site: Site, board: MigrationBoard,
         """The managed systems of console ``ip``, as ``user`` (whose keys this console
         holds) sees them there: the destinations a migration to that console may name."""
         remote = keys_for(site, ip, user)
-        try:
+        with errors_from(remote):
             return await site.remote(remote).systems()
-        except OpenLpmError as exc:
-            raise remote_error(remote.name, remote.user, remote.url, exc) from None
 
     @peer.post("/trust")
     async def trust(body: PeerTrust) -> PeerTrust:
@@ -164,7 +167,7 @@ async def exchange_keys(site: Site, consoles: Consoles, name: str,
     url = console_url(body.ip)
     certificate = await met_certificate(url)
     if body.fingerprint is not None:
-        _require_fingerprint(body, url, certificate)
+        _require_fingerprint(body.fingerprint, body.ip, url, certificate)
     client = RemoteConsoleClient(url, body.ip, certificate=certificate)
     try:
         session = await client.sign_in(body.user, body.password)
@@ -195,14 +198,13 @@ async def exchange_keys(site: Site, consoles: Consoles, name: str,
     return remote
 
 
-def _require_fingerprint(body: KeyExchange, url: str, certificate: str | None) -> None:
+def _require_fingerprint(expected: str, ip: str, url: str, certificate: str | None) -> None:
     """The remote console answered with the certificate ``mkauthkeys --fingerprint``
     names (checked before the password is sent)."""
-    assert body.fingerprint is not None
     met = fingerprint(certificate) if certificate else None
-    if met is None or met.replace(":", "") != body.fingerprint.replace(":", "").upper():
+    if met is None or met.replace(":", "") != expected.replace(":", "").upper():
         raise SystemUnreachable(
-            f"Console {body.ip} at {url} answered with "
+            f"Console {ip} at {url} answered with "
             f"{f'certificate SHA256 {met}' if met else 'no certificate'}, not the one "
             f"--fingerprint names: keys were not exchanged and no password was sent. "
             f"Find out why (another machine at that address?), or give the fingerprint "

@@ -9,7 +9,9 @@ their own console), and the migration record it keeps for its own ``lslparmigr``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from openlpm.agent.client import AgentClient
@@ -19,6 +21,7 @@ from openlpm.model import (
     IncomingValidationReport,
     MigrationRecord,
     PeerTrust,
+    RemoteConsole,
 )
 from openlpm.mover.client import MoverClient
 from openlpm.wire import ServiceClient
@@ -42,6 +45,16 @@ def remote_error(name: str, user: str, url: str, exc: OpenLpmError) -> OpenLpmEr
                 f"again with 'mkauthkeys --ip {name} -u {user}'.")
     return type(exc)(f"Remote console {name} (as {user}): {exc.message}{hint}",
                      code=exc.code, details=exc.details)
+
+
+@contextlib.contextmanager
+def errors_from(remote: RemoteConsole) -> Iterator[None]:
+    """Errors of the calls made to (or through) ``remote`` within, as ``remote_error``
+    reports them."""
+    try:
+        yield
+    except OpenLpmError as exc:
+        raise remote_error(remote.name, remote.user, remote.url, exc) from None
 
 
 def pinned(certificate: str | None) -> ssl.SSLContext | None:

@@ -28,7 +28,7 @@ from openlpm.errors import (
 from openlpm.hmc.board import MigrationBoard
 from openlpm.hmc.checks import CHECKS, TARGET_CHECKS, run_checks
 from openlpm.hmc.checks.facts import MigrationFacts
-from openlpm.hmc.remote import remote_error
+from openlpm.hmc.remote import errors_from
 from openlpm.hmc.site import Site
 from openlpm.model import (
     CheckResult,
@@ -177,11 +177,9 @@ async def gather_remote_facts(site: Site, board: MigrationBoard, request: Migrat
     source, partition = await asyncio.gather(
         site.agent(request.source).system(),
         site.partition(request.source, request.partition, request.lpar_id))
-    try:
+    with errors_from(remote):
         report = await site.remote(remote).validate(IncomingValidation(
             request=request, partition=partition, source=source))
-    except OpenLpmError as exc:
-        raise remote_error(remote.name, remote.user, remote.url, exc) from None
     facts = MigrationFacts(
         request=request, console=console, partition=partition, source=source,
         target=report.target, target_error=report.target_error,
