@@ -9,12 +9,21 @@ from openlpm.agent.console import ConsoleLog
 from openlpm.model import ConsoleLine
 
 
+def kept_and_logged(tmp_path: Path, kept: list[tuple[float, str]],
+                    logged: str) -> tuple[ConsoleLog, Path]:
+    """sys1's console log holding ``kept``, and its QEMU's raw log holding ``logged``."""
+    log = ConsoleLog(tmp_path / "p.console", "sys1")
+    log.merge([ConsoleLine(t=t, text=text, system="sys1") for t, text in kept])
+    raw = tmp_path / "console.raw"
+    raw.write_text(logged)
+    return log, raw
+
+
 def test_console_lines_written_while_the_agent_was_down_are_taken_back(
         tmp_path: Path) -> None:
-    log = ConsoleLog(tmp_path / "p.console", "sys1")
-    log.merge([ConsoleLine(t=1.0, text="tick 1 boot=b", system="sys1")])
-    raw = tmp_path / "console.raw"
-    raw.write_text("tick 0 boot=b\r\ntick 1 boot=b\r\ntick 2 boot=b\r\ntick 3 boot=b\r\n")
+    log, raw = kept_and_logged(
+        tmp_path, [(1.0, "tick 1 boot=b")],
+        "tick 0 boot=b\r\ntick 1 boot=b\r\ntick 2 boot=b\r\ntick 3 boot=b\r\n")
 
     assert log.catch_up(raw) == 2
     assert [line.text for line in log.tail(10)] == [
@@ -57,10 +66,7 @@ def switch_over(tmp_path: Path, kept: list[tuple[float, str]], logged: str, paus
     ``paused_at``; then the target received ``received``, and step 7 merged the source's
     history in. Returns the target's log and that history."""
     async def scenario() -> tuple[ConsoleLog, list[ConsoleLine]]:
-        source = ConsoleLog(tmp_path / "source.console", "sys1")
-        source.merge([ConsoleLine(t=t, text=text, system="sys1") for t, text in kept])
-        raw = tmp_path / "console.raw"
-        raw.write_text(logged)
+        source, raw = kept_and_logged(tmp_path, kept, logged)
         await source.seal(raw, paused_at=paused_at)
         target = ConsoleLog(tmp_path / "target.console", "sys2")
         target.merge([ConsoleLine(t=received[0], text=received[1], system="sys2")])
@@ -81,10 +87,7 @@ def test_a_line_taken_when_the_partition_left_keeps_its_place_before_the_target_
 
 def test_a_line_read_after_the_pause_is_never_followed_by_earlier_stamps(
         tmp_path: Path) -> None:
-    log = ConsoleLog(tmp_path / "web1.console", "sys1")
-    log.merge([ConsoleLine(t=200.0, text="tick 1", system="sys1")])
-    raw = tmp_path / "console.raw"
-    raw.write_text("tick 1\ntick 2\n")
+    log, raw = kept_and_logged(tmp_path, [(200.0, "tick 1")], "tick 1\ntick 2\n")
     log.catch_up(raw, written_by=199.0)
     stamps = [line.t for line in log.tail(10)]
     assert stamps == sorted(stamps) and stamps[0] < stamps[1]
