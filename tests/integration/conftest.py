@@ -157,18 +157,36 @@ class Lab:
         """The ticks come from one boot, ``boot``, their counter without a gap or a
         repeat; a failure shows the console lines around the first break, stamped with
         the system that received each (which switch-over it was, and what came instead)."""
-        assert {b for _, _, b, _ in ticks} == {boot}, f"{partition} rebooted"
+        self.assert_one_boot(system, partition, ticks, boot, env)
         counters = [n for _, n, _, _ in ticks]
         breaks = [i for i in range(1, len(counters)) if counters[i] != counters[i - 1] + 1]
         if not breaks:
             return
-        lines = self.run("openlpm", "console", "-m", system, "-p", partition, "--lines",
-                         "2000", "--stamps", env=env).stdout.splitlines()
-        before = f"tick {counters[breaks[0] - 1]} "
-        at = next((i for i, line in enumerate(lines) if before in line), 0)
-        shown = "\n".join(lines[max(0, at - 4):at + 6])
+        shown = self._console_around(system, partition, f"tick {counters[breaks[0] - 1]} ",
+                                     before=4, after=6, env=env)
         raise AssertionError(f"{partition}'s counter went from {counters[breaks[0] - 1]} "
                              f"to {counters[breaks[0]]}; its console there:\n{shown}")
+
+    def assert_one_boot(self, system: str, partition: str,
+                        ticks: list[tuple[float, int, str, str]], boot: str,
+                        env: dict[str, str] | None = None) -> None:
+        """The ticks all come from ``boot``; a failure shows what the console printed
+        before the partition started again (a kernel panic names why it restarted)."""
+        other = next((b for _, _, b, _ in ticks if b != boot), None)
+        if other is None:
+            return
+        shown = self._console_around(system, partition, f"boot={other}", before=30, after=1,
+                                     env=env)
+        raise AssertionError(f"{partition} rebooted (boot {boot}, then {other}); its "
+                             f"console before the second boot:\n{shown}")
+
+    def _console_around(self, system: str, partition: str, text: str, before: int,
+                        after: int, env: dict[str, str] | None) -> str:
+        """The console lines (stamped) around the first that holds ``text``."""
+        lines = self.run("openlpm", "console", "-m", system, "-p", partition, "--lines",
+                         "2000", "--stamps", env=env).stdout.splitlines()
+        at = next((i for i, line in enumerate(lines) if text in line), 0)
+        return "\n".join(lines[max(0, at - before):at + after])
 
     def api(self, path: str) -> Any:
         """GET from the lab's HMC REST API, the API the CLI and web console use."""
