@@ -308,6 +308,11 @@ def test_redundant_paths_carry_a_partition_on_either_and_are_kept_as_mpio_asks(
         assert "HSCLF616" in refused.stderr and "2 I/O services and sys2 has 1" in refused.stderr
     lab.run("migrlpar", "-o", "v", "-m", SOURCE, "-t", TARGET, "-p", "db2",
             "--redundantvios", "0")
+    # Where each adapter would land: the target's one I/O service, the only possible one.
+    assert lab.values("lslparmigr", "-r", "virtualio", "-m", SOURCE, "-t", TARGET,
+                      "--filter", "lpar_names=db2", "-F",
+                      "suggested_virtual_scsi_mappings:possible_virtual_scsi_mappings") == [
+        "2//1,3//1:2//1,3//1"]
 
     lab.run("migrlpar", "-o", "m", "-m", SOURCE, "-t", TARGET, "-p", "db2", "--mpio", "2")
 

@@ -101,3 +101,6 @@ def test_a_vlan_the_target_does_not_bridge_fails_validation_unless_vlanbridge_2(
     preferred = lab.run("migrlpar", "-o", "v", "-m", SOURCE, "-t", TARGET, "-p", "db1",
                         "--vlanbridge", "2")
     assert "HSCLF424" in preferred.stdout + preferred.stderr
+    assert lab.values("lslparmigr", "-r", "virtualio", "-m", SOURCE, "-t", TARGET,
+                      "--filter", "lpar_names=db1", "-F", "unmappable_devices") == [
+        f"virtual Ethernet slot 2 (VLAN 20 is not bridged on {TARGET})"]

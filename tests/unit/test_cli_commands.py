@@ -12,6 +12,7 @@ from openlpm.model import (
     PartitionProfile,
     PartitionState,
     PartitionSummary,
+    SystemInfo,
 )
 
 REAL_WORLD = ["-o", "m", "-m", "wilma", "-t", "visa", "-p", "upt07", "--redundantpgvios", "0",
@@ -213,6 +214,31 @@ def test_a_virtual_fc_adapter_given_by_slot_alone_gets_a_new_pair_of_wwpns() -> 
 def test_a_malformed_virtual_adapter_is_refused_with_its_rule(extra: str, says: str) -> None:
     with pytest.raises(RequestInvalid, match=says):
         profile_of(extra)
+
+
+def test_virtualio_suggests_where_each_storage_adapter_lands_and_names_what_cannot_move(
+        ) -> None:
+    profile = profile_of('"virtual_fc_adapters=4/c050760000000a01/c050760000000a02/2",'
+                         '"virtual_scsi_adapters=7/root/2,8/root",'
+                         '"virtual_eth_adapters=2/10,3/20",disks=/srv/local.img')
+    target = SystemInfo(name="sys2", cpus=4, memory_mb=2048, free_cpus=4,
+                        free_memory_mb=2048, accel="tcg", qemu_version="7.2",
+                        agent_version="1", io_services=1, vlans=(10,))
+    record = commands.virtualio_record(PartitionSummary(system="sys1", partition=Partition(
+        profile=profile, state=PartitionState.RUNNING)), target)
+    # The target has one I/O service: the adapters on the source's second go to it.
+    assert record["suggested_virtual_fc_mappings"] == "4//1"
+    assert record["suggested_virtual_scsi_mappings"] == "7//1,8//1"
+    assert record["unmappable_devices"] == (
+        "/srv/local.img,virtual Ethernet slot 3 (VLAN 20 is not bridged on sys2)")
+
+    two = commands.virtualio_record(PartitionSummary(system="sys1", partition=Partition(
+        profile=profile, state=PartitionState.RUNNING)), target.model_copy(
+        update={"io_services": 2, "vlans": (10, 20)}))
+    assert two["suggested_virtual_scsi_mappings"] == "7//2,8//1"
+    assert two["possible_virtual_scsi_mappings"] == "7//1,7//2,8//1,8//2"
+    assert two["possible_virtual_fc_mappings"] == "4//1,4//2"
+    assert two["unmappable_devices"] == "/srv/local.img"
 
 
 def summary(state: PartitionState) -> PartitionSummary:

@@ -11,7 +11,7 @@ import difflib
 import secrets
 import sys
 import time
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,13 @@ from openlpm.cli.attributes import parse_attributes as _parse_attributes
 from openlpm.cli.findings import DEFAULT_DETAIL, finding_lines, summary_lines
 from openlpm.cli.hmc_client import HmcClient, hmc_url
 from openlpm.cli.runner import report_error, run_command
-from openlpm.errors import MigrationFailed, ObjectNotFound, RequestInvalid, ValidationFailed
+from openlpm.errors import (
+    MigrationFailed,
+    ObjectNotFound,
+    RequestInvalid,
+    SystemUnreachable,
+    ValidationFailed,
+)
 from openlpm.model import (
     MAX_IO_SERVICES,
     MigrationRecord,
@@ -30,6 +36,7 @@ from openlpm.model import (
     MigrationState,
     PartitionProfile,
     PartitionSummary,
+    SystemInfo,
     SystemSummary,
 )
 
@@ -772,13 +779,34 @@ def mover_pair_record(pair: Mapping[str, Any]) -> dict[str, object]:
     }
 
 
-def virtualio_record(summary_: PartitionSummary) -> dict[str, object]:
-    """How a partition's devices map onto the target; host-local ones cannot."""
+def virtualio_record(summary_: PartitionSummary, target: SystemInfo) -> dict[str, object]:
+    """How a partition's devices map onto the target: each virtual FC and SCSI adapter
+    onto one of its I/O services, the one a migration would use and every one it could;
+    what cannot be mapped (host-local devices, VLANs the target does not bridge) is named."""
     p = summary_.partition.profile
-    local = [*p.disks, *(f"{n}-mode network" for n in p.networks), *p.shares, *p.io_slots]
-    return {"name": p.name, "lpar_id": summary_.partition.lpar_id,
-            "suggested_virtual_fc_mappings": None, "suggested_vlan_mappings": None,
-            "unmappable_devices": ",".join(local) or None}
+    placed = p.on_io_services(target.io_services)
+    every = range(1, target.io_services + 1)
+    local = [*p.disks, *(f"{n}-mode network" for n in p.networks), *p.shares, *p.io_slots,
+             *(f"virtual Ethernet slot {a.slot} (VLAN {a.port_vlan_id} is not bridged on "
+               f"{target.name})" for a in p.virtual_eth_adapters
+               if a.port_vlan_id not in target.vlans)]
+    return {
+        "name": p.name, "lpar_id": summary_.partition.lpar_id,
+        "suggested_virtual_fc_mappings": _mappings(
+            (a.slot, a.io_service) for a in placed.virtual_fc_adapters),
+        "possible_virtual_fc_mappings": _mappings(
+            (a.slot, n) for a in p.virtual_fc_adapters for n in every),
+        "suggested_virtual_scsi_mappings": _mappings(
+            (a.slot, a.io_service) for a in placed.virtual_scsi_adapters),
+        "possible_virtual_scsi_mappings": _mappings(
+            (a.slot, n) for a in p.virtual_scsi_adapters for n in every),
+        "unmappable_devices": ",".join(local) or None,
+    }
+
+
+def _mappings(slots_on_io_services: Iterable[tuple[int, int]]) -> str | None:
+    """The HMC's ``client_slot/vios_name/vios_id`` items; I/O services have no names."""
+    return ",".join(f"{slot}//{io}" for slot, io in slots_on_io_services) or None
 
 
 async def _lslparmigr(args: argparse.Namespace, hmc: HmcClient) -> None:
@@ -806,8 +834,11 @@ async def _lslparmigr(args: argparse.Namespace, hmc: HmcClient) -> None:
                                        args.remote_user)], args)
         return
     if args.resource == "virtualio":
-        await hmc.system(args.target)
-        listing([virtualio_record(s) for s in chosen], args)
+        target = await hmc.system(args.target)
+        if target.info is None:
+            raise SystemUnreachable(f"Managed system {args.target} did not answer: "
+                                    f"{target.message}", code="HSCLF107")
+        listing([virtualio_record(s, target.info) for s in chosen], args)
         return
     live = {m.id: m for m in await hmc.migrations(args.system) if not m.state.finished}
     listing([migration_record(s, live.get(s.migration_id or "")) for s in chosen], args)
