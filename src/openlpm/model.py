@@ -8,6 +8,7 @@ This module imports no other part of openlpm.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from enum import IntEnum, StrEnum
 from typing import TypeVar
 
@@ -236,16 +237,23 @@ class PartitionProfile(Frozen):
         redundant paths (multipath I/O in the guest's terms)."""
         return tuple(sorted({a.io_service for a in self.storage_adapters}))
 
-    def on_io_services(self, count: int) -> PartitionProfile:
-        """The profile on a system with ``count`` I/O services: each adapter keeps its
-        I/O service if that system has it, and goes to the first one otherwise (its
-        redundant path is then lost)."""
-        def placed(adapters: tuple[AdapterT, ...]) -> tuple[AdapterT, ...]:
-            return tuple(a if a.io_service <= count else a.model_copy(update={"io_service": 1})
-                         for a in adapters)
+    def on_io_services(self, count: int, fc: Mapping[int, int] | None = None,
+                       scsi: Mapping[int, int] | None = None) -> PartitionProfile:
+        """The profile on a system with ``count`` I/O services: each adapter goes to the
+        I/O service chosen for its slot (``fc``, ``scsi``: slot to I/O service), or
+        keeps its own if that system has it, or goes to the first one (its redundant
+        path is then lost). A choice the system cannot take is validation's to refuse."""
+        def placed(adapters: tuple[AdapterT, ...],
+                   chosen: Mapping[int, int] | None) -> tuple[AdapterT, ...]:
+            def io_service(adapter: AdapterT) -> int:
+                wanted = (chosen or {}).get(adapter.slot, count + 1)
+                if wanted <= count:
+                    return wanted
+                return adapter.io_service if adapter.io_service <= count else 1
+            return tuple(a.model_copy(update={"io_service": io_service(a)}) for a in adapters)
         return self.model_copy(update={
-            "virtual_fc_adapters": placed(self.virtual_fc_adapters),
-            "virtual_scsi_adapters": placed(self.virtual_scsi_adapters)})
+            "virtual_fc_adapters": placed(self.virtual_fc_adapters, fc),
+            "virtual_scsi_adapters": placed(self.virtual_scsi_adapters, scsi)})
 
     @model_validator(mode="after")
     def _ordered(self) -> PartitionProfile:
@@ -497,6 +505,14 @@ class JournalEntry(Frozen):
     detail: str
 
 
+class AdapterMapping(Frozen):
+    """Where a migration puts one virtual FC or SCSI adapter of the partition (by its
+    slot): an I/O service of the target (``migrlpar -i virtual_fc_mappings=4//2``)."""
+
+    slot: int = Field(ge=2, le=1023)
+    io_service: int = Field(ge=1, le=MAX_IO_SERVICES)
+
+
 class MigrationRequest(Frozen):
     """One ``migrlpar -o v|m``: built alike by the CLI, the REST API and the web console."""
 
@@ -524,6 +540,17 @@ class MigrationRequest(Frozen):
     max_downtime_ms: int | None = Field(default=None, ge=10, le=60000)
     streams: int = Field(default=1, ge=1, le=16)
     compression: Compression = Compression.NONE
+    # Adapters the user places on the target; the others keep their I/O service when
+    # the target has it, and go to its first otherwise.
+    virtual_fc_mappings: tuple[AdapterMapping, ...] = ()
+    virtual_scsi_mappings: tuple[AdapterMapping, ...] = ()
+
+    def placed(self, profile: PartitionProfile, io_services: int) -> PartitionProfile:
+        """The partition's profile with its adapters where this migration puts them on
+        a target with ``io_services`` I/O services."""
+        return profile.on_io_services(
+            io_services, fc={m.slot: m.io_service for m in self.virtual_fc_mappings},
+            scsi={m.slot: m.io_service for m in self.virtual_scsi_mappings})
 
 
 class CheckResult(Frozen):

@@ -277,7 +277,7 @@ def test_an_inactive_partition_moves_its_npiv_mappings_to_the_other_wwpn(lab: La
     assert "openlpm root on SAN LUN idle1root (/dev/vda)" in on_target
 
 
-def test_redundant_paths_carry_a_partition_on_either_and_are_kept_as_mpio_asks(
+def test_redundant_paths_are_kept_as_mpio_asks_and_mappings_choose_the_io_service(
         lab: Lab) -> None:
     san_lun(lab, "db2root", boot=True)
     for path in (["--host", SOURCE, "--io-service", "2"], ["--host", TARGET]):
@@ -325,3 +325,27 @@ def test_redundant_paths_carry_a_partition_on_either_and_are_kept_as_mpio_asks(
     journal = lab.api(f"/migrations/{record['id']}/journal")
     assert any(e["phase"] == "moved" and "virtual SCSI slot 3 from I/O service 2 to 1"
                in e["detail"] for e in journal)
+
+    # Back to the source: left where they are now, both adapters would stay on its first
+    # I/O service, which does not see the LUN; mapped, slot 3 returns to the second.
+    refused = lab.run("migrlpar", "-o", "v", "-m", TARGET, "-t", SOURCE, "-p", "db2",
+                      check=False)
+    assert refused.returncode == 6 and "HSCLF611" in refused.stderr
+    assert lab.values("lslparmigr", "-r", "virtualio", "-m", TARGET, "-t", SOURCE,
+                      "--filter", "lpar_names=db2", "-F",
+                      "suggested_virtual_scsi_mappings:possible_virtual_scsi_mappings") == [
+        "2//1,3//1:2//1,2//2,3//1,3//2"]
+    beyond = lab.run("migrlpar", "-o", "v", "-m", TARGET, "-t", SOURCE, "-p", "db2",
+                     "-i", "virtual_scsi_mappings=3//3", check=False)
+    assert beyond.returncode == 6 and "HSCLF617" in beyond.stderr
+    assert f"I/O service 3, and managed system {SOURCE} has 2" in beyond.stderr
+
+    earlier = len([t for t in lab.ticks(TARGET, "db2") if t[3] == SOURCE])
+    lab.run("migrlpar", "-o", "m", "-m", TARGET, "-t", SOURCE, "-p", "db2",
+            "-i", "virtual_scsi_mappings=3//2")
+
+    ticks = lab.wait_ticks(SOURCE, "db2", more_than=earlier + 3, received_on=SOURCE)
+    lab.assert_one_boot(SOURCE, "db2", ticks, boot)
+    assert lab.values("lshwres", "-r", "virtualio", "--rsubtype", "scsi", "-m", SOURCE,
+                      "--filter", "lpar_names=db2", "-F", "slot_num:io_service") == [
+        "2:1", "3:2"]

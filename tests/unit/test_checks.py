@@ -27,6 +27,7 @@ from openlpm.hmc.checks import (
 )
 from openlpm.hmc.checks.facts import MigrationFacts
 from openlpm.model import (
+    AdapterMapping,
     CpuModel,
     Finding,
     GuestVerdict,
@@ -412,6 +413,38 @@ def test_adapters_keep_their_io_service_where_the_target_has_it_and_take_the_fir
                 VirtualScsiAdapter(slot=3, luns=("a",), io_service=2))
     placed = profile().model_copy(update={"virtual_scsi_adapters": adapters}).on_io_services(2)
     assert [a.io_service for a in placed.virtual_scsi_adapters] == [1, 2]
+
+
+def test_an_adapter_goes_where_the_request_maps_it_when_the_target_has_that_io_service(
+        ) -> None:
+    request = MigrationRequest(source="sys1", target="sys2", virtual_scsi_mappings=(
+        AdapterMapping(slot=2, io_service=2), AdapterMapping(slot=3, io_service=5)))
+    placed = request.placed(profile().model_copy(update=TWO_PATHS), 2)
+    assert [(a.slot, a.io_service) for a in placed.virtual_scsi_adapters] == [(2, 2), (3, 2)]
+
+
+def test_mapping_an_adapter_the_partition_lacks_or_onto_a_missing_io_service_is_an_error(
+        ) -> None:
+    found = only(storage.adapter_mappings_possible, facts(
+        request={"virtual_fc_mappings": [{"slot": 9, "io_service": 1}]}, profile_changes=NPIV))
+    assert (found.code, found.object) == ("HSCLF617", "lpar1")
+    assert "no virtual FC adapter there (its virtual FC slots: 4)" in found.message
+    found = only(storage.adapter_mappings_possible, facts(
+        request={"virtual_scsi_mappings": [{"slot": 3, "io_service": 2}]},
+        profile_changes=TWO_PATHS, target=system("sys2", io_services=1)))
+    assert (found.code, found.object) == ("HSCLF617", "sys2")
+    assert "I/O service 2, and managed system sys2 has 1" in found.message
+    assert findings(storage.adapter_mappings_possible, facts(
+        request={"virtual_scsi_mappings": [{"slot": 3, "io_service": 2}]},
+        profile_changes=TWO_PATHS, target=system("sys2", io_services=2))) == []
+
+
+def test_mappings_that_put_redundant_paths_on_one_io_service_lose_a_path() -> None:
+    found = only(storage.storage_paths_kept, facts(
+        request={"virtual_scsi_mappings": [{"slot": 3, "io_service": 1}]},
+        profile_changes=TWO_PATHS, target=system("sys2", io_services=2)))
+    assert found.severity == Severity.WARNING
+    assert "2 I/O services and the requested mappings put them on 1" in found.message
 
 
 # -- the catalogue ------------------------------------------------------------------

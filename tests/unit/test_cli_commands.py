@@ -72,6 +72,27 @@ def test_required_redundant_mover_pairs_are_refused() -> None:
     assert caught.value.code == "HSCLF014"
 
 
+def test_adapter_mappings_take_the_hmc_syntax_with_io_service_numbers() -> None:
+    request = request_of("-o", "m", "-m", "sys1", "-t", "sys2", "-p", "db2", "-i",
+                         '"virtual_scsi_mappings=3//2,2//1","virtual_fc_mappings=4//2//"')
+    assert [(m.slot, m.io_service) for m in request.virtual_scsi_mappings] == [(3, 2), (2, 1)]
+    assert [(m.slot, m.io_service) for m in request.virtual_fc_mappings] == [(4, 2)]
+
+
+@pytest.mark.parametrize(("mapping", "says"), [
+    ("virtual_scsi_mappings=12/vios1//", "numbers, not names: 12//N"),
+    ("virtual_fc_mappings=4/vios1/1", "numbers, not names: 4//1"),
+    ("virtual_fc_mappings=4//1/14/fcs0", "chosen by openlpm"),
+    ("virtual_scsi_mappings=3/2", "not SLOT//IO_SERVICE"),
+    ("virtual_scsi_mappings=3//0", "io_service"),
+])
+def test_an_adapter_mapping_openlpm_cannot_take_is_refused_with_its_rule(
+        mapping: str, says: str) -> None:
+    with pytest.raises(RequestInvalid, match=says) as refused:
+        request_of("-o", "v", "-m", "sys1", "-t", "sys2", "-p", "db2", "-i", mapping)
+    assert refused.value.code == "HSCLF011"
+
+
 def test_migrlpar_takes_a_partition_id_instead_of_a_name() -> None:
     request = request_of("-o", "v", "-m", "a", "-t", "b", "--id", "3")
     assert request.lpar_id == 3 and request.partition is None

@@ -50,7 +50,7 @@ PROFILE_ATTRIBUTES = {"name", "lpar_id", "profile_name", "min_mem", "desired_mem
                       *PROFILE_LISTS}
 MIGRATION_ATTRIBUTES = {"dest_lpar_id", "source_msp_name", "dest_msp_name", "source_msp_ipaddr",
                         "dest_msp_ipaddr", "convergence", "max_downtime_ms", "streams",
-                        "compression"}
+                        "compression", "virtual_fc_mappings", "virtual_scsi_mappings"}
 SYSTEM_MIGRATION_ATTRIBUTES = {"convergence", "max_downtime_ms", "stream_encryption"}
 MIGRATION_LISTING = ("migration_type", "source_sys_name", "dest_sys_name", "dest_lpar_id",
                      "source_msp_name", "dest_msp_name", "migration_step", "bytes_transmitted",
@@ -490,7 +490,8 @@ def migrlpar_parser() -> argparse.ArgumentParser:
     data.add_argument("-i", dest="attributes", help=(
         '"dest_lpar_id=N,source_msp_name=NAME,dest_msp_name=NAME,source_msp_ipaddr=IP,'
         'dest_msp_ipaddr=IP,convergence=precopy|auto-converge|postcopy,max_downtime_ms=MS,'
-        'streams=N,compression=none|zstd"; with -o set -r sys: '
+        'streams=N,compression=none|zstd,\\"virtual_fc_mappings=SLOT//IO_SERVICE,...\\",'
+        '\\"virtual_scsi_mappings=SLOT//IO_SERVICE,...\\""; with -o set -r sys: '
         '"convergence=...,max_downtime_ms=MS,stream_encryption=1|0"'))
     data.add_argument("-f", dest="input_file", type=Path, help="file holding the -i data")
     parser.add_argument("--ip", dest="remote_hmc", metavar="REMOTE",
@@ -566,11 +567,35 @@ def migration_requests(args: argparse.Namespace,
             max_downtime_ms=attributes.get("max_downtime_ms"),
             **{k: attributes[k] for k in ("streams", "compression", "source_msp_ipaddr",
                                           "dest_msp_ipaddr") if k in attributes},
+            **{k: adapter_mappings(attributes[k], k) for k in (
+                "virtual_fc_mappings", "virtual_scsi_mappings") if k in attributes},
             **who) for who in wanted]
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
                              for e in exc.errors())
         raise RequestInvalid(f"migrlpar: {problems}.", code="HSCLF011") from exc
+
+
+def adapter_mappings(text: str, attribute: str) -> tuple[dict[str, int], ...]:
+    """The HMC's ``SLOT/VIOS_NAME/VIOS_ID[/VIOS_SLOT[/FC_PORT]]`` items, openlpm's I/O
+    services being numbers without names: ``SLOT//IO_SERVICE``. The I/O service's own
+    slot and FC port are openlpm's to choose, so they stay empty."""
+    mappings = []
+    for item in _items(text):
+        fields = item.split("/")
+        if len(fields) >= 3 and fields[1]:
+            raise RequestInvalid(
+                f"migrlpar: {attribute}: {item!r} names I/O service {fields[1]!r}; "
+                f"openlpm's I/O services have numbers, not names: "
+                f"{fields[0]}//{fields[2] or 'N'}.", code="HSCLF011")
+        if not 3 <= len(fields) <= 5 or any(fields[3:]) or not fields[0].isdigit() \
+                or not fields[2].isdigit():
+            raise RequestInvalid(
+                f"migrlpar: {attribute}: {item!r} is not SLOT//IO_SERVICE (the client "
+                f"slot, then the number of the target's I/O service; the I/O service's "
+                f"slot and FC port are chosen by openlpm).", code="HSCLF011")
+        mappings.append({"slot": int(fields[0]), "io_service": int(fields[2])})
+    return tuple(mappings)
 
 
 def _input_data(args: argparse.Namespace) -> str:

@@ -186,12 +186,12 @@ class MigrationJob:
     async def _target_profile(self) -> PartitionProfile:
         """The profile as the target keeps it: its id and profile name as requested, each
         virtual FC adapter logged in with the other WWPN of its pair, and each virtual
-        adapter on an I/O service the target has."""
+        adapter on an I/O service the target has (the one requested for it, if any)."""
         request, profile = self.plan.request, self.plan.partition.profile
         taken = {p.lpar_id for p in await self.target_agent.partitions()}
         lpar_id = request.dest_lpar_id or (
             profile.lpar_id if profile.lpar_id not in taken else None)
-        placed = profile.on_io_services(self.target.io_services)
+        placed = request.placed(profile, self.target.io_services)
         adapters = tuple(a.model_copy(update={"wwpn_in_use": 1 - a.wwpn_in_use})
                          for a in placed.virtual_fc_adapters)
         self._profile_on_target = placed.model_copy(update={

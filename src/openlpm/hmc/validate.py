@@ -306,7 +306,7 @@ async def _target_storage(site: Site, facts: MigrationFacts) -> StorageSeen | Op
     if facts.target is None or not profile.virtual_scsi_adapters:
         return StorageSeen(luns=())
     return await answer(site.agent(facts.target.name).check_storage(
-        profile.on_io_services(facts.target.io_services).model_copy(
+        facts.request.placed(profile, facts.target.io_services).model_copy(
             update={"virtual_fc_adapters": ()})))
 
 

@@ -33,6 +33,7 @@ CHECKS: tuple[Check, ...] = (
     resources.convergence_safe,
     resources.streams_compatible,
     network.vlans_bridged,
+    storage.adapter_mappings_possible,
     storage.storage_reachable,
     storage.storage_paths_kept,
     movers.movers_present,

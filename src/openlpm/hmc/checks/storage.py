@@ -9,6 +9,36 @@ from openlpm.model import Finding
 
 
 @on_target
+def adapter_mappings_possible(facts: MigrationFacts) -> Iterator[Finding]:
+    """Each requested adapter mapping names an adapter of the partition and an I/O
+    service of the target (virtual_fc_mappings, virtual_scsi_mappings)."""
+    profile, target, request = facts.partition.profile, facts.target, facts.request
+    if target is None:
+        return
+    for kind, subtype, adapters, mappings in (
+            ("virtual FC", "fc", profile.virtual_fc_adapters, request.virtual_fc_mappings),
+            ("virtual SCSI", "scsi", profile.virtual_scsi_adapters,
+             request.virtual_scsi_mappings)):
+        slots = sorted(a.slot for a in adapters)
+        for mapping in mappings:
+            if mapping.slot not in slots:
+                yield error("HSCLF617", facts.name,
+                            f"virtual_{subtype}_mappings names slot {mapping.slot}, and "
+                            f"partition {facts.name} has no {kind} adapter there (its "
+                            f"{kind} slots: {', '.join(map(str, slots)) or 'none'}).",
+                            f"Map the slots of its {kind} adapters (lshwres -r virtualio "
+                            f"--rsubtype {subtype}).")
+            elif mapping.io_service > target.io_services:
+                yield error("HSCLF617", target.name,
+                            f"virtual_{subtype}_mappings puts slot {mapping.slot} of "
+                            f"{facts.name} on I/O "
+                            f"service {mapping.io_service}, and managed system "
+                            f"{target.name} has {target.io_services}.",
+                            f"Choose an I/O service from 1 to {target.io_services} "
+                            f"(lslparmigr -r virtualio lists the possible ones).")
+
+
+@on_target
 def storage_reachable(facts: MigrationFacts) -> Iterator[Finding]:
     """The target reaches the partition's SAN LUNs (NPIV: the SAN; vSCSI: each LUN)."""
     profile, target = facts.partition.profile, facts.target
@@ -44,10 +74,13 @@ def storage_paths_kept(facts: MigrationFacts) -> Iterator[Finding]:
     if target is None:
         return
     used = profile.io_services
+    kept = request.placed(profile, target.io_services).io_services
     losses = list(facts.target_lost_paths)
-    if len(profile.on_io_services(target.io_services).io_services) < len(used):
+    if len(kept) < len(used):
         losses.insert(0, f"its adapters use {len(used)} I/O services and {target.name} has "
-                         f"{target.io_services}")
+                         f"{target.io_services}" if target.io_services < len(used) else
+                         f"its adapters use {len(used)} I/O services and the requested "
+                         f"mappings put them on {len(kept)}")
     if not losses:
         return
     message = (f"Partition {facts.name} would keep fewer paths to its storage on "
