@@ -8,6 +8,8 @@ from the SAN's own image file.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -16,6 +18,7 @@ from pathlib import Path
 from openlpm.lab import site
 from openlpm.lab.sequence import read_sequence
 from openlpm.lab.site import IMAGE_DIR, SAN_URL, san_key_file
+from openlpm.processes import runs_with
 from openlpm.san.keys import KeyHolder
 from tests.integration.conftest import Lab
 
@@ -248,6 +251,38 @@ def test_an_unreachable_san_stops_validation_and_the_partition_keeps_its_disks(
     after = wait_acknowledged(lab, SOURCE, "app1", beyond=before + 10)
     assert {b for _, b in sequence(lab, "app1seq")} == {boot}
     assert len(sequence(lab, "app1seq")) > after
+
+
+def end_export(lab: Lab, lun: str) -> None:
+    """End a LUN's export at once (SIGKILL), as a crashed storage controller would."""
+    exports = workdir(lab) / "san" / "exports"
+    pid = int((exports / f"{lun}.pid").read_text())
+    assert runs_with(pid, str(exports / f"{lun}.qmp").encode()), f"no export of {lun}"
+    os.kill(pid, signal.SIGKILL)
+
+
+def test_a_lun_export_that_restarts_costs_the_partition_a_pause_not_an_io_error(
+        lab: Lab) -> None:
+    wwpns = ("c050760000000d01", "c050760000000d02")
+    boot = start_on_san(lab, "blip1", wwpns)
+    before = acknowledged(lab, SOURCE, "blip1")
+
+    # Both its LUNs' exports end (the root one too); the SAN starts them again when it
+    # restarts, on the same ports.
+    for lun in ("blip1root", "blip1seq"):
+        end_export(lab, lun)
+    time.sleep(2)
+    lab.restart("san")
+
+    after = wait_acknowledged(lab, SOURCE, "blip1", beyond=before + 10)
+    assert {b for _, b in sequence(lab, "blip1seq")} == {boot}
+    assert len(sequence(lab, "blip1seq")) > after
+    lab.assert_one_boot(SOURCE, "blip1", lab.ticks(SOURCE, "blip1"), boot)
+    console = lab.run("openlpm", "console", "-m", SOURCE, "-p", "blip1", "--lines",
+                      "2000").stdout
+    assert "failed" not in console and "I/O error" not in console, console[-2000:]
+    lab.run("chsysstate", "-r", "lpar", "-m", SOURCE, "-o", "shutdown", "--immed",
+            "-n", "blip1")
 
 
 def test_an_inactive_partition_moves_its_npiv_mappings_to_the_other_wwpn(lab: Lab) -> None:

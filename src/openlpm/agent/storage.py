@@ -21,6 +21,10 @@ from openlpm.private import write_private
 from openlpm.san.client import SanClient
 
 PROBE_TIMEOUT_S = 10.0
+# How long a partition's disk I/O waits for a lost connection to its LUN's export to
+# come back before the guest sees an error: as an FC path's loss timeout, so a restarted
+# export or SAN link costs the partition a pause, not a failed read of its root disk.
+SAN_RECONNECT_S = 60
 
 
 @dataclass(frozen=True)
@@ -178,7 +182,7 @@ def qemu_arguments(disks: list[SanDisk]) -> list[str]:
         args += ["-blockdev", json.dumps({
             "driver": "nbd", "node-name": f"lun-{lun.name}", "export": lun.name,
             "server": {"type": "inet", "host": lun.host, "port": str(lun.port)},
-            "tls-creds": logins[disk.identity]}),
+            "tls-creds": logins[disk.identity], "reconnect-delay": SAN_RECONNECT_S}),
             "-device", f"virtio-blk-pci,drive=lun-{lun.name},id=vdisk-{lun.name},"
                        f"serial={lun.name}"]
     return args
