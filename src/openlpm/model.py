@@ -246,10 +246,8 @@ class PartitionProfile(Frozen):
         def placed(adapters: tuple[AdapterT, ...],
                    chosen: Mapping[int, int] | None) -> tuple[AdapterT, ...]:
             def io_service(adapter: AdapterT) -> int:
-                wanted = (chosen or {}).get(adapter.slot, count + 1)
-                if wanted <= count:
-                    return wanted
-                return adapter.io_service if adapter.io_service <= count else 1
+                wanted = [(chosen or {}).get(adapter.slot), adapter.io_service]
+                return next((n for n in wanted if n is not None and n <= count), 1)
             return tuple(a.model_copy(update={"io_service": io_service(a)}) for a in adapters)
         return self.model_copy(update={
             "virtual_fc_adapters": placed(self.virtual_fc_adapters, fc),

@@ -31,9 +31,8 @@ def adapter_mappings_possible(facts: MigrationFacts) -> Iterator[Finding]:
             elif mapping.io_service > target.io_services:
                 yield error("HSCLF617", target.name,
                             f"virtual_{subtype}_mappings puts slot {mapping.slot} of "
-                            f"{facts.name} on I/O "
-                            f"service {mapping.io_service}, and managed system "
-                            f"{target.name} has {target.io_services}.",
+                            f"{facts.name} on I/O service {mapping.io_service}, and "
+                            f"managed system {target.name} has {target.io_services}.",
                             f"Choose an I/O service from 1 to {target.io_services} "
                             f"(lslparmigr -r virtualio lists the possible ones).")
 
@@ -77,10 +76,9 @@ def storage_paths_kept(facts: MigrationFacts) -> Iterator[Finding]:
     kept = request.placed(profile, target.io_services).io_services
     losses = list(facts.target_lost_paths)
     if len(kept) < len(used):
-        losses.insert(0, f"its adapters use {len(used)} I/O services and {target.name} has "
-                         f"{target.io_services}" if target.io_services < len(used) else
-                         f"its adapters use {len(used)} I/O services and the requested "
-                         f"mappings put them on {len(kept)}")
+        fewer = (f"{target.name} has {target.io_services}" if target.io_services < len(used)
+                 else f"the requested mappings put them on {len(kept)}")
+        losses.insert(0, f"its adapters use {len(used)} I/O services and {fewer}")
     if not losses:
         return
     message = (f"Partition {facts.name} would keep fewer paths to its storage on "
