@@ -89,11 +89,20 @@ def browser() -> Iterator[object]:
         yield browser
 
 
+def _left_by_a_dead_run(prefix: str) -> bool:
+    """A test lab is named for the pytest process that made it (``t`` + its pid): one
+    whose process is gone was left by a killed run; a living one's belongs to a run
+    going on beside this one."""
+    pid = prefix.removeprefix(TEST_PREFIX)
+    return not (pid.isdigit() and Path(f"/proc/{pid}").exists())
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_stale_test_labs() -> None:
     labs = site.RUN_ROOT / "labs"
     for stale in labs.glob(f"{TEST_PREFIX}*") if labs.exists() else []:
-        asyncio.run(site.down(stale.name, quiet=True))
+        if _left_by_a_dead_run(stale.name):
+            asyncio.run(site.down(stale.name, quiet=True))
 
 
 @dataclass
@@ -256,7 +265,7 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
     if reason:
         pytest.skip(reason)
     settings: dict[str, Any] = {
-        "prefix": f"{TEST_PREFIX}{os.getpid() % 10**6}", "systems": 2, "cpus": 4,
+        "prefix": f"{TEST_PREFIX}{os.getpid()}", "systems": 2, "cpus": 4,
         "memory_mb": 2048, "accel": os.environ.get("OPENLPM_ACCEL", "auto"),
         "hmc_port": site.free_port(), "make_default": False}
     spec = site.LabSpec(**settings | getattr(request.module, "LAB_SPEC", {}))
