@@ -36,7 +36,7 @@ MEASURED: list[tuple[str, str]] = []
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "integration" in str(item.path):
+        if {"integration", "security"} & set(item.path.parts):
             item.add_marker(pytest.mark.integration)
 
 
@@ -258,9 +258,9 @@ class Lab:
         return pids
 
 
-@pytest.fixture(scope="module")
-def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
-    """The module's lab; a module may set LAB_SPEC (LabSpec fields) to name its systems."""
+@contextlib.contextmanager
+def running_lab(**fields: Any) -> Iterator[Lab]:
+    """A lab of two systems (``fields``: LabSpec fields to change), always taken down."""
     reason = _can_run_lab()
     if reason:
         pytest.skip(reason)
@@ -268,8 +268,15 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
         "prefix": f"{TEST_PREFIX}{os.getpid()}", "systems": 2, "cpus": 4,
         "memory_mb": 2048, "accel": os.environ.get("OPENLPM_ACCEL", "auto"),
         "hmc_port": site.free_port(), "make_default": False}
-    spec = site.LabSpec(**settings | getattr(request.module, "LAB_SPEC", {}))
+    spec = site.LabSpec(**settings | fields)
     try:
         yield Lab(asyncio.run(site.up(spec, say=lambda _: None)))
     finally:
         asyncio.run(site.down(spec.prefix, quiet=True))
+
+
+@pytest.fixture(scope="module")
+def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
+    """The module's lab; a module may set LAB_SPEC (LabSpec fields) to name its systems."""
+    with running_lab(**getattr(request.module, "LAB_SPEC", {})) as made:
+        yield made
