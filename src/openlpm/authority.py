@@ -10,6 +10,7 @@ certificate naming it, and an export lets in only the names mapped to its LUN.
 from __future__ import annotations
 
 import datetime
+import enum
 import ipaddress
 import ssl
 from pathlib import Path
@@ -25,6 +26,15 @@ from openlpm.private import write_private
 
 AUTHORITY_YEARS = 10
 CERTIFICATE_DAYS = 397
+
+
+class Use(enum.Enum):
+    """What a certificate may prove: a server's identity, a client's, or both (a mover's
+    stream, where either side may connect)."""
+
+    SERVER = (ExtendedKeyUsageOID.SERVER_AUTH,)
+    CLIENT = (ExtendedKeyUsageOID.CLIENT_AUTH,)
+    BOTH = (ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH)
 
 
 def fingerprint(certificate_pem: str) -> str:
@@ -70,11 +80,13 @@ class CertificateAuthority:
         self.certificate_pem = certificate_path.read_text()
         self.fingerprint = fingerprint(self.certificate_pem)
 
-    def issue(self, request_pem: str, name: str, addresses: tuple[str, ...] = ()) -> str:
+    def issue(self, request_pem: str, name: str, addresses: tuple[str, ...] = (),
+              use: Use = Use.BOTH) -> str:
         """Sign a certificate request, for the name this authority knows its sender by.
 
         ``addresses`` are the IP addresses or host names a server answers on, for
-        clients that check them (QEMU's TLS and HTTPS clients do).
+        clients that check them (QEMU's TLS and HTTPS clients do). ``use``: OpenSSL
+        refuses a certificate presented for a use it does not name.
         """
         try:
             request = x509.load_pem_x509_csr(request_pem.encode())
@@ -94,9 +106,7 @@ class CertificateAuthority:
             .not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + datetime.timedelta(days=CERTIFICATE_DAYS))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
-                                                  ExtendedKeyUsageOID.CLIENT_AUTH]),
-                           critical=False))
+            .add_extension(x509.ExtendedKeyUsage(list(use.value)), critical=False))
         if addresses:
             certificate = certificate.add_extension(x509.SubjectAlternativeName(
                 [_general_name(a) for a in addresses]), critical=False)
@@ -128,7 +138,7 @@ def client_context(authority: CertificateAuthority, directory: Path, name: str) 
     ensure_key(key)
     if not certificate.exists():
         write_private(certificate, authority.issue(
-            certificate_request(key.read_bytes(), name), name).encode())
+            certificate_request(key.read_bytes(), name), name, use=Use.CLIENT).encode())
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.minimum_version = ssl.TLSVersion.TLSv1_3
     context.load_verify_locations(cadata=authority.certificate_pem)

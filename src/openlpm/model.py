@@ -321,6 +321,15 @@ class MoverInfo(Frozen):
     certificate: MoverCertificate | None = None
 
 
+class LocalMover(Frozen):
+    """What a mover service tells the agent of its own host, on a local socket: itself,
+    and its one-time enrollment code until a console enrolled it (the console asks the
+    agent for it, having enrolled the agent with the system's own code)."""
+
+    info: MoverInfo
+    enrollment_code: str | None = Field(default=None, repr=False)
+
+
 class MoverProbe(Frozen):
     """Whether a mover opened a stream to its peer's data address and was answered."""
 

@@ -68,6 +68,17 @@ class ServiceClient:
             f"Check that it is running and reachable.")
 
 
+class EnrollingClient(ServiceClient):
+    """A client of a service that a console enrolls (agents, mover services)."""
+
+    async def enrollment_request(self) -> str:
+        return str((await self.request("GET", "/enrollment"))["request"])
+
+    async def enroll(self, code: str, certificate: str, authority: str) -> None:
+        await self.request("POST", "/enrollment", json={
+            "code": code, "certificate": certificate, "authority": authority})
+
+
 def decode(response: httpx.Response, what: str) -> Any:
     if response.is_success:
         return response.json() if response.content else None

@@ -362,10 +362,10 @@ class FakeMover(Scripted):
         self._call("info")
         return self.mover_info
 
-    async def expect(self, migration_id: str, token: str, forward_to: str,
+    async def expect(self, migration_id: str, token: str, partition: str,
                      encrypted: bool) -> None:
-        self._call("expect", migration_id, token, forward_to, encrypted)
-        self._add(FakeChannel(migration_id, token, "incoming", forward_to, encrypted))
+        self._call("expect", migration_id, token, partition, encrypted)
+        self._add(FakeChannel(migration_id, token, "incoming", partition, encrypted))
 
     async def open(self, migration_id: str, token: str, peer: str, encrypted: bool) -> str:
         self._call("open", migration_id, token, peer, encrypted)
@@ -455,9 +455,9 @@ def install_movers(monkeypatch: pytest.MonkeyPatch,
     """
     movers = {info.control_url: FakeMover(info) for agent in agents for info in agent.movers}
 
-    def build(base_url: str, timeout: float = 30.0) -> FakeMover:
+    def build(base_url: str, timeout: float = 30.0, tls: object = None) -> FakeMover:
         movers[base_url].clients_built += 1
         return movers[base_url]
 
-    monkeypatch.setattr("openlpm.hmc.migrate.MoverClient", build)
+    monkeypatch.setattr("openlpm.hmc.site.MoverClient", build)
     return movers

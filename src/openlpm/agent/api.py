@@ -7,21 +7,22 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from fastapi import FastAPI, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from openlpm import __version__
 from openlpm.agent.cpu_models import cpu_models
 from openlpm.agent.partitions import PartitionManager
-from openlpm.agent.trust import AgentTrust
 from openlpm.agent.utilization import KEEP_S, UtilizationSampler
-from openlpm.errors import OpenLpmError, RequestInvalid, WrongState
+from openlpm.errors import OpenLpmError, RequestInvalid
 from openlpm.model import (
     ConsoleLine,
     Convergence,
     CpuModel,
     GuestVerdict,
+    LocalMover,
     MaintenanceChange,
     MigrationDefaults,
     MigrationProgress,
@@ -35,8 +36,9 @@ from openlpm.model import (
     SystemInfo,
     SystemUtilization,
 )
-from openlpm.mover.client import MoverClient
+from openlpm.mover.local import ask_local_mover
 from openlpm.serve import install_error_handlers
+from openlpm.trust import ServiceTrust, install_enrollment
 
 
 class CreatePartition(BaseModel):
@@ -60,12 +62,6 @@ class IncomingAddress(BaseModel):
     uri: str
 
 
-class Enrollment(BaseModel):
-    code: str = Field(repr=False)
-    certificate: str
-    authority: str
-
-
 class StorageCheck(BaseModel):
     profile: PartitionProfile
 
@@ -77,8 +73,8 @@ class MigrationLimits:
 
 
 def create_app(manager: PartitionManager, accel: str, qemu_version: str,
-               mover_url: str | None, limits: MigrationLimits = MigrationLimits(),
-               trust: AgentTrust | None = None) -> FastAPI:
+               mover_socket: Path | None, limits: MigrationLimits = MigrationLimits(),
+               trust: ServiceTrust | None = None) -> FastAPI:
     sampler = UtilizationSampler(manager.qemu_pids)
 
     @asynccontextmanager
@@ -97,16 +93,26 @@ def create_app(manager: PartitionManager, accel: str, qemu_version: str,
     app = FastAPI(title="openlpm agent", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
 
-    async def movers() -> tuple[MoverInfo, ...]:
-        if mover_url is None:
+    if trust is not None:
+        install_enrollment(app, trust)
+
+    async def local_movers() -> tuple[LocalMover, ...]:
+        if mover_socket is None:
             return ()
-        client = MoverClient(mover_url, timeout=2.0)
         try:
-            return (await client.info(),)
+            return (await ask_local_mover(mover_socket),)
         except OpenLpmError:
             return ()
-        finally:
-            await client.close()
+
+    async def movers() -> tuple[MoverInfo, ...]:
+        return tuple(mover.info for mover in await local_movers())
+
+    @app.get("/movers/enrollment-codes")
+    async def mover_enrollment_codes() -> dict[str, str]:
+        """The one-time codes of this system's movers that no console enrolled yet: the
+        console that enrolled this agent enrolls them with these."""
+        return {m.info.name: m.enrollment_code for m in await local_movers()
+                if m.enrollment_code is not None}
 
     @app.get("/system")
     async def system() -> SystemInfo:
@@ -124,21 +130,6 @@ def create_app(manager: PartitionManager, accel: str, qemu_version: str,
             movers=await movers(), san_url=manager.storage.san_url,
             io_services=manager.storage.io_services,
             vlans=manager.switch.vlans if manager.switch else ())
-
-    @app.get("/enrollment")
-    async def enrollment_request() -> dict[str, object]:
-        """The agent's certificate request, for the console that adds this system."""
-        if trust is None:
-            raise WrongState(f"Managed system {manager.system}'s agent runs without TLS "
-                             f"(--tls-dir), so it has nothing to enroll.", code="HSCLF509")
-        return {"request": trust.certificate_request(), "enrolled": trust.enrolled}
-
-    @app.post("/enrollment", status_code=204)
-    async def enroll(body: Enrollment) -> None:
-        if trust is None:
-            raise WrongState(f"Managed system {manager.system}'s agent runs without TLS "
-                             f"(--tls-dir), so it has nothing to enroll.", code="HSCLF509")
-        trust.enroll(body.code, body.certificate, body.authority)
 
     @app.post("/system/storage-check")
     async def storage_check(body: StorageCheck) -> StorageSeen:

@@ -17,22 +17,19 @@ from openlpm.model import (
     SystemInfo,
     SystemUtilization,
 )
-from openlpm.wire import ServiceClient
+from openlpm.wire import EnrollingClient
 
 
-class AgentClient(ServiceClient):
+class AgentClient(EnrollingClient):
     def __init__(self, base_url: str, system: str = "", timeout: float = 60.0,
                  tls: ssl.SSLContext | bool | None = None,
                  headers: dict[str, str] | None = None) -> None:
         super().__init__(base_url, f"Agent of managed system {system}", timeout=timeout,
                          tls=tls, headers=headers)
 
-    async def enrollment_request(self) -> str:
-        return str((await self.request("GET", "/enrollment"))["request"])
-
-    async def enroll(self, code: str, certificate: str, authority: str) -> None:
-        await self.request("POST", "/enrollment", json={
-            "code": code, "certificate": certificate, "authority": authority})
+    async def mover_enrollment_codes(self) -> dict[str, str]:
+        """The codes of this system's movers that no console enrolled yet, by name."""
+        return dict(await self.request("GET", "/movers/enrollment-codes"))
 
     async def system(self, timeout: float | None = None) -> SystemInfo:
         return SystemInfo.model_validate(await self.request("GET", "/system", timeout=timeout))

@@ -72,7 +72,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--kernel", type=Path, required=True, help="partition kernel")
     serve.add_argument("--initrd", type=Path, required=True, help="partition initramfs")
     serve.add_argument("--kernel-args", required=True)
-    serve.add_argument("--mover-url", help="this system's mover service")
+    serve.add_argument("--mover-socket", type=Path, metavar="PATH",
+                       help="the local socket of this system's mover service (its "
+                            "STATE_DIR/local.sock)")
     serve.add_argument("--san-url", help="the SAN's control API (for virtual FC and SCSI)")
     serve.add_argument("--san-key-file", type=Path, metavar="FILE",
                        help="the SAN's hosts.key (in its STATE_DIR/keys), which lets this "
@@ -87,8 +89,12 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--uplink", default="eth0", help="the interface the virtual switch "
                        "reaches the network through")
     serve.add_argument("--tls-dir", type=Path, metavar="DIR",
-                       help="serve over TLS, answering only the console that enrolls this "
-                            "system (its key, certificates and one-time enrollment code)")
+                       help="its key, certificates and one-time enrollment code (default: "
+                            "STATE_DIR/tls); it serves over TLS, answering only the console "
+                            "that enrolls this system, and nothing else until then")
+    serve.add_argument("--insecure", action="store_true",
+                       help="serve plain HTTP to anyone who reaches --listen: only for a "
+                            "host whose network nobody else reaches")
     serve.add_argument("--qemu", default="qemu-system-x86_64", help="QEMU binary")
     serve.add_argument("--max-active-migrations", type=int, default=16,
                        help="active migrations this system takes part in at once")
@@ -106,7 +112,15 @@ def parser() -> argparse.ArgumentParser:
                        help="the data address peer movers connect to, when it is not --data "
                             "(behind NAT or a relay); default: --data")
     serve.add_argument("--state-dir", type=Path, required=True,
-                       help="the mover's key and certificate, and its channels' sockets")
+                       help="the mover's keys, certificates and enrollment code, its "
+                            "channels' sockets, and local.sock, where its agent asks it")
+    serve.add_argument("--incoming-dir", type=Path, required=True, metavar="DIR",
+                       help="the agent's runtime directory of partitions (its "
+                            "STATE_DIR/run): a stream arriving for partition P goes to "
+                            "DIR/P/incoming.sock")
+    serve.add_argument("--insecure", action="store_true",
+                       help="serve the control API as plain HTTP to anyone who reaches "
+                            "--control: only for a host whose network nobody else reaches")
     serve.add_argument("--max-migrations", type=int, default=8,
                        help="migrations this mover carries at once (VIOS cfg_msp_lpm_ops)")
     serve.add_argument("--netns", metavar="NS", help="run inside network namespace NS")
@@ -360,9 +374,9 @@ def _agent_serve(args: argparse.Namespace) -> None:
     from openlpm.agent.api import MigrationLimits, create_app
     from openlpm.agent.partitions import Capacity, PartitionManager
     from openlpm.agent.qemu import BootImage, QemuSettings
-    from openlpm.agent.trust import AgentTrust
     from openlpm.net.switch import VirtualSwitch
     from openlpm.serve import bind, enter_netns, serve
+    from openlpm.trust import ServiceTrust
 
     if args.netns:
         enter_netns(args.netns)
@@ -373,22 +387,29 @@ def _agent_serve(args: argparse.Namespace) -> None:
                                Capacity(args.cpus, args.memory_mb), settings, args.san_url,
                                switch, args.io_services, _san_key(args))
     limits = MigrationLimits(args.max_active_migrations, args.max_inactive_migrations)
-    trust = AgentTrust(args.name, args.tls_dir) if args.tls_dir else None
-    serve(create_app(manager, args.accel, _qemu_version(args.qemu), args.mover_url, limits,
-                     trust), bind(args.listen), tls=trust.context if trust else None)
+    trust = None if args.insecure else ServiceTrust(
+        args.name, f"Managed system {args.name}", args.tls_dir or args.state_dir / "tls",
+        "agent")
+    serve(create_app(manager, args.accel, _qemu_version(args.qemu), args.mover_socket,
+                     limits, trust), bind(args.listen), tls=trust.context if trust else None)
 
 
 def _mover_serve(args: argparse.Namespace) -> None:
     from openlpm.model import MoverInfo
-    from openlpm.mover.api import create_app
+    from openlpm.mover.api import MoverSetup, create_app
     from openlpm.serve import bind, enter_netns, serve
+    from openlpm.trust import ServiceTrust
 
     if args.netns:
         enter_netns(args.netns)
-    info = MoverInfo(name=args.name, control_url=f"http://{args.control}",
+    trust = None if args.insecure else ServiceTrust(
+        args.name, f"Mover service {args.name}", args.state_dir / "control", "mover")
+    info = MoverInfo(name=args.name,
+                     control_url=f"{'http' if args.insecure else 'https'}://{args.control}",
                      data_address=args.advertise or args.data, version=__version__,
                      max_migrations=args.max_migrations)
-    serve(create_app(info, args.state_dir, args.data), bind(args.control))
+    setup = MoverSetup(info, args.state_dir, args.data, args.incoming_dir, trust)
+    serve(create_app(setup), bind(args.control), tls=trust.context if trust else None)
 
 
 def _san_serve(args: argparse.Namespace) -> None:

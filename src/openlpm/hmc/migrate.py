@@ -249,16 +249,16 @@ class MigrationJob:
         encrypted = self.plan.facts.encrypted
         await self._publish(source_msp_name=source_mover_info.name,
                             dest_msp_name=target_mover_info.name, encrypted=encrypted)
-        source_mover = self._mover(MoverClient(source_mover_info.control_url))
+        source_mover = self._mover(self.site.mover_client(source_mover_info.control_url))
         target_mover = self._mover(
             self.remote.mover(self.target.name, target_mover_info.name) if self.remote
-            else MoverClient(target_mover_info.control_url))
-        incoming = await self.target_agent.prepare_incoming(self.name, self.stream_options())
+            else self.site.mover_client(target_mover_info.control_url))
+        await self.target_agent.prepare_incoming(self.name, self.stream_options())
         # Undos are registered before the calls they undo: a call cut short by a stop or
         # by -w may still have acted, and an undo of what was not done is harmless.
         self._on_failure("close the target mover channel",
                          lambda: target_mover.close_channel(self.record.id))
-        await target_mover.expect(self.record.id, self.token, incoming, encrypted)
+        await target_mover.expect(self.record.id, self.token, self.name, encrypted)
         self._on_failure("close the source mover channel",
                          lambda: source_mover.close_channel(self.record.id))
         return await source_mover.open(self.record.id, self.token,

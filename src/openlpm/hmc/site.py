@@ -8,7 +8,7 @@ import ssl
 from urllib.parse import urlsplit
 
 from openlpm.agent.client import AgentClient
-from openlpm.authority import CertificateAuthority, fingerprint
+from openlpm.authority import CertificateAuthority, Use, fingerprint
 from openlpm.errors import ObjectNotFound, OpenLpmError, WrongState
 from openlpm.hmc.consoles import Consoles
 from openlpm.hmc.inventory import Inventory
@@ -16,7 +16,7 @@ from openlpm.hmc.remote import RemoteConsoleClient
 from openlpm.model import MoverInfo, Partition, RemoteConsole
 from openlpm.mover.client import MoverClient
 from openlpm.san.client import SanClient
-from openlpm.wire import ServiceClient
+from openlpm.wire import EnrollingClient, ServiceClient
 
 log = logging.getLogger("openlpm.hmc.site")
 MOVER_QUESTION_TIMEOUT_S = 5.0
@@ -58,16 +58,26 @@ class Site:
         """Give a new system's agent a certificate from this console's authority, after
         which it answers this console only. Its own certificate cannot be checked yet
         (the code, which only its host had, is what vouches for this exchange)."""
-        if self.agent_authority is None:
-            raise WrongState("This console has no authority for agents.", code="HSCLF509")
-        host = urlsplit(agent_url).hostname or ""
         agent = AgentClient(agent_url, name, tls=False)
         try:
-            certificate = self.agent_authority.issue(await agent.enrollment_request(), name,
-                                                     addresses=(host,))
-            await agent.enroll(code, certificate, self.agent_authority.certificate_pem)
+            await self._enroll(agent, name, agent_url, code)
         finally:
             await agent.close()
+
+    async def _enroll(self, service: EnrollingClient, name: str, url: str,
+                      code: str) -> None:
+        """Certify an agent or a mover service for server use only, for the address it
+        answers on; from then on it answers this console's client identity only."""
+        if self.agent_authority is None:
+            raise WrongState("This console has no authority for systems.", code="HSCLF509")
+        if not url.startswith("https://"):
+            raise WrongState(f"{service.what} at {url} runs without TLS (--insecure), so "
+                             f"it has nothing to enroll: add it without an enrollment code.",
+                             code="HSCLF509")
+        certificate = self.agent_authority.issue(
+            await service.enrollment_request(), name,
+            addresses=(urlsplit(url).hostname or "",), use=Use.SERVER)
+        await service.enroll(code, certificate, self.agent_authority.certificate_pem)
 
     @property
     def san(self) -> SanClient:
@@ -84,17 +94,33 @@ class Site:
     def mover(self, control_url: str) -> MoverClient:
         """A client for quick questions to a mover service (a migration opens its own)."""
         if control_url not in self._movers:
-            self._movers[control_url] = MoverClient(control_url,
-                                                    timeout=MOVER_QUESTION_TIMEOUT_S)
+            self._movers[control_url] = self.mover_client(control_url,
+                                                          MOVER_QUESTION_TIMEOUT_S)
         return self._movers[control_url]
+
+    def mover_client(self, control_url: str, timeout: float = 30.0) -> MoverClient:
+        """A new client of a mover service, as this console's identity."""
+        return MoverClient(control_url, timeout=timeout, tls=self.tls_for(control_url))
 
     async def enroll_movers(self, system: str) -> tuple[MoverInfo, ...]:
         """Issue each mover service of ``system`` a certificate for its encrypted streams;
-        it trusts this console's movers and those of the consoles it exchanged keys with."""
-        info = await self.agent(system).system()
+        it trusts this console's movers and those of the consoles it exchanged keys with.
+        A mover no console enrolled yet is first enrolled with the code its agent, which
+        this console enrolled, hands over."""
+        agent = self.agent(system)
+        info = await agent.system()
+        codes = await agent.mover_enrollment_codes()
         trusted = self.consoles.peer_authorities() if self.consoles else ()
         enrolled = []
         for mover in info.movers:
+            if mover.name in codes:
+                fresh = MoverClient(mover.control_url, timeout=MOVER_QUESTION_TIMEOUT_S,
+                                    tls=False)
+                try:
+                    await self._enroll(fresh, mover.name, mover.control_url,
+                                       codes[mover.name])
+                finally:
+                    await fresh.close()
             client = self.mover(mover.control_url)
             certificate = self.authority.issue(await client.certificate_request(), mover.name)
             enrolled.append(await client.install_certificate(

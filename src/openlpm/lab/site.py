@@ -273,7 +273,7 @@ def _start_system(state: LabState, spec: LabSpec, node: Node, image: PartitionIm
     _spawn(state, f"{name}-mover", workdir, [
         "mover", "serve", "--netns", node.namespace, "--name", mover,
         "--control", f"{address}:{MOVER_CONTROL_PORT}", "--data", f"{address}:{MOVER_DATA_PORT}",
-        "--state-dir", str(workdir / mover)])
+        "--state-dir", str(workdir / mover), "--incoming-dir", str(workdir / name / "run")])
     _spawn(state, f"{name}-agent", workdir, [
         "agent", "serve", "--netns", node.namespace, "--name", name,
         "--listen", f"{address}:{AGENT_PORT}", "--state-dir", str(workdir / name),
@@ -281,7 +281,7 @@ def _start_system(state: LabState, spec: LabSpec, node: Node, image: PartitionIm
         "--cpus", str(spec.cpus), "--memory-mb", str(spec.memory_mb), "--accel", state.accel,
         "--kernel", str(image.kernel), "--initrd", str(image.initrd),
         "--kernel-args", f"{KERNEL_ARGS} {spec.partition_args}".strip(),
-        "--mover-url", f"http://{address}:{MOVER_CONTROL_PORT}", "--san-url", SAN_URL,
+        "--mover-socket", str(workdir / mover / "local.sock"), "--san-url", SAN_URL,
         "--san-key-file", str(san_key_file(state.prefix, KeyHolder.HOSTS)),
         "--io-services", str(spec.io_services_of.get(name, spec.io_services)),
         "--vlans", ",".join(map(str, spec.vlans_of.get(name, spec.vlans))),

@@ -1,4 +1,10 @@
-"""The mover service's control API and its data port."""
+"""The mover service's control API, its data port, and its word to its own agent.
+
+The control API answers its console only (``ServiceTrust``): a channel decides where a
+partition's memory goes, so whoever drives it owns the partition. What a request may
+name is narrow: an incoming stream goes to the target partition's own incoming socket,
+which the mover derives from the partition's name; nothing in a request is a path.
+"""
 
 from __future__ import annotations
 
@@ -6,34 +12,47 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 from fastapi import FastAPI
-from pydantic import BaseModel
+from fastapi import Path as PathParameter
+from pydantic import BaseModel, Field
 
 from openlpm import __version__
-from openlpm.model import MoverInfo, MoverProbe
+from openlpm.model import NAME_PATTERN, LocalMover, MoverInfo, MoverProbe
 from openlpm.mover.channels import ChannelStats, ChannelTable, probe_peer, serve_data_port
 from openlpm.mover.credentials import MoverCredentials
+from openlpm.mover.local import local_socket
 from openlpm.serve import install_error_handlers
+from openlpm.trust import ServiceTrust, install_enrollment
+
+MIGRATION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+# A peer mover's data address: a host name or an IP address (v6 in brackets) and a port.
+PEER_PATTERN = r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253}):[0-9]{1,5}$"
+TOKEN_PATTERN = r"^[A-Za-z0-9_-]{16,128}$"
+PEM_MAX = 16384
+MigrationId = Annotated[str, PathParameter(pattern=MIGRATION_ID_PATTERN)]
 
 
 class IncomingChannel(BaseModel):
-    migration_id: str
-    token: str
-    forward_to: str
+    migration_id: str = Field(pattern=MIGRATION_ID_PATTERN)
+    token: str = Field(pattern=TOKEN_PATTERN, repr=False)
+    # The target partition: its stream goes to that partition's incoming QEMU.
+    partition: str = Field(pattern=NAME_PATTERN)
     encrypted: bool = True
 
 
 class OutgoingChannel(BaseModel):
-    migration_id: str
-    token: str
-    peer: str
+    migration_id: str = Field(pattern=MIGRATION_ID_PATTERN)
+    token: str = Field(pattern=TOKEN_PATTERN, repr=False)
+    peer: str = Field(pattern=PEER_PATTERN)
     encrypted: bool = True
 
 
 class ProbeRequest(BaseModel):
-    peer: str
+    peer: str = Field(pattern=PEER_PATTERN)
     encrypted: bool = True
 
 
@@ -44,25 +63,50 @@ class LocalAddress(BaseModel):
 
 
 class IssuedCertificate(BaseModel):
-    certificate: str
-    authority: str
+    certificate: str = Field(max_length=PEM_MAX)
+    authority: str = Field(max_length=PEM_MAX)
     # Authorities of other consoles whose movers may exchange streams with this one.
-    trusted: tuple[str, ...] = ()
+    trusted: tuple[str, ...] = Field(default=(), max_length=64)
 
 
 class CertificateRequest(BaseModel):
     request: str
 
 
-def create_app(info: MoverInfo, state_dir: Path, listen: str) -> FastAPI:
-    """``info.data_address`` is what peers connect to; the data port listens on ``listen``."""
-    credentials = MoverCredentials(info.name, state_dir / "tls")
-    channels = ChannelTable(credentials, state_dir / "channels")
+@dataclass(frozen=True)
+class MoverSetup:
+    """``info.data_address`` is what peers connect to; the data port listens on
+    ``listen``. ``incoming_dir`` holds the agent's partitions' runtime directories,
+    each with the incoming socket of a partition waiting for a stream."""
+
+    info: MoverInfo
+    state_dir: Path
+    listen: str
+    incoming_dir: Path
+    trust: ServiceTrust | None
+
+    @property
+    def local_socket(self) -> Path:
+        return self.state_dir / "local.sock"
+
+
+def create_app(setup: MoverSetup) -> FastAPI:
+    info, trust = setup.info, setup.trust
+    credentials = MoverCredentials(info.name, setup.state_dir / "tls")
+    channels = ChannelTable(credentials, setup.state_dir / "channels")
+
+    def describe() -> MoverInfo:
+        return info.model_copy(update={"certificate": credentials.describe()})
+
+    def local() -> LocalMover:
+        return LocalMover(info=describe(),
+                          enrollment_code=trust.enrollment_code() if trust else None)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        data = asyncio.create_task(serve_data_port(channels, listen))
-        yield
+        data = asyncio.create_task(serve_data_port(channels, setup.listen))
+        async with local_socket(setup.local_socket, local):
+            yield
         channels.close_all()
         data.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -70,10 +114,12 @@ def create_app(info: MoverInfo, state_dir: Path, listen: str) -> FastAPI:
 
     app = FastAPI(title="openlpm mover service", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
+    if trust is not None:
+        install_enrollment(app, trust)
 
     @app.get("/mover")
     async def mover() -> MoverInfo:
-        return info.model_copy(update={"certificate": credentials.describe()})
+        return describe()
 
     @app.get("/certificate-request")
     async def certificate_request() -> CertificateRequest:
@@ -83,7 +129,7 @@ def create_app(info: MoverInfo, state_dir: Path, listen: str) -> FastAPI:
     @app.put("/certificate")
     async def install_certificate(body: IssuedCertificate) -> MoverInfo:
         credentials.install(body.certificate, body.authority, body.trusted)
-        return await mover()
+        return describe()
 
     @app.post("/probe")
     async def probe(body: ProbeRequest) -> MoverProbe:
@@ -92,8 +138,8 @@ def create_app(info: MoverInfo, state_dir: Path, listen: str) -> FastAPI:
 
     @app.post("/channels/incoming")
     async def expect(body: IncomingChannel) -> ChannelStats:
-        return channels.expect(body.migration_id, body.token, body.forward_to,
-                               body.encrypted).stats()
+        target = f"unix:{setup.incoming_dir / body.partition / 'incoming.sock'}"
+        return channels.expect(body.migration_id, body.token, target, body.encrypted).stats()
 
     @app.post("/channels/outgoing")
     async def open_channel(body: OutgoingChannel) -> LocalAddress:
@@ -101,11 +147,11 @@ def create_app(info: MoverInfo, state_dir: Path, listen: str) -> FastAPI:
                                                     body.encrypted))
 
     @app.get("/channels/{migration_id}")
-    async def stats(migration_id: str) -> ChannelStats:
+    async def stats(migration_id: MigrationId) -> ChannelStats:
         return channels.get(migration_id).stats()
 
     @app.delete("/channels/{migration_id}")
-    async def close(migration_id: str) -> ChannelStats:
+    async def close(migration_id: MigrationId) -> ChannelStats:
         return channels.remove(migration_id)
 
     return app

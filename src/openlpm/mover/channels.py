@@ -37,7 +37,12 @@ log = logging.getLogger("openlpm.mover.channels")
 HEADER_PREFIX = b"OPENLPM-MOVER/1 "
 HEADER_MAX = 512
 ACCEPTED = b"OK\n"
+# A connection to the data port has this long, in all, to introduce itself (TLS
+# handshake and header); at most HANDSHAKES_MAX may be doing so at once, others are
+# closed at once: a peer that trickles bytes or opens connections by the thousand ties
+# up neither threads nor the port.
 HANDSHAKE_TIMEOUT_S = 10.0
+HANDSHAKES_MAX = 32
 # A probe is a connection that introduces itself as such and is answered, then closed.
 PROBE_HEADER = HEADER_PREFIX + b"probe\n"
 PROBE_TIMEOUT_S = 2.0
@@ -117,6 +122,7 @@ class ChannelTable:
         self.socket_dir = socket_dir
         socket_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._channels: dict[str, Channel] = {}
+        self._handshakes = threading.BoundedSemaphore(HANDSHAKES_MAX)
 
     def get(self, migration_id: str) -> Channel:
         try:
@@ -152,41 +158,62 @@ class ChannelTable:
         return channel
 
     def accept_peer(self, sock: socket.socket) -> None:
-        """Serve a connection to the data port in its own thread."""
+        """Serve a connection to the data port in its own thread, if a handshake may
+        start now."""
+        if not self._handshakes.acquire(blocking=False):
+            log.warning("refused a peer connection: %d are introducing themselves already",
+                        HANDSHAKES_MAX)
+            sock.close()
+            return
         threading.Thread(target=self._serve_peer, args=(sock,), daemon=True,
                          name="mover peer").start()
 
     def _serve_peer(self, sock: socket.socket) -> None:
         """A peer mover connected: check it, then join it to QEMU."""
-        sock.settimeout(HANDSHAKE_TIMEOUT_S)
+        try:
+            joined = self._introduced(sock)
+        finally:
+            self._handshakes.release()
+        if joined is not None:
+            self._carry(*joined)
+
+    def _introduced(self, sock: socket.socket) \
+            -> tuple[Channel, socket.socket, socket.socket] | None:
+        """The channel a peer's connection belongs to, the connection (inside TLS when
+        encrypted) and QEMU's; None, the connection closed, when it is refused."""
+        deadline = time.monotonic() + HANDSHAKE_TIMEOUT_S
         link = sock
         try:
+            sock.settimeout(HANDSHAKE_TIMEOUT_S)
             if sock.recv(1, socket.MSG_PEEK) == TLS_HANDSHAKE_RECORD:
                 server, _ = self.credentials.contexts()
                 link = server.wrap_socket(sock, server_side=True, suppress_ragged_eofs=False)
-            header = _read_line(link)
+            header = _read_line(link, deadline)
             if header == PROBE_HEADER:
                 link.sendall(ACCEPTED)
                 link.close()
-                return
+                return None
             channel = self._authenticate(header, encrypted=link is not sock)
             qemu = connect(channel.forward_to, HANDSHAKE_TIMEOUT_S)
             link.sendall(ACCEPTED)
-        except (OSError, ValueError, OpenLpmError) as exc:
+        # Whatever a peer sent, a refused connection is closed, never left to leak.
+        except Exception as exc:
             log.warning("refused a peer connection: %s", exc)
             link.close()
-            return
-        self._carry(channel, link, qemu)
+            sock.close()
+            return None
+        return channel, link, qemu
 
     def _authenticate(self, header: bytes, encrypted: bool) -> Channel:
         if not header.startswith(HEADER_PREFIX):
             raise ValueError("not a mover stream")
-        migration_id, _, token = header[len(HEADER_PREFIX):].decode().strip().partition(" ")
-        channel = self.get(migration_id)
-        if channel.direction != "incoming" or not hmac.compare_digest(channel.token, token):
-            raise ValueError(f"bad token for migration {migration_id}")
+        migration_id, _, token = header[len(HEADER_PREFIX):].strip().partition(b" ")
+        channel = self.get(migration_id.decode("ascii", errors="replace"))
+        if channel.direction != "incoming" or not hmac.compare_digest(
+                channel.token.encode(), token):
+            raise ValueError(f"bad token for migration {channel.migration_id}")
         if channel.encrypted and not encrypted:
-            raise ValueError(f"migration {migration_id} must arrive encrypted, and a peer "
+            raise ValueError(f"migration {channel.migration_id} must arrive encrypted, and a peer "
                              f"sent it in the clear")
         return channel
 
@@ -301,10 +328,16 @@ def _probe(peer: str, context: ssl.SSLContext | None) -> None:
         sock.close()
 
 
-def _read_line(sock: socket.socket) -> bytes:
-    """Read one short line, byte by byte: what follows it belongs to the relay."""
+def _read_line(sock: socket.socket, deadline: float | None = None) -> bytes:
+    """Read one short line, byte by byte (what follows it belongs to the relay), by
+    ``deadline`` (time.monotonic()) when given."""
     line = b""
     while not line.endswith(b"\n"):
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the header took too long")
+            sock.settimeout(left)
         byte = sock.recv(1)
         if not byte or len(line) >= HEADER_MAX:
             raise ValueError("incomplete header")

@@ -6,13 +6,13 @@ import ssl
 
 from openlpm.model import MoverInfo, MoverProbe
 from openlpm.mover.channels import ChannelStats
-from openlpm.wire import ServiceClient
+from openlpm.wire import EnrollingClient
 
 
-class MoverClient(ServiceClient):
+class MoverClient(EnrollingClient):
     def __init__(self, base_url: str, timeout: float = 30.0,
                  headers: dict[str, str] | None = None,
-                 tls: ssl.SSLContext | None = None) -> None:
+                 tls: ssl.SSLContext | bool | None = None) -> None:
         super().__init__(base_url, "Mover service", timeout=timeout, headers=headers,
                          tls=tls)
 
@@ -31,10 +31,11 @@ class MoverClient(ServiceClient):
         return MoverProbe.model_validate(await self.request(
             "POST", "/probe", json={"peer": peer, "encrypted": encrypted}))
 
-    async def expect(self, migration_id: str, token: str, forward_to: str,
+    async def expect(self, migration_id: str, token: str, partition: str,
                      encrypted: bool) -> None:
+        """Let the stream of ``migration_id`` in, to ``partition``'s incoming QEMU."""
         await self.request("POST", "/channels/incoming", json={
-            "migration_id": migration_id, "token": token, "forward_to": forward_to,
+            "migration_id": migration_id, "token": token, "partition": partition,
             "encrypted": encrypted})
 
     async def open(self, migration_id: str, token: str, peer: str, encrypted: bool) -> str:

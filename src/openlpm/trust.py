@@ -1,0 +1,126 @@
+"""A service's TLS identity, and the one console it answers (agents and mover services).
+
+At first start the service makes its key, a self-signed certificate and a one-time
+enrollment code (files in its TLS directory, mode 0600). The console that adds the
+system reads the service's certificate request, signs it with its authority for
+systems, and sends the certificate back with the code: from then on the service serves
+with that certificate and accepts only clients that present a certificate for client
+use from the same authority — which issues that use to the console's own identity only
+(the services' certificates are for server use, so one host's certificate opens no
+other host). Another console, or anyone without such a certificate, is refused during
+the TLS handshake. Until it is enrolled a service answers its enrollment routes only.
+Enrolling again needs the service's directory emptied by hand.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import ssl
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from openlpm.authority import certificate_request, ensure_key, issue_problem, self_signed
+from openlpm.errors import NotPermitted, RequestInvalid, WrongState
+from openlpm.private import write_private
+
+ENROLLMENT_PATH = "/enrollment"
+
+
+class Enrollment(BaseModel):
+    code: str = Field(repr=False, max_length=256)
+    certificate: str = Field(max_length=16384)
+    authority: str = Field(max_length=16384)
+
+
+class EnrollmentRequest(BaseModel):
+    request: str
+    enrolled: bool
+
+
+class ServiceTrust:
+    def __init__(self, name: str, what: str, directory: Path, key_name: str) -> None:
+        """``what`` names the service in messages ("Managed system sys1"); ``key_name``
+        the files' stem in ``directory`` (agent.key, agent.crt, ...)."""
+        self.name = name
+        self.what = what
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.key = directory / f"{key_name}.key"
+        self.certificate = directory / f"{key_name}.crt"
+        self.console_authority = directory / "console-authority.crt"
+        self.code_file = directory / "enrollment-code"
+        ensure_key(self.key)
+        if not self.certificate.exists():
+            write_private(self.certificate, self_signed(self.key.read_bytes(), name).encode())
+        if not self.enrolled and not self.code_file.exists():
+            write_private(self.code_file, (secrets.token_urlsafe(16) + "\n").encode())
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.minimum_version = ssl.TLSVersion.TLSv1_3
+        self.context.load_cert_chain(self.certificate, self.key)
+        if self.enrolled:
+            self._require_console()
+
+    @property
+    def enrolled(self) -> bool:
+        return self.console_authority.exists()
+
+    def enrollment_code(self) -> str | None:
+        """The one-time code, while no console enrolled this service."""
+        return None if self.enrolled else self.code_file.read_text().strip()
+
+    def certificate_request(self) -> str:
+        return certificate_request(self.key.read_bytes(), self.name)
+
+    def enroll(self, code: str, certificate_pem: str, authority_pem: str) -> None:
+        """Take the console's certificate and authority; from now on only it gets in.
+
+        Raises WrongState when a console enrolled this service already, NotPermitted for
+        a wrong code, RequestInvalid for a certificate its authority did not sign or that
+        is for another key.
+        """
+        if self.enrolled:
+            raise WrongState(f"{self.what} already answers its console; to give it to "
+                             f"another, empty its TLS directory and restart it.",
+                             code="HSCLF507")
+        expected = self.code_file.read_text().strip()
+        if not hmac.compare_digest(code.encode(), expected.encode()):
+            raise NotPermitted(f"Wrong enrollment code for {self.what}.", code="HSCLF506")
+        problem = issue_problem(certificate_pem, authority_pem, self.key.read_bytes())
+        if problem is not None:
+            raise RequestInvalid(f"{self.what} was sent {problem}.", code="HSCLF508")
+        write_private(self.certificate, certificate_pem.encode())
+        write_private(self.console_authority, authority_pem.encode())
+        self.code_file.unlink(missing_ok=True)
+        self.context.load_cert_chain(self.certificate, self.key)
+        self._require_console()
+
+    def _require_console(self) -> None:
+        self.context.load_verify_locations(cafile=self.console_authority)
+        self.context.verify_mode = ssl.CERT_REQUIRED
+
+
+def install_enrollment(app: FastAPI, trust: ServiceTrust) -> None:
+    """The enrollment routes; until a console enrolled the service, it answers nothing
+    else: whoever reaches the port first must not drive the host."""
+
+    @app.get(ENROLLMENT_PATH)
+    async def enrollment_request() -> EnrollmentRequest:
+        """The service's certificate request, for the console that adds it."""
+        return EnrollmentRequest(request=trust.certificate_request(), enrolled=trust.enrolled)
+
+    @app.post(ENROLLMENT_PATH, status_code=204)
+    async def enroll(body: Enrollment) -> None:
+        trust.enroll(body.code, body.certificate, body.authority)
+
+    @app.middleware("http")
+    async def enrolled_only(request: Request,
+                            call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if trust.enrolled or request.url.path == ENROLLMENT_PATH:
+            return await call_next(request)
+        error = NotPermitted(f"{trust.what} answers nothing but its enrollment until a "
+                             f"console adds it with its enrollment code.", code="HSCLF510")
+        return JSONResponse(error.to_wire(), status_code=error.http_status)
