@@ -18,7 +18,7 @@ from typing import Annotated
 
 from fastapi import FastAPI
 from fastapi import Path as PathParameter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from openlpm import __version__
 from openlpm.model import NAME_PATTERN, LocalMover, MoverInfo, MoverProbe
@@ -36,7 +36,13 @@ PEM_MAX = 16384
 MigrationId = Annotated[str, PathParameter(pattern=MIGRATION_ID_PATTERN)]
 
 
-class IncomingChannel(BaseModel):
+class Strict(BaseModel):
+    """A request body naming anything more than it should is refused, not half-read."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class IncomingChannel(Strict):
     migration_id: str = Field(pattern=MIGRATION_ID_PATTERN)
     token: str = Field(pattern=TOKEN_PATTERN, repr=False)
     # The target partition: its stream goes to that partition's incoming QEMU.
@@ -44,14 +50,14 @@ class IncomingChannel(BaseModel):
     encrypted: bool = True
 
 
-class OutgoingChannel(BaseModel):
+class OutgoingChannel(Strict):
     migration_id: str = Field(pattern=MIGRATION_ID_PATTERN)
     token: str = Field(pattern=TOKEN_PATTERN, repr=False)
     peer: str = Field(pattern=PEER_PATTERN)
     encrypted: bool = True
 
 
-class ProbeRequest(BaseModel):
+class ProbeRequest(Strict):
     peer: str = Field(pattern=PEER_PATTERN)
     encrypted: bool = True
 
@@ -62,7 +68,7 @@ class LocalAddress(BaseModel):
     uri: str
 
 
-class IssuedCertificate(BaseModel):
+class IssuedCertificate(Strict):
     certificate: str = Field(max_length=PEM_MAX)
     authority: str = Field(max_length=PEM_MAX)
     # Authorities of other consoles whose movers may exchange streams with this one.
