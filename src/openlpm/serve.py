@@ -11,14 +11,21 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
+from typing import Annotated
 
 import uvicorn
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pyroute2 import netns
 
 from openlpm.errors import OpenLpmError, RequestInvalid
+from openlpm.model import IDENTITY_PATTERN, LUN_NAME_PATTERN
+
+# Path parameters naming a LUN, and a WWPN or host it is mapped to: a value no such
+# object could have is refused before it reaches a file name or another service's URL.
+LunName = Annotated[str, Path(pattern=LUN_NAME_PATTERN)]
+LunIdentity = Annotated[str, Path(pattern=IDENTITY_PATTERN)]
 
 
 def install_error_handlers(app: FastAPI) -> None:

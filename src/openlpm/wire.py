@@ -2,18 +2,34 @@
 
 Servers send an ``OpenLpmError`` as its HTTP status and JSON body (``serve.py``); clients
 derive from ``ServiceClient`` so that body becomes the same error again and a part that
-does not answer becomes ``SystemUnreachable``. Kept free of server libraries so that
-the command-line tools start quickly.
+does not answer becomes ``SystemUnreachable``; every value they put in a URL's path goes
+through ``segment``. Kept free of server libraries so that the command-line tools start
+quickly.
 """
 
 from __future__ import annotations
 
 import ssl
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
-from openlpm.errors import OpenLpmError, SystemUnreachable, from_wire
+from openlpm.errors import OpenLpmError, RequestInvalid, SystemUnreachable, from_wire
+
+
+def segment(value: str) -> str:
+    """``value`` as exactly one segment of a URL's path, whatever it holds.
+
+    Percent-encoded whole, so a ``/``, ``?``, ``#`` or ``%`` in a name stays in it: a
+    name taken from a request never reaches another path of the service behind.
+    Raises RequestInvalid for ``""``, ``.`` and ``..``: no encoding keeps them a name
+    (httpx folds ``..`` into the path, and ``%2E%2E`` is ``..`` to RFC 3986).
+    """
+    if value in ("", ".", ".."):
+        raise RequestInvalid(f"{value!r} does not name anything: a name in a request "
+                             f"is not empty, '.' or '..'.", code="HSCLF530")
+    return quote(value, safe="")
 
 
 class ServiceClient:

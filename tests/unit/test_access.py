@@ -22,7 +22,7 @@ PROFILE = {"name": "p1", "min_mem": 256, "desired_mem": 256, "max_mem": 256,
            "min_procs": 1, "desired_procs": 1, "max_procs": 1}
 
 
-@pytest.mark.parametrize(("method", "path", "role"), [
+@pytest.mark.parametrize(("method", "route", "role"), [
     ("POST", "/login", None),
     ("POST", "/session", None),
     ("GET", "/", None),
@@ -30,17 +30,35 @@ PROFILE = {"name": "p1", "min_mem": 256, "desired_mem": 256, "max_mem": 256,
     ("GET", "/events", Role.VIEWER),
     ("POST", "/migrations", Role.OPERATOR),
     ("POST", "/validations", Role.OPERATOR),
-    ("POST", "/systems/sys1/partitions", Role.OPERATOR),
-    ("POST", "/san/luns/l1/mappings", Role.OPERATOR),
+    ("POST", "/systems/{system}/partitions", Role.OPERATOR),
+    ("POST", "/san/luns/{name}/mappings", Role.OPERATOR),
+    ("DELETE", "/san/luns/{name}/mappings/{identity}", Role.OPERATOR),
     ("POST", "/san/luns", Role.SUPERADMIN),
+    ("DELETE", "/san/luns/{name}", Role.SUPERADMIN),
     ("POST", "/systems", Role.SUPERADMIN),
-    ("DELETE", "/systems/sys1", Role.SUPERADMIN),
+    ("DELETE", "/systems/{system}", Role.SUPERADMIN),
+    ("POST", "/systems/{system}/movers/enroll", Role.SUPERADMIN),
     ("GET", "/users", Role.SUPERADMIN),
+    ("PATCH", "/users/{name}", Role.SUPERADMIN),
     ("POST", "/tokens", Role.VIEWER),
+    ("DELETE", "/tokens/{token_id}", Role.VIEWER),
+    ("GET", None, Role.SUPERADMIN),
 ])
-def test_each_request_needs_the_least_role_that_may_make_it(
-        method: str, path: str, role: Role | None) -> None:
-    assert required_role(method, path) == role
+def test_each_route_needs_the_least_role_that_may_call_it(
+        method: str, route: str | None, role: Role | None) -> None:
+    assert required_role(method, route) == role
+
+
+def test_every_route_of_the_console_has_its_rule(tmp_path: Path) -> None:
+    """The rules name templates as the routes spell them: a rule that matched no route
+    would leave its route to the catch-all, which lets operators in."""
+    paths = create_app(tmp_path / "hmc.db", name="hmc1").openapi()["paths"]
+    routes = {(method.upper(), path) for path, methods in paths.items() for method in methods}
+    for method, route in (("DELETE", "/san/luns/{name}"), ("POST", "/san/luns"),
+                          ("POST", "/systems"), ("POST", "/systems/{system}/movers/enroll"),
+                          ("PATCH", "/users/{name}"), ("POST", "/authkeys")):
+        assert (method, route) in routes
+        assert required_role(method, route) == Role.SUPERADMIN
 
 
 @pytest.fixture
@@ -159,3 +177,43 @@ def test_sessions_expire(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 def test_a_short_password_is_refused(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="HSCLF511"):
         Users(tmp_path / "u.db").create("hal", Role.VIEWER, "short")
+
+
+@pytest.mark.parametrize("path", [
+    "/san/luns/l1/mappings/%2e%2e", "/san/luns/l1/mappings/%2E%2E",
+    "/san/luns/l1/mappings/%2F", "/san/luns/l1/mappings/..%2F..",
+    "/san/luns/l1/mappings/..%2f..%2fl1", "/san/luns/l1/mappings/%2e%2e%2F%2e%2e"])
+def test_an_encoded_path_in_a_value_cannot_reach_another_route(
+        console: TestClient, path: str) -> None:
+    """DELETE of a mapping named '..' once reached the SAN as DELETE /luns/l1 (the
+    LUN itself, which only a super administrator may delete)."""
+    operator = add_user(console, "ivy", Role.OPERATOR)
+    reply = console.delete(path, headers=operator)
+    assert reply.status_code in (400, 404, 405), reply.text
+    assert reply.json()["code"] in ("HSCLF531", "HSCLF532")
+    assert any(user == "ivy" and action.startswith("DELETE /san/luns/l1")
+               and result == "refused" for user, action, result, _ in events(console))
+
+
+def test_a_role_is_decided_by_the_route_not_the_path_sent(console: TestClient) -> None:
+    operator = add_user(console, "joe", Role.OPERATOR)
+    admin = sign_in(console, *ADMIN)
+    # The LUN's own route, whatever its name looks like: a super administrator's.
+    reply = console.delete("/san/luns/%2e%2e", headers=operator)
+    assert reply.status_code == 403 and reply.json()["code"] == "HSCLF505"
+    reply = console.delete("/san/luns/%2e%2e", headers=admin)
+    assert reply.status_code == 400 and reply.json()["code"] == "HSCLF531"
+    assert ("hscroot", "DELETE /san/luns/..", "refused", "HSCLF531") in events(console)
+
+
+def test_a_request_no_route_takes_is_refused_and_a_change_audited(
+        console: TestClient) -> None:
+    viewer = add_user(console, "kim", Role.VIEWER)
+    reply = console.get("/no-such-page", headers=viewer)
+    assert reply.status_code == 404 and reply.json()["code"] == "HSCLF532"
+    reply = console.put("/systems", headers=viewer)
+    assert reply.status_code == 405 and reply.json()["code"] == "HSCLF532"
+    assert "POST" in reply.headers["allow"]
+    audited = events(console)
+    assert ("kim", "PUT /systems", "refused", "HSCLF532") in audited
+    assert not any(action == "GET /no-such-page" for _, action, _, _ in audited)

@@ -75,6 +75,16 @@ def test_another_console_changes_a_system_only_for_a_migration_it_announced(
     assert "No migration of web1 to sys2" in refused.json()["message"]
 
 
+@pytest.mark.parametrize("path", [
+    "partitions/%2e%2e", "partitions/web1/%2e%2e/%2e%2e/system/maintenance",
+    "partitions/web1/%2e/console"])
+def test_a_call_passed_on_to_an_agent_stays_on_its_path(console: TestClient,
+                                                        path: str) -> None:
+    refused = console.get(f"/peer/systems/sys2/agent/{path}")
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "HSCLF530"
+
+
 def test_a_migration_record_is_taken_only_for_a_system_of_this_console(
         console: TestClient) -> None:
     record = MigrationRecord(id="m1", partition="web1", source="sys1", target="sys2",

@@ -17,7 +17,7 @@ from openlpm.model import (
     SystemInfo,
     SystemUtilization,
 )
-from openlpm.wire import EnrollingClient
+from openlpm.wire import EnrollingClient, segment
 
 
 class AgentClient(EnrollingClient):
@@ -58,7 +58,7 @@ class AgentClient(EnrollingClient):
         return [Partition.model_validate(p) for p in await self.request("GET", "/partitions")]
 
     async def partition(self, name: str) -> Partition:
-        return Partition.model_validate(await self.request("GET", f"/partitions/{name}"))
+        return Partition.model_validate(await self.request("GET", _partition(name)))
 
     async def create(self, profile: PartitionProfile, incoming_migration: str | None = None,
                      running: bool = False) -> Partition:
@@ -68,57 +68,57 @@ class AgentClient(EnrollingClient):
 
     async def set_migration_disabled(self, name: str, disabled: bool) -> Partition:
         return Partition.model_validate(await self.request(
-            "PATCH", f"/partitions/{name}", json={"migration_disabled": disabled}))
+            "PATCH", _partition(name), json={"migration_disabled": disabled}))
 
     async def runtime(self, name: str) -> PartitionRuntime:
         return PartitionRuntime.model_validate(
-            await self.request("GET", f"/partitions/{name}/runtime"))
+            await self.request("GET", f"{_partition(name)}/runtime"))
 
     async def keep(self, name: str) -> Partition:
-        return Partition.model_validate(await self.request("POST", f"/partitions/{name}/keep"))
+        return Partition.model_validate(await self.request("POST", f"{_partition(name)}/keep"))
 
     async def ask_guest(self, name: str) -> GuestVerdict:
         return GuestVerdict.model_validate(
-            await self.request("POST", f"/partitions/{name}/mobility-check"))
+            await self.request("POST", f"{_partition(name)}/mobility-check"))
 
     async def remove(self, name: str) -> None:
-        await self.request("DELETE", f"/partitions/{name}")
+        await self.request("DELETE", _partition(name))
 
     async def activate(self, name: str) -> Partition:
         return Partition.model_validate(
-            await self.request("POST", f"/partitions/{name}/activate"))
+            await self.request("POST", f"{_partition(name)}/activate"))
 
     async def shutdown(self, name: str, immediate: bool) -> Partition:
         return Partition.model_validate(await self.request(
-            "POST", f"/partitions/{name}/shutdown", params={"immediate": immediate}))
+            "POST", f"{_partition(name)}/shutdown", params={"immediate": immediate}))
 
     async def prepare_incoming(self, name: str, options: StreamOptions) -> str:
         """Where the target QEMU waits for the stream (unix:PATH)."""
-        body = await self.request("POST", f"/partitions/{name}/incoming",
+        body = await self.request("POST", f"{_partition(name)}/incoming",
                                   json=options.model_dump(mode="json"))
         return str(body["uri"])
 
     async def finish_incoming(self, name: str) -> Partition:
         return Partition.model_validate(
-            await self.request("POST", f"/partitions/{name}/incoming/finish"))
+            await self.request("POST", f"{_partition(name)}/incoming/finish"))
 
     async def start_outgoing(self, name: str, uri: str,
                              options: StreamOptions) -> None:
-        await self.request("POST", f"/partitions/{name}/outgoing",
+        await self.request("POST", f"{_partition(name)}/outgoing",
                            json={"uri": uri, "options": options.model_dump(mode="json")})
 
     async def tune_outgoing(self, name: str, downtime_limit_ms: int) -> None:
-        await self.request("POST", f"/partitions/{name}/outgoing/tune",
+        await self.request("POST", f"{_partition(name)}/outgoing/tune",
                            json={"downtime_limit_ms": downtime_limit_ms})
 
     async def start_postcopy(self, name: str) -> None:
-        await self.request("POST", f"/partitions/{name}/outgoing/postcopy")
+        await self.request("POST", f"{_partition(name)}/outgoing/postcopy")
 
     async def mark_outgoing(self, name: str) -> None:
-        await self.request("POST", f"/partitions/{name}/outgoing/inactive")
+        await self.request("POST", f"{_partition(name)}/outgoing/inactive")
 
     async def unmark_outgoing(self, name: str) -> None:
-        await self.request("DELETE", f"/partitions/{name}/outgoing/inactive")
+        await self.request("DELETE", f"{_partition(name)}/outgoing/inactive")
 
     async def outgoing_progress(self, name: str, wait: float = 0.0,
                                 known_status: str | None = None) -> MigrationProgress:
@@ -126,21 +126,25 @@ class AgentClient(EnrollingClient):
         if known_status is not None:
             params["known_status"] = known_status
         return MigrationProgress.model_validate(await self.request(
-            "GET", f"/partitions/{name}/outgoing", params=params))
+            "GET", f"{_partition(name)}/outgoing", params=params))
 
     async def cancel_outgoing(self, name: str) -> None:
-        await self.request("POST", f"/partitions/{name}/outgoing/cancel")
+        await self.request("POST", f"{_partition(name)}/outgoing/cancel")
 
     async def console(self, name: str, lines: int) -> list[ConsoleLine]:
-        body = await self.request("GET", f"/partitions/{name}/console",
+        body = await self.request("GET", f"{_partition(name)}/console",
                                   params={"lines": lines})
         return [ConsoleLine.model_validate(line) for line in body]
 
     async def final_console(self, name: str, lines: int) -> list[ConsoleLine]:
-        body = await self.request("POST", f"/partitions/{name}/console/final",
+        body = await self.request("POST", f"{_partition(name)}/console/final",
                                   params={"lines": lines})
         return [ConsoleLine.model_validate(line) for line in body]
 
     async def merge_console(self, name: str, history: list[ConsoleLine]) -> None:
-        await self.request("POST", f"/partitions/{name}/console",
+        await self.request("POST", f"{_partition(name)}/console",
                            json=[line.model_dump() for line in history])
+
+
+def _partition(name: str) -> str:
+    return f"/partitions/{segment(name)}"

@@ -41,7 +41,7 @@ from openlpm.model import (
     ValidationReport,
 )
 from openlpm.paths import last_lab
-from openlpm.wire import ServiceClient, decode
+from openlpm.wire import ServiceClient, decode, segment
 
 DEFAULT_URL = "http://127.0.0.1:8480"
 
@@ -104,10 +104,10 @@ class HmcClient(ServiceClient):
 
     async def change_user(self, name: str, change: UserChange) -> User:
         return User.model_validate(await self.request(
-            "PATCH", f"/users/{name}", json=change.model_dump(exclude_none=True)))
+            "PATCH", f"/users/{segment(name)}", json=change.model_dump(exclude_none=True)))
 
     async def remove_user(self, name: str) -> None:
-        await self.request("DELETE", f"/users/{name}")
+        await self.request("DELETE", f"/users/{segment(name)}")
 
     async def tokens(self) -> list[ApiToken]:
         return [ApiToken.model_validate(t) for t in await self.request("GET", "/tokens")]
@@ -117,7 +117,7 @@ class HmcClient(ServiceClient):
                                                               json={"name": name}))
 
     async def remove_token(self, token_id: str) -> None:
-        await self.request("DELETE", f"/tokens/{token_id}")
+        await self.request("DELETE", f"/tokens/{segment(token_id)}")
 
     async def exchange_keys(self, exchange: KeyExchange) -> RemoteConsole:
         return RemoteConsole.model_validate(await self.request(
@@ -141,34 +141,34 @@ class HmcClient(ServiceClient):
             "POST", "/san/luns", json=request.model_dump(exclude_none=True)))
 
     async def delete_lun(self, name: str) -> None:
-        await self.request("DELETE", f"/san/luns/{name}")
+        await self.request("DELETE", _lun(name))
 
     async def map_lun(self, name: str, identity: str) -> Lun:
         return Lun.model_validate(await self.request(
-            "POST", f"/san/luns/{name}/mappings", json={"identity": identity}))
+            "POST", f"{_lun(name)}/mappings", json={"identity": identity}))
 
     async def unmap_lun(self, name: str, identity: str) -> Lun:
         return Lun.model_validate(await self.request(
-            "DELETE", f"/san/luns/{name}/mappings/{identity}"))
+            "DELETE", f"{_lun(name)}/mappings/{segment(identity)}"))
 
     async def systems(self) -> list[SystemSummary]:
         return [SystemSummary.model_validate(s) for s in await self.request("GET", "/systems")]
 
     async def system(self, system: str) -> SystemSummary:
-        return SystemSummary.model_validate(await self.request("GET", f"/systems/{system}"))
+        return SystemSummary.model_validate(await self.request("GET", _system(system)))
 
     async def system_migration(self, system: str) -> dict[str, Any]:
-        body: dict[str, Any] = await self.request("GET", f"/systems/{system}/migration")
+        body: dict[str, Any] = await self.request("GET", f"{_system(system)}/migration")
         return body
 
     async def set_maintenance(self, system: str, on: bool) -> SystemInfo:
         return SystemInfo.model_validate(await self.request(
-            "PUT", f"/systems/{system}/maintenance", json={"maintenance": on}))
+            "PUT", f"{_system(system)}/maintenance", json={"maintenance": on}))
 
     async def evacuate(self, system: str, targets: list[str], dry_run: bool) -> \
             EvacuationPlan:
         return EvacuationPlan.model_validate(await self.request(
-            "POST", f"/systems/{system}/evacuation",
+            "POST", f"{_system(system)}/evacuation",
             json={"targets": targets, "dry_run": dry_run}))
 
     async def utilization(self, window_s: float) -> list[SystemUtilization]:
@@ -180,54 +180,54 @@ class HmcClient(ServiceClient):
             "POST", "/balance", json=request.model_dump(mode="json")))
 
     async def enroll_movers(self, system: str) -> list[MoverInfo]:
-        body = await self.request("POST", f"/systems/{system}/movers/enroll")
+        body = await self.request("POST", f"{_system(system)}/movers/enroll")
         return [MoverInfo.model_validate(m) for m in body]
 
     async def set_migration_defaults(self, system: str, changes: dict[str, str]) -> SystemInfo:
         return SystemInfo.model_validate(await self.request(
-            "PATCH", f"/systems/{system}/migration-defaults", json=changes))
+            "PATCH", f"{_system(system)}/migration-defaults", json=changes))
 
     async def cpu_models(self, system: str) -> list[CpuModel]:
         return [CpuModel.model_validate(m)
-                for m in await self.request("GET", f"/systems/{system}/cpu-models")]
+                for m in await self.request("GET", f"{_system(system)}/cpu-models")]
 
     async def mover_pairs(self, system: str, target: str, remote_hmc: str | None = None,
                           remote_user: str | None = None) -> list[dict[str, Any]]:
         params = {"target": target, "remote_hmc": remote_hmc, "remote_user": remote_user}
         body: list[dict[str, Any]] = await self.request(
-            "GET", f"/systems/{system}/mover-pairs",
+            "GET", f"{_system(system)}/mover-pairs",
             params={key: value for key, value in params.items() if value is not None})
         return body
 
     async def set_migration_disabled(self, system: str, name: str,
                                      disabled: bool) -> PartitionSummary:
         return PartitionSummary.model_validate(await self.request(
-            "PATCH", f"/systems/{system}/partitions/{name}",
+            "PATCH", _partition(system, name),
             json={"migration_disabled": disabled}))
 
     async def partitions(self, system: str) -> list[PartitionSummary]:
         return [PartitionSummary.model_validate(p)
-                for p in await self.request("GET", f"/systems/{system}/partitions")]
+                for p in await self.request("GET", f"{_system(system)}/partitions")]
 
     async def create_partition(self, system: str, profile: PartitionProfile) -> \
             PartitionSummary:
         return PartitionSummary.model_validate(await self.request(
-            "POST", f"/systems/{system}/partitions", json=profile.model_dump()))
+            "POST", f"{_system(system)}/partitions", json=profile.model_dump()))
 
     async def remove_partition(self, system: str, name: str) -> None:
-        await self.request("DELETE", f"/systems/{system}/partitions/{name}")
+        await self.request("DELETE", _partition(system, name))
 
     async def activate(self, system: str, name: str) -> PartitionSummary:
         return PartitionSummary.model_validate(
-            await self.request("POST", f"/systems/{system}/partitions/{name}/activate"))
+            await self.request("POST", f"{_partition(system, name)}/activate"))
 
     async def shutdown(self, system: str, name: str, immediate: bool) -> PartitionSummary:
         return PartitionSummary.model_validate(await self.request(
-            "POST", f"/systems/{system}/partitions/{name}/shutdown",
+            "POST", f"{_partition(system, name)}/shutdown",
             params={"immediate": immediate}))
 
     async def console(self, system: str, name: str, lines: int) -> list[ConsoleLine]:
-        body = await self.request("GET", f"/systems/{system}/partitions/{name}/console",
+        body = await self.request("GET", f"{_partition(system, name)}/console",
                                   params={"lines": lines})
         return [ConsoleLine.model_validate(line) for line in body]
 
@@ -241,11 +241,11 @@ class HmcClient(ServiceClient):
 
     async def stop(self, system: str, name: str) -> MigrationRecord:
         return MigrationRecord.model_validate(await self.request(
-            "POST", f"/systems/{system}/partitions/{name}/migration/stop"))
+            "POST", f"{_partition(system, name)}/migration/stop"))
 
     async def recover(self, system: str, name: str, force: bool) -> MigrationRecord:
         return MigrationRecord.model_validate(await self.request(
-            "POST", f"/systems/{system}/partitions/{name}/migration/recover",
+            "POST", f"{_partition(system, name)}/migration/recover",
             params={"force": force}))
 
     async def migrations(self, system: str) -> list[MigrationRecord]:
@@ -254,11 +254,11 @@ class HmcClient(ServiceClient):
 
     async def journal(self, migration_id: str) -> list[JournalEntry]:
         return [JournalEntry.model_validate(e) for e in
-                await self.request("GET", f"/migrations/{migration_id}/journal")]
+                await self.request("GET", f"/migrations/{segment(migration_id)}/journal")]
 
     async def follow(self, migration_id: str) -> AsyncIterator[MigrationRecord]:
         """The migration's record each time it changes, until it is finished."""
-        path = f"/migrations/{migration_id}/events"
+        path = f"/migrations/{segment(migration_id)}/events"
         try:
             async with self._http.stream("GET", path, timeout=None) as response:
                 if not response.is_success:
@@ -270,3 +270,15 @@ class HmcClient(ServiceClient):
         except httpx.HTTPError as exc:
             raise SystemUnreachable(f"Lost the HMC at {self.base_url} while following "
                                     f"migration {migration_id}: {exc}.") from exc
+
+
+def _system(system: str) -> str:
+    return f"/systems/{segment(system)}"
+
+
+def _partition(system: str, name: str) -> str:
+    return f"{_system(system)}/partitions/{segment(name)}"
+
+
+def _lun(name: str) -> str:
+    return f"/san/luns/{segment(name)}"

@@ -2,9 +2,10 @@
 
 Every request but signing in and the web console's static pages carries a session or an
 API token (``Authorization: Bearer TOKEN``, or the web console's cookie), and its user's
-role decides whether it may go on (``required_role``). Every request that changes
-something, and every refused one, is written to the audit log: who, what, when, and the
-result. Request bodies are never written there: they may hold passwords.
+role decides whether it may go on (``required_role``, by the route the request matched).
+Every request that changes something, and every refused one, is written to the audit
+log: who, what, when, and the result. Request bodies are never written there: they may
+hold passwords.
 """
 
 from __future__ import annotations
@@ -14,10 +15,19 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from fastapi import Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.convertors import PathConvertor
+from starlette.exceptions import HTTPException
 
-from openlpm.errors import NotPermitted, NotSignedIn, OpenLpmError
+from openlpm.errors import (
+    NotPermitted,
+    NotSignedIn,
+    ObjectNotFound,
+    OpenLpmError,
+    RequestInvalid,
+)
 from openlpm.hmc.database import open_database
 from openlpm.hmc.users import Users
 from openlpm.model import AuditEvent, Role, User
@@ -25,7 +35,10 @@ from openlpm.model import AuditEvent, Role, User
 COOKIE = "openlpm_session"
 # Each role may do what the roles before it may.
 RANKS = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.SUPERADMIN: 2}
-# (method, path pattern, the least role): first match wins; None = anyone.
+# (method, route pattern, the least role): first match wins; None = anyone. Matched
+# against the route's path template ("/san/luns/{name}"), never the path a request was
+# sent to, so no value in it (an encoded "/" or "..") can change which rule applies.
+# In a pattern, "{}" is any one parameter of a template.
 RULES: tuple[tuple[str, str, Role | None], ...] = (
     ("POST", r"/login", None),
     ("*", r"/session", None),
@@ -33,10 +46,10 @@ RULES: tuple[tuple[str, str, Role | None], ...] = (
     ("*", r"/users(/.*)?", Role.SUPERADMIN),
     ("*", r"/authkeys(/.*)?", Role.SUPERADMIN),
     ("POST", r"/systems", Role.SUPERADMIN),
-    ("DELETE", r"/systems/[^/]+", Role.SUPERADMIN),
-    ("POST", r"/systems/[^/]+/movers/enroll", Role.SUPERADMIN),
+    ("DELETE", r"/systems/{}", Role.SUPERADMIN),
+    ("POST", r"/systems/{}/movers/enroll", Role.SUPERADMIN),
     ("POST", r"/san/luns", Role.SUPERADMIN),
-    ("DELETE", r"/san/luns/[^/]+", Role.SUPERADMIN),
+    ("DELETE", r"/san/luns/{}", Role.SUPERADMIN),
     ("*", r"/tokens(/.*)?", Role.VIEWER),
     # Listed with the console's keys for another console, for who may migrate there.
     ("GET", r"/remote-systems", Role.OPERATOR),
@@ -44,6 +57,10 @@ RULES: tuple[tuple[str, str, Role | None], ...] = (
     ("HEAD", r".*", Role.VIEWER),
     ("*", r".*", Role.OPERATOR),
 )
+# What a value in a route's path may be: a name (of a system, partition, LUN, WWPN or
+# host, user, token or migration). Anything else (".." or a "/" sent encoded, a control
+# character) is refused before it reaches another service's URL or a file name.
+PARAMETER_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}"
 AUDIT_SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, user TEXT NOT NULL,
@@ -51,11 +68,38 @@ CREATE TABLE IF NOT EXISTS audit (
 """
 
 
-def required_role(method: str, path: str) -> Role | None:
+def required_role(method: str, route: str | None) -> Role | None:
+    """The least role that may call ``route`` (a path template) with ``method``; the
+    highest for a request that matched no route."""
     for wanted, pattern, role in RULES:
-        if wanted in ("*", method) and re.fullmatch(pattern, path):
+        if wanted in ("*", method) and route is not None and \
+                re.fullmatch(pattern.replace("{}", r"\{[^{}/]+\}"), route):
             return role
     return Role.SUPERADMIN
+
+
+def route_of(request: Request) -> str | None:
+    """The path template of the route ``request`` matched (known once it is routed)."""
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else None
+
+
+def require_names(request: Request) -> None:
+    """Every parameter in the request's path is a name (PARAMETER_PATTERN), but a
+    ``{...:path}`` one, which its route passes on segment by segment.
+
+    Raises RequestInvalid (HSCLF531).
+    """
+    convertors = getattr(request.scope.get("route"), "param_convertors", {})
+    for key, value in request.path_params.items():
+        if isinstance(convertors.get(key), PathConvertor):
+            continue
+        if not re.fullmatch(PARAMETER_PATTERN, str(value)):
+            raise RequestInvalid(
+                f"{key} {str(value)!r} is not a name: names in a request's path are "
+                f"letters, digits, '_', '.', ':' and '-', beginning with a letter or "
+                f"digit.", code="HSCLF531")
 
 
 def may(user: User, needed: Role) -> bool:
@@ -93,10 +137,18 @@ class Guard:
             return header[7:].strip()
         return request.cookies.get(COOKIE)
 
+    def who(self, request: Request) -> str:
+        """The name of the user the request's session or token is of, or ``-``."""
+        token = self.token(request)
+        try:
+            return self.users.identify(token).name if token else "-"
+        except OpenLpmError:
+            return "-"
+
     async def __call__(self, request: Request) -> AsyncIterator[User | None]:
         method, path = request.method, request.url.path
         action = f"{method} {path}"
-        needed = required_role(method, path)
+        needed = required_role(method, route_of(request))
         if needed is None:
             yield None
             return
@@ -112,6 +164,7 @@ class Guard:
                 raise NotPermitted(
                     f"User {user.name} ({user.role.value}) may not {method} {path}: that "
                     f"needs the role {needed.value} or higher.", code="HSCLF505")
+            require_names(request)
         except OpenLpmError as exc:
             self.audit.record(user.name if user else "-", action, "refused", exc.code)
             raise
@@ -131,3 +184,23 @@ class Guard:
             self.audit.record(user.name, action, "failed", "HSCLF100")
             raise
         self.audit.record(user.name, action, "done")
+
+
+def install_unrouted(app: FastAPI, guard: Guard) -> None:
+    """A request that matches no route (a path this console lacks, or a method that
+    path lacks) gets its 404 or 405 as an openlpm error (HSCLF532); one that would have
+    changed something is a refusal, audited, since the guard of a route never saw it."""
+
+    async def unrouted(request: Request, exc: Exception) -> JSONResponse:
+        # Registered for 404 and 405, which Starlette raises as HTTPException only.
+        http = exc if isinstance(exc, HTTPException) else HTTPException(404)
+        error = ObjectNotFound(f"This console has no {request.method} {request.url.path}; "
+                               f"its API is described at /docs.", code="HSCLF532")
+        if request.method not in ("GET", "HEAD"):
+            guard.audit.record(guard.who(request), f"{request.method} {request.url.path}",
+                               "refused", error.code)
+        return JSONResponse(error.to_wire(), status_code=http.status_code,
+                            headers=http.headers)
+
+    app.add_exception_handler(404, unrouted)
+    app.add_exception_handler(405, unrouted)

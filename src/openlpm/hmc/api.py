@@ -18,7 +18,7 @@ from openlpm import __version__
 from openlpm.agent.client import AgentClient
 from openlpm.authority import CertificateAuthority, client_context
 from openlpm.errors import ObjectNotFound, OpenLpmError, RequestInvalid, WrongState
-from openlpm.hmc.access import AuditLog, Guard
+from openlpm.hmc.access import AuditLog, Guard, install_unrouted
 from openlpm.hmc.balancing import Balancer
 from openlpm.hmc.board import MigrationBoard, SystemChanged
 from openlpm.hmc.checks.facts import stream_encrypted
@@ -147,6 +147,7 @@ def create_app(db_path: Path, name: str = "", first_admin: tuple[str, str] | Non
     app = FastAPI(title="openlpm HMC", version=__version__, lifespan=lifespan,
                   dependencies=[Depends(guard)])
     install_error_handlers(app)
+    install_unrouted(app, guard)
     install_user_api(app, users, audit, guard)
     install_san_api(app, site)
     install_consoles_api(app, site, board, consoles, name)

@@ -44,6 +44,7 @@ from openlpm.model import (
     PeerTrust,
     RemoteConsole,
 )
+from openlpm.wire import segment
 
 # The calls a remote console's migration makes of a target agent and mover here: the
 # partition's name (or the migration's id) is the first group of the ones that change.
@@ -131,18 +132,18 @@ def install_consoles_api(app: FastAPI, site: Site, board: MigrationBoard,
 
     @peer.api_route("/systems/{system}/agent/{path:path}", methods=["GET", "POST", "DELETE"])
     async def agent(system: str, path: str, request: Request) -> Any:
-        body = await _body(request)
+        body, call = await _body(request), _passed_on(path)
         subject = _allowed(AGENT_CALLS, request.method, f"/{path}", "agent")
         if request.method != "GET" and path != "system/storage-check":
             await _require_migration(board, site, system, request.method, path,
                                      subject or _field(body, "profile", "name"))
-        return await site.agent(system).request(request.method, f"/{path}", json=body,
+        return await site.agent(system).request(request.method, call, json=body,
                                                 params=dict(request.query_params))
 
     @peer.api_route("/systems/{system}/movers/{mover}/{path:path}",
                     methods=["GET", "POST", "DELETE"])
     async def mover(system: str, mover: str, path: str, request: Request) -> Any:
-        body = await _body(request)
+        body, call = await _body(request), _passed_on(path)
         subject = _allowed(MOVER_CALLS, request.method, f"/{path}", "mover")
         if path != "mover":
             wanted = subject or _field(body, "migration_id")
@@ -155,8 +156,7 @@ def install_consoles_api(app: FastAPI, site: Site, board: MigrationBoard,
         if found is None:
             raise ObjectNotFound(f"Managed system {system} has no mover service {mover}.",
                                  code="HSCLF195")
-        return await site.mover(found.control_url).request(request.method, f"/{path}",
-                                                           json=body)
+        return await site.mover(found.control_url).request(request.method, call, json=body)
 
     app.include_router(keys)
     app.include_router(peer)
@@ -219,6 +219,12 @@ async def _body(request: Request) -> Any:
         return await request.json()
     except ValueError:
         raise RequestInvalid("The request body is not JSON.", code="HSCLF101") from None
+
+
+def _passed_on(path: str) -> str:
+    """The path of a call passed on to an agent or mover, each of its segments encoded
+    again: the one checked by ``_allowed`` is the one the agent or mover receives."""
+    return "".join(f"/{segment(part)}" for part in path.split("/"))
 
 
 def _field(body: Any, *path: str) -> str:

@@ -24,7 +24,7 @@ from openlpm.model import (
     RemoteConsole,
 )
 from openlpm.mover.client import MoverClient
-from openlpm.wire import ServiceClient
+from openlpm.wire import ServiceClient, segment
 
 # A record pushed for the remote's lslparmigr must not hold up the migration.
 PUBLISH_TIMEOUT_S = 2.0
@@ -114,7 +114,7 @@ class RemoteConsoleClient(ServiceClient):
         return str(body["token"]["id"]), str(body["secret"])
 
     async def remove_token(self, session: str, token_id: str) -> None:
-        await self.request("DELETE", f"/tokens/{token_id}",
+        await self.request("DELETE", f"/tokens/{segment(token_id)}",
                            headers={"Authorization": f"Bearer {session}"})
 
     async def sign_out(self, session: str) -> None:
@@ -130,7 +130,7 @@ class RemoteConsoleClient(ServiceClient):
             timeout=VALIDATION_TIMEOUT_S))
 
     async def publish(self, record: MigrationRecord, timeout: float | None = None) -> None:
-        await self.request("PUT", f"/peer/migrations/{record.id}",
+        await self.request("PUT", f"/peer/migrations/{segment(record.id)}",
                            json=record.model_dump(mode="json"), timeout=timeout)
 
     async def systems(self) -> list[str]:
@@ -141,12 +141,12 @@ class RemoteConsoleClient(ServiceClient):
         """The remote system's agent, reached through its console (closed with it)."""
         if system not in self._agents:
             self._agents[system] = AgentClient(
-                f"{self.base_url}/peer/systems/{system}/agent", system,
+                f"{self.base_url}/peer/systems/{segment(system)}/agent", system,
                 headers=self._headers, tls=self._tls)
         return self._agents[system]
 
     def mover(self, system: str, mover: str) -> MoverClient:
         """A mover service of the remote system, reached through its console (the
         caller closes it)."""
-        return MoverClient(f"{self.base_url}/peer/systems/{system}/movers/{mover}",
-                           headers=self._headers, tls=self._tls)
+        path = f"/peer/systems/{segment(system)}/movers/{segment(mover)}"
+        return MoverClient(f"{self.base_url}{path}", headers=self._headers, tls=self._tls)

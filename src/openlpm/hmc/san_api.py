@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI
 
 from openlpm.hmc.site import Site
 from openlpm.model import Lun, LunCreate, LunMapping
+from openlpm.serve import LunIdentity, LunName
 
 
 def install_san_api(app: FastAPI, site: Site) -> None:
@@ -24,15 +25,15 @@ def install_san_api(app: FastAPI, site: Site) -> None:
         return await site.san.create(body)
 
     @router.delete("/luns/{name}", status_code=204)
-    async def delete(name: str) -> None:
+    async def delete(name: LunName) -> None:
         await site.san.delete(name)
 
     @router.post("/luns/{name}/mappings")
-    async def map_lun(name: str, body: LunMapping) -> Lun:
+    async def map_lun(name: LunName, body: LunMapping) -> Lun:
         return await site.san.map(name, body.identity)
 
     @router.delete("/luns/{name}/mappings/{identity}")
-    async def unmap_lun(name: str, identity: str) -> Lun:
+    async def unmap_lun(name: LunName, identity: LunIdentity) -> Lun:
         return await site.san.unmap(name, identity)
 
     app.include_router(router)

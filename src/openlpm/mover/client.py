@@ -6,7 +6,7 @@ import ssl
 
 from openlpm.model import MoverInfo, MoverProbe
 from openlpm.mover.channels import ChannelStats
-from openlpm.wire import EnrollingClient
+from openlpm.wire import EnrollingClient, segment
 
 
 class MoverClient(EnrollingClient):
@@ -47,8 +47,8 @@ class MoverClient(EnrollingClient):
 
     async def stats(self, migration_id: str) -> ChannelStats:
         return ChannelStats.model_validate(
-            await self.request("GET", f"/channels/{migration_id}"))
+            await self.request("GET", f"/channels/{segment(migration_id)}"))
 
     async def close_channel(self, migration_id: str) -> ChannelStats:
         return ChannelStats.model_validate(
-            await self.request("DELETE", f"/channels/{migration_id}"))
+            await self.request("DELETE", f"/channels/{segment(migration_id)}"))

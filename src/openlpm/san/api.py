@@ -11,7 +11,7 @@ from openlpm import __version__
 from openlpm.model import FabricCredentials, FabricLogin, Lun, LunCreate, LunMapping
 from openlpm.san.keys import SanKeys
 from openlpm.san.luns import San
-from openlpm.serve import install_error_handlers
+from openlpm.serve import LunIdentity, LunName, install_error_handlers
 
 
 def create_app(san: San, keys: SanKeys) -> FastAPI:
@@ -39,19 +39,19 @@ def create_app(san: San, keys: SanKeys) -> FastAPI:
         return await san.create(body)
 
     @app.get("/luns/{name}")
-    async def lun(name: str) -> Lun:
+    async def lun(name: LunName) -> Lun:
         return san.lun(name)
 
     @app.delete("/luns/{name}", status_code=204)
-    async def delete(name: str) -> None:
+    async def delete(name: LunName) -> None:
         await san.delete(name)
 
     @app.post("/luns/{name}/mappings")
-    async def map_lun(name: str, mapping: LunMapping) -> Lun:
+    async def map_lun(name: LunName, mapping: LunMapping) -> Lun:
         return await san.map(name, mapping.identity)
 
     @app.delete("/luns/{name}/mappings/{identity}")
-    async def unmap_lun(name: str, identity: str) -> Lun:
+    async def unmap_lun(name: LunName, identity: LunIdentity) -> Lun:
         return await san.unmap(name, identity)
 
     @app.post("/logins")
