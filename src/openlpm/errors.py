@@ -19,6 +19,7 @@ status and a JSON body that the HTTP clients turn back into the same class.
      +-- MigrationFailed         a migration stopped at one of its steps   (500, exit 10)
      +-- NotSignedIn             no valid session or token; a wrong password (401, exit 11)
      +-- NotPermitted            the user's role does not allow it         (403, exit 12)
+     +-- TooManyAttempts         signing in is refused for a while         (429, exit 13)
 """
 
 from __future__ import annotations
@@ -121,11 +122,20 @@ class NotPermitted(OpenLpmError):
     default_code = "HSCLF505"
 
 
+class TooManyAttempts(OpenLpmError):
+    """Too many failed sign-ins for a user or from an address: wait, then try again."""
+
+    http_status = 429
+    exit_status = 13
+    default_code = "HSCLF510"
+
+
 _KINDS: dict[str, type[OpenLpmError]] = {
     cls.__name__: cls
     for cls in (OpenLpmError, RequestInvalid, ObjectNotFound, ObjectExists, WrongState,
                 ValidationFailed, InsufficientResources, SystemUnreachable,
-                HypervisorError, MigrationFailed, NotSignedIn, NotPermitted)
+                HypervisorError, MigrationFailed, NotSignedIn, NotPermitted,
+                TooManyAttempts)
 }
 
 

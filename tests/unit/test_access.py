@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from openlpm.hmc.access import required_role
 from openlpm.hmc.api import create_app
+from openlpm.hmc.passwords import make_hash
 from openlpm.hmc.users import Users
 from openlpm.model import Role
 
@@ -165,18 +166,19 @@ def test_nothing_secret_is_stored_or_logged(console: TestClient, tmp_path: Path,
 
 def test_sessions_expire(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     users = Users(tmp_path / "u.db")
-    users.create("gil", Role.VIEWER, "gil-password")
-    opened = users.sign_in("gil", "gil-password")
-    assert opened is not None
+    users.create("gil", Role.VIEWER, make_hash("gil-password"))
+    token, _ = users.open_session("gil")
     later = time.time() + 13 * 3600
     monkeypatch.setattr(time, "time", lambda: later)
     with pytest.raises(Exception, match="HSCLF504"):
-        users.identify(opened[0])
+        users.identify(token)
 
 
-def test_a_short_password_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(Exception, match="HSCLF511"):
-        Users(tmp_path / "u.db").create("hal", Role.VIEWER, "short")
+def test_a_short_password_is_refused(console: TestClient) -> None:
+    admin = sign_in(console, *ADMIN)
+    reply = console.post("/users", headers=admin, json={
+        "name": "hal", "role": "hmcviewer", "password": "short"})
+    assert reply.status_code == 400 and reply.json()["code"] == "HSCLF511"
 
 
 @pytest.mark.parametrize("path", [

@@ -30,6 +30,7 @@ from openlpm.hmc.migrate import MigrationEngine
 from openlpm.hmc.recover import Recovery
 from openlpm.hmc.remote import errors_from
 from openlpm.hmc.san_api import install_san_api
+from openlpm.hmc.signin import SignIn
 from openlpm.hmc.site import Site
 from openlpm.hmc.users import Users
 from openlpm.hmc.users_api import install_user_api
@@ -146,9 +147,10 @@ def create_app(db_path: Path, name: str = "", first_admin: tuple[str, str] | Non
 
     app = FastAPI(title="openlpm HMC", version=__version__, lifespan=lifespan,
                   dependencies=[Depends(guard)])
+    sign_in = SignIn(users, audit)
     install_error_handlers(app)
     install_unrouted(app, guard)
-    install_user_api(app, users, audit, guard)
+    install_user_api(app, users, audit, guard, sign_in)
     install_san_api(app, site)
     install_consoles_api(app, site, board, consoles, name)
 
@@ -437,5 +439,5 @@ def create_app(db_path: Path, name: str = "", first_admin: tuple[str, str] | Non
             raise ObjectNotFound(f"Partition {name} has never migrated.", code="HSCLF165")
         return found[0]
 
-    install_web_console(app, users, audit)
+    install_web_console(app, users, sign_in)
     return app

@@ -1,23 +1,22 @@
 """The console's users: roles, passwords, sessions and API tokens (SQLite, next to the
 inventory).
 
-Passwords are kept only as scrypt hashes, tokens only as SHA-256 digests: the database
-never holds a secret that would let its reader sign in. A session (``openlpm login``,
-the web console) is a token that expires; an API token (``openlpm token create``) is
-one that does not, until it is removed.
+Passwords are kept only as scrypt hashes (``passwords.py``), tokens only as SHA-256
+digests: the database never holds a secret that would let its reader sign in. A session
+(``openlpm login``, the web console) is a token that expires; an API token (``openlpm
+token create``) is one that does not, until it is removed.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import secrets
 import sqlite3
 import time
 from pathlib import Path
 
-from openlpm.errors import NotSignedIn, ObjectExists, ObjectNotFound, RequestInvalid
+from openlpm.errors import NotSignedIn, ObjectExists, ObjectNotFound
+from openlpm.hmc import passwords
 from openlpm.hmc.database import open_database
 from openlpm.model import ApiToken, Role, User
 
@@ -28,23 +27,8 @@ CREATE TABLE IF NOT EXISTS tokens (
     id TEXT PRIMARY KEY, digest TEXT UNIQUE NOT NULL, user TEXT NOT NULL, name TEXT NOT NULL,
     created REAL NOT NULL, expires REAL, last_used REAL);
 """
-SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 SESSION_S = 12 * 3600
-MIN_PASSWORD = 8
 TOKEN_PREFIX = "olpm_"
-
-
-def hash_password(password: str) -> str:
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **SCRYPT)
-    return "scrypt$" + "$".join(base64.b64encode(x).decode() for x in (salt, digest))
-
-
-def password_matches(password: str, stored: str) -> bool:
-    _, salt, digest = stored.split("$")
-    candidate = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), dklen=32,
-                               **SCRYPT)
-    return hmac.compare_digest(candidate, base64.b64decode(digest))
 
 
 def _digest(token: str) -> str:
@@ -60,13 +44,12 @@ class Users:
 
     # -- users --------------------------------------------------------------------------
 
-    def create(self, name: str, role: Role, password: str) -> User:
-        if len(password) < MIN_PASSWORD:
-            raise RequestInvalid(f"A password has at least {MIN_PASSWORD} characters.",
-                                 code="HSCLF511")
+    def create(self, name: str, role: Role, password_hash: str) -> User:
+        """A new user, its password hashed already (``passwords.Hasher``, off the event
+        loop)."""
         try:
             self._db.execute("INSERT INTO users VALUES (?, ?, ?, ?)",
-                             (name, role.value, hash_password(password), time.time()))
+                             (name, role.value, password_hash, time.time()))
         except sqlite3.IntegrityError:
             raise ObjectExists(f"User {name} already exists on this console.",
                                code="HSCLF512") from None
@@ -76,7 +59,8 @@ class Users:
         """Create the user unless one of that name exists (the console's first
         administrator, from a file at start)."""
         if not self._db.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
-            self.create(name, role, password)
+            passwords.require_acceptable(password)
+            self.create(name, role, passwords.make_hash(password))
 
     def user(self, name: str) -> User:
         row = self._db.execute("SELECT name, role, created FROM users WHERE name = ?",
@@ -89,16 +73,14 @@ class Users:
         rows = self._db.execute("SELECT name, role, created FROM users ORDER BY name")
         return [User(name=n, role=Role(r), created=c) for n, r, c in rows]
 
-    def change(self, name: str, role: Role | None = None, password: str | None = None) -> User:
+    def change(self, name: str, role: Role | None = None,
+               password_hash: str | None = None) -> User:
         self.user(name)
         if role is not None:
             self._db.execute("UPDATE users SET role = ? WHERE name = ?", (role.value, name))
-        if password is not None:
-            if len(password) < MIN_PASSWORD:
-                raise RequestInvalid(f"A password has at least {MIN_PASSWORD} characters.",
-                                     code="HSCLF511")
+        if password_hash is not None:
             self._db.execute("UPDATE users SET password = ? WHERE name = ?",
-                             (hash_password(password), name))
+                             (password_hash, name))
             # A new password ends the sessions opened with the old one.
             self._db.execute("DELETE FROM tokens WHERE user = ? AND expires IS NOT NULL",
                              (name,))
@@ -111,12 +93,19 @@ class Users:
 
     # -- signing in ---------------------------------------------------------------------
 
-    def sign_in(self, name: str, password: str) -> tuple[str, float] | None:
-        """A new session token and its expiry, or None for a wrong user or password."""
+    def password_hash(self, name: str) -> str | None:
+        """The user's password hash, None for no such user (``signin.py`` checks it)."""
         row = self._db.execute("SELECT password FROM users WHERE name = ?",
                                (name,)).fetchone()
-        if row is None or not password_matches(password, row[0]):
-            return None
+        return None if row is None else str(row[0])
+
+    def renew_hash(self, name: str, password_hash: str) -> None:
+        """The same password hashed at today's cost; its sessions stay open."""
+        self._db.execute("UPDATE users SET password = ? WHERE name = ?",
+                         (password_hash, name))
+
+    def open_session(self, name: str) -> tuple[str, float]:
+        """A new session token for a user whose password was checked, and its expiry."""
         expires = time.time() + SESSION_S
         return self._issue(name, "session", expires), expires
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter, FastAPI, Request
 
-from openlpm.errors import NotSignedIn, RequestInvalid
+from openlpm.errors import RequestInvalid
+from openlpm.hmc import passwords
 from openlpm.hmc.access import AuditLog, Guard
+from openlpm.hmc.signin import SignIn
 from openlpm.hmc.users import Users
 from openlpm.model import (
     ApiToken,
@@ -21,27 +21,14 @@ from openlpm.model import (
     UserCreate,
 )
 
-# A wrong password costs the guesser this long, whatever else happens.
-FAILED_SIGN_IN_DELAY_S = 0.5
+
+def client_address(request: Request) -> str:
+    """Where a request comes from, as the throttle of sign-ins counts it."""
+    return request.client.host if request.client else "-"
 
 
-async def sign_in(users: Users, audit: AuditLog, login: Login) -> Session:
-    """A new session for a user and password; audited either way.
-
-    Raises NotSignedIn (after a delay) for a wrong user or password.
-    """
-    opened = users.sign_in(login.user, login.password)
-    if opened is None:
-        audit.record(login.user, "sign in", "refused", "HSCLF501")
-        await asyncio.sleep(FAILED_SIGN_IN_DELAY_S)
-        raise NotSignedIn("Wrong user or password.", code="HSCLF501")
-    token, expires = opened
-    audit.record(login.user, "sign in", "done")
-    user = users.user(login.user)
-    return Session(user=user.name, role=user.role, token=token, expires=expires)
-
-
-def install_user_api(app: FastAPI, users: Users, audit: AuditLog, guard: Guard) -> None:
+def install_user_api(app: FastAPI, users: Users, audit: AuditLog, guard: Guard,
+                     sign_in: SignIn) -> None:
     router = APIRouter()
 
     def me(request: Request) -> User:
@@ -49,8 +36,8 @@ def install_user_api(app: FastAPI, users: Users, audit: AuditLog, guard: Guard) 
         return user
 
     @router.post("/login")
-    async def login(body: Login) -> Session:
-        return await sign_in(users, audit, body)
+    async def login(body: Login, request: Request) -> Session:
+        return await sign_in(body, client_address(request))
 
     @router.delete("/login", status_code=204)
     async def logout(request: Request) -> None:
@@ -64,13 +51,19 @@ def install_user_api(app: FastAPI, users: Users, audit: AuditLog, guard: Guard) 
     async def list_users() -> list[User]:
         return users.users()
 
+    async def new_hash(password: str) -> str:
+        passwords.require_acceptable(password)
+        return await sign_in.hasher.make_hash(password)
+
     @router.post("/users", status_code=201)
     async def create_user(body: UserCreate) -> User:
-        return users.create(body.name, body.role, body.password)
+        return users.create(body.name, body.role, await new_hash(body.password))
 
     @router.patch("/users/{name}")
     async def change_user(name: str, body: UserChange) -> User:
-        return users.change(name, body.role, body.password)
+        users.user(name)
+        hashed = None if body.password is None else await new_hash(body.password)
+        return users.change(name, body.role, hashed)
 
     @router.delete("/users/{name}", status_code=204)
     async def remove_user(name: str, request: Request) -> None:

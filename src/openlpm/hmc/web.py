@@ -16,9 +16,10 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
-from openlpm.hmc.access import COOKIE, AuditLog
+from openlpm.hmc.access import COOKIE
+from openlpm.hmc.signin import SignIn
 from openlpm.hmc.users import SESSION_S, Users
-from openlpm.hmc.users_api import sign_in
+from openlpm.hmc.users_api import client_address
 from openlpm.model import Login, Role
 
 PAGES = Path(__file__).parent / "web"
@@ -30,12 +31,12 @@ class SignedIn(BaseModel):
     expires: float | None = None
 
 
-def install_web_console(app: FastAPI, users: Users, audit: AuditLog) -> None:
+def install_web_console(app: FastAPI, users: Users, sign_in: SignIn) -> None:
     """The pages at /console/, and /session for signing in and out."""
 
     @app.post("/session")
     async def open_session(body: Login, request: Request, response: Response) -> SignedIn:
-        session = await sign_in(users, audit, body)
+        session = await sign_in(body, client_address(request))
         # Over HTTPS the browser never sends the session over plain HTTP.
         response.set_cookie(COOKIE, session.token, max_age=SESSION_S, httponly=True,
                             samesite="strict", path="/",
