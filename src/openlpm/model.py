@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from enum import IntEnum, StrEnum
 from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,46}$"
 # The HMC's rule for profile names: up to 31 letters, digits, spaces and ,./;:~@#^-_=+{}
@@ -189,6 +189,12 @@ AdapterT = TypeVar("AdapterT", VirtualFcAdapter, VirtualScsiAdapter)
 
 
 MAC_PATTERN = r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$"
+# A host PCI device as lspci names it: [domain:]bus:device.function, lowercase hex.
+PCI_ADDRESS_PATTERN = r"^([0-9a-f]{4}:)?[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$"
+# A host file or directory, put inside a QEMU option: absolute, and without a comma
+# (QEMU's option separator) or a control character, so it cannot end its option and
+# add another.
+HOST_PATH_PATTERN = r"^/[^,\x00-\x1f\x7f]{0,4095}$"
 
 
 class VirtualEthernetAdapter(Frozen):
@@ -252,6 +258,31 @@ class PartitionProfile(Frozen):
         return self.model_copy(update={
             "virtual_fc_adapters": placed(self.virtual_fc_adapters, fc),
             "virtual_scsi_adapters": placed(self.virtual_scsi_adapters, scsi)})
+
+    @property
+    def host_devices(self) -> tuple[str, ...]:
+        """Its devices that are the host's own: disk files, shared directories, PCI
+        devices. Only a super administrator may give them (hmc/access.py), and an agent
+        only from the directories it allows (agent/host_devices.py)."""
+        return (*self.disks, *self.shares, *self.io_slots)
+
+    @field_validator("disks", "shares")
+    @classmethod
+    def _host_paths(cls, paths: tuple[str, ...]) -> tuple[str, ...]:
+        for path in paths:
+            if not re.fullmatch(HOST_PATH_PATTERN, path):
+                raise ValueError(f"{path!r} is not an absolute path without commas or "
+                                 f"control characters")
+        return paths
+
+    @field_validator("io_slots")
+    @classmethod
+    def _pci_addresses(cls, addresses: tuple[str, ...]) -> tuple[str, ...]:
+        for address in addresses:
+            if not re.fullmatch(PCI_ADDRESS_PATTERN, address):
+                raise ValueError(f"{address!r} is not a PCI address such as 0000:03:00.0 "
+                                 f"or 03:00.0 (lowercase hexadecimal)")
+        return addresses
 
     @model_validator(mode="after")
     def _ordered(self) -> PartitionProfile:

@@ -330,7 +330,12 @@ class QemuPartition:
 
 
 def device_arguments(profile: PartitionProfile) -> list[str]:
-    """QEMU arguments for the partition's host-local devices (none of which can migrate)."""
+    """QEMU arguments for the partition's host-local devices (none of which can migrate).
+
+    The profile's rules (model.py) already refuse a comma or control character in a path
+    and anything but a PCI address in ``io_slots``; values are escaped all the same, so a
+    value can never end its option and add another.
+    """
     args: list[str] = []
     for i, path in enumerate(profile.disks):
         args += ["-drive", f"file={_escape(path)},if=none,id=disk{i},format=raw",
@@ -341,7 +346,7 @@ def device_arguments(profile: PartitionProfile) -> list[str]:
         args += ["-virtfs", f"local,path={_escape(path)},mount_tag=share{i},"
                             f"security_model=none,id=share{i}"]
     for address in profile.io_slots:
-        args += ["-device", f"vfio-pci,host={address}"]
+        args += ["-device", f"vfio-pci,host={_escape(address)}"]
     return args
 
 
