@@ -8,13 +8,16 @@ partitions that can move and one with a host-local disk.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from tests.integration.conftest import Lab
 
-LAB_SPEC = {"systems": 3, "cpus": 8}
+# The pinned partition's disk is made under the temporary directory, which its agents
+# allow (tmp_path_factory's files lie there).
+LAB_SPEC = {"systems": 3, "cpus": 8, "allow_dirs": (tempfile.gettempdir(),)}
 MOVABLE = [f"e{i}" for i in range(1, 7)]
 PROFILE = ("name={name},profile_name=default,min_mem=96,desired_mem={mem},max_mem=256,"
            "min_procs=1,desired_procs=1,max_procs=1")

@@ -7,6 +7,7 @@ visav2, console destiny4) so that a real-world HMC command line runs as written.
 from __future__ import annotations
 
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +16,10 @@ import pytest
 from openlpm.hmc.checks import CHECKS
 from tests.integration.conftest import Lab
 
-LAB_SPEC = {"names": ("wilma", "visa"), "mover_suffix": "v2", "hmc_name": "destiny4"}
+# The faulty partition's disk and share are made under the temporary directory, which
+# its agents allow (tmp_path_factory's files lie there).
+LAB_SPEC = {"names": ("wilma", "visa"), "mover_suffix": "v2", "hmc_name": "destiny4",
+            "allow_dirs": (tempfile.gettempdir(),)}
 SOURCE, TARGET = "wilma", "visa"
 TARGET_ADDRESS = "198.18.0.12"
 PROFILE = ("name={name},profile_name=default,min_mem=128,desired_mem={mem},max_mem=2048,"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from openlpm.agent.console import ConsoleLog
+from openlpm.agent.host_devices import AllowedDirectories
 from openlpm.agent.profiles import ProfileRecord, ProfileStore
 from openlpm.agent.qemu import ACTIVE_MIGRATION_STATUSES, QemuPartition, QemuSettings
 from openlpm.agent.settings import SettingsFile, SystemSettings
@@ -61,8 +62,9 @@ class PartitionManager:
     def __init__(self, system: str, state_dir: Path, capacity: Capacity,
                  qemu: QemuSettings, san_url: str | None = None,
                  switch: VirtualSwitch | None = None, io_services: int = 1,
-                 san_key: str | None = None) -> None:
+                 san_key: str | None = None, allowed_dirs: tuple[Path, ...] = ()) -> None:
         self.system = system
+        self.allowed = AllowedDirectories.of(system, allowed_dirs)
         self.storage = SanAccess(system, san_url, state_dir / "fabric", io_services, san_key)
         self.switch = switch
         self.capacity = capacity
@@ -154,6 +156,7 @@ class PartitionManager:
                      running: bool) -> Partition:
         """Store a new partition; for a migration, reserve its resources now (step 1)."""
         self.storage.check_io_services(profile)
+        self.allowed.check(profile)
         async with self._lock:
             if self.maintenance:
                 what = "an incoming migration" if incoming_migration else "a new partition"
@@ -367,6 +370,8 @@ class PartitionManager:
                            lost_paths=tuple(paths.lost))
 
     async def _start_qemu(self, profile: PartitionProfile, incoming: bool) -> QemuPartition:
+        # Again here: the profile may have been stored before its paths were refused.
+        self.allowed.check(profile)
         qemu = self._qemu(profile.name)
         if profile.virtual_eth_adapters and self.switch is None:
             raise WrongState(f"Managed system {self.system} has no virtual switch (its agent "

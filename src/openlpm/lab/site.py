@@ -76,6 +76,9 @@ class LabSpec:
     io_services_of: dict[str, int] = field(default_factory=dict)
     # The name of a second console, which manages the last system ("" for none).
     remote_hmc: str = ""
+    # Where partitions may have host-local disks and shares (agent serve --allow-dir):
+    # nowhere unless a lab asks, as a real system.
+    allow_dirs: tuple[str, ...] = ()
 
     def system_names(self) -> list[str]:
         return list(self.names) or [system_name(i) for i in range(1, self.systems + 1)]
@@ -285,7 +288,8 @@ def _start_system(state: LabState, spec: LabSpec, node: Node, image: PartitionIm
         "--san-key-file", str(san_key_file(state.prefix, KeyHolder.HOSTS)),
         "--io-services", str(spec.io_services_of.get(name, spec.io_services)),
         "--vlans", ",".join(map(str, spec.vlans_of.get(name, spec.vlans))),
-        "--max-active-migrations", str(spec.max_active_migrations)])
+        "--max-active-migrations", str(spec.max_active_migrations),
+        *(arg for directory in spec.allow_dirs for arg in ("--allow-dir", directory))])
     state.systems.append(name)
     state.save()
 
