@@ -9,6 +9,7 @@ status and a JSON body that the HTTP clients turn back into the same class.
 
     OpenLpmError
      +-- RequestInvalid          the command or request is malformed       (400, exit 2)
+     |    +-- RequestTooLarge  its body is over the API's limit            (413, exit 2)
      +-- ObjectNotFound          a named system, partition or job is unknown (404, exit 3)
      +-- ObjectExists            the name or id is taken                   (409, exit 4)
      +-- WrongState              the object is in a state that forbids it  (409, exit 5)
@@ -54,6 +55,13 @@ class RequestInvalid(OpenLpmError):
     http_status = 400
     exit_status = 2
     default_code = "HSCLF101"
+
+
+class RequestTooLarge(RequestInvalid):
+    """A request body over the API's limit, refused before it is read whole."""
+
+    http_status = 413
+    default_code = "HSCLF517"
 
 
 class ObjectNotFound(OpenLpmError):
@@ -135,7 +143,7 @@ _KINDS: dict[str, type[OpenLpmError]] = {
     for cls in (OpenLpmError, RequestInvalid, ObjectNotFound, ObjectExists, WrongState,
                 ValidationFailed, InsufficientResources, SystemUnreachable,
                 HypervisorError, MigrationFailed, NotSignedIn, NotPermitted,
-                TooManyAttempts)
+                RequestTooLarge, TooManyAttempts)
 }
 
 

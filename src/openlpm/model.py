@@ -723,6 +723,10 @@ class EvacuationPlan(Frozen):
 
 
 USER_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,31}$"
+# What a request may give as a user name or a password before anyone signed in: more is
+# refused at the wire (HSCLF101), before it reaches scrypt or the audit log.
+USER_NAME_MAX = 64
+PASSWORD_MAX = 1024
 
 
 class Role(StrEnum):
@@ -742,17 +746,17 @@ class User(Frozen):
 class UserCreate(Frozen):
     name: str = Field(pattern=USER_NAME_PATTERN)
     role: Role
-    password: str = Field(repr=False)
+    password: str = Field(repr=False, max_length=PASSWORD_MAX)
 
 
 class UserChange(Frozen):
     role: Role | None = None
-    password: str | None = Field(default=None, repr=False)
+    password: str | None = Field(default=None, repr=False, max_length=PASSWORD_MAX)
 
 
 class Login(Frozen):
-    user: str
-    password: str = Field(repr=False)
+    user: str = Field(max_length=USER_NAME_MAX)
+    password: str = Field(repr=False, max_length=PASSWORD_MAX)
 
 
 class Session(Frozen):
@@ -820,8 +824,8 @@ class KeyExchange(Frozen):
     """``mkauthkeys --ip REMOTE -u USER``: the remote console and who to act as there."""
 
     ip: str = Field(min_length=1)
-    user: str = Field(min_length=1)
-    password: str = Field(repr=False, min_length=1)
+    user: str = Field(min_length=1, max_length=USER_NAME_MAX)
+    password: str = Field(repr=False, min_length=1, max_length=PASSWORD_MAX)
     # The SHA-256 fingerprint of the remote console's certificate, as openssl shows it
     # (colons and case optional): keys are exchanged only if it answers with that one.
     fingerprint: str | None = Field(default=None, pattern=FINGERPRINT_PATTERN)

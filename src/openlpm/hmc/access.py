@@ -61,6 +61,9 @@ RULES: tuple[tuple[str, str, Role | None], ...] = (
 # host, user, token or migration). Anything else (".." or a "/" sent encoded, a control
 # character) is refused before it reaches another service's URL or a file name.
 PARAMETER_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}"
+# The longest user name and action the audit log writes; longer ones are cut.
+AUDIT_USER_MAX = 64
+AUDIT_ACTION_MAX = 256
 AUDIT_SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, user TEXT NOT NULL,
@@ -106,6 +109,10 @@ def may(user: User, needed: Role) -> bool:
     return RANKS[user.role] >= RANKS[needed]
 
 
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 class AuditLog:
     def __init__(self, path: Path) -> None:
         self._db = open_database(path, AUDIT_SCHEMA)
@@ -114,8 +121,10 @@ class AuditLog:
         self._db.close()
 
     def record(self, user: str, action: str, result: str, code: str | None = None) -> None:
+        # Both may come from a request nobody signed in for: a row stays a row's size.
         self._db.execute("INSERT INTO audit (at, user, action, result, code) VALUES "
-                         "(?, ?, ?, ?, ?)", (time.time(), user, action, result, code))
+                         "(?, ?, ?, ?, ?)", (time.time(), _clip(user, AUDIT_USER_MAX),
+                                             _clip(action, AUDIT_ACTION_MAX), result, code))
 
     def events(self, since: float = 0.0) -> list[AuditEvent]:
         rows = self._db.execute("SELECT at, user, action, result, code FROM audit WHERE "

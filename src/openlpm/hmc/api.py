@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from openlpm import __version__
 from openlpm.agent.client import AgentClient
 from openlpm.authority import CertificateAuthority, client_context
+from openlpm.body_limit import MIB, BodyLimit
 from openlpm.errors import ObjectNotFound, OpenLpmError, RequestInvalid, WrongState
 from openlpm.hmc.access import AuditLog, Guard, install_unrouted
 from openlpm.hmc.balancing import Balancer
@@ -65,6 +66,8 @@ from openlpm.serve import install_error_handlers
 
 log = logging.getLogger("openlpm.hmc")
 KEEPALIVE_S = 15.0
+# The largest request body the console reads (anyone may send one, before signing in).
+BODY_LIMIT = MIB
 
 
 class AddSystem(BaseModel):
@@ -147,6 +150,8 @@ def create_app(db_path: Path, name: str = "", first_admin: tuple[str, str] | Non
 
     app = FastAPI(title="openlpm HMC", version=__version__, lifespan=lifespan,
                   dependencies=[Depends(guard)])
+    app.add_middleware(BodyLimit, limit=BODY_LIMIT, refused=lambda method, path:
+                       audit.record("-", f"{method} {path}", "refused", "HSCLF517"))
     sign_in = SignIn(users, audit)
     install_error_handlers(app)
     install_unrouted(app, guard)
