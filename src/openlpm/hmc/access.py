@@ -30,7 +30,7 @@ from openlpm.errors import (
 )
 from openlpm.hmc.database import open_database
 from openlpm.hmc.users import Users
-from openlpm.model import AuditEvent, Role, User
+from openlpm.model import AuditEvent, PartitionProfile, Role, User
 
 COOKIE = "openlpm_session"
 # Each role may do what the roles before it may.
@@ -107,6 +107,26 @@ def require_names(request: Request) -> None:
 
 def may(user: User, needed: Role) -> bool:
     return RANKS[user.role] >= RANKS[needed]
+
+
+def require_host_devices_role(user: User | None, profile: PartitionProfile) -> None:
+    """A partition is given host-local devices (disks, shares, io_slots) only by a super
+    administrator: each is the host's own file, directory or PCI device, which the guest
+    then reads and writes as the host's root would. Decided by the request's body, so
+    checked by the routes that take a profile, not by RULES.
+
+    Raises NotPermitted (HSCLF533).
+    """
+    devices = profile.host_devices
+    if not devices or (user is not None and may(user, Role.SUPERADMIN)):
+        return
+    who = f"User {user.name} ({user.role.value})" if user else "A user not signed in"
+    raise NotPermitted(
+        f"{who} may not give partition {profile.name} the host-local devices "
+        f"{', '.join(devices)}: disks, shares and io_slots are the host's own files, "
+        f"directories and PCI devices, and need the role {Role.SUPERADMIN.value}. Leave "
+        f"them out (virtual FC or SCSI adapters give a partition storage), or ask a super "
+        f"administrator; nothing was created.", code="HSCLF533")
 
 
 def _clip(text: str, limit: int) -> str:

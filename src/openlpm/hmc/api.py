@@ -19,7 +19,7 @@ from openlpm.agent.client import AgentClient
 from openlpm.authority import CertificateAuthority, client_context
 from openlpm.body_limit import MIB, BodyLimit
 from openlpm.errors import ObjectNotFound, OpenLpmError, RequestInvalid, WrongState
-from openlpm.hmc.access import AuditLog, Guard, install_unrouted
+from openlpm.hmc.access import AuditLog, Guard, install_unrouted, require_host_devices_role
 from openlpm.hmc.balancing import Balancer
 from openlpm.hmc.board import MigrationBoard, SystemChanged
 from openlpm.hmc.checks.facts import stream_encrypted
@@ -256,7 +256,9 @@ def create_app(db_path: Path, name: str = "", first_admin: tuple[str, str] | Non
         return summary
 
     @app.post("/systems/{system}/partitions")
-    async def create_partition(system: str, profile: PartitionProfile) -> PartitionSummary:
+    async def create_partition(system: str, profile: PartitionProfile,
+                               request: Request) -> PartitionSummary:
+        require_host_devices_role(request.state.user, profile)
         return await changed(system, with_migration(system,
                                                     await site.agent(system).create(profile)))
 

@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
+from pydantic import ValidationError
 
 from openlpm.authority import fingerprint
 from openlpm.errors import (
@@ -26,6 +27,7 @@ from openlpm.errors import (
     RequestInvalid,
     SystemUnreachable,
 )
+from openlpm.hmc.access import require_host_devices_role
 from openlpm.hmc.board import MigrationBoard
 from openlpm.hmc.consoles import Consoles, console_url
 from openlpm.hmc.remote import (
@@ -41,6 +43,7 @@ from openlpm.model import (
     IncomingValidationReport,
     KeyExchange,
     MigrationRecord,
+    PartitionProfile,
     PeerTrust,
     RemoteConsole,
 )
@@ -134,6 +137,9 @@ def install_consoles_api(app: FastAPI, site: Site, board: MigrationBoard,
     async def agent(system: str, path: str, request: Request) -> Any:
         body, call = await _body(request), _passed_on(path)
         subject = _allowed(AGENT_CALLS, request.method, f"/{path}", "agent")
+        if request.method == "POST" and path == "partitions":
+            # The rule of POST /systems/{system}/partitions, for a profile sent this way.
+            require_host_devices_role(request.state.user, _profile(body))
         if request.method != "GET" and path != "system/storage-check":
             await _require_migration(board, site, system, request.method, path,
                                      subject or _field(body, "profile", "name"))
@@ -225,6 +231,16 @@ def _passed_on(path: str) -> str:
     """The path of a call passed on to an agent or mover, each of its segments encoded
     again: the one checked by ``_allowed`` is the one the agent or mover receives."""
     return "".join(f"/{segment(part)}" for part in path.split("/"))
+
+
+def _profile(body: Any) -> PartitionProfile:
+    """The profile of a partition a call to an agent creates (its ``profile``)."""
+    try:
+        return PartitionProfile.model_validate(body.get("profile") if isinstance(body, dict)
+                                               else None)
+    except ValidationError as exc:
+        raise RequestInvalid(f"The profile sent is not valid: {exc.errors()[0]['msg']}.",
+                             code="HSCLF101") from None
 
 
 def _field(body: Any, *path: str) -> str:
