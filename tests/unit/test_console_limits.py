@@ -1,5 +1,5 @@
-"""The console's API before signing in: body and field limits, and an audit log whose
-rows stay small (in-process, no systems)."""
+"""The console's API before and around signing in: body and field limits, the API's
+description, signing out, and the keys for another console (in-process, no systems)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from openlpm.hmc.api import create_app
+from openlpm.model import Role
 
 ADMIN = ("hscroot", "first-password")
 
@@ -24,6 +25,13 @@ def sign_in(console: TestClient, user: str, password: str) -> dict[str, str]:
     reply = console.post("/login", json={"user": user, "password": password})
     assert reply.status_code == 200, reply.text
     return {"Authorization": f"Bearer {reply.json()['token']}"}
+
+
+def user(console: TestClient, name: str, role: Role) -> dict[str, str]:
+    admin = sign_in(console, *ADMIN)
+    console.post("/users", headers=admin, json={"name": name, "role": role.value,
+                                                "password": f"{name}-password"})
+    return sign_in(console, name, f"{name}-password")
 
 
 def audit(console: TestClient) -> list[tuple[str, str, str, str | None]]:
@@ -51,3 +59,40 @@ def test_the_audit_log_cuts_a_long_action(console: TestClient) -> None:
     console.delete("/tokens/" + "t" * 5000)
     logged = [action for _, action, *_ in audit(console) if action.startswith("DELETE /tok")]
     assert logged and all(len(action) == 256 and action.endswith("…") for action in logged)
+
+
+def test_a_viewer_may_sign_out(console: TestClient) -> None:
+    viewer = user(console, "ann", Role.VIEWER)
+    assert console.delete("/login", headers=viewer).status_code == 204
+    assert console.get("/systems", headers=viewer).json()["code"] == "HSCLF504"
+
+
+@pytest.mark.parametrize("path", ["/openapi.json", "/docs", "/redoc"])
+def test_the_api_s_description_needs_a_signed_in_user(console: TestClient,
+                                                      path: str) -> None:
+    refused = console.get(path)
+    assert refused.status_code == 401 and refused.json()["code"] == "HSCLF502"
+    viewer = user(console, "ann", Role.VIEWER)
+    assert console.get(path, headers=viewer).status_code == 200
+
+
+def test_the_api_s_description_still_lists_the_routes(console: TestClient) -> None:
+    viewer = user(console, "ann", Role.VIEWER)
+    paths = console.get("/openapi.json", headers=viewer).json()["paths"]
+    assert "/systems/{system}/mover-pairs" in paths and "/openapi.json" not in paths
+
+
+def test_only_an_operator_may_use_the_keys_for_another_console(console: TestClient) -> None:
+    viewer = user(console, "ann", Role.VIEWER)
+    path = "/systems/sys1/mover-pairs"
+    refused = console.get(path, params={"target": "sys2", "remote_hmc": "hmc9"},
+                          headers=viewer)
+    assert refused.status_code == 403 and refused.json()["code"] == "HSCLF505"
+    assert "hmcoperator" in refused.json()["message"]
+    assert ("ann", f"GET {path}", "refused", "HSCLF505") in audit(console)
+    # Without remote_hmc, a viewer may list this console's own pairs (sys1 is unknown).
+    assert console.get(path, params={"target": "sys2"}, headers=viewer).status_code == 404
+    operator = user(console, "bob", Role.OPERATOR)
+    passed = console.get(path, params={"target": "sys2", "remote_hmc": "hmc9"},
+                         headers=operator)
+    assert passed.json()["code"] == "HSCLF520"

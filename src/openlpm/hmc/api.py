@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import Depends, FastAPI, Query
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -36,7 +36,7 @@ from openlpm.hmc.site import Site
 from openlpm.hmc.users import Users
 from openlpm.hmc.users_api import install_user_api
 from openlpm.hmc.validate import plan_migration, remote_console, require_passed
-from openlpm.hmc.web import install_web_console
+from openlpm.hmc.web import install_api_docs, install_web_console
 from openlpm.model import (
     BalancePlan,
     BalanceRequest,
@@ -148,14 +148,17 @@ def create_app(db_path: Path, name: str = "", first_admin: tuple[str, str] | Non
         users.close()
         audit.close()
 
+    # The API's description is served behind the guard (install_api_docs), not by FastAPI.
     app = FastAPI(title="openlpm HMC", version=__version__, lifespan=lifespan,
-                  dependencies=[Depends(guard)])
+                  dependencies=[Depends(guard)], openapi_url=None, docs_url=None,
+                  redoc_url=None)
     app.add_middleware(BodyLimit, limit=BODY_LIMIT, refused=lambda method, path:
                        audit.record("-", f"{method} {path}", "refused", "HSCLF517"))
     sign_in = SignIn(users, audit)
     install_error_handlers(app)
     install_unrouted(app, guard)
     install_user_api(app, users, audit, guard, sign_in)
+    install_api_docs(app)
     install_san_api(app, site)
     install_consoles_api(app, site, board, consoles, name)
 
@@ -305,10 +308,14 @@ def create_app(db_path: Path, name: str = "", first_admin: tuple[str, str] | Non
         return (await plan_migration(site, board, request, name)).report
 
     @app.get("/systems/{system}/mover-pairs")
-    async def mover_pairs(system: str, target: str, remote_hmc: str | None = None,
+    async def mover_pairs(request: Request, system: str, target: str,
+                          remote_hmc: str | None = None,
                           remote_user: str | None = None) -> list[MoverPair]:
         """Every pair of a source and a target mover service, each probed for real; the
         target a system of the console ``remote_hmc`` names when it is given."""
+        if remote_hmc is not None:
+            # With this console's keys for another console: as for GET /remote-systems.
+            guard.require(request, Role.OPERATOR, "use the keys for another console")
         remote = remote_console(site, remote_hmc, remote_user, name)
         target_agent = site.agent(target) if remote is None else \
             site.remote(remote).agent(target)

@@ -10,9 +10,11 @@ and whose user's role decides what the pages may do.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import RedirectResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
@@ -58,3 +60,22 @@ def install_web_console(app: FastAPI, users: Users, sign_in: SignIn) -> None:
         return RedirectResponse("/console/")
 
     app.mount("/console", StaticFiles(directory=PAGES, html=True), name="console")
+
+
+def install_api_docs(app: FastAPI) -> None:
+    """The API's description (/openapi.json) and its pages (/docs, /redoc) as routes of
+    the API, which the guard runs first: FastAPI's own answer anyone, and they name every
+    route and model of the console. Make the app with ``openapi_url=None``,
+    ``docs_url=None`` and ``redoc_url=None``."""
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi() -> dict[str, Any]:
+        return app.openapi()
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title)
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title=app.title)
