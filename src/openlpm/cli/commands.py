@@ -135,7 +135,10 @@ def mksyscfg_parser() -> argparse.ArgumentParser:
         '[,\\"virtual_fc_adapters=SLOT[/WWPN/WWPN][/IO_SERVICE],...\\"]'
         '[,\\"virtual_scsi_adapters=SLOT/LUN[+LUN...][/IO_SERVICE],...\\"]" (disks, '
         'networks, shares and io_slots are host-local devices: a partition with any of them '
-        'cannot migrate; a virtual FC adapter given without WWPNs gets a new pair; '
+        'cannot migrate; disks, shares and io_slots need the role hmcsuperadmin, disks and '
+        "shares are absolute paths under a directory the system's agent allows (agent serve "
+        '--allow-dir), io_slots PCI addresses such as 0000:03:00.0; '
+        'a virtual FC adapter given without WWPNs gets a new pair; '
         "IO_SERVICE: the system's I/O service hosting the adapter, 1 by default, two "
         'adapters on different ones are redundant paths)'))
     return parser

@@ -95,11 +95,11 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--insecure", action="store_true",
                        help="serve plain HTTP to anyone who reaches --listen: only for a "
                             "host whose network nobody else reaches")
-    serve.add_argument("--allow-dir", type=Path, action="append", default=[], metavar="DIR",
+    serve.add_argument("--allow-dir", type=Path, action="append", metavar="DIR",
                        dest="allow_dirs",
                        help="a directory whose files and subdirectories partitions may be "
-                            "given as host-local disks and shares (repeatable); none by "
-                            "default, so every host-local disk and share is refused")
+                            "given as host-local disks and shares (repeatable); without "
+                            "it, every host-local disk and share is refused")
     serve.add_argument("--qemu", default="qemu-system-x86_64", help="QEMU binary")
     serve.add_argument("--max-active-migrations", type=int, default=16,
                        help="active migrations this system takes part in at once")
@@ -391,7 +391,7 @@ def _agent_serve(args: argparse.Namespace) -> None:
     manager = PartitionManager(args.name, args.state_dir,
                                Capacity(args.cpus, args.memory_mb), settings, args.san_url,
                                switch, args.io_services, _san_key(args),
-                               tuple(args.allow_dirs))
+                               tuple(args.allow_dirs or ()))
     limits = MigrationLimits(args.max_active_migrations, args.max_inactive_migrations)
     trust = None if args.insecure else ServiceTrust(
         args.name, f"Managed system {args.name}", args.tls_dir or args.state_dir / "tls",
