@@ -831,6 +831,14 @@ class KeyExchange(Frozen):
     fingerprint: str | None = Field(default=None, pattern=FINGERPRINT_PATTERN)
 
 
+class MetCertificate(Frozen):
+    """The certificate a console answered with, before any key exchange: what the user
+    of ``mkauthkeys`` compares with the remote console's own before sending a password."""
+
+    url: str
+    fingerprint: str
+
+
 class RemoteConsole(Frozen):
     """A console this one exchanged keys with: it acts there as ``user``, with that user's
     role there (``lsauthkeys``). The token it holds is never shown."""

@@ -122,5 +122,5 @@ def install_enrollment(app: FastAPI, trust: ServiceTrust) -> None:
         if trust.enrolled or request.url.path == ENROLLMENT_PATH:
             return await call_next(request)
         error = NotPermitted(f"{trust.what} answers nothing but its enrollment until a "
-                             f"console adds it with its enrollment code.", code="HSCLF510")
+                             f"console adds it with its enrollment code.", code="HSCLF518")
         return JSONResponse(error.to_wire(), status_code=error.http_status)

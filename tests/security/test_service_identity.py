@@ -158,7 +158,7 @@ def test_an_agent_no_console_enrolled_answers_only_its_enrollment(lab: Lab,
         for method, path in (("GET", "/system"), ("GET", "/partitions"),
                              ("POST", "/partitions"), ("PUT", "/system/maintenance")):
             answer = call(lab, "client", port, method, path, host=CLIENT_ADDRESS, body={})
-            assert answer.startswith("403 ") and "HSCLF510" in answer, (path, answer)
+            assert answer.startswith("403 ") and "HSCLF518" in answer, (path, answer)
         assert not (tmp_path / "fresh" / "profiles").exists() or not any(
             (tmp_path / "fresh" / "profiles").iterdir())
     finally:

@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from openlpm.authority import CertificateAuthority, subject_addresses
+from openlpm.errors import RequestInvalid
 from openlpm.hmc.api import create_app
 from openlpm.hmc.consoles import Consoles, console_url
 from openlpm.hmc.identity import ConsoleIdentity
@@ -23,10 +24,17 @@ ADMIN = ("hscroot", "first-password")
 @pytest.mark.parametrize(("ip", "url"), [
     ("198.18.0.5", "https://198.18.0.5:8480"),
     ("hmcb.example.com:9000", "https://hmcb.example.com:9000"),
-    ("http://hmcb.example.com/", "http://hmcb.example.com"),
+    ("https://hmcb.example.com/", "https://hmcb.example.com"),
 ])
 def test_ip_names_a_console_by_host_host_and_port_or_url(ip: str, url: str) -> None:
     assert console_url(ip) == url
+
+
+@pytest.mark.parametrize("ip", ["http://hmcb.example.com", "ftp://hmcb", "file:///etc"])
+def test_ip_never_names_a_console_without_https(ip: str) -> None:
+    with pytest.raises(RequestInvalid) as refused:
+        console_url(ip)
+    assert refused.value.code == "HSCLF540"
 
 
 def test_keys_are_found_by_the_remote_console_s_name_or_address_and_user(

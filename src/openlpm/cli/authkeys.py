@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 import time
 from collections.abc import Sequence
 
 from openlpm.cli.commands import HmcArgumentParser, _listing_options, _run, listing
 from openlpm.cli.hmc_client import HmcClient
 from openlpm.cli.users import read_secret
+from openlpm.errors import RequestInvalid
 from openlpm.model import FINGERPRINT_PATTERN, KeyExchange
 
 
@@ -53,7 +55,7 @@ async def _mkauthkeys(args: argparse.Namespace, hmc: HmcClient) -> None:
         print(f"keys for {args.user} of console {args.ip} forgotten")
         return
     remote = await hmc.exchange_keys(KeyExchange(
-        ip=args.ip, user=args.user, fingerprint=args.fingerprint,
+        ip=args.ip, user=args.user, fingerprint=await _confirmed_fingerprint(args, hmc),
         password=read_secret(f"Password of {args.user} on {args.ip}: ")))
     print(f"keys exchanged with console {remote.name} ({remote.url}) for user "
           f"{remote.user}; its mover authority {remote.mover_authority_fingerprint} is "
@@ -62,6 +64,23 @@ async def _mkauthkeys(args: argparse.Namespace, hmc: HmcClient) -> None:
         print(f"its certificate, trusted from now on: SHA256 {remote.certificate_fingerprint} "
               f"(compare with 'openssl x509 -noout -fingerprint -sha256 -in console.crt' "
               f"in its --tls-dir)")
+
+
+async def _confirmed_fingerprint(args: argparse.Namespace, hmc: HmcClient) -> str | None:
+    """The certificate to insist on: --fingerprint's, or at a terminal the one the remote
+    console answers with now, once the user said it is that console's (before any
+    password is asked for). A script without --fingerprint trusts the one met."""
+    if args.fingerprint is not None or not sys.stdin.isatty():
+        return str(args.fingerprint) if args.fingerprint else None
+    met = await hmc.remote_certificate(args.ip)
+    answer = input(f"Console {args.ip} at {met.url} answers with the certificate\n"
+                   f"  SHA256 {met.fingerprint}\n(compare with 'openssl x509 -noout "
+                   f"-fingerprint -sha256 -in console.crt' in its --tls-dir).\n"
+                   f"Is it that console's? [y/N] ")
+    if answer.strip().lower() not in ("y", "yes"):
+        raise RequestInvalid("Keys were not exchanged and no password was sent: the "
+                             "certificate was not confirmed.", code="HSCLF541")
+    return met.fingerprint
 
 
 def mkauthkeys(argv: Sequence[str] | None = None) -> int:

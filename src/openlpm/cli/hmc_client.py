@@ -24,6 +24,7 @@ from openlpm.model import (
     KeyExchange,
     Lun,
     LunCreate,
+    MetCertificate,
     MigrationRecord,
     MigrationRequest,
     MoverInfo,
@@ -122,6 +123,10 @@ class HmcClient(ServiceClient):
     async def exchange_keys(self, exchange: KeyExchange) -> RemoteConsole:
         return RemoteConsole.model_validate(await self.request(
             "POST", "/authkeys", json=exchange.model_dump()))
+
+    async def remote_certificate(self, ip: str) -> MetCertificate:
+        return MetCertificate.model_validate(await self.request(
+            "GET", "/authkeys/certificate", params={"ip": ip}))
 
     async def remote_consoles(self) -> list[RemoteConsole]:
         return [RemoteConsole.model_validate(r) for r in await self.request("GET", "/authkeys")]

@@ -144,12 +144,17 @@ def parser() -> argparse.ArgumentParser:
                        help="the port of the first LUN's export")
     serve.add_argument("--state-dir", type=Path, required=True,
                        help="LUN images, mappings, the fabric's authority")
+    serve.add_argument("--import-dir", type=Path, metavar="DIR",
+                       help="where 'san mklun --source' takes images from; no other file "
+                            "of this host is copied into a LUN (default: STATE_DIR/import)")
     serve.add_argument("--netns", metavar="NS", help="run inside network namespace NS")
     mklun = _add(san, "mklun", "create a LUN: empty, or a copy of an image file on the SAN "
                  "host")
     mklun.add_argument("-l", dest="lun", required=True, help="LUN name")
     mklun.add_argument("--size-mb", type=int, default=0, help="size; 0: the source's")
-    mklun.add_argument("--source", metavar="FILE", help="image file on the SAN host to copy")
+    mklun.add_argument("--source", metavar="FILE",
+                       help="image file to copy, in the SAN's import directory (san serve "
+                            "--import-dir)")
     rmlun = _add(san, "rmlun", "delete an unmapped LUN and its data")
     rmlun.add_argument("-l", dest="lun", required=True, help="LUN name")
     lslun = _add(san, "lslun", "list LUNs, their exports and mappings")
@@ -426,7 +431,8 @@ def _san_serve(args: argparse.Namespace) -> None:
 
     if args.netns:
         enter_netns(args.netns)
-    serve(create_app(San(args.name, args.state_dir, args.data, args.first_port),
+    serve(create_app(San(args.name, args.state_dir, args.data, args.first_port,
+                         args.import_dir),
                      SanKeys(args.state_dir / "keys")), bind(args.listen))
 
 

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from openlpm.authority import fingerprint
-from openlpm.errors import ObjectNotFound
+from openlpm.errors import ObjectNotFound, RequestInvalid
 from openlpm.hmc.database import open_database
 from openlpm.model import RemoteConsole
 
@@ -36,6 +36,10 @@ DEFAULT_PORT = 8480
 def console_url(ip: str) -> str:
     """The API address of the console that ``--ip`` names: a host, host:port, or URL."""
     if "://" in ip:
+        if not ip.startswith("https://"):
+            raise RequestInvalid(f"--ip {ip}: consoles answer each other over HTTPS only "
+                                 f"(a password and keys cross): give the console's host, "
+                                 f"host:port or https:// URL.", code="HSCLF540")
         return ip.rstrip("/")
     host, _, port = ip.rpartition(":") if ip.count(":") == 1 else (ip, "", "")
     return f"https://{host}:{port}" if port else f"https://{ip}:{DEFAULT_PORT}"

@@ -42,6 +42,7 @@ from openlpm.model import (
     IncomingValidation,
     IncomingValidationReport,
     KeyExchange,
+    MetCertificate,
     MigrationRecord,
     PartitionProfile,
     PeerTrust,
@@ -73,6 +74,17 @@ def install_consoles_api(app: FastAPI, site: Site, board: MigrationBoard,
         """``mkauthkeys --ip IP -u USER``: from now on this console may act on the remote
         console as USER, with USER's role there."""
         return await exchange_keys(site, consoles, name, body)
+
+    @keys.get("/certificate")
+    async def certificate(ip: str) -> MetCertificate:
+        """The certificate console ``ip`` answers with now, unchecked: for the user to
+        compare before a key exchange sends a password there."""
+        url = console_url(ip)
+        met = await met_certificate(url)
+        if met is None:
+            raise SystemUnreachable(f"Console {ip} at {url} answered with no certificate.",
+                                    code="HSCLF522")
+        return MetCertificate(url=url, fingerprint=fingerprint(met))
 
     @keys.get("")
     async def remotes() -> list[RemoteConsole]:
@@ -122,14 +134,10 @@ def install_consoles_api(app: FastAPI, site: Site, board: MigrationBoard,
 
     @peer.put("/migrations/{migration_id}", status_code=204)
     async def migration(migration_id: str, record: MigrationRecord) -> None:
-        site.inventory.system(record.target)
-        with contextlib.suppress(ObjectNotFound):
-            if site.inventory.migration(migration_id).driven_by is None:
-                raise NotPermitted(f"Migration {migration_id} is this console's own.",
-                                   code="HSCLF525")
         if record.id != migration_id or not record.driven_by:
             raise RequestInvalid("A migration record from another console names its id "
                                  "and the console driving it.", code="HSCLF101")
+        await _accept(site, record)
         await board.publish(record.model_copy(update={"target_console": None}))
         await board.system_changed(record.target)
 
@@ -140,9 +148,10 @@ def install_consoles_api(app: FastAPI, site: Site, board: MigrationBoard,
         if request.method == "POST" and path == "partitions":
             # The rule of POST /systems/{system}/partitions, for a profile sent this way.
             require_host_devices_role(request.state.user, _profile(body))
-        if request.method != "GET" and path != "system/storage-check":
-            await _require_migration(board, site, system, request.method, path,
-                                     subject or _field(body, "profile", "name"))
+            _require_creation(board, system, body)
+        elif request.method != "GET" and path != "system/storage-check":
+            assert subject is not None
+            await _require_migration(board, site, system, request.method, path, subject)
         return await site.agent(system).request(request.method, call, json=body,
                                                 params=dict(request.query_params))
 
@@ -153,7 +162,9 @@ def install_consoles_api(app: FastAPI, site: Site, board: MigrationBoard,
         subject = _allowed(MOVER_CALLS, request.method, f"/{path}", "mover")
         if path != "mover":
             wanted = subject or _field(body, "migration_id")
-            if not any(r.driven_by and r.id == wanted
+            partition = _field(body, "partition") if subject is None else None
+            if not any(r.driven_by and r.id == wanted and r.target == system
+                       and partition in (None, r.partition)
                        for r in board.inventory.migrations(system)):
                 raise NotPermitted(f"No migration {wanted} to {system} is driven by "
                                    f"another console.", code="HSCLF525")
@@ -261,18 +272,65 @@ def _allowed(calls: tuple[tuple[str, str], ...], method: str, path: str,
                        code="HSCLF525")
 
 
+async def _accept(site: Site, record: MigrationRecord) -> None:
+    """Take another console's migration record: the first one of a migration says which
+    partition comes from which system to which of this console's systems, and that
+    partition must not be here yet; later ones may not change those three.
+
+    Raises NotPermitted otherwise: a record is what lets the other console act on a
+    partition here, so it may never name one that is not that migration's.
+    """
+    site.inventory.system(record.target)
+    try:
+        known = site.inventory.migration(record.id)
+    except ObjectNotFound:
+        known = None
+    if known is not None:
+        if known.driven_by is None:
+            raise NotPermitted(f"Migration {record.id} is this console's own.",
+                               code="HSCLF525")
+        if (known.partition, known.source, known.target) != \
+                (record.partition, record.source, record.target):
+            raise NotPermitted(f"Migration {record.id} moves {known.partition} from "
+                               f"{known.source} to {known.target}; another console may not "
+                               f"change that.", code="HSCLF525")
+        return
+    if record.source in {entry.name for entry in site.inventory.systems()}:
+        raise NotPermitted(f"Migration {record.id} comes from {record.source}, a system "
+                           f"of this console: another console drives migrations to this "
+                           f"console's systems only.", code="HSCLF525")
+    if any(p.name == record.partition for p in await site.agent(record.target).partitions()):
+        raise NotPermitted(f"Managed system {record.target} already has a partition "
+                           f"{record.partition}: another console's migration may not name "
+                           f"it.", code="HSCLF525")
+
+
+def _require_creation(board: MigrationBoard, system: str, body: Any) -> None:
+    """Another console creates a partition here only as the copy its migration in
+    flight makes: that migration's partition, waiting for that migration."""
+    partition, waiting = _field(body, "profile", "name"), _field(body, "incoming_migration")
+    if not any(r.id == waiting and r.driven_by and r.target == system
+               and not r.state.finished
+               for r in board.inventory.migrations(system, partition)):
+        raise NotPermitted(f"No migration of {partition} to {system} that another console "
+                           f"drives is in progress for this call.", code="HSCLF525")
+
+
 async def _require_migration(board: MigrationBoard, site: Site, system: str,
                              method: str, path: str, partition: str) -> None:
     """Another console changes a partition here only for its migration to this system:
-    while it is in flight; and after, to settle it (``migrlpar -o r``), keep the
-    partition, or remove the copy that still waits for that migration."""
+    the copy still waiting for that migration (start, finish or remove it); while the
+    migration is in flight, its console lines; after, to settle it (``migrlpar -o r``),
+    keep the partition."""
     ours = [r for r in board.inventory.migrations(system, partition)
             if r.driven_by and r.target == system]
-    if any(not r.state.finished for r in ours):
+    if ours and method == "POST" and path.endswith("/console") \
+            and any(not r.state.finished for r in ours):
         return
     if ours and method == "POST" and path.endswith("/keep"):
         return
-    if ours and method == "DELETE":
+    if ours and (method == "DELETE" or path.endswith("/incoming")
+                 or path.endswith("/incoming/finish")):
         with contextlib.suppress(OpenLpmError):
             waiting = (await site.agent(system).runtime(partition)).incoming_migration
             if waiting is not None and waiting in {r.id for r in ours}:

@@ -218,7 +218,8 @@ async def up(spec: LabSpec, say: Say = print) -> LabState:
     _spawn(state, "san", workdir, [
         "san", "serve", "--netns", san_node.namespace, "--name", f"{spec.prefix}san",
         "--listen", f"{SAN_ADDRESS}:{SAN_PORT}", "--data", SAN_ADDRESS,
-        "--first-port", str(SAN_FIRST_EXPORT_PORT), "--state-dir", str(workdir / "san")])
+        "--first-port", str(SAN_FIRST_EXPORT_PORT), "--state-dir", str(workdir / "san"),
+        "--import-dir", str(IMAGE_DIR)])
     for index, name in enumerate(names, start=1):
         node = system_node(spec.prefix, index, name)
         await asyncio.to_thread(network.attach, spec.prefix, node)

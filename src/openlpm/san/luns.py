@@ -25,9 +25,13 @@ MB = 1 << 20
 
 
 class San:
-    def __init__(self, name: str, state_dir: Path, data_host: str, first_port: int) -> None:
+    def __init__(self, name: str, state_dir: Path, data_host: str, first_port: int,
+                 import_dir: Path | None = None) -> None:
+        """``import_dir``: where images to copy into new LUNs are taken from (default
+        STATE_DIR/import); no other file of the SAN host is ever copied."""
         self.name = name
         self.state_dir = state_dir
+        self.import_dir = import_dir or state_dir / "import"
         self.data_host = data_host
         self.first_port = first_port
         self.images = state_dir / "luns"
@@ -112,10 +116,7 @@ class San:
 
     def _make_image(self, image: Path, request: LunCreate) -> int:
         if request.source is not None:
-            source = Path(request.source)
-            if not source.is_file():
-                raise RequestInvalid(f"Image {source} does not exist on SAN {self.name}.",
-                                     code="HSCLF605")
+            source = self._importable(request.source)
             shutil.copyfile(source, image)
         elif request.size_mb == 0:
             raise RequestInvalid("A new LUN needs a size (size_mb) or a source image.",
@@ -126,6 +127,24 @@ class San:
         size = -(-size // MB) * MB
         os.truncate(image, size)
         return size
+
+    def _importable(self, name: str) -> Path:
+        """The image ``name`` (a path, or a name in the import directory) once resolved,
+        if it is a file inside the import directory: a LUN made of any other file would
+        hand a host's secrets (the fabric authority's key) to whoever it is mapped to.
+
+        Raises RequestInvalid otherwise.
+        """
+        root = self.import_dir.resolve()
+        source = (root / name).resolve()
+        if not source.is_relative_to(root):
+            raise RequestInvalid(f"SAN {self.name} copies images from {root} only, and "
+                                 f"{name} is not there: put the image in that directory "
+                                 f"(san serve --import-dir).", code="HSCLF618")
+        if not source.is_file():
+            raise RequestInvalid(f"Image {name} does not exist in {root} on SAN "
+                                 f"{self.name}.", code="HSCLF605")
+        return source
 
     def _export(self, lun: Lun) -> Export:
         return Export(lun, self.images / f"{lun.name}.img", self.state_dir / "exports",
