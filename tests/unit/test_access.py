@@ -6,7 +6,6 @@ Runs the console's real API in-process (no managed systems are needed to be refu
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,8 +16,8 @@ from openlpm.hmc.api import create_app
 from openlpm.hmc.passwords import make_hash
 from openlpm.hmc.users import Users
 from openlpm.model import Role
+from tests.unit.signed_in import ADMIN, add_user, audited, sign_in
 
-ADMIN = ("hscroot", "first-password")
 PROFILE = {"name": "p1", "min_mem": 256, "desired_mem": 256, "max_mem": 256,
            "min_procs": 1, "desired_procs": 1, "max_procs": 1}
 
@@ -62,44 +61,18 @@ def test_every_route_of_the_console_has_its_rule(tmp_path: Path) -> None:
         assert required_role(method, route) == Role.SUPERADMIN
 
 
-@pytest.fixture
-def console(tmp_path: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(tmp_path / "hmc.db", name="hmc1", first_admin=ADMIN)) as client:
-        yield client
-
-
-def sign_in(console: TestClient, user: str, password: str) -> dict[str, str]:
-    reply = console.post("/login", json={"user": user, "password": password})
-    assert reply.status_code == 200, reply.text
-    return {"Authorization": f"Bearer {reply.json()['token']}"}
-
-
-def add_user(console: TestClient, name: str, role: Role) -> dict[str, str]:
-    admin = sign_in(console, *ADMIN)
-    reply = console.post("/users", headers=admin, json={
-        "name": name, "role": role.value, "password": f"{name}-password"})
-    assert reply.status_code == 201, reply.text
-    return sign_in(console, name, f"{name}-password")
-
-
-def events(console: TestClient) -> list[tuple[str, str, str, str | None]]:
-    admin = sign_in(console, *ADMIN)
-    return [(e["user"], e["action"], e["result"], e["code"])
-            for e in console.get("/audit", headers=admin).json()]
-
-
 def test_an_unauthenticated_call_is_refused_and_audited(console: TestClient) -> None:
     reply = console.get("/systems")
     assert reply.status_code == 401 and reply.json()["code"] == "HSCLF502"
     assert "openlpm login" in reply.json()["message"]
-    assert ("-", "GET /systems", "refused", "HSCLF502") in events(console)
+    assert ("-", "GET /systems", "refused", "HSCLF502") in audited(console)
 
 
 def test_a_wrong_password_is_refused_and_audited_under_the_name_given(
         console: TestClient) -> None:
     reply = console.post("/login", json={"user": "hscroot", "password": "guess"})
     assert reply.status_code == 401 and reply.json()["code"] == "HSCLF501"
-    assert ("hscroot", "sign in", "refused", "HSCLF501") in events(console)
+    assert ("hscroot", "sign in", "refused", "HSCLF501") in audited(console)
 
 
 def test_a_viewer_may_look_but_not_change(console: TestClient) -> None:
@@ -111,7 +84,7 @@ def test_a_viewer_may_look_but_not_change(console: TestClient) -> None:
     refused = console.post("/migrations", headers=viewer, json={
         "source": "sys1", "target": "sys2", "partition": "p1"})
     assert refused.status_code == 403
-    assert ("ann", "POST /migrations", "refused", "HSCLF505") in events(console)
+    assert ("ann", "POST /migrations", "refused", "HSCLF505") in audited(console)
 
 
 def test_an_operator_may_operate_but_not_manage_users_or_systems(console: TestClient) -> None:
@@ -119,7 +92,7 @@ def test_an_operator_may_operate_but_not_manage_users_or_systems(console: TestCl
     # Allowed through: what is refused next is the unknown system, not the user.
     reply = console.post("/systems/sys9/partitions", headers=operator, json=PROFILE)
     assert reply.json()["code"] == "HSCLF162"
-    assert ("bob", "POST /systems/sys9/partitions", "failed", "HSCLF162") in events(console)
+    assert ("bob", "POST /systems/sys9/partitions", "failed", "HSCLF162") in audited(console)
     for method, path in (("GET", "/users"), ("POST", "/systems")):
         assert console.request(method, path, headers=operator,
                                json={}).json()["code"] == "HSCLF505"
@@ -161,7 +134,7 @@ def test_nothing_secret_is_stored_or_logged(console: TestClient, tmp_path: Path,
     for needle in ("fay-password", ADMIN[1], secret, viewer["Authorization"][7:]):
         assert needle.encode() not in stored
         assert needle not in caplog.text
-        assert all(needle not in str(event) for event in events(console))
+        assert all(needle not in str(event) for event in audited(console))
 
 
 def test_sessions_expire(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -194,7 +167,7 @@ def test_an_encoded_path_in_a_value_cannot_reach_another_route(
     assert reply.status_code in (400, 404, 405), reply.text
     assert reply.json()["code"] in ("HSCLF531", "HSCLF532")
     assert any(user == "ivy" and action.startswith("DELETE /san/luns/l1")
-               and result == "refused" for user, action, result, _ in events(console))
+               and result == "refused" for user, action, result, _ in audited(console))
 
 
 def test_a_role_is_decided_by_the_route_not_the_path_sent(console: TestClient) -> None:
@@ -205,7 +178,7 @@ def test_a_role_is_decided_by_the_route_not_the_path_sent(console: TestClient) -
     assert reply.status_code == 403 and reply.json()["code"] == "HSCLF505"
     reply = console.delete("/san/luns/%2e%2e", headers=admin)
     assert reply.status_code == 400 and reply.json()["code"] == "HSCLF531"
-    assert ("hscroot", "DELETE /san/luns/..", "refused", "HSCLF531") in events(console)
+    assert ("hscroot", "DELETE /san/luns/..", "refused", "HSCLF531") in audited(console)
 
 
 def test_a_request_no_route_takes_is_refused_and_a_change_audited(
@@ -216,6 +189,6 @@ def test_a_request_no_route_takes_is_refused_and_a_change_audited(
     reply = console.put("/systems", headers=viewer)
     assert reply.status_code == 405 and reply.json()["code"] == "HSCLF532"
     assert "POST" in reply.headers["allow"]
-    audited = events(console)
-    assert ("kim", "PUT /systems", "refused", "HSCLF532") in audited
-    assert not any(action == "GET /no-such-page" for _, action, _, _ in audited)
+    logged = audited(console)
+    assert ("kim", "PUT /systems", "refused", "HSCLF532") in logged
+    assert not any(action == "GET /no-such-page" for _, action, _, _ in logged)

@@ -3,48 +3,18 @@ description, signing out, and the keys for another console (in-process, no syste
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from fastapi.testclient import TestClient
 
-from openlpm.hmc.api import create_app
 from openlpm.model import Role
-
-ADMIN = ("hscroot", "first-password")
-
-
-@pytest.fixture
-def console(tmp_path: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(tmp_path / "hmc.db", name="hmc1", first_admin=ADMIN)) as client:
-        yield client
-
-
-def sign_in(console: TestClient, user: str, password: str) -> dict[str, str]:
-    reply = console.post("/login", json={"user": user, "password": password})
-    assert reply.status_code == 200, reply.text
-    return {"Authorization": f"Bearer {reply.json()['token']}"}
-
-
-def user(console: TestClient, name: str, role: Role) -> dict[str, str]:
-    admin = sign_in(console, *ADMIN)
-    console.post("/users", headers=admin, json={"name": name, "role": role.value,
-                                                "password": f"{name}-password"})
-    return sign_in(console, name, f"{name}-password")
-
-
-def audit(console: TestClient) -> list[tuple[str, str, str, str | None]]:
-    admin = sign_in(console, *ADMIN)
-    return [(e["user"], e["action"], e["result"], e["code"])
-            for e in console.get("/audit", headers=admin).json()]
+from tests.unit.signed_in import add_user, audited
 
 
 def test_a_body_over_a_mebibyte_is_refused_and_audited(console: TestClient) -> None:
     reply = console.post("/login", content=b"{" + b" " * (2 << 20) + b"}",
                          headers={"content-type": "application/json"})
     assert reply.status_code == 413 and reply.json()["code"] == "HSCLF517"
-    assert ("-", "POST /login", "refused", "HSCLF517") in audit(console)
+    assert ("-", "POST /login", "refused", "HSCLF517") in audited(console)
 
 
 def test_a_huge_user_name_is_refused_at_the_wire_and_never_audited(
@@ -52,17 +22,17 @@ def test_a_huge_user_name_is_refused_at_the_wire_and_never_audited(
     reply = console.post("/login", json={"user": "u" * 1_000_000, "password": "x"})
     assert reply.status_code == 400 and reply.json()["code"] == "HSCLF101"
     assert "user" in reply.json()["message"]
-    assert all(len(user) <= 64 for user, *_ in audit(console))
+    assert all(len(user) <= 64 for user, *_ in audited(console))
 
 
 def test_the_audit_log_cuts_a_long_action(console: TestClient) -> None:
     console.delete("/tokens/" + "t" * 5000)
-    logged = [action for _, action, *_ in audit(console) if action.startswith("DELETE /tok")]
+    logged = [action for _, action, *_ in audited(console) if action.startswith("DELETE /tok")]
     assert logged and all(len(action) == 256 and action.endswith("…") for action in logged)
 
 
 def test_a_viewer_may_sign_out(console: TestClient) -> None:
-    viewer = user(console, "ann", Role.VIEWER)
+    viewer = add_user(console, "ann", Role.VIEWER)
     assert console.delete("/login", headers=viewer).status_code == 204
     assert console.get("/systems", headers=viewer).json()["code"] == "HSCLF504"
 
@@ -72,27 +42,27 @@ def test_the_api_s_description_needs_a_signed_in_user(console: TestClient,
                                                       path: str) -> None:
     refused = console.get(path)
     assert refused.status_code == 401 and refused.json()["code"] == "HSCLF502"
-    viewer = user(console, "ann", Role.VIEWER)
+    viewer = add_user(console, "ann", Role.VIEWER)
     assert console.get(path, headers=viewer).status_code == 200
 
 
 def test_the_api_s_description_still_lists_the_routes(console: TestClient) -> None:
-    viewer = user(console, "ann", Role.VIEWER)
+    viewer = add_user(console, "ann", Role.VIEWER)
     paths = console.get("/openapi.json", headers=viewer).json()["paths"]
     assert "/systems/{system}/mover-pairs" in paths and "/openapi.json" not in paths
 
 
 def test_only_an_operator_may_use_the_keys_for_another_console(console: TestClient) -> None:
-    viewer = user(console, "ann", Role.VIEWER)
+    viewer = add_user(console, "ann", Role.VIEWER)
     path = "/systems/sys1/mover-pairs"
     refused = console.get(path, params={"target": "sys2", "remote_hmc": "hmc9"},
                           headers=viewer)
     assert refused.status_code == 403 and refused.json()["code"] == "HSCLF505"
     assert "hmcoperator" in refused.json()["message"]
-    assert ("ann", f"GET {path}", "refused", "HSCLF505") in audit(console)
+    assert ("ann", f"GET {path}", "refused", "HSCLF505") in audited(console)
     # Without remote_hmc, a viewer may list this console's own pairs (sys1 is unknown).
     assert console.get(path, params={"target": "sys2"}, headers=viewer).status_code == 404
-    operator = user(console, "bob", Role.OPERATOR)
+    operator = add_user(console, "bob", Role.OPERATOR)
     passed = console.get(path, params={"target": "sys2", "remote_hmc": "hmc9"},
                          headers=operator)
     assert passed.json()["code"] == "HSCLF520"

@@ -7,7 +7,6 @@ an agent gives only paths inside the directories it allows.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,10 +20,9 @@ from openlpm.agent.qemu import BootImage, QemuSettings, device_arguments
 from openlpm.cli.attributes import parse_attributes
 from openlpm.cli.commands import profile_from
 from openlpm.errors import NotPermitted, RequestInvalid
-from openlpm.hmc.api import create_app
 from openlpm.model import PartitionProfile, PartitionState, Role
+from tests.unit.signed_in import ADMIN, add_user, audited, sign_in
 
-ADMIN = ("hscroot", "first-password")
 BASE = {"name": "p1", "min_mem": 64, "desired_mem": 64, "max_mem": 64,
         "min_procs": 1, "desired_procs": 1, "max_procs": 1}
 
@@ -164,30 +162,6 @@ async def test_a_profile_stored_before_the_rule_does_not_start(host: Path) -> No
 
 
 # -- who may give them --------------------------------------------------------------------
-
-
-@pytest.fixture
-def console(tmp_path: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(tmp_path / "hmc.db", name="hmc1", first_admin=ADMIN)) as client:
-        yield client
-
-
-def sign_in(console: TestClient, user: str, password: str) -> dict[str, str]:
-    reply = console.post("/login", json={"user": user, "password": password})
-    assert reply.status_code == 200, reply.text
-    return {"Authorization": f"Bearer {reply.json()['token']}"}
-
-
-def add_user(console: TestClient, name: str, role: Role) -> dict[str, str]:
-    reply = console.post("/users", headers=sign_in(console, *ADMIN), json={
-        "name": name, "role": role.value, "password": f"{name}-password"})
-    assert reply.status_code == 201, reply.text
-    return sign_in(console, name, f"{name}-password")
-
-
-def audited(console: TestClient) -> list[tuple[str, str, str, str | None]]:
-    events = console.get("/audit", headers=sign_in(console, *ADMIN)).json()
-    return [(e["user"], e["action"], e["result"], e["code"]) for e in events]
 
 
 @pytest.mark.parametrize("devices", [
