@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import secrets
 import time
@@ -61,6 +62,16 @@ CONSOLE_HISTORY_LINES = 2000
 Undo = Callable[[], Awaitable[object]]
 
 
+class Owner(enum.Enum):
+    """Which system the partition belongs to while the job runs. It passes from source
+    to target once, at the commit point: the stream completed, or the switch to
+    post-copy was asked for. Before it any failure undoes the target's side; after it
+    only the source is left to clean up."""
+
+    SOURCE = "source"
+    TARGET = "target"
+
+
 class MigrationJob:
     """One migration, from the plan validation made to its end."""
 
@@ -79,7 +90,7 @@ class MigrationJob:
             else site.agent(plan.request.target)
         self.token = secrets.token_urlsafe(24)
         self._undo: list[tuple[str, Undo]] = []
-        self._committed = False
+        self._owner = Owner.SOURCE
         self._movers: list[MoverClient] = []
         self._profile_on_target = plan.partition.profile
         self.stall_timeout_s = STALL_TIMEOUT_S
@@ -101,7 +112,16 @@ class MigrationJob:
 
     @property
     def committed(self) -> bool:
-        return self._committed
+        return self._owner == Owner.TARGET
+
+    def _commit(self, step: MigrationStep, why: str) -> None:
+        """The commit point: the partition now belongs to the target (journalled once)."""
+        if self._owner == Owner.SOURCE:
+            self._owner = Owner.TARGET
+            self._journal(step, "committed", why)
+
+    def _journal(self, step: MigrationStep | None, event: str, note: str = "") -> None:
+        self.board.inventory.journal(self.record.id, step, event, note)
 
     def stream_options(self) -> StreamOptions:
         request = self.plan.request
@@ -145,7 +165,7 @@ class MigrationJob:
         return tuple(limits)
 
     async def _queued(self, reason: str) -> None:
-        self.board.inventory.journal(self.record.id, None, "queued", reason)
+        self._journal(None, "queued", reason)
         await self._publish(step_phase=f"queued: {reason}")
 
     async def _steps(self) -> None:
@@ -161,7 +181,7 @@ class MigrationJob:
                 await self._note_connections()
         async with self._step(Step.RESUME_ON_TARGET):
             await self.target_agent.finish_incoming(self.name)
-            self._committed = True
+            self._commit(Step.RESUME_ON_TARGET, "the target holds the partition")
             await self._publish(step_phase="b: traffic handed over")
         async with self._step(Step.STORAGE_OFF_SOURCE, self._storage_note()):
             await self._storage_off_source()
@@ -215,8 +235,7 @@ class MigrationJob:
         if not profile.virtual_fc_adapters and not profile.virtual_scsi_adapters:
             return
         for moved in _io_service_moves(profile, self._profile_on_target):
-            self.board.inventory.journal(self.record.id, Step.STORAGE_ON_TARGET, "moved",
-                                         f"{moved} on {self.target.name}")
+            self._journal(Step.STORAGE_ON_TARGET, "moved", f"{moved} on {self.target.name}")
         for adapter in profile.virtual_fc_adapters:
             standby = adapter.standby_wwpn
             for lun in await self.site.san.luns(visible_to=adapter.active_wwpn):
@@ -226,12 +245,11 @@ class MigrationJob:
                                  partial(self.site.san.unmap, lun.name, standby))
                 await self.site.san.map(lun.name, standby)
         seen = await self.target_agent.check_storage(self._profile_on_target)
-        self.board.inventory.journal(self.record.id, Step.STORAGE_ON_TARGET, "seen",
-                                     f"{self.target.name} opens LUNs {', '.join(seen.luns)}"
-                                     if seen.luns else f"{self.target.name} needs no LUN")
+        self._journal(Step.STORAGE_ON_TARGET, "seen",
+                      f"{self.target.name} opens LUNs {', '.join(seen.luns)}"
+                      if seen.luns else f"{self.target.name} needs no LUN")
         for lost in seen.lost_paths:
-            self.board.inventory.journal(self.record.id, Step.STORAGE_ON_TARGET,
-                                         "path lost", f"{lost} on {self.target.name}")
+            self._journal(Step.STORAGE_ON_TARGET, "path lost", f"{lost} on {self.target.name}")
 
     async def _storage_off_source(self) -> None:
         """End the source's access: each NPIV LUN is unmapped from the WWPN it used."""
@@ -239,8 +257,7 @@ class MigrationJob:
             wwpn = adapter.active_wwpn
             for lun in await self.site.san.luns(visible_to=wwpn):
                 await self.site.san.unmap(lun.name, wwpn)
-                self.board.inventory.journal(self.record.id, Step.STORAGE_OFF_SOURCE,
-                                             "unmapped", f"LUN {lun.name} from {wwpn}")
+                self._journal(Step.STORAGE_OFF_SOURCE, "unmapped", f"LUN {lun.name} from {wwpn}")
 
     async def _open_channel(self) -> str:
         """Join the source QEMU to the target's through the movers; returns where the
@@ -288,7 +305,7 @@ class MigrationJob:
                 self.name, wait=PROGRESS_WAIT_S, known_status=status)
             status = sample.status
             await self._follow_policy(sample)
-            if sample.transferred > sent or self._committed:
+            if sample.transferred > sent or self.committed:
                 # After the switch to post-copy, giving up would lose the partition.
                 sent, moved_at = sample.transferred, time.monotonic()
             elif time.monotonic() - moved_at > self.stall_timeout_s and status != "completed":
@@ -301,17 +318,12 @@ class MigrationJob:
                 sample.transferred, self.record.bytes_transmitted),
                 bytes_remaining=sample.remaining, rate_bps=sample.rate_bps,
                 passes=sample.passes)
-            if status in POSTCOPY_STATUSES and not self._committed:
-                self._committed = True
-                self.board.inventory.journal(
-                    self.record.id, Step.MIGRATE, "committed", "post-copy: the partition "
-                    "runs on the target and pulls its remaining pages from the source")
+            if status in POSTCOPY_STATUSES:
+                self._commit(Step.MIGRATE, "post-copy: the partition runs on the target "
+                             "and pulls its remaining pages from the source")
             if status == "completed":
-                if not self._committed:
-                    self.board.inventory.journal(
-                        self.record.id, Step.MIGRATE, "committed", "the stream is complete: "
-                        "the partition now belongs to the target")
-                self._committed = True
+                self._commit(Step.MIGRATE, "the stream is complete: the partition now "
+                             "belongs to the target")
                 await self._publish(downtime_ms=sample.downtime_ms, bytes_remaining=0,
                                     total_time_ms=sample.total_time_ms)
                 return
@@ -325,10 +337,9 @@ class MigrationJob:
         with contextlib.suppress(OpenLpmError):
             stats = await self._movers[0].stats(self.record.id)
             protection = f", {stats.cipher}" if stats.encrypted else ", not encrypted"
-            self.board.inventory.journal(
-                self.record.id, Step.MIGRATE, "carried",
-                f"{stats.connections} connection(s) through the movers, "
-                f"{stats.bytes_out / 2**20:.0f} MiB out{protection}")
+            self._journal(Step.MIGRATE, "carried",
+                          f"{stats.connections} connection(s) through the movers, "
+                          f"{stats.bytes_out / 2**20:.0f} MiB out{protection}")
 
     async def _follow_policy(self, sample: MigrationProgress) -> None:
         """Record each new pre-copy pass; carry out the convergence policy's decision."""
@@ -342,26 +353,30 @@ class MigrationJob:
         decision = self.policy.decide(sample)
         if decision is None:
             return
-        journal = self.board.inventory.journal
         if decision.start_postcopy:
-            journal(self.record.id, Step.MIGRATE, "post-copy",
-                    f"pre-copy did not converge in {sample.passes} passes")
-            # Committed before asking: once QEMU switches, nothing may cancel the stream,
-            # and neither -w nor the stall cut-off applies any more.
-            self._committed = True
-            if self._wait_limit is not None:
-                self._wait_limit.reschedule(None)
-            try:
-                await self.source_agent.start_postcopy(self.name)
-            except OpenLpmError:
-                self._committed = False
-                raise
-            await self._publish(step_phase="b: post-copy")
+            await self._switch_to_postcopy(sample.passes)
         elif decision.downtime_limit_ms is not None:
             await self.source_agent.tune_outgoing(self.name, decision.downtime_limit_ms)
-            journal(self.record.id, Step.MIGRATE, "downtime limit",
-                    f"{decision.downtime_limit_ms} ms after {sample.passes} passes")
+            self._journal(Step.MIGRATE, "downtime limit",
+                          f"{decision.downtime_limit_ms} ms after {sample.passes} passes")
             await self._publish(downtime_limit_ms=decision.downtime_limit_ms)
+
+    async def _switch_to_postcopy(self, passes: int) -> None:
+        """Ask QEMU to switch to post-copy, past the commit point before asking: once
+        QEMU switches, nothing may cancel the stream, and neither -w nor the stall
+        cut-off applies any more. A refused request leaves it before the point."""
+        self._journal(Step.MIGRATE, "post-copy", f"pre-copy did not converge in {passes} passes")
+        self._owner = Owner.TARGET
+        if self._wait_limit is not None:
+            self._wait_limit.reschedule(None)
+        try:
+            await self.source_agent.start_postcopy(self.name)
+        except OpenLpmError:
+            self._owner = Owner.SOURCE
+            raise
+        self._journal(Step.MIGRATE, "committed", "post-copy asked for: the partition "
+                      "belongs to the target")
+        await self._publish(step_phase="b: post-copy")
 
     async def _profile_off_source(self) -> None:
         history = await (self.source_agent.final_console(self.name, CONSOLE_HISTORY_LINES)
@@ -380,7 +395,7 @@ class MigrationJob:
         """The movers forget this migration, unless it failed after its commit point:
         then the target may still be reading the stream's last bytes (or a post-copy
         still pulls pages) through them, and recovery closes them once it is settled."""
-        keep = self._committed and self.record.state != MigrationState.COMPLETE
+        keep = self.committed and self.record.state != MigrationState.COMPLETE
         for mover in self._movers:
             if not keep:
                 with contextlib.suppress(OpenLpmError, TimeoutError):
@@ -394,26 +409,24 @@ class MigrationJob:
 
     @asynccontextmanager
     async def _step(self, step: MigrationStep, note: str = "") -> AsyncIterator[None]:
-        journal = self.board.inventory.journal
-        journal(self.record.id, step, "begin", note)
+        self._journal(step, "begin", note)
         await self._publish(step=step, step_phase="")
         try:
             yield
         except BaseException as exc:
-            journal(self.record.id, step, "failed", str(exc))
+            self._journal(step, "failed", str(exc))
             raise
-        journal(self.record.id, step, "done")
+        self._journal(step, "done")
 
     async def _end_failed(self, exc: OpenLpmError, stopped: bool = False) -> None:
-        journal = self.board.inventory.journal
-        if self._committed:
+        if self.committed:
             message = (f"{exc.message} The partition runs on {self.record.target}; the "
                        f"source {self.record.source} was not fully cleaned up: run "
                        f"'migrlpar -o r -m {self.record.source} -p {self.name}'.")
         else:
             await self._roll_back()
             message = f"{exc.message} The partition remains on {self.record.source}."
-        journal(self.record.id, self.record.step, "stopped" if stopped else "failed", message)
+        self._journal(self.record.step, "stopped" if stopped else "failed", message)
         await self._publish(state=MigrationState.STOPPED if stopped else MigrationState.FAILED,
                             ended=time.time(), error_code=exc.code, error_message=message)
 
@@ -422,14 +435,12 @@ class MigrationJob:
             try:
                 await undo()
             except (ObjectNotFound, WrongState) as exc:
-                self.board.inventory.journal(self.record.id, self.record.step,
-                                             "nothing to undo", f"{what}: {exc.message}")
+                self._journal(self.record.step, "nothing to undo", f"{what}: {exc.message}")
             except OpenLpmError as exc:
-                self.board.inventory.journal(self.record.id, self.record.step,
-                                             "undo failed", f"{what}: {exc}")
+                self._journal(self.record.step, "undo failed", f"{what}: {exc}")
                 log.warning("migration %s: could not %s: %s", self.record.id, what, exc)
             else:
-                self.board.inventory.journal(self.record.id, self.record.step, "undone", what)
+                self._journal(self.record.step, "undone", what)
         self._undo.clear()
 
     async def _publish(self, **changes: object) -> None:
