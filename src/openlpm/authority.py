@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from openlpm.errors import RequestInvalid
-from openlpm.private import write_private
+from openlpm.private import private_directory, write_private
 
 AUTHORITY_YEARS = 10
 CERTIFICATE_DAYS = 397
@@ -67,7 +67,7 @@ class CertificateAuthority:
         """``title`` names the authority in its certificate, for instance "hmc1 mover
         authority"; it is used only when the authority is first made."""
         self.directory = directory
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_directory(directory)
         key_path, certificate_path = directory / "authority.key", directory / "authority.crt"
         ensure_key(key_path)
         loaded = serialization.load_pem_private_key(key_path.read_bytes(), password=None)

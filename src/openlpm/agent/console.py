@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from openlpm.model import ConsoleLine
+from openlpm.private import append_private, write_private
 
 HISTORY_LINES = 2000
 
@@ -69,7 +70,7 @@ class ConsoleLog:
         if missed and not content.endswith("\n"):
             missed[-1] = missed[-1].model_copy(update={"partial": True})
         self._lines.extend(missed)
-        with self.path.open("a", encoding="utf-8") as out:
+        with append_private(self.path) as out:
             out.writelines(line.model_dump_json() + "\n" for line in missed)
         return len(missed)
 
@@ -107,7 +108,7 @@ class ConsoleLog:
                 stamped = ConsoleLine(t=time.time(), text=text, system=self.system)
                 self._lines.append(stamped)
                 # Reopened per line because merge() replaces the file underneath.
-                with self.path.open("a", encoding="utf-8") as out:
+                with append_private(self.path) as out:
                     out.write(stamped.model_dump_json() + "\n")
         finally:
             writer.close()
@@ -127,10 +128,8 @@ class ConsoleLog:
             self._rewrite()
 
     def _rewrite(self) -> None:
-        temp = self.path.with_suffix(".tmp")
-        temp.write_text("".join(line.model_dump_json() + "\n" for line in self._lines),
-                        encoding="utf-8")
-        temp.replace(self.path)
+        write_private(self.path, "".join(line.model_dump_json() + "\n"
+                                         for line in self._lines).encode())
 
 
 def _completed(lines: list[ConsoleLine]) -> list[ConsoleLine]:

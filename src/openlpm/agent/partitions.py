@@ -34,6 +34,7 @@ from openlpm.model import (
 from openlpm.net.ports import plug_ports, with_macs
 from openlpm.net.ports import qemu_arguments as port_arguments
 from openlpm.net.switch import VirtualSwitch
+from openlpm.private import make_private, private_directory
 
 log = logging.getLogger("openlpm.agent.partitions")
 
@@ -64,6 +65,8 @@ class PartitionManager:
                  switch: VirtualSwitch | None = None, io_services: int = 1,
                  san_key: str | None = None, allowed_dirs: tuple[Path, ...] = ()) -> None:
         self.system = system
+        # Its profiles, console logs, keys and QEMU's files: the system's own.
+        make_private(state_dir)
         self.allowed = AllowedDirectories.of(system, allowed_dirs)
         self.storage = SanAccess(system, san_url, state_dir / "fabric", io_services, san_key)
         self.switch = switch
@@ -396,7 +399,7 @@ class PartitionManager:
 
     def _console(self, name: str) -> ConsoleLog:
         if name not in self._consoles:
-            self.run_root.mkdir(parents=True, exist_ok=True)
+            private_directory(self.run_root)
             self._consoles[name] = ConsoleLog(self.run_root / f"{name}.console", self.system)
         return self._consoles[name]
 

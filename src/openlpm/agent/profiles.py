@@ -1,7 +1,9 @@
 """The profile store: a managed system's partitions as they survive any crash.
 
 One JSON file per partition, replaced atomically (write, fsync, rename, fsync the
-directory), so a reader sees the old record or the new one, never a torn one.
+directory), so a reader sees the old record or the new one, never a torn one. The
+profiles are the system's own (0600 in a 0700 directory): they name the partitions'
+disks, networks and kernel arguments.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pydantic import ValidationError
 
 from openlpm.errors import ObjectNotFound
 from openlpm.model import Frozen, PartitionProfile
+from openlpm.private import private_directory, write_private
 
 
 class ProfileRecord(Frozen):
@@ -27,7 +30,7 @@ class ProfileStore:
     def __init__(self, directory: Path, system: str) -> None:
         self.directory = directory
         self.system = system
-        directory.mkdir(parents=True, exist_ok=True)
+        private_directory(directory)
 
     def _path(self, name: str) -> Path:
         return self.directory / f"{name}.json"
@@ -53,13 +56,8 @@ class ProfileStore:
         return self._path(name).exists()
 
     def put(self, record: ProfileRecord) -> None:
-        path = self._path(record.profile.name)
-        temp = path.with_suffix(".tmp")
-        with temp.open("wb") as out:
-            out.write(record.model_dump_json(indent=1).encode())
-            out.flush()
-            os.fsync(out.fileno())
-        temp.replace(path)
+        write_private(self._path(record.profile.name),
+                      record.model_dump_json(indent=1).encode())
         self._sync_directory()
 
     def delete(self, name: str) -> None:

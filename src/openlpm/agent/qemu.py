@@ -29,6 +29,7 @@ from openlpm.model import (
     PartitionProfile,
     StreamOptions,
 )
+from openlpm.private import create_private, private_directory
 from openlpm.processes import runs_with, terminate, wait_exit
 
 log = logging.getLogger("openlpm.agent.qemu")
@@ -134,7 +135,10 @@ class QemuPartition:
 
         Raises HypervisorError when QEMU refuses the configuration or QMP does not answer.
         """
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        private_directory(self.run_dir)
+        # A daemonized QEMU makes files 0640 (it sets umask 027): the guest's raw console
+        # log is made here, its owner's only, and QEMU appends to it.
+        create_private(self.console_log)
         for stale in (self.qmp_socket, self.console_socket, self.mobility_socket,
                       self.pidfile):
             stale.unlink(missing_ok=True)

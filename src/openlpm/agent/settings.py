@@ -3,12 +3,12 @@ defaults of the migrations that leave it."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from pydantic import Field, ValidationError
 
 from openlpm.model import Convergence, Frozen
+from openlpm.private import write_private
 
 
 class SystemSettings(Frozen):
@@ -32,9 +32,4 @@ class SettingsFile:
 
     def write(self, settings: SystemSettings) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        temp = self.path.with_suffix(".tmp")
-        with temp.open("wb") as out:
-            out.write(settings.model_dump_json().encode())
-            out.flush()
-            os.fsync(out.fileno())
-        temp.replace(self.path)
+        write_private(self.path, settings.model_dump_json().encode())

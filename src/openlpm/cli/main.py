@@ -276,6 +276,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     handler = SERVICES.get((args.part, getattr(args, "action", "")))
     if handler is not None:
+        from openlpm.private import restrict_umask
+
+        # What a service and its children (QEMU, the SAN's exports) make is theirs only.
+        restrict_umask()
         # A service that cannot start says why as every command does (its files, keys).
         try:
             handler(args)

@@ -12,12 +12,13 @@ import ssl
 from pathlib import Path
 
 from openlpm.authority import ensure_key, fingerprint, self_signed, subject_addresses
-from openlpm.private import write_private
+from openlpm.private import private_directory, write_private
 
 
 class ConsoleIdentity:
     def __init__(self, directory: Path, name: str, addresses: tuple[str, ...]) -> None:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Made 0700 again if it was not: it holds the console's key.
+        private_directory(directory)
         self.key = directory / "console.key"
         self.certificate = directory / "console.crt"
         ensure_key(self.key)

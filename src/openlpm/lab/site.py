@@ -35,10 +35,10 @@ from openlpm.lab.accel import probe_accelerator
 from openlpm.lab.image import KERNEL_ARGS, PartitionImage, build_image
 from openlpm.lab.network import Node
 from openlpm.paths import DEFAULT_HMC_FILE, RUN_ROOT
-from openlpm.private import write_private
+from openlpm.private import append_private, make_private, private_directory, write_private
 from openlpm.processes import runs_with, terminate
 from openlpm.san.keys import KeyHolder, SanKeys
-from openlpm.wire import decode
+from openlpm.wire import decode, segment
 
 IMAGE_DIR = Path(os.environ.get("OPENLPM_IMAGE_DIR", "/var/cache/openlpm/image"))
 AGENT_PORT, MOVER_CONTROL_PORT, MOVER_DATA_PORT = 8470, 8471, 8472
@@ -110,10 +110,8 @@ class LabState:
         return self.directory(self.prefix) / "lab.json"
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temp = self.path.with_suffix(".tmp")
-        temp.write_text(json.dumps(self.__dict__, indent=1))
-        temp.replace(self.path)
+        private_directory(self.path.parent)
+        write_private(self.path, json.dumps(self.__dict__, indent=1).encode())
 
     def running(self) -> bool:
         return any(runs_with(pid, _marker(self.prefix)) for pid in self.pids.values())
@@ -201,7 +199,8 @@ async def up(spec: LabSpec, say: Say = print) -> LabState:
     await down(spec.prefix, quiet=True)
     state = LabState(prefix=spec.prefix)
     workdir = state.directory(spec.prefix)
-    workdir.mkdir(parents=True, exist_ok=True)
+    # Its consoles' databases, keys and passwords, its partitions' disks and consoles.
+    make_private(workdir)
     state.save()
     say("building the partition image")
     image = await asyncio.to_thread(build_image, IMAGE_DIR)
@@ -323,8 +322,8 @@ async def restart(prefix: str, role: str) -> int:
 def _spawn(state: LabState, role: str, workdir: Path, args: list[str]) -> None:
     state.commands[role] = args
     logs = workdir / "logs"
-    logs.mkdir(exist_ok=True)
-    with (logs / f"{role}.log").open("ab") as log:
+    private_directory(logs)
+    with append_private(logs / f"{role}.log") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "openlpm", *args],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -402,7 +401,8 @@ async def _register_systems(state: LabState, spec: LabSpec) -> None:
                 await _wait_system_ready(http, name)
                 # Adding a system enrolls the movers it has then; one that started later
                 # than its agent is enrolled now.
-                decode(await http.post(f"/systems/{name}/movers/enroll"), "the lab's HMC")
+                decode(await http.post(f"/systems/{segment(name)}/movers/enroll"),
+                       "the lab's HMC")
 
 
 def agent_tls_dir(workdir: Path, system: str) -> Path:
@@ -424,7 +424,7 @@ async def _enrollment_code(workdir: Path, system: str) -> str:
 
 async def _wait_system_ready(http: httpx.AsyncClient, name: str) -> None:
     """Until the console sees the system's agent and its mover service."""
-    await _wait_ready(http, f"/systems/{name}", f"managed system {name}",
+    await _wait_ready(http, f"/systems/{segment(name)}", f"managed system {name}",
                       lambda body: bool(body.get("info")
                                         and body["info"]["movers"]))  # type: ignore[index]
 

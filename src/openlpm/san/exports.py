@@ -20,6 +20,7 @@ from qemu.qmp.error import QMPError
 
 from openlpm.errors import HypervisorError
 from openlpm.model import Lun
+from openlpm.private import private_directory
 from openlpm.processes import runs_with, terminate
 
 STORAGE_DAEMON = "qemu-storage-daemon"
@@ -94,7 +95,7 @@ class Export:
         if self.pid() is not None:
             await self.allow(self.lun.mappings)
             return
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_directory(self.directory)
         proc = await asyncio.create_subprocess_exec(
             *self.command(), stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)

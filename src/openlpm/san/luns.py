@@ -16,7 +16,7 @@ from pydantic import TypeAdapter
 
 from openlpm.errors import ObjectExists, ObjectNotFound, RequestInvalid
 from openlpm.model import Lun, LunCreate
-from openlpm.private import write_private
+from openlpm.private import create_private, make_private, private_directory, write_private
 from openlpm.san.exports import Export
 from openlpm.san.fabric import Fabric
 
@@ -35,8 +35,11 @@ class San:
         self.data_host = data_host
         self.first_port = first_port
         self.images = state_dir / "luns"
-        self.images.mkdir(parents=True, exist_ok=True)
+        private_directory(self.images)
         self.fabric = Fabric(name, state_dir / "fabric", data_host)
+        # The partitions' disks, their mappings and the fabric's keys: the SAN's own,
+        # also when an older SAN or a looser umask made them.
+        make_private(state_dir)
         self._list = state_dir / "luns.json"
         self._lock = asyncio.Lock()
 
@@ -117,12 +120,13 @@ class San:
     def _make_image(self, image: Path, request: LunCreate) -> int:
         if request.source is not None:
             source = self._importable(request.source)
+            create_private(image)
             shutil.copyfile(source, image)
         elif request.size_mb == 0:
             raise RequestInvalid("A new LUN needs a size (size_mb) or a source image.",
                                  code="HSCLF605")
         else:
-            image.touch()
+            create_private(image)
         size = max(image.stat().st_size, request.size_mb * MB)
         size = -(-size // MB) * MB
         os.truncate(image, size)
