@@ -505,10 +505,9 @@ async def test_stopping_a_job_ends_migration_stopped_and_rolls_back(lab: Lab) ->
 async def test_engine_shutdown_stops_the_jobs_in_flight(lab: Lab) -> None:
     lab.source.script = stalled_stream()
     engine = MigrationEngine(lab.site, lab.board)
-    submitted = await engine.submit(await lab.plan())
-    await asyncio.wait_for(until_streaming(lab, submitted.id), 1.0)
-
-    await engine.shutdown()
+    async with engine.running():
+        submitted = await engine.submit(await lab.plan())
+        await asyncio.wait_for(until_streaming(lab, submitted.id), 1.0)
 
     assert lab.inventory.migration(submitted.id).state == MigrationState.STOPPED
     assert lab.board.in_flight() == []
@@ -531,10 +530,11 @@ async def test_a_stream_that_sends_nothing_is_cut_off_even_without_a_wait_time(
 async def test_engine_stop_undoes_a_migration_before_its_commit_point(lab: Lab) -> None:
     lab.source.script = stalled_stream()
     engine = MigrationEngine(lab.site, lab.board)
-    submitted = await engine.submit(await lab.plan())
-    await asyncio.wait_for(until_streaming(lab, submitted.id), 1.0)
+    async with engine.running():
+        submitted = await engine.submit(await lab.plan())
+        await asyncio.wait_for(until_streaming(lab, submitted.id), 1.0)
 
-    record = await engine.stop(submitted.id)
+        record = await engine.stop(submitted.id)
 
     assert (record.state, record.error_code) == (MigrationState.STOPPED, "HSCLF201")
     assert not engine.driven(submitted.id)
@@ -554,17 +554,17 @@ async def test_a_migration_beyond_a_systems_limit_waits_its_turn_then_runs(lab: 
     lab.source.add(profile("lpar2", lpar_id=4), S.RUNNING)
     lab.source.script = stalled_stream()
     engine = MigrationEngine(lab.site, lab.board)
-    first = await engine.submit(await lab.plan())
-    await asyncio.wait_for(until_streaming(lab, first.id), 1.0)
-    second_plan = await lab.plan(partition="lpar2")
+    async with engine.running():
+        first = await engine.submit(await lab.plan())
+        await asyncio.wait_for(until_streaming(lab, first.id), 1.0)
+        second_plan = await lab.plan(partition="lpar2")
 
-    second = await engine.submit(second_plan)
-    await asyncio.sleep(0.05)
+        second = await engine.submit(second_plan)
+        await asyncio.sleep(0.05)
 
-    queued = lab.board.inventory.migration(second.id)
-    assert queued.state == MigrationState.STARTING and queued.step is None
-    assert queued.step_phase.startswith("queued: managed system sys1 (active migrations)")
-    assert any(f.code == "HSCLF405" for f in second_plan.findings)
-    await engine.stop(first.id)
-    await asyncio.wait_for(until_streaming(lab, second.id), 1.0)
-    await engine.shutdown()
+        queued = lab.board.inventory.migration(second.id)
+        assert queued.state == MigrationState.STARTING and queued.step is None
+        assert queued.step_phase.startswith("queued: managed system sys1 (active migrations)")
+        assert any(f.code == "HSCLF405" for f in second_plan.findings)
+        await engine.stop(first.id)
+        await asyncio.wait_for(until_streaming(lab, second.id), 1.0)

@@ -138,10 +138,10 @@ def create_app(db_path: Path, name: str = "", first_admin: tuple[str, str] | Non
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         abandoned = await board.abandon_unfinished()
-        settling = asyncio.create_task(recovery.recover_all(abandoned))
-        yield
-        settling.cancel()
-        await engine.shutdown()
+        async with engine.running(), asyncio.TaskGroup() as group:
+            settling = group.create_task(recovery.recover_all(abandoned))
+            yield
+            settling.cancel()
         await site.close()
         inventory.close()
         consoles.close()

@@ -458,14 +458,28 @@ class MigrationJob:
 
 
 class MigrationEngine:
-    """Runs migration jobs as owned tasks of the console."""
+    """Runs migration jobs as tasks of one group, owned by whoever runs the engine (the
+    console's lifespan): when it ends, every job still in flight is stopped — undone
+    where it has not passed its commit point — and awaited."""
 
     def __init__(self, site: Site, board: MigrationBoard) -> None:
         self.site = site
         self.board = board
+        self._group: asyncio.TaskGroup | None = None
         self._tasks: dict[str, asyncio.Task[MigrationRecord]] = {}
         self._jobs: dict[str, MigrationJob] = {}
         self.slots = MigrationSlots()
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        async with asyncio.TaskGroup() as group:
+            self._group = group
+            try:
+                yield
+            finally:
+                self._group = None
+                for task in self._tasks.values():
+                    task.cancel()
 
     def driven(self, migration_id: str) -> bool:
         """Whether a job still decides this migration's outcome (its cleanup may go on)."""
@@ -473,10 +487,17 @@ class MigrationEngine:
         return job is not None and not job.record.state.finished
 
     async def submit(self, plan: MigrationPlan) -> MigrationRecord:
+        """Start a job for ``plan``; returns its first record.
+
+        Raises WrongState when the engine is not running (the console is stopping).
+        """
+        if self._group is None:
+            raise WrongState("The console is stopping and starts no migration; start it "
+                             "again, or use another console of the site.", code="HSCLF214")
         job = MigrationJob(plan, self.site, self.board, self.slots)
         await self.board.publish(job.record)
         migration_id = job.record.id
-        task = asyncio.create_task(job.run(), name=f"migration {migration_id}")
+        task = self._group.create_task(job.run(), name=f"migration {migration_id}")
         self._tasks[migration_id] = task
         self._jobs[migration_id] = job
 
@@ -504,11 +525,6 @@ class MigrationEngine:
         task.cancel()
         await asyncio.wait([task])
         return job.record
-
-    async def shutdown(self) -> None:
-        for task in list(self._tasks.values()):
-            task.cancel()
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
 
 
 def _io_service_moves(before: PartitionProfile, after: PartitionProfile) -> list[str]:

@@ -119,6 +119,8 @@ class Recovery:
                 self.board.inventory.journal(record.id, record.step, "recovery failed",
                                              f"{exc.code} {exc.message}")
                 log.warning("migration %s: automatic recovery failed: %s", record.id, exc)
+            except Exception:  # a bug must not keep the others unrecovered
+                log.exception("migration %s: automatic recovery", record.id)
 
     def _newest(self, system: str, partition: str) -> MigrationRecord:
         self.site.inventory.system(system)
