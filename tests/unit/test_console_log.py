@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from openlpm.agent.console import ConsoleLog
+import pytest
+
+from openlpm.agent.console import HISTORY_LINES, LINE_MAX, ConsoleLog
 from openlpm.model import ConsoleLine
 
 
@@ -46,7 +48,7 @@ def test_a_partition_that_left_keeps_the_lines_qemu_logged_but_no_one_read(
         socket = tmp_path / "console.sock"
         server = await asyncio.start_unix_server(qemu_console, str(socket))
         log = ConsoleLog(tmp_path / "web1.console", "sys1")
-        log.follow(socket)
+        log.follow(socket, tmp_path / "console.raw")
         await served.wait()
         while not log.tail(1):
             await asyncio.sleep(0.01)
@@ -113,3 +115,53 @@ def test_a_line_the_partition_paused_in_is_shown_whole_where_it_was_ended(
         ("tick 42 boot=b", "sys1"), ("tick 43 boot=b", "sys2")]
     target.merge(history)
     assert target.tail(10) == shown
+
+
+async def follow_a_guest_writing(tmp_path: Path, written: bytes) -> ConsoleLog:
+    """A console log that followed a guest's console until it wrote ``written`` and
+    closed it."""
+    socket = tmp_path / "console.sock"
+
+    async def guest(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(written)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_unix_server(guest, socket)
+    log = ConsoleLog(tmp_path / "console.log", "sys1")
+    try:
+        log.follow(socket, tmp_path / "console.raw")
+        assert log._reader is not None
+        await asyncio.wait_for(log._reader, 10)
+    finally:
+        server.close()
+    return log
+
+
+async def test_a_line_longer_than_the_limit_is_kept_in_pieces_and_reading_goes_on(
+        tmp_path: Path) -> None:
+    """An oversize line used to end the reader: the console was followed no more."""
+    log = await follow_a_guest_writing(tmp_path, b"x" * (3 * LINE_MAX + 10) + b"\ntick 1\n")
+
+    lines = [line.text for line in log.tail(10)]
+    assert lines == ["x" * LINE_MAX] * 3 + ["x" * 10, "tick 1"]
+
+
+async def test_the_stamped_log_on_disk_holds_at_most_twice_the_lines_kept(
+        tmp_path: Path) -> None:
+    written = b"".join(f"tick {i}\n".encode() for i in range(3 * HISTORY_LINES + 7))
+    log = await follow_a_guest_writing(tmp_path, written)
+
+    on_disk = (tmp_path / "console.log").read_text().splitlines()
+    assert len(on_disk) <= 2 * HISTORY_LINES
+    assert log.tail(1)[0].text == f"tick {3 * HISTORY_LINES + 6}"
+
+
+async def test_qemu_s_raw_log_starts_again_past_its_limit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("openlpm.agent.console.RAW_MAX_BYTES", 1000)
+    (tmp_path / "console.raw").write_bytes(b"y" * 1001)
+
+    await follow_a_guest_writing(tmp_path, b"tick 1\n")
+
+    assert (tmp_path / "console.raw").stat().st_size == 0

@@ -6,6 +6,10 @@ proves how long a partition was silent during a switch-over. When a partition ar
 by migration its history from the source is merged in, so the console follows it; a
 line the partition was writing when it paused is begun on the source and ended on the
 target, and is shown as one.
+
+A guest writes what it likes on its console, so what the host keeps of it is bounded: a
+line longer than LINE_MAX bytes is kept in pieces, the stamped log holds at most twice
+HISTORY_LINES lines, and QEMU's raw log starts again empty past RAW_MAX_BYTES.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -22,6 +27,8 @@ from openlpm.model import ConsoleLine
 from openlpm.private import append_private, write_private
 
 HISTORY_LINES = 2000
+LINE_MAX = 4096
+RAW_MAX_BYTES = 8 << 20
 
 
 class ConsoleLog:
@@ -30,6 +37,7 @@ class ConsoleLog:
         self.system = system
         self._lines: deque[ConsoleLine] = deque(maxlen=HISTORY_LINES)
         self._reader: asyncio.Task[None] | None = None
+        self._appended = 0
         if path.exists():
             self._lines.extend(_load(path))
 
@@ -86,9 +94,10 @@ class ConsoleLog:
             self._written_by(paused_at)
         self.catch_up(raw, written_by=paused_at)
 
-    def follow(self, socket: Path) -> None:
-        """Start reading the partition's serial console socket in the background."""
-        self._reader = asyncio.create_task(self._read(socket))
+    def follow(self, socket: Path, raw: Path) -> None:
+        """Start reading the partition's serial console socket in the background; QEMU's
+        raw log of it is ``raw``."""
+        self._reader = asyncio.create_task(self._read(socket, raw))
 
     async def close(self) -> None:
         if self._reader is not None:
@@ -100,18 +109,25 @@ class ConsoleLog:
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
 
-    async def _read(self, socket: Path) -> None:
-        reader, writer = await asyncio.open_unix_connection(str(socket))
+    async def _read(self, socket: Path, raw: Path) -> None:
+        reader, writer = await asyncio.open_unix_connection(str(socket), limit=LINE_MAX)
         try:
-            while line := await reader.readline():
-                text = line.decode(errors="replace").rstrip("\r\n")
-                stamped = ConsoleLine(t=time.time(), text=text, system=self.system)
-                self._lines.append(stamped)
-                # Reopened per line because merge() replaces the file underneath.
-                with append_private(self.path) as out:
-                    out.write(stamped.model_dump_json() + "\n")
+            while line := await _next_line(reader):
+                self._keep(line.decode(errors="replace").rstrip("\r\n"))
+                _bound(raw)
         finally:
             writer.close()
+
+    def _keep(self, text: str) -> None:
+        stamped = ConsoleLine(t=time.time(), text=text, system=self.system)
+        self._lines.append(stamped)
+        self._appended += 1
+        if self._appended >= HISTORY_LINES:
+            self._rewrite()
+            return
+        # Reopened per line because merge() replaces the file underneath.
+        with append_private(self.path) as out:
+            out.write(stamped.model_dump_json() + "\n")
 
     def _written_by(self, paused_at: float) -> None:
         """Restamp the lines read after the partition paused: they were written before,
@@ -130,6 +146,26 @@ class ConsoleLog:
     def _rewrite(self) -> None:
         write_private(self.path, "".join(line.model_dump_json() + "\n"
                                          for line in self._lines).encode())
+        self._appended = 0
+
+
+async def _next_line(reader: asyncio.StreamReader) -> bytes:
+    """The next line, or the next LINE_MAX bytes of a longer one; b"" at the end."""
+    try:
+        return await reader.readuntil(b"\n")
+    except asyncio.IncompleteReadError as exc:
+        return exc.partial
+    except asyncio.LimitOverrunError as exc:
+        return await reader.readexactly(min(exc.consumed, LINE_MAX))
+
+
+def _bound(raw: Path) -> None:
+    """QEMU appends to its raw log (logappend=on), so cutting it to nothing makes it
+    start again: what it held was read already, and it is only read for lines the agent
+    missed while it was away."""
+    with contextlib.suppress(OSError):
+        if raw.stat().st_size > RAW_MAX_BYTES:
+            os.truncate(raw, 0)
 
 
 def _completed(lines: list[ConsoleLine]) -> list[ConsoleLine]:

@@ -93,7 +93,7 @@ class PartitionManager:
             await qemu.connect()
             console = self._console(name)
             console.catch_up(qemu.console_log)
-            console.follow(qemu.console_socket)
+            console.follow(qemu.console_socket, qemu.console_log)
             state = S.MIGRATING_RUNNING if record.incoming_migration else S.RUNNING
             self._states[name] = state
             log.info("adopted running partition %s (pid %s)", name, qemu.pid())
@@ -389,7 +389,7 @@ class PartitionManager:
             except BaseException:
                 await qemu.stop()
                 raise
-        self._console(profile.name).follow(qemu.console_socket)
+        self._console(profile.name).follow(qemu.console_socket, qemu.console_log)
         return qemu
 
     def _qemu(self, name: str) -> QemuPartition:

@@ -42,6 +42,8 @@ ACTIVE_MIGRATION_STATUSES = frozenset({"setup", "active", "pre-switchover", "dev
 
 # How long the guest's mobility hook may take to answer before it counts as absent.
 GUEST_ANSWER_TIMEOUT_S = 1.5
+# A daemonized QEMU has its monitor up before it returns: one silent this long is hung.
+QMP_CONNECT_TIMEOUT_S = 10.0
 # QEMU caps a migration at 128 MiB/s unless told otherwise; the stream should run as fast
 # as the link allows (1 TiB/s is "no cap" while staying within QEMU's accepted range).
 STREAM_BANDWIDTH = 1 << 40
@@ -151,7 +153,13 @@ class QemuPartition:
             raise HypervisorError(
                 f"QEMU could not start partition {profile.name}: "
                 f"{out.decode(errors='replace').strip()[-500:]}")
-        await self.connect()
+        try:
+            await self.connect()
+        except HypervisorError:
+            # A QEMU nobody can drive must not run on, holding the partition's disks.
+            if (pid := self.pid()) is not None:
+                await terminate(pid, str(self.run_dir).encode())
+            raise
 
     async def connect(self) -> None:
         """Attach to a running QEMU (after start, or after the agent restarted)."""
@@ -159,11 +167,15 @@ class QemuPartition:
         listener = EventListener(("MIGRATION", "RESUME", "STOP", "SHUTDOWN"))
         qmp.register_listener(listener)
         try:
-            await qmp.connect(str(self.qmp_socket))
-            await qmp.execute("migrate-set-capabilities", {
-                "capabilities": [{"capability": "events", "state": True}]})
-        except (QMPError, OSError) as exc:
-            raise HypervisorError(f"QMP of partition {self.name} does not answer: {exc}") from exc
+            async with asyncio.timeout(QMP_CONNECT_TIMEOUT_S):
+                await qmp.connect(str(self.qmp_socket))
+                await qmp.execute("migrate-set-capabilities", {
+                    "capabilities": [{"capability": "events", "state": True}]})
+        except (QMPError, OSError, TimeoutError) as exc:
+            with contextlib.suppress(QMPError, OSError, EOFError):
+                await qmp.disconnect()
+            raise HypervisorError(f"QMP of partition {self.name} does not answer: "
+                                  f"{exc!r}") from exc
         self._qmp = qmp
         self._events_task = asyncio.create_task(self._follow_events(listener))
 

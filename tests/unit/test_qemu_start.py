@@ -1,0 +1,49 @@
+"""A QEMU whose monitor never answers is not left running (with the partition's disks)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+
+from openlpm.agent.qemu import BootImage, QemuPartition, QemuSettings
+from openlpm.errors import HypervisorError
+from openlpm.model import PartitionProfile
+from openlpm.processes import runs_with
+
+# Stands in for qemu-system-x86_64 -daemonize: leaves a process running, named in the
+# pidfile and carrying the run directory in its command line, and no monitor socket.
+HUNG_QEMU = """#!{python}
+import os, subprocess, sys
+args = sys.argv[1:]
+pidfile = args[args.index("-pidfile") + 1]
+hung = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)",
+                         os.path.dirname(pidfile)], start_new_session=True,
+                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL)
+open(pidfile, "w").write(str(hung.pid))
+"""
+
+
+async def test_a_qemu_whose_monitor_does_not_answer_is_ended(tmp_path: Path) -> None:
+    binary = tmp_path / "qemu"
+    binary.write_text(HUNG_QEMU.format(python=sys.executable))
+    binary.chmod(binary.stat().st_mode | stat.S_IXUSR)
+    boot = BootImage(tmp_path / "vmlinuz", tmp_path / "initrd", "")
+    qemu = QemuPartition("web1", tmp_path / "run" / "web1",
+                         QemuSettings(str(binary), "tcg", boot))
+    profile = PartitionProfile(name="web1", min_mem=128, desired_mem=128, max_mem=128,
+                               min_procs=1, desired_procs=1, max_procs=1)
+
+    with pytest.raises(HypervisorError):
+        await qemu.start(profile)
+
+    pid = int((tmp_path / "run" / "web1" / "qemu.pid").read_text())
+    left_running = runs_with(pid, str(qemu.run_dir).encode())
+    if left_running:
+        os.kill(pid, signal.SIGKILL)
+    assert not left_running
