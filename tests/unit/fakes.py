@@ -32,8 +32,8 @@ from openlpm.errors import (
     OpenLpmError,
     WrongState,
 )
-from openlpm.hmc.inventory import Inventory, SystemEntry
-from openlpm.hmc.site import Site
+from openlpm.hmc.site.systems import Site
+from openlpm.hmc.stores.inventory import Inventory, SystemEntry
 from openlpm.model import (
     ConsoleLine,
     CpuModel,
@@ -459,5 +459,5 @@ def install_movers(monkeypatch: pytest.MonkeyPatch,
         movers[base_url].clients_built += 1
         return movers[base_url]
 
-    monkeypatch.setattr("openlpm.hmc.site.MoverClient", build)
+    monkeypatch.setattr("openlpm.hmc.site.systems.MoverClient", build)
     return movers

@@ -21,10 +21,10 @@ from openlpm.errors import (
     SystemUnreachable,
     WrongState,
 )
-from openlpm.hmc.board import MigrationBoard
-from openlpm.hmc.inventory import Inventory
-from openlpm.hmc.migrate import MigrationEngine, MigrationJob
-from openlpm.hmc.validate import MigrationPlan, plan_migration, require_passed
+from openlpm.hmc.mobility.board import MigrationBoard
+from openlpm.hmc.mobility.migrate import MigrationEngine, MigrationJob
+from openlpm.hmc.mobility.validate import MigrationPlan, plan_migration, require_passed
+from openlpm.hmc.stores.inventory import Inventory
 from openlpm.model import (
     JournalEntry,
     MigrationRecord,

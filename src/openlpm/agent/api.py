@@ -37,7 +37,7 @@ from openlpm.model import (
     SystemUtilization,
 )
 from openlpm.mover.local import ask_local_mover
-from openlpm.serve import install_error_handlers
+from openlpm.service import install_error_handlers
 from openlpm.trust import ServiceTrust, install_enrollment
 
 

@@ -20,8 +20,8 @@ from pydantic import ValidationError
 from openlpm.cli.attributes import NO_RESULTS, AttributeSyntaxError, format_listing
 from openlpm.cli.attributes import parse_attributes as _parse_attributes
 from openlpm.cli.findings import DEFAULT_DETAIL, finding_lines, summary_lines
-from openlpm.cli.hmc_client import HmcClient, hmc_url
 from openlpm.cli.runner import report_error, run_command
+from openlpm.clients.console import HmcClient, hmc_url
 from openlpm.errors import (
     MigrationFailed,
     ObjectNotFound,

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from openlpm import __version__
-from openlpm.cli.hmc_client import HmcClient, hmc_url
 from openlpm.cli.runner import report_error, run_command
+from openlpm.clients.console import HmcClient, hmc_url
 from openlpm.errors import OpenLpmError, RequestInvalid
 from openlpm.model import MAX_IO_SERVICES
 
@@ -358,9 +358,9 @@ async def _console(args: argparse.Namespace) -> None:
 
 
 def _hmc_serve(args: argparse.Namespace) -> None:
-    from openlpm.hmc.api import create_app
-    from openlpm.hmc.identity import ConsoleIdentity
-    from openlpm.serve import bind, enter_netns, serve
+    from openlpm.hmc.http.app import create_app
+    from openlpm.hmc.site.identity import ConsoleIdentity
+    from openlpm.service import bind, enter_netns, serve
 
     listeners = [bind(args.listen)]
     if args.reach_netns:
@@ -389,7 +389,7 @@ def _agent_serve(args: argparse.Namespace) -> None:
     from openlpm.agent.partitions import Capacity, PartitionManager
     from openlpm.agent.qemu import BootImage, QemuSettings
     from openlpm.net.switch import VirtualSwitch
-    from openlpm.serve import bind, enter_netns, serve
+    from openlpm.service import bind, enter_netns, serve
     from openlpm.trust import ServiceTrust
 
     if args.netns:
@@ -412,7 +412,7 @@ def _agent_serve(args: argparse.Namespace) -> None:
 def _mover_serve(args: argparse.Namespace) -> None:
     from openlpm.model import MoverInfo
     from openlpm.mover.api import MoverSetup, create_app
-    from openlpm.serve import bind, enter_netns, serve
+    from openlpm.service import bind, enter_netns, serve
     from openlpm.trust import ServiceTrust
 
     if args.netns:
@@ -431,7 +431,7 @@ def _san_serve(args: argparse.Namespace) -> None:
     from openlpm.san.api import create_app
     from openlpm.san.keys import SanKeys
     from openlpm.san.luns import San
-    from openlpm.serve import bind, enter_netns, serve
+    from openlpm.service import bind, enter_netns, serve
 
     if args.netns:
         enter_netns(args.netns)

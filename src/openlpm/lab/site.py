@@ -28,7 +28,8 @@ from pathlib import Path
 
 import httpx
 
-from openlpm.cli.credentials import save, token_for
+from openlpm.clients.credentials import save, token_for
+from openlpm.clients.wire import decode, segment
 from openlpm.errors import ObjectExists, RequestInvalid, SystemUnreachable
 from openlpm.lab import network
 from openlpm.lab.accel import probe_accelerator
@@ -38,7 +39,6 @@ from openlpm.paths import DEFAULT_HMC_FILE, RUN_ROOT
 from openlpm.private import append_private, make_private, private_directory, write_private
 from openlpm.processes import runs_with, terminate
 from openlpm.san.keys import KeyHolder, SanKeys
-from openlpm.wire import decode, segment
 
 IMAGE_DIR = Path(os.environ.get("OPENLPM_IMAGE_DIR", "/var/cache/openlpm/image"))
 AGENT_PORT, MOVER_CONTROL_PORT, MOVER_DATA_PORT = 8470, 8471, 8472

@@ -25,7 +25,7 @@ from openlpm.model import NAME_PATTERN, LocalMover, MoverInfo, MoverProbe
 from openlpm.mover.channels import ChannelStats, ChannelTable, probe_peer, serve_data_port
 from openlpm.mover.credentials import MoverCredentials
 from openlpm.mover.local import local_socket
-from openlpm.serve import install_error_handlers
+from openlpm.service import install_error_handlers
 from openlpm.trust import ServiceTrust, install_enrollment
 
 MIGRATION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
