@@ -352,6 +352,18 @@ class MoverInfo(Frozen):
     certificate: MoverCertificate | None = None
 
 
+class ChannelStats(Frozen):
+    """A mover's channel of one migration: its connections and the bytes it carried."""
+
+    migration_id: str
+    direction: str
+    connections: int
+    bytes_out: int
+    bytes_in: int
+    encrypted: bool = False
+    cipher: str = ""
+
+
 class LocalMover(Frozen):
     """What a mover service tells the agent of its own host, on a local socket: itself,
     and its one-time enrollment code until a console enrolled it (the console asks the

@@ -35,6 +35,7 @@ from openlpm.errors import (
 from openlpm.hmc.site.systems import Site
 from openlpm.hmc.stores.inventory import Inventory, SystemEntry
 from openlpm.model import (
+    ChannelStats,
     ConsoleLine,
     CpuModel,
     GuestVerdict,
@@ -48,7 +49,6 @@ from openlpm.model import (
     StreamOptions,
     SystemInfo,
 )
-from openlpm.mover.channels import ChannelStats
 
 S = PartitionState
 FINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})

@@ -16,6 +16,7 @@ from openlpm import __version__
 from openlpm.agent.cpu_models import cpu_models
 from openlpm.agent.partitions import PartitionManager
 from openlpm.agent.utilization import KEEP_S, UtilizationSampler
+from openlpm.clients.local_mover import ask_local_mover
 from openlpm.errors import OpenLpmError, RequestInvalid
 from openlpm.model import (
     ConsoleLine,
@@ -36,7 +37,6 @@ from openlpm.model import (
     SystemInfo,
     SystemUtilization,
 )
-from openlpm.mover.local import ask_local_mover
 from openlpm.service import install_error_handlers
 from openlpm.trust import ServiceTrust, install_enrollment
 

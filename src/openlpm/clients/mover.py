@@ -5,8 +5,7 @@ from __future__ import annotations
 import ssl
 
 from openlpm.clients.wire import EnrollingClient, segment
-from openlpm.model import MoverInfo, MoverProbe
-from openlpm.mover.channels import ChannelStats
+from openlpm.model import ChannelStats, MoverInfo, MoverProbe
 
 
 class MoverClient(EnrollingClient):

@@ -38,7 +38,6 @@ from openlpm.lab.network import Node
 from openlpm.paths import DEFAULT_HMC_FILE, RUN_ROOT
 from openlpm.private import append_private, make_private, private_directory, write_private
 from openlpm.processes import runs_with, terminate
-from openlpm.san.keys import KeyHolder, SanKeys
 
 IMAGE_DIR = Path(os.environ.get("OPENLPM_IMAGE_DIR", "/var/cache/openlpm/image"))
 AGENT_PORT, MOVER_CONTROL_PORT, MOVER_DATA_PORT = 8470, 8471, 8472
@@ -156,10 +155,10 @@ def console_certificate(state: LabState, url: str = "") -> Path:
     return console_tls_dir(state.prefix, state.remote_hmc if remote else "") / "console.crt"
 
 
-def san_key_file(prefix: str, holder: KeyHolder) -> Path:
-    """The lab SAN's key of the console or of the systems' agents (san/keys.py), made
-    now if the SAN has not made it yet."""
-    return SanKeys(LabState.directory(prefix) / "san" / "keys").path(holder)
+def san_key_file(prefix: str, holder: str) -> Path:
+    """The lab SAN's key of the console ("console") or of the systems' agents ("hosts"),
+    which the SAN makes at its first start in its STATE_DIR/keys."""
+    return LabState.directory(prefix) / "san" / "keys" / f"{holder}.key"
 
 
 def console_tls_dir(prefix: str, console: str = "") -> Path:
@@ -219,6 +218,9 @@ async def up(spec: LabSpec, say: Say = print) -> LabState:
         "--listen", f"{SAN_ADDRESS}:{SAN_PORT}", "--data", SAN_ADDRESS,
         "--first-port", str(SAN_FIRST_EXPORT_PORT), "--state-dir", str(workdir / "san"),
         "--import-dir", str(IMAGE_DIR)])
+    for holder in ("console", "hosts"):
+        await _written(san_key_file(spec.prefix, holder), f"the lab's SAN wrote no "
+                       f"{holder}.key")
     for index, name in enumerate(names, start=1):
         node = system_node(spec.prefix, index, name)
         await asyncio.to_thread(network.attach, spec.prefix, node)
@@ -265,7 +267,7 @@ def _start_console(state: LabState, name: str, node: Node, port: int, role: str)
         "--tls-dir", str(console_tls_dir(state.prefix, console)),
         "--db", str(workdir / (f"{console}.db" if console else "hmc.db")),
         "--admin-password-file", str(password), "--san-url", SAN_URL,
-        "--san-key-file", str(san_key_file(state.prefix, KeyHolder.CONSOLE))])
+        "--san-key-file", str(san_key_file(state.prefix, "console"))])
     return f"https://127.0.0.1:{port}"
 
 
@@ -285,7 +287,7 @@ def _start_system(state: LabState, spec: LabSpec, node: Node, image: PartitionIm
         "--kernel", str(image.kernel), "--initrd", str(image.initrd),
         "--kernel-args", f"{KERNEL_ARGS} {spec.partition_args}".strip(),
         "--mover-socket", str(workdir / mover / "local.sock"), "--san-url", SAN_URL,
-        "--san-key-file", str(san_key_file(state.prefix, KeyHolder.HOSTS)),
+        "--san-key-file", str(san_key_file(state.prefix, "hosts")),
         "--io-services", str(spec.io_services_of.get(name, spec.io_services)),
         "--vlans", ",".join(map(str, spec.vlans_of.get(name, spec.vlans))),
         "--max-active-migrations", str(spec.max_active_migrations),
@@ -411,13 +413,20 @@ def agent_tls_dir(workdir: Path, system: str) -> Path:
 
 async def _enrollment_code(workdir: Path, system: str) -> str:
     """The one-time code the system's agent wrote at its first start."""
-    path = agent_tls_dir(workdir, system) / "enrollment-code"
+    return await _written(agent_tls_dir(workdir, system) / "enrollment-code",
+                          f"managed system {system}'s agent wrote no enrollment code")
+
+
+async def _written(path: Path, missing: str) -> str:
+    """The content of a file a service of the lab writes as it starts, once it is there.
+
+    Raises SystemUnreachable (``missing``, and where the logs are) after READY_TIMEOUT_S.
+    """
     deadline = time.monotonic() + READY_TIMEOUT_S
     while not path.exists():
         if time.monotonic() > deadline:
-            raise SystemUnreachable(f"managed system {system}'s agent wrote no enrollment "
-                                    f"code within {READY_TIMEOUT_S:.0f} s; see the logs "
-                                    f"under {RUN_ROOT / 'labs'}.", code="HSCLF303")
+            raise SystemUnreachable(f"{missing} within {READY_TIMEOUT_S:.0f} s; see the "
+                                    f"logs under {RUN_ROOT / 'labs'}.", code="HSCLF303")
         await asyncio.sleep(0.1)
     return path.read_text().strip()
 

@@ -21,8 +21,8 @@ from fastapi import Path as PathParameter
 from pydantic import BaseModel, ConfigDict, Field
 
 from openlpm import __version__
-from openlpm.model import NAME_PATTERN, LocalMover, MoverInfo, MoverProbe
-from openlpm.mover.channels import ChannelStats, ChannelTable, probe_peer, serve_data_port
+from openlpm.model import NAME_PATTERN, ChannelStats, LocalMover, MoverInfo, MoverProbe
+from openlpm.mover.channels import ChannelTable, probe_peer, serve_data_port
 from openlpm.mover.credentials import MoverCredentials
 from openlpm.mover.local import local_socket
 from openlpm.service import install_error_handlers
