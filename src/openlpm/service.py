@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
+from pathlib import Path
 from typing import Annotated
 
 import uvicorn
-from fastapi import FastAPI, Path, Request
+from fastapi import FastAPI, Request
+from fastapi import Path as PathParameter
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pyroute2 import netns
@@ -24,8 +26,8 @@ from openlpm.model import IDENTITY_PATTERN, LUN_NAME_PATTERN
 
 # Path parameters naming a LUN, and a WWPN or host it is mapped to: a value no such
 # object could have is refused before it reaches a file name or another service's URL.
-LunName = Annotated[str, Path(pattern=LUN_NAME_PATTERN)]
-LunIdentity = Annotated[str, Path(pattern=IDENTITY_PATTERN)]
+LunName = Annotated[str, PathParameter(pattern=LUN_NAME_PATTERN)]
+LunIdentity = Annotated[str, PathParameter(pattern=IDENTITY_PATTERN)]
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -40,6 +42,21 @@ def install_error_handlers(app: FastAPI) -> None:
             for err in exc.errors())
         error = RequestInvalid(f"The request is not valid: {problems}.")
         return JSONResponse(error.to_wire(), status_code=error.http_status)
+
+
+def read_key_file(path: Path) -> str:
+    """The key in a key file given to a service (its first line).
+
+    Raises RequestInvalid when the file cannot be read or is empty.
+    """
+    try:
+        key = path.read_text().strip()
+    except OSError as exc:
+        raise RequestInvalid(f"Cannot read the key file {path}: {exc.strerror}.",
+                             code="HSCLF608") from exc
+    if not key:
+        raise RequestInvalid(f"The key file {path} is empty.", code="HSCLF608")
+    return key
 
 
 def enter_netns(name: str) -> None:
