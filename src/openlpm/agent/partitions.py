@@ -15,7 +15,7 @@ from pathlib import Path
 from openlpm.agent.console import ConsoleLog
 from openlpm.agent.host_devices import AllowedDirectories
 from openlpm.agent.profiles import ProfileRecord, ProfileStore
-from openlpm.agent.qemu import ACTIVE_MIGRATION_STATUSES, QemuPartition, QemuSettings
+from openlpm.agent.qemu import QemuPartition, QemuSettings
 from openlpm.agent.settings import SettingsFile, SystemSettings
 from openlpm.agent.storage import SanAccess
 from openlpm.agent.storage import qemu_arguments as storage_arguments
@@ -228,7 +228,7 @@ class PartitionManager:
         if state == S.MIGRATING_NOT_ACTIVATED:
             self._move(name, S.NOT_ACTIVATED)
         elif state == S.MIGRATING_RUNNING and qemu.pid() is not None:
-            if await qemu.migration_status() in ACTIVE_MIGRATION_STATUSES:
+            if (await qemu.migration_status()).cancellable:
                 await qemu.cancel_migration()
             if await qemu.status() != "running":
                 await qemu.execute("cont")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from openlpm.model import Convergence, MigrationProgress, StreamOptions
+from openlpm.model import Convergence, MigrationProgress, StreamOptions, StreamStatus
 
 INITIAL_DOWNTIME_LIMIT_MS = 300  # QEMU's own default
 PASSES_PER_STEP = 3
@@ -53,7 +53,7 @@ class ConvergencePolicy:
 
     def decide(self, sample: MigrationProgress) -> Decision | None:
         """What to do after this sample, if anything."""
-        if sample.status != "active":
+        if sample.status != StreamStatus.ACTIVE:
             return None
         if (self.kind == Convergence.POSTCOPY and not self.postcopy_started
                 and sample.passes >= POSTCOPY_AFTER_PASSES):

@@ -33,7 +33,6 @@ from openlpm.hmc.mobility.validate import MigrationPlan
 from openlpm.hmc.site.remote import PUBLISH_TIMEOUT_S
 from openlpm.hmc.site.systems import Site
 from openlpm.model import (
-    POSTCOPY_STATUSES,
     MigrationKind,
     MigrationProgress,
     MigrationRecord,
@@ -43,13 +42,13 @@ from openlpm.model import (
     PartitionProfile,
     Severity,
     StreamOptions,
+    StreamStatus,
     SystemInfo,
 )
 
 log = logging.getLogger("openlpm.hmc.mobility.migrate")
 
 Step = MigrationStep
-SWITCH_OVER_STATUSES = frozenset({"device", "pre-switchover"})
 PROGRESS_WAIT_S = 0.5
 # A stream that sends nothing for this long is cut off (a link down for good): it is
 # stopped even without -w, so a migration never runs forever.
@@ -298,7 +297,7 @@ class MigrationJob:
                          lambda: self.source_agent.cancel_outgoing(self.name))
         await self.source_agent.start_outgoing(self.name, uri, self.stream_options())
         await self._publish(downtime_limit_ms=self.policy.downtime_limit_ms)
-        status = "setup"
+        status = StreamStatus.SETUP
         sent, moved_at = 0, time.monotonic()
         while True:
             sample = await self.source_agent.outgoing_progress(
@@ -308,26 +307,27 @@ class MigrationJob:
             if sample.transferred > sent or self.committed:
                 # After the switch to post-copy, giving up would lose the partition.
                 sent, moved_at = sample.transferred, time.monotonic()
-            elif time.monotonic() - moved_at > self.stall_timeout_s and status != "completed":
+            elif (time.monotonic() - moved_at > self.stall_timeout_s
+                  and status != StreamStatus.COMPLETED):
                 raise MigrationFailed(
                     f"The stream of {self.name} sent nothing for {self.stall_timeout_s:.0f} s: "
                     f"the link between the mover services is down.", code="HSCLF211")
-            phase = "b: switch-over" if status in SWITCH_OVER_STATUSES else self.record.step_phase
+            phase = "b: switch-over" if status.switching_over else self.record.step_phase
             # A failed or cancelled stream reports no counters: keep the last ones.
             await self._publish(step_phase=phase, bytes_transmitted=max(
                 sample.transferred, self.record.bytes_transmitted),
                 bytes_remaining=sample.remaining, rate_bps=sample.rate_bps,
                 passes=sample.passes)
-            if status in POSTCOPY_STATUSES:
+            if status.postcopy:
                 self._commit(Step.MIGRATE, "post-copy: the partition runs on the target "
                              "and pulls its remaining pages from the source")
-            if status == "completed":
+            if status == StreamStatus.COMPLETED:
                 self._commit(Step.MIGRATE, "the stream is complete: the partition now "
                              "belongs to the target")
                 await self._publish(downtime_ms=sample.downtime_ms, bytes_remaining=0,
                                     total_time_ms=sample.total_time_ms)
                 return
-            if status in ("failed", "cancelled"):
+            if status in (StreamStatus.FAILED, StreamStatus.CANCELLED):
                 raise MigrationFailed(
                     f"QEMU ended the stream of {self.name} with status {status}: "
                     f"{sample.error or 'no reason given'}.", code="HSCLF203")

@@ -30,12 +30,12 @@ from openlpm.errors import ObjectNotFound, OpenLpmError, SystemUnreachable, Wron
 from openlpm.hmc.mobility.board import MigrationBoard
 from openlpm.hmc.site.systems import Site
 from openlpm.model import (
-    POSTCOPY_STATUSES,
     MigrationRecord,
     MigrationState,
     PartitionProfile,
     PartitionRuntime,
     PartitionState,
+    StreamStatus,
 )
 
 log = logging.getLogger("openlpm.hmc.mobility.recover")
@@ -83,15 +83,16 @@ class Recovery:
                 f"Neither {record.source} nor {record.target} answers; the migration "
                 f"{record.id} of {partition} cannot be recovered until one does.",
                 code="HSCLF208")
-        if source.runtime is not None and source.runtime.migration_status in \
-                POSTCOPY_STATUSES:
+        if source.runtime is not None and source.runtime.migration_status is not None \
+                and source.runtime.migration_status.postcopy:
             raise WrongState(
                 f"{partition} is in post-copy: it runs on {record.target} and still pulls "
                 f"pages from {record.source}. Recover once the stream is complete; ending "
                 f"either side now would lose the partition.", code="HSCLF213")
         if not target.reachable and source.runtime is not None and (
-                source.runtime.migration_status == "completed"
-                or source.runtime.migration_status in POSTCOPY_STATUSES):
+                source.runtime.migration_status == StreamStatus.COMPLETED
+                or (source.runtime.migration_status is not None
+                    and source.runtime.migration_status.postcopy)):
             raise SystemUnreachable(
                 f"{record.source} sent all of {partition} to {record.target}, which does not "
                 f"answer: the partition may run there. Bring {record.target} back and "
@@ -241,9 +242,10 @@ def on_target(source: SideView, target: SideView) -> bool:
         return False
     if here is None:
         return True
-    if here.migration_status in POSTCOPY_STATUSES:
+    if here.migration_status is not None and here.migration_status.postcopy:
         return True  # the guest's state lives on the target from the switch on
-    if here.migration_status == "completed" and there.qemu_status in ("running", "paused"):
+    if here.migration_status == StreamStatus.COMPLETED \
+            and there.qemu_status in ("running", "paused"):
         return True
     return (there.state == PartitionState.NOT_ACTIVATED and there.incoming_migration is None
             and here.state == PartitionState.MIGRATING_NOT_ACTIVATED)
