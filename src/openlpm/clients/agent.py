@@ -61,9 +61,11 @@ class AgentClient(EnrollingClient):
         return Partition.model_validate(await self.request("GET", _partition(name)))
 
     async def create(self, profile: PartitionProfile, incoming_migration: str | None = None,
-                     running: bool = False) -> Partition:
+                     running: bool = False, preferred_lpar_id: int | None = None) -> Partition:
+        """Store a new partition (for a migration: reserve its resources); returns it.
+        ``preferred_lpar_id``: its id when the profile names none and that one is free."""
         body = {"profile": profile.model_dump(), "incoming_migration": incoming_migration,
-                "running": running}
+                "running": running, "preferred_lpar_id": preferred_lpar_id}
         return Partition.model_validate(await self.request("POST", "/partitions", json=body))
 
     async def set_migration_disabled(self, name: str, disabled: bool) -> Partition:

@@ -190,26 +190,24 @@ class MigrationJob:
     # -- the steps --------------------------------------------------------------------
 
     async def _profile_to_target(self) -> None:
-        profile = await self._target_profile()
-        await self.target_agent.create(profile, incoming_migration=self.record.id,
-                                       running=self.active)
+        created = await self.target_agent.create(
+            self._target_profile(), incoming_migration=self.record.id, running=self.active,
+            preferred_lpar_id=self.plan.partition.profile.lpar_id)
         self._on_failure("remove the profile from the target",
                          lambda: self.target_agent.remove(self.name))
-        created = await self.target_agent.partition(self.name)
         await self._publish(dest_lpar_id=created.lpar_id)
         if not self.active:
             await self.source_agent.mark_outgoing(self.name)
             self._on_failure("mark the partition not migrating on the source",
                              lambda: self.source_agent.unmark_outgoing(self.name))
 
-    async def _target_profile(self) -> PartitionProfile:
-        """The profile as the target keeps it: its id and profile name as requested, each
-        virtual FC adapter logged in with the other WWPN of its pair, and each virtual
-        adapter on an I/O service the target has (the one requested for it, if any)."""
+    def _target_profile(self) -> PartitionProfile:
+        """The profile as the target keeps it: the id and profile name requested (else
+        the target keeps its id if it is free there), each virtual FC adapter logged in
+        with the other WWPN of its pair, and each virtual adapter on an I/O service the
+        target has (the one requested for it, if any)."""
         request, profile = self.plan.request, self.plan.partition.profile
-        taken = {p.lpar_id for p in await self.target_agent.partitions()}
-        lpar_id = request.dest_lpar_id or (
-            profile.lpar_id if profile.lpar_id not in taken else None)
+        lpar_id = request.dest_lpar_id
         placed = request.placed(profile, self.target.io_services)
         adapters = tuple(a.model_copy(update={"wwpn_in_use": 1 - a.wwpn_in_use})
                          for a in placed.virtual_fc_adapters)
