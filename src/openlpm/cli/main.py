@@ -38,7 +38,14 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     top.add_argument("--version", action="version", version=f"openlpm {__version__}")
     parts = top.add_subparsers(dest="part", required=True, metavar="COMMAND")
+    for commands in (_service_commands, _san_commands, _user_commands, _lab_commands,
+                     _site_commands, _partition_commands):
+        commands(parts)
+    return top
 
+
+def _service_commands(parts: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The services of the parts, each run by its own serve module."""
     hmc = _add(parts, "hmc", "the management console").add_subparsers(
         dest="action", required=True)
     _service(_add(hmc, "serve", "run the console's REST API"), "hmc")
@@ -54,6 +61,9 @@ def parser() -> argparse.ArgumentParser:
                   "console's authority (done when a system is added)")
     enroll.add_argument("-m", dest="system", required=True, help="managed system")
 
+
+def _san_commands(parts: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The SAN: its service, its LUNs and who may reach them."""
     san = _add(parts, "san", "the SAN: LUNs over NBD, mapped per WWPN or per host").add_subparsers(
         dest="action", required=True)
     _service(_add(san, "serve", "run a SAN service"), "san")
@@ -81,6 +91,9 @@ def parser() -> argparse.ArgumentParser:
                             choices=range(1, MAX_IO_SERVICES + 1),
                             help="with --host: which of its I/O services")
 
+
+def _user_commands(parts: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Signing in and API tokens."""
     sign_in = _add(parts, "login", "sign in to the console; the session's token is saved "
                    "(mode 0600) for the other commands")
     sign_in.add_argument("-u", dest="user", default="hscroot", help="user name")
@@ -97,6 +110,9 @@ def parser() -> argparse.ArgumentParser:
     removed = _add(tokens, "rm", "remove a token: scripts using it are refused from now on")
     removed.add_argument("id", help="the token's id (token list)")
 
+
+def _lab_commands(parts: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """A lab, and the partition image it boots."""
     lab = _add(parts, "lab", "a whole site on this machine").add_subparsers(
         dest="action", required=True)
     lab_up = _add(lab, "up", "start a lab: HMC, managed systems, movers")
@@ -133,6 +149,9 @@ def parser() -> argparse.ArgumentParser:
     build = _add(image, "build", "build the partition boot image")
     build.add_argument("--out", type=Path, default=None, help="output directory")
 
+
+def _site_commands(parts: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Maintenance, evacuation and balance of the site."""
     maintenance = _add(parts, "maintenance", "put a managed system in maintenance (no new "
                        "partition, no incoming migration) or take it out")
     maintenance.add_argument("-m", dest="system", required=True, help="managed system")
@@ -167,6 +186,9 @@ def parser() -> argparse.ArgumentParser:
                          "attributes (name, source, target, migration_id, reason)")
     balance.add_argument("--header", action="store_true", help="with -F, a header line")
 
+
+def _partition_commands(parts: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """A partition's console, and the demo."""
     console = _add(parts, "console", "recent console output of a partition")
     console.add_argument("-m", dest="system", required=True, help="managed system")
     console.add_argument("-p", dest="partition", required=True, help="partition name")
@@ -178,7 +200,6 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--memory-mb", type=int, default=512, help="partition memory, MB")
     demo.add_argument("--fill-mb", type=int, default=200,
                       help="MiB of random data the workload keeps in memory")
-    return top
 
 
 def main(argv: Sequence[str] | None = None) -> int:
