@@ -177,20 +177,8 @@ def system_node(prefix: str, index: int, name: str | None = None) -> Node:
 
 async def up(spec: LabSpec, say: Say = print) -> LabState:
     """Build the site; returns once the console sees every system ready to migrate."""
-    if not (1 <= len(spec.prefix) <= 8 and spec.prefix.isalnum()):
-        raise RequestInvalid("A lab prefix is 1 to 8 letters or digits.", code="HSCLF301")
+    _check(spec)
     names = spec.system_names()
-    if not (1 if not spec.remote_hmc else 2) <= len(names) <= 40:
-        raise RequestInvalid("A lab has 1 to 40 managed systems, at least 2 with a second "
-                             "console.", code="HSCLF302")
-    everyone = [*names, *spec.consoles()]
-    if len(set(everyone)) != len(everyone) or set(names) & {"sw", "hmc"} or not all(
-            n.isalnum() and 1 <= len(n) <= 12 for n in everyone) or not re.fullmatch(
-            r"[A-Za-z0-9_-]{0,12}", spec.mover_suffix):
-        raise RequestInvalid("Lab system and console names are distinct, 1 to 12 letters "
-                             "or digits, and no system is named sw or hmc (the lab's own "
-                             "namespaces); a mover suffix is up to 12 letters, digits, _ "
-                             "or -.", code="HSCLF305")
     if LabState.load(spec.prefix).running():
         raise ObjectExists(f"Lab {spec.prefix} is already up. Use it, take it down with "
                            f"'openlpm lab down --prefix {spec.prefix}', or choose another "
@@ -211,6 +199,45 @@ async def up(spec: LabSpec, say: Say = print) -> LabState:
     await asyncio.to_thread(network.attach, spec.prefix, hmc_node)
     await asyncio.to_thread(network.attach_client, spec.prefix, Node(
         f"{spec.prefix}-client", "client", CLIENT_ADDRESS), spec.vlans)
+    await _start_san(state, spec, workdir)
+    for index, name in enumerate(names, start=1):
+        node = system_node(spec.prefix, index, name)
+        await asyncio.to_thread(network.attach, spec.prefix, node)
+        _start_system(state, spec, node, image, workdir)
+    state.hmc_url = _start_console(state, spec.hmc_name, hmc_node, spec.hmc_port, "hmc")
+    state.save()
+    await _sign_in(state, state.hmc_url, admin_password_file(spec.prefix))
+    if spec.remote_hmc:
+        await _start_remote_console(state, spec)
+    await _register_systems(state, spec)
+    if spec.make_default:
+        DEFAULT_HMC_FILE.write_text(json.dumps({
+            "url": state.hmc_url, "lab": spec.prefix, "ca": str(console_certificate(state)),
+            "credentials": str(credentials_file(spec.prefix))}))
+    say(_up_message(state, spec))
+    return state
+
+
+def _check(spec: LabSpec) -> None:
+    """Raises RequestInvalid for a prefix, names or a suffix the lab cannot use."""
+    if not (1 <= len(spec.prefix) <= 8 and spec.prefix.isalnum()):
+        raise RequestInvalid("A lab prefix is 1 to 8 letters or digits.", code="HSCLF301")
+    names = spec.system_names()
+    if not (1 if not spec.remote_hmc else 2) <= len(names) <= 40:
+        raise RequestInvalid("A lab has 1 to 40 managed systems, at least 2 with a second "
+                             "console.", code="HSCLF302")
+    everyone = [*names, *spec.consoles()]
+    if len(set(everyone)) != len(everyone) or set(names) & {"sw", "hmc"} or not all(
+            n.isalnum() and 1 <= len(n) <= 12 for n in everyone) or not re.fullmatch(
+            r"[A-Za-z0-9_-]{0,12}", spec.mover_suffix):
+        raise RequestInvalid("Lab system and console names are distinct, 1 to 12 letters "
+                             "or digits, and no system is named sw or hmc (the lab's own "
+                             "namespaces); a mover suffix is up to 12 letters, digits, _ "
+                             "or -.", code="HSCLF305")
+
+
+async def _start_san(state: LabState, spec: LabSpec, workdir: Path) -> None:
+    """The SAN in its namespace; returns once it made the keys it hands out."""
     san_node = Node(f"{spec.prefix}-san", "san", SAN_ADDRESS)
     await asyncio.to_thread(network.attach, spec.prefix, san_node)
     _spawn(state, "san", workdir, [
@@ -221,37 +248,31 @@ async def up(spec: LabSpec, say: Say = print) -> LabState:
     for holder in ("console", "hosts"):
         await _written(san_key_file(spec.prefix, holder), f"the lab's SAN wrote no "
                        f"{holder}.key")
-    for index, name in enumerate(names, start=1):
-        node = system_node(spec.prefix, index, name)
-        await asyncio.to_thread(network.attach, spec.prefix, node)
-        _start_system(state, spec, node, image, workdir)
-    state.hmc_url = _start_console(state, spec.hmc_name, hmc_node, spec.hmc_port, "hmc")
+
+
+async def _start_remote_console(state: LabState, spec: LabSpec) -> None:
+    """The second console (--remote-hmc) in its namespace, signed in to."""
+    remote_node = Node(f"{spec.prefix}-{spec.remote_hmc}", spec.remote_hmc,
+                       REMOTE_HMC_ADDRESS)
+    await asyncio.to_thread(network.attach, spec.prefix, remote_node)
+    state.remote_hmc = spec.remote_hmc
+    state.remote_hmc_url = _start_console(state, spec.remote_hmc, remote_node,
+                                          free_port(), "remote-hmc")
     state.save()
-    await _sign_in(state, state.hmc_url, admin_password_file(spec.prefix))
-    if spec.remote_hmc:
-        remote_node = Node(f"{spec.prefix}-{spec.remote_hmc}", spec.remote_hmc,
-                           REMOTE_HMC_ADDRESS)
-        await asyncio.to_thread(network.attach, spec.prefix, remote_node)
-        state.remote_hmc = spec.remote_hmc
-        state.remote_hmc_url = _start_console(state, spec.remote_hmc, remote_node,
-                                              free_port(), "remote-hmc")
-        state.save()
-        await _sign_in(state, state.remote_hmc_url,
-                       admin_password_file(spec.prefix, spec.remote_hmc))
-    await _register_systems(state, spec)
-    if spec.make_default:
-        DEFAULT_HMC_FILE.write_text(json.dumps({
-            "url": state.hmc_url, "lab": spec.prefix, "ca": str(console_certificate(state)),
-            "credentials": str(credentials_file(spec.prefix))}))
+    await _sign_in(state, state.remote_hmc_url,
+                   admin_password_file(spec.prefix, spec.remote_hmc))
+
+
+def _up_message(state: LabState, spec: LabSpec) -> str:
+    """What lab up says at the end: where everything answers, and who is signed in."""
     remote = ""
     if spec.remote_hmc:
         remote = (f"; second HMC {spec.remote_hmc} at {state.remote_hmc_url} (to other "
                   f"consoles {REMOTE_HMC_ADDRESS}) manages {state.systems[-1]}")
-    say(f"lab {spec.prefix} is up: HMC {spec.hmc_name} at {state.hmc_url} (to other "
-        f"consoles {HMC_ADDRESS}), systems {', '.join(state.systems)}{remote}; signed in "
-        f"as {ADMIN_USER} (super administrator, password in "
-        f"{admin_password_file(spec.prefix)}); web console {state.hmc_url}/console/")
-    return state
+    return (f"lab {spec.prefix} is up: HMC {spec.hmc_name} at {state.hmc_url} (to other "
+            f"consoles {HMC_ADDRESS}), systems {', '.join(state.systems)}{remote}; signed "
+            f"in as {ADMIN_USER} (super administrator, password in "
+            f"{admin_password_file(spec.prefix)}); web console {state.hmc_url}/console/")
 
 
 def _start_console(state: LabState, name: str, node: Node, port: int, role: str) -> str:
