@@ -233,7 +233,9 @@ class Guard:
 def install_unrouted(app: FastAPI, guard: Guard) -> None:
     """A request that matches no route (a path this console lacks, or a method that
     path lacks) gets its 404 or 405 as an openlpm error (HSCLF532); one that would have
-    changed something is a refusal, audited, since the guard of a route never saw it."""
+    changed something is a refusal, audited, since the guard of a route never saw it. So
+    is one whose body is not JSON (HSCLF101, 400), which FastAPI refuses before the guard.
+    """
 
     async def unrouted(request: Request, exc: Exception) -> JSONResponse:
         # Registered for 404 and 405, which Starlette raises as HTTPException only.
@@ -246,5 +248,17 @@ def install_unrouted(app: FastAPI, guard: Guard) -> None:
         return JSONResponse(error.to_wire(), status_code=http.status_code,
                             headers=http.headers)
 
+    async def unreadable(request: Request, exc: Exception) -> JSONResponse:
+        # FastAPI reads a route's JSON body before the guard runs, and answers a body
+        # that is not JSON with a 400 HTTPException of its own.
+        detail = exc.detail if isinstance(exc, HTTPException) else "unreadable"
+        error = RequestInvalid(f"The request is not valid: {detail}; a request's body is "
+                               f"JSON.", code="HSCLF101")
+        if request.method not in ("GET", "HEAD"):
+            guard.audit.record(guard.who(request), f"{request.method} {request.url.path}",
+                               "refused", error.code)
+        return JSONResponse(error.to_wire(), status_code=error.http_status)
+
     app.add_exception_handler(404, unrouted)
     app.add_exception_handler(405, unrouted)
+    app.add_exception_handler(400, unreadable)

@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from openlpm import __version__
 from openlpm.authority import CertificateAuthority, client_context
@@ -75,6 +76,20 @@ class AddSystem(BaseModel):
     agent_url: str
     # The one-time code of an https agent that no console enrolled yet (its TLS dir).
     enrollment_code: str | None = Field(default=None, repr=False)
+
+    @field_validator("agent_url")
+    @classmethod
+    def _agent_url(cls, url: str) -> str:
+        """An http:// or https:// URL with a host that the console's client of the agent
+        can read: one it cannot (a control character) would fail each call to it."""
+        try:
+            parsed = httpx.URL(url)
+        except httpx.InvalidURL as exc:
+            raise ValueError(f"{url!r} is not a URL ({exc})") from None
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise ValueError(f"{url!r} is not an agent's address: give its http:// or "
+                             f"https:// URL")
+        return url
 
 
 class MoverPair(BaseModel):

@@ -14,10 +14,12 @@ import ssl
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
+import httpx
+
 from openlpm.clients.agent import AgentClient
 from openlpm.clients.mover import MoverClient
 from openlpm.clients.wire import ServiceClient, segment
-from openlpm.errors import OpenLpmError, SystemUnreachable
+from openlpm.errors import OpenLpmError, RequestInvalid, SystemUnreachable
 from openlpm.model import (
     IncomingValidation,
     IncomingValidationReport,
@@ -70,11 +72,17 @@ def pinned(certificate: str | None) -> ssl.SSLContext | None:
 
 async def met_certificate(url: str) -> str | None:
     """The certificate an https console answers with, unchecked: what a key exchange
-    trusts on first use, as ssh does a host key it has not met."""
-    parts = urlsplit(url)
-    if parts.scheme != "https":
-        return None
+    trusts on first use, as ssh does a host key it has not met.
+
+    Raises RequestInvalid (HSCLF540) for an address no console can have (a port that is
+    not a number, a control character, a host name IDNA cannot encode),
+    SystemUnreachable (HSCLF522).
+    """
     try:
+        httpx.URL(url)  # as the clients of that console will read it
+        parts = urlsplit(url)
+        if parts.scheme != "https":
+            return None
         return await asyncio.to_thread(ssl.get_server_certificate,
                                        (parts.hostname or "", parts.port or 443),
                                        timeout=VALIDATION_TIMEOUT_S)
@@ -82,6 +90,11 @@ async def met_certificate(url: str) -> str | None:
         raise SystemUnreachable(f"Remote console at {url} did not answer: {exc}. Check "
                                 f"that it runs and that this console reaches it; nothing "
                                 f"was changed.", code="HSCLF522") from None
+    except (ValueError, httpx.InvalidURL) as exc:
+        # UnicodeError too: IDNA refuses the host name before any lookup.
+        raise RequestInvalid(f"{url} is not the address of a console ({exc}): give the "
+                             f"console's host, host:port or https:// URL; nothing was "
+                             f"changed.", code="HSCLF540") from None
 
 
 class RemoteConsoleClient(ServiceClient):
