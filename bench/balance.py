@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.unit.test_balance_planner import synthetic_site  # noqa: E402
 
-from openlpm.hmc.balance import plan_moves  # noqa: E402
+from openlpm.hmc.placement.balance_plan import plan_moves  # noqa: E402
 from openlpm.model import BalanceGoal  # noqa: E402
 
 SITES = [(100, 10), (300, 10), (1000, 10)]

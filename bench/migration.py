@@ -40,7 +40,6 @@ from rich.console import Console
 from rich.table import Table
 
 from openlpm.agent.qemu import (
-    FINAL_MIGRATION_STATUSES,
     STREAM_BANDWIDTH,
     BootImage,
     QemuPartition,
@@ -49,7 +48,7 @@ from openlpm.agent.qemu import (
 from openlpm.cli.commands import PROFILE_ATTRIBUTES, parse_attributes, profile_from
 from openlpm.lab import site
 from openlpm.lab.image import KERNEL_ARGS, PartitionImage
-from openlpm.model import MigrationStep, PartitionProfile
+from openlpm.model import MigrationStep, PartitionProfile, StreamStatus
 
 PREFIX = "bench"
 SOURCE, TARGET = site.system_name(1), site.system_name(2)
@@ -147,7 +146,7 @@ def qemu_time(event: Message) -> float:
 
 def migration_ended(event: Message) -> bool:
     data = cast(dict[str, Any], event.get("data", {}))
-    return event["event"] == "MIGRATION" and data["status"] in FINAL_MIGRATION_STATUSES
+    return event["event"] == "MIGRATION" and StreamStatus(data["status"]).final
 
 
 # -- (a) QEMU directly --------------------------------------------------------------------

@@ -66,7 +66,44 @@ class Convergence(StrEnum):
 
 
 # query-migrate statuses once post-copy began: the guest runs on the target for good.
-POSTCOPY_STATUSES = frozenset({"postcopy-active", "postcopy-paused", "postcopy-recover"})
+class StreamStatus(StrEnum):
+    """QEMU's migration status (``query-migrate``, the ``MIGRATION`` event)."""
+
+    NONE = "none"
+    SETUP = "setup"
+    CANCELLING = "cancelling"
+    CANCELLED = "cancelled"
+    ACTIVE = "active"
+    POSTCOPY_ACTIVE = "postcopy-active"
+    POSTCOPY_PAUSED = "postcopy-paused"
+    POSTCOPY_RECOVER_SETUP = "postcopy-recover-setup"
+    POSTCOPY_RECOVER = "postcopy-recover"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    COLO = "colo"
+    PRE_SWITCHOVER = "pre-switchover"
+    DEVICE = "device"
+    WAIT_UNPLUG = "wait-unplug"
+
+    @property
+    def postcopy(self) -> bool:
+        """The guest runs on the target and pulls its remaining pages from the source."""
+        return self.value.startswith("postcopy-")
+
+    @property
+    def switching_over(self) -> bool:
+        """The guest is paused for its last pages and devices (step 4b)."""
+        return self in (StreamStatus.PRE_SWITCHOVER, StreamStatus.DEVICE)
+
+    @property
+    def final(self) -> bool:
+        return self in (StreamStatus.COMPLETED, StreamStatus.FAILED, StreamStatus.CANCELLED)
+
+    @property
+    def cancellable(self) -> bool:
+        """A stream under way that can still be cancelled (before post-copy)."""
+        return self in (StreamStatus.SETUP, StreamStatus.ACTIVE, StreamStatus.PRE_SWITCHOVER,
+                        StreamStatus.DEVICE, StreamStatus.WAIT_UNPLUG)
 
 
 class BalanceGoal(StrEnum):
@@ -324,7 +361,7 @@ class PartitionRuntime(Frozen):
     name: str
     state: PartitionState
     qemu_status: str | None = None
-    migration_status: str | None = None
+    migration_status: StreamStatus | None = None
     incoming_migration: str | None = None
 
     @property
@@ -350,6 +387,18 @@ class MoverInfo(Frozen):
     version: str = ""
     max_migrations: int = 8
     certificate: MoverCertificate | None = None
+
+
+class ChannelStats(Frozen):
+    """A mover's channel of one migration: its connections and the bytes it carried."""
+
+    migration_id: str
+    direction: str
+    connections: int
+    bytes_out: int
+    bytes_in: int
+    encrypted: bool = False
+    cipher: str = ""
 
 
 class LocalMover(Frozen):
@@ -416,7 +465,7 @@ class SystemInfo(Frozen):
 class MigrationProgress(Frozen):
     """One sample of QEMU's ``query-migrate`` on the source, in HMC-meaningful terms."""
 
-    status: str
+    status: StreamStatus
     transferred: int = 0
     remaining: int = 0
     total: int = 0

@@ -129,7 +129,7 @@ def test_a_lun_opens_only_for_the_wwpns_it_is_mapped_to(lab: Lab, tmp_path: Path
 ASK = """
 import asyncio, sys
 from openlpm.errors import OpenLpmError
-from openlpm.san.client import SanClient
+from openlpm.clients.san import SanClient
 
 async def main(san, key, action):
     client = SanClient(san, key or None)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from openlpm.hmc.checks import CHECKS
+from openlpm.hmc.mobility.checks import CHECKS
 from tests.integration.conftest import Lab
 
 # The faulty partition's disk and share are made under the temporary directory, which

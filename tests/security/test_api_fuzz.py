@@ -36,9 +36,9 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.python import asgi
 
-from openlpm.hmc import passwords
-from openlpm.hmc.access import RANKS, RULES, required_role
-from openlpm.hmc.api import create_app
+from openlpm.hmc.access import passwords
+from openlpm.hmc.access.guard import RANKS, RULES, required_role
+from openlpm.hmc.http.app import create_app
 from openlpm.model import Role
 
 ADMIN = ("hscroot", "first-password")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from openlpm.hmc import passwords
-from openlpm.hmc.api import create_app
+from openlpm.hmc.access import passwords
+from openlpm.hmc.http.app import create_app
 from tests.unit.signed_in import ADMIN
 
 

@@ -32,9 +32,10 @@ from openlpm.errors import (
     OpenLpmError,
     WrongState,
 )
-from openlpm.hmc.inventory import Inventory, SystemEntry
-from openlpm.hmc.site import Site
+from openlpm.hmc.site.systems import Site
+from openlpm.hmc.stores.inventory import Inventory, SystemEntry
 from openlpm.model import (
+    ChannelStats,
     ConsoleLine,
     CpuModel,
     GuestVerdict,
@@ -48,7 +49,6 @@ from openlpm.model import (
     StreamOptions,
     SystemInfo,
 )
-from openlpm.mover.channels import ChannelStats
 
 S = PartitionState
 FINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
@@ -215,7 +215,7 @@ class FakeAgent(Scripted):
         return self._get(name).view()
 
     async def create(self, profile: PartitionProfile, incoming_migration: str | None = None,
-                     running: bool = False) -> Partition:
+                     running: bool = False, preferred_lpar_id: int | None = None) -> Partition:
         self._call("create", profile, incoming_migration, running)
         if profile.name in self.hosted:
             raise ObjectExists(f"A partition named {profile.name} already exists on "
@@ -225,7 +225,8 @@ class FakeAgent(Scripted):
             raise ObjectExists(f"Partition id {profile.lpar_id} is already used on "
                                f"{self.name}.", code="HSCLF127")
         if profile.lpar_id is None:
-            free_id = next(i for i in range(1, len(taken) + 2) if i not in taken)
+            free_id = preferred_lpar_id if preferred_lpar_id not in (None, *taken) else \
+                next(i for i in range(1, len(taken) + 2) if i not in taken)
             profile = profile.model_copy(update={"lpar_id": free_id})
         if incoming_migration and running:
             free = (await self.system()).free_memory_mb
@@ -459,5 +460,5 @@ def install_movers(monkeypatch: pytest.MonkeyPatch,
         movers[base_url].clients_built += 1
         return movers[base_url]
 
-    monkeypatch.setattr("openlpm.hmc.site.MoverClient", build)
+    monkeypatch.setattr("openlpm.hmc.site.systems.MoverClient", build)
     return movers

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from openlpm.hmc.access import required_role
-from openlpm.hmc.api import create_app
-from openlpm.hmc.passwords import make_hash
-from openlpm.hmc.users import Users
+from openlpm.hmc.access.guard import required_role
+from openlpm.hmc.access.passwords import make_hash
+from openlpm.hmc.http.app import create_app
+from openlpm.hmc.stores.users import Users
 from openlpm.model import Role
 from tests.unit.signed_in import ADMIN, add_user, audited, sign_in
 

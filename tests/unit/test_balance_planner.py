@@ -9,7 +9,15 @@ from collections.abc import Sequence
 
 import pytest
 
-from openlpm.hmc.balance import Balance, Guest, Host, Policy, capacity, demand, plan_moves
+from openlpm.hmc.placement.balance_plan import (
+    Balance,
+    Guest,
+    Host,
+    Policy,
+    capacity,
+    demand,
+    plan_moves,
+)
 from openlpm.model import BalanceGoal
 
 CPU, MEMORY = BalanceGoal.CPU, BalanceGoal.MEMORY

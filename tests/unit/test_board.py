@@ -6,8 +6,8 @@ import asyncio
 import time
 from pathlib import Path
 
-from openlpm.hmc.board import MigrationBoard
-from openlpm.hmc.inventory import Inventory
+from openlpm.hmc.mobility.board import MigrationBoard
+from openlpm.hmc.stores.inventory import Inventory
 from openlpm.model import MigrationKind, MigrationRecord, MigrationState, MigrationStep
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from openlpm.body_limit import BodyLimit
+from openlpm.hmc.http.body_limit import BodyLimit
 
 LIMIT = 1000
 

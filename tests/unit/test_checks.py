@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from openlpm import __version__
-from openlpm.hmc.checks import (
+from openlpm.hmc.mobility.checks import (
     CHECKS,
     TARGET_CHECKS,
     Check,
@@ -25,7 +25,7 @@ from openlpm.hmc.checks import (
     resources,
     storage,
 )
-from openlpm.hmc.checks.facts import MigrationFacts
+from openlpm.hmc.mobility.checks.facts import MigrationFacts
 from openlpm.model import (
     AdapterMapping,
     CpuModel,

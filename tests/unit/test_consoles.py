@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 
 from openlpm.authority import CertificateAuthority, subject_addresses
 from openlpm.errors import RequestInvalid
-from openlpm.hmc.api import create_app
-from openlpm.hmc.consoles import Consoles, console_url
-from openlpm.hmc.identity import ConsoleIdentity
+from openlpm.hmc.http.app import create_app
+from openlpm.hmc.site.identity import ConsoleIdentity
+from openlpm.hmc.stores.consoles import Consoles, console_url
 from openlpm.model import MigrationKind, MigrationRecord, MigrationState
 
 ADMIN = ("hscroot", "first-password")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from openlpm.hmc.convergence import ConvergencePolicy, Decision
+from openlpm.hmc.mobility.convergence import ConvergencePolicy, Decision
 from openlpm.model import Convergence, MigrationProgress
 
 

@@ -3,7 +3,7 @@ free resources decide where each one fits, and partitions spread out."""
 
 from __future__ import annotations
 
-from openlpm.hmc.evacuate import Room, Verdict, evacuation_order, place
+from openlpm.hmc.placement.evacuation import Room, Verdict, evacuation_order, place
 from openlpm.model import (
     Finding,
     MigrationKind,

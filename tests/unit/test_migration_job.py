@@ -21,10 +21,10 @@ from openlpm.errors import (
     SystemUnreachable,
     WrongState,
 )
-from openlpm.hmc.board import MigrationBoard
-from openlpm.hmc.inventory import Inventory
-from openlpm.hmc.migrate import MigrationEngine, MigrationJob
-from openlpm.hmc.validate import MigrationPlan, plan_migration, require_passed
+from openlpm.hmc.mobility.board import MigrationBoard
+from openlpm.hmc.mobility.migrate import MigrationEngine, MigrationJob
+from openlpm.hmc.mobility.validate import MigrationPlan, plan_migration, require_passed
+from openlpm.hmc.stores.inventory import Inventory
 from openlpm.model import (
     JournalEntry,
     MigrationRecord,
@@ -211,6 +211,19 @@ async def test_stream_goes_from_source_qemu_through_both_movers_to_target_qemu(
     assert peer == lab.target.movers[0].data_address
     assert (name, uri) == (NAME, lab.source_mover.local_uris[mid])
     assert encrypted and encrypted2 and job.record.encrypted
+
+
+async def test_step_1_asks_the_target_agent_once_and_keeps_the_partition_s_id_if_free(
+        lab: Lab) -> None:
+    job = await lab.job()
+    lab.target.calls.clear()
+
+    record = await job.run()
+
+    asked = [name for name, _ in lab.target.calls if name in ("create", "partitions",
+                                                                "partition")]
+    assert asked == ["create"]
+    assert record.dest_lpar_id == 3
 
 
 async def test_record_names_the_movers_and_keeps_the_counters_of_the_completed_stream(

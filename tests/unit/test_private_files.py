@@ -17,8 +17,8 @@ from openlpm.agent.profiles import ProfileRecord, ProfileStore
 from openlpm.agent.settings import SettingsFile, SystemSettings
 from openlpm.authority import CertificateAuthority
 from openlpm.errors import WrongState
-from openlpm.hmc.consoles import Consoles, token_key_file
-from openlpm.hmc.database import open_database
+from openlpm.hmc.stores.consoles import Consoles, token_key_file
+from openlpm.hmc.stores.database import open_database
 from openlpm.model import ConsoleLine, PartitionProfile
 from openlpm.private import make_private
 from openlpm.san.luns import San

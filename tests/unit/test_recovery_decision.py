@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from openlpm.errors import SystemUnreachable
-from openlpm.hmc.recover import SideView, on_target
+from openlpm.hmc.mobility.recover import SideView, on_target
 from openlpm.model import PartitionRuntime, PartitionState
 
 S = PartitionState

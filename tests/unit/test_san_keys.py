@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from openlpm.errors import NotPermitted, NotSignedIn, RequestInvalid
-from openlpm.san.keys import KeyHolder, SanKeys, read_key
+from openlpm.san.keys import KeyHolder, SanKeys
+from openlpm.service import read_key_file
 
 
 def bearer(keys: SanKeys, holder: KeyHolder) -> str:
-    return f"Bearer {read_key(keys.path(holder))}"
+    return f"Bearer {read_key_file(keys.path(holder))}"
 
 
 def test_keys_are_made_once_owner_only_and_kept_across_restarts(tmp_path: Path) -> None:
@@ -55,4 +56,4 @@ def test_a_missing_or_empty_key_file_is_named(tmp_path: Path) -> None:
     (tmp_path / "empty.key").write_text("\n")
     for path in (tmp_path / "none.key", tmp_path / "empty.key"):
         with pytest.raises(RequestInvalid, match=str(path)):
-            read_key(path)
+            read_key_file(path)

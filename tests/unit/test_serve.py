@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from openlpm.serve import bind
+from openlpm.service import bind
 
 
 def test_connections_accepted_by_a_service_listener_send_without_delay() -> None:

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 
 from openlpm.errors import NotSignedIn, TooManyAttempts
-from openlpm.hmc import passwords, signin
-from openlpm.hmc.access import AuditLog
-from openlpm.hmc.passwords import Cost, Hasher
-from openlpm.hmc.signin import SignIn
-from openlpm.hmc.throttle import Failures, Limit, SignInThrottle
-from openlpm.hmc.users import Users
+from openlpm.hmc.access import passwords, signin
+from openlpm.hmc.access.guard import AuditLog
+from openlpm.hmc.access.passwords import Cost, Hasher
+from openlpm.hmc.access.signin import SignIn
+from openlpm.hmc.access.throttle import Failures, Limit, SignInThrottle
+from openlpm.hmc.stores.users import Users
 from openlpm.model import Login, Role
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from openlpm.hmc.slots import MigrationSlots, mover_limit, system_limit
+from openlpm.hmc.mobility.slots import MigrationSlots, mover_limit, system_limit
 from openlpm.model import MigrationKind
 
 SYS1 = system_limit("sys1", MigrationKind.ACTIVE, 2)

@@ -20,10 +20,10 @@ from openlpm.errors import (
     SystemUnreachable,
     ValidationFailed,
 )
-from openlpm.hmc.board import MigrationBoard
-from openlpm.hmc.checks import CHECKS
-from openlpm.hmc.inventory import Inventory
-from openlpm.hmc.validate import MigrationPlan, plan_migration, require_passed
+from openlpm.hmc.mobility.board import MigrationBoard
+from openlpm.hmc.mobility.checks import CHECKS
+from openlpm.hmc.mobility.validate import MigrationPlan, plan_migration, require_passed
+from openlpm.hmc.stores.inventory import Inventory
 from openlpm.model import (
     Finding,
     GuestVerdict,

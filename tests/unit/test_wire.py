@@ -7,9 +7,9 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 
+from openlpm.clients.san import SanClient
+from openlpm.clients.wire import segment
 from openlpm.errors import RequestInvalid
-from openlpm.san.client import SanClient
-from openlpm.wire import segment
 
 LUN = {"name": "l1", "size_mb": 8, "host": "198.18.0.3", "port": 10809}
 

@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from openlpm import __version__
 from openlpm.agent.cpu_models import cpu_models
 from openlpm.agent.partitions import PartitionManager
 from openlpm.agent.utilization import KEEP_S, UtilizationSampler
+from openlpm.clients.local_mover import ask_local_mover
 from openlpm.errors import OpenLpmError, RequestInvalid
 from openlpm.model import (
     ConsoleLine,
@@ -36,8 +37,7 @@ from openlpm.model import (
     SystemInfo,
     SystemUtilization,
 )
-from openlpm.mover.local import ask_local_mover
-from openlpm.serve import install_error_handlers
+from openlpm.service import install_error_handlers
 from openlpm.trust import ServiceTrust, install_enrollment
 
 
@@ -45,6 +45,9 @@ class CreatePartition(BaseModel):
     profile: PartitionProfile
     incoming_migration: str | None = None
     running: bool = False
+    # The id to give it when the profile names none and this one is free (a migration
+    # keeps the partition's id where it can).
+    preferred_lpar_id: int | None = Field(default=None, ge=1)
 
 
 class OutgoingMigration(BaseModel):
@@ -173,7 +176,8 @@ def create_app(manager: PartitionManager, accel: str, qemu_version: str,
 
     @app.post("/partitions")
     async def create(body: CreatePartition) -> Partition:
-        return await manager.create(body.profile, body.incoming_migration, body.running)
+        return await manager.create(body.profile, body.incoming_migration, body.running,
+                                    body.preferred_lpar_id)
 
     @app.get("/partitions/{name}")
     async def partition(name: str) -> Partition:

@@ -15,7 +15,7 @@ from pathlib import Path
 from openlpm.agent.console import ConsoleLog
 from openlpm.agent.host_devices import AllowedDirectories
 from openlpm.agent.profiles import ProfileRecord, ProfileStore
-from openlpm.agent.qemu import ACTIVE_MIGRATION_STATUSES, QemuPartition, QemuSettings
+from openlpm.agent.qemu import QemuPartition, QemuSettings
 from openlpm.agent.settings import SettingsFile, SystemSettings
 from openlpm.agent.storage import SanAccess
 from openlpm.agent.storage import qemu_arguments as storage_arguments
@@ -156,7 +156,7 @@ class PartitionManager:
     # -- profile lifecycle --------------------------------------------------------------
 
     async def create(self, profile: PartitionProfile, incoming_migration: str | None,
-                     running: bool) -> Partition:
+                     running: bool, preferred_lpar_id: int | None = None) -> Partition:
         """Store a new partition; for a migration, reserve its resources now (step 1)."""
         self.storage.check_io_services(profile)
         self.allowed.check(profile)
@@ -172,7 +172,7 @@ class PartitionManager:
                     f"A partition named {profile.name} already exists on managed system "
                     f"{self.system}. Choose another name.", code="HSCLF122")
             profile = with_macs(profile).model_copy(
-                update={"lpar_id": self._lpar_id_for(profile)})
+                update={"lpar_id": self._lpar_id_for(profile, preferred_lpar_id)})
             if incoming_migration and running:
                 self._reserve(profile)
             record = ProfileRecord(profile=profile, activated_once=incoming_migration is not None,
@@ -228,7 +228,7 @@ class PartitionManager:
         if state == S.MIGRATING_NOT_ACTIVATED:
             self._move(name, S.NOT_ACTIVATED)
         elif state == S.MIGRATING_RUNNING and qemu.pid() is not None:
-            if await qemu.migration_status() in ACTIVE_MIGRATION_STATUSES:
+            if (await qemu.migration_status()).cancellable:
                 await qemu.cancel_migration()
             if await qemu.status() != "running":
                 await qemu.execute("cont")
@@ -444,8 +444,10 @@ class PartitionManager:
                 f"partition {profile.name} needs {profile.desired_procs}. Free processors on "
                 f"{self.system} or choose another system.", code="HSCLF126")
 
-    def _lpar_id_for(self, profile: PartitionProfile) -> int:
+    def _lpar_id_for(self, profile: PartitionProfile, preferred: int | None) -> int:
         taken = {r.profile.lpar_id for r in self.store.all()}
+        if profile.lpar_id is None and preferred is not None and preferred not in taken:
+            return preferred
         if profile.lpar_id is not None:
             if profile.lpar_id in taken:
                 raise ObjectExists(

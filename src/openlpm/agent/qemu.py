@@ -28,6 +28,7 @@ from openlpm.model import (
     MigrationProgress,
     PartitionProfile,
     StreamOptions,
+    StreamStatus,
 )
 from openlpm.private import create_private, private_directory
 from openlpm.processes import runs_with, terminate, wait_exit
@@ -35,10 +36,6 @@ from openlpm.processes import runs_with, terminate, wait_exit
 log = logging.getLogger("openlpm.agent.qemu")
 
 # Statuses of query-migrate after which the stream is over, one way or the other.
-FINAL_MIGRATION_STATUSES = frozenset({"completed", "failed", "cancelled"})
-# Statuses of query-migrate while a stream is under way and can still be cancelled.
-ACTIVE_MIGRATION_STATUSES = frozenset({"setup", "active", "pre-switchover", "device",
-                                       "wait-unplug"})
 
 # How long the guest's mobility hook may take to answer before it counts as absent.
 GUEST_ANSWER_TIMEOUT_S = 1.5
@@ -73,7 +70,7 @@ class QemuPartition:
         self._qmp: QMPClient | None = None
         self._events_task: asyncio.Task[None] | None = None
         self._changed = asyncio.Condition()
-        self._migration_status = "none"
+        self._migration_status = StreamStatus.NONE
         # When QEMU last paused the guest (its STOP event's time); None while it runs.
         self.paused_at: float | None = None
 
@@ -183,7 +180,7 @@ class QemuPartition:
         async for event in listener:
             if event["event"] == "MIGRATION":
                 data = cast(dict[str, Any], event["data"])
-                self._migration_status = str(data["status"])
+                self._migration_status = StreamStatus(data["status"])
             elif event["event"] == "STOP":
                 stamp = cast(dict[str, int], event["timestamp"])
                 self.paused_at = stamp["seconds"] + stamp["microseconds"] / 1e6
@@ -205,9 +202,9 @@ class QemuPartition:
         result = await self.execute("query-status")
         return str(result["status"])
 
-    async def migration_status(self) -> str:
+    async def migration_status(self) -> StreamStatus:
         info = await self.execute("query-migrate")
-        return str(info.get("status", "none"))
+        return StreamStatus(info.get("status", "none"))
 
     async def listen_incoming(self) -> str:
         """Wait for the stream on a socket only this host's mover service can reach."""
@@ -217,7 +214,7 @@ class QemuPartition:
         return uri
 
     async def migrate(self, uri: str, options: StreamOptions) -> None:
-        self._migration_status = "setup"
+        self._migration_status = StreamStatus.SETUP
         await self.set_stream_options(options)
         await self.execute("migrate-set-capabilities", {"capabilities": [
             {"capability": "auto-converge", "state": options.auto_converge}]})
@@ -289,7 +286,7 @@ class QemuPartition:
         # QEMU 7.2 reports "completed" a moment before it fills in total-time and
         # downtime, and no event marks that moment.
         async with asyncio.timeout(5.0):
-            while info.get("status") == "completed" and not info.get("total-time"):
+            while info.get("status") == StreamStatus.COMPLETED and not info.get("total-time"):
                 await asyncio.sleep(0.005)
                 info = await self.execute("query-migrate")
         return to_progress(info)
@@ -379,7 +376,7 @@ async def _wait_or(condition: asyncio.Condition, timeout: float) -> None:
 def to_progress(info: dict[str, Any]) -> MigrationProgress:
     ram = info.get("ram", {})
     return MigrationProgress(
-        status=info.get("status", "none"),
+        status=StreamStatus(info.get("status", "none")),
         transferred=int(ram.get("transferred", 0)),
         remaining=int(ram.get("remaining", 0)),
         total=int(ram.get("total", 0)),

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from openlpm.authority import certificate_request, ensure_key
+from openlpm.clients.san import SanClient
 from openlpm.errors import SystemUnreachable, WrongState
 from openlpm.model import Lun, PartitionProfile, host_identity
 from openlpm.private import write_private
-from openlpm.san.client import SanClient
 
 PROBE_TIMEOUT_S = 10.0
 # How long a partition's disk I/O waits for a lost connection to its LUN's export to

@@ -16,8 +16,8 @@ import time
 from collections.abc import Sequence
 
 from openlpm.cli.commands import HmcArgumentParser, _listing_options, _run, listing
-from openlpm.cli.hmc_client import HmcClient
 from openlpm.cli.users import read_secret
+from openlpm.clients.console import HmcClient
 from openlpm.errors import RequestInvalid
 from openlpm.model import FINGERPRINT_PATTERN, KeyExchange
 

@@ -20,8 +20,8 @@ from pydantic import ValidationError
 from openlpm.cli.attributes import NO_RESULTS, AttributeSyntaxError, format_listing
 from openlpm.cli.attributes import parse_attributes as _parse_attributes
 from openlpm.cli.findings import DEFAULT_DETAIL, finding_lines, summary_lines
-from openlpm.cli.hmc_client import HmcClient, hmc_url
 from openlpm.cli.runner import report_error, run_command
+from openlpm.clients.console import HmcClient, hmc_url
 from openlpm.errors import (
     MigrationFailed,
     ObjectNotFound,
@@ -471,6 +471,13 @@ def migrlpar_parser() -> argparse.ArgumentParser:
         "system. -o v validates only; -o m validates, then migrates a running partition "
         "live (or an inactive one by its profile); -o s stops a migration, -o r recovers "
         "one; -o set -r sys sets a system's migration defaults.")
+    for options in (_migrlpar_what, _migrlpar_how, _migrlpar_checks):
+        options(parser)
+    return parser
+
+
+def _migrlpar_what(parser: argparse.ArgumentParser) -> None:
+    """The operation, the partitions, where they go, and the -i data."""
     parser.add_argument("-o", dest="operation", required=True,
                         choices=["v", "m", "s", "r", "set"],
                         help="v: validate, m: migrate, s: stop the partition's migration "
@@ -497,6 +504,10 @@ def migrlpar_parser() -> argparse.ArgumentParser:
         '\\"virtual_scsi_mappings=SLOT//IO_SERVICE,...\\""; with -o set -r sys: '
         '"convergence=...,max_downtime_ms=MS,stream_encryption=1|0"'))
     data.add_argument("-f", dest="input_file", type=Path, help="file holding the -i data")
+
+
+def _migrlpar_how(parser: argparse.ArgumentParser) -> None:
+    """Another console, waiting, and what is printed."""
     parser.add_argument("--ip", dest="remote_hmc", metavar="REMOTE",
                         help="another console that manages the target (its address or "
                         "name; keys exchanged first with mkauthkeys); this console's own "
@@ -519,6 +530,10 @@ def migrlpar_parser() -> argparse.ArgumentParser:
                         "one of the two systems does not answer, deciding from the other")
     parser.add_argument("--async", dest="no_wait", action="store_true",
                         help="with -o m: return once the migration has started")
+
+
+def _migrlpar_checks(parser: argparse.ArgumentParser) -> None:
+    """How strict validation is, and the HMC's flags that mean nothing here."""
     parser.add_argument("--vlanbridge", type=int, choices=[1, 2], help="1 (default): every "
                         "VLAN of the partition must be bridged on the target (an error "
                         "otherwise); 2: only if possible (a warning)")
@@ -541,7 +556,6 @@ def migrlpar_parser() -> argparse.ArgumentParser:
             parser.add_argument(flag, action="store_true", help=f"accepted, no effect: {why}")
         else:
             parser.add_argument(flag, metavar="N", help=f"accepted, no effect: {why}")
-    return parser
 
 
 def migration_requests(args: argparse.Namespace,

@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from openlpm.cli.hmc_client import HmcClient
 from openlpm.cli.progress import describe
+from openlpm.clients.console import HmcClient
 from openlpm.model import MigrationRecord
 
 REFRESH_S = 0.25

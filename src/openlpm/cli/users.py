@@ -15,8 +15,8 @@ import time
 from collections.abc import Sequence
 
 from openlpm.cli.commands import HmcArgumentParser, _listing_options, _run, listing
-from openlpm.cli.credentials import forget, save
-from openlpm.cli.hmc_client import HmcClient, hmc_url
+from openlpm.clients.console import HmcClient, hmc_url
+from openlpm.clients.credentials import forget, save
 from openlpm.errors import RequestInvalid
 from openlpm.model import AuditEvent, Role, User, UserChange, UserCreate
 

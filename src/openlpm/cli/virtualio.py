@@ -14,7 +14,7 @@ from openlpm.cli.commands import (
     listing,
     lpar_filter,
 )
-from openlpm.cli.hmc_client import HmcClient, hmc_url
+from openlpm.clients.console import HmcClient, hmc_url
 from openlpm.errors import RequestInvalid
 from openlpm.model import Lun, LunCreate, PartitionSummary, host_identity
 

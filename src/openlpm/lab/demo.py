@@ -23,7 +23,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from openlpm.cli.hmc_client import HmcClient
+from openlpm.clients.console import HmcClient
 from openlpm.errors import MigrationFailed
 from openlpm.lab import site
 from openlpm.lab.sequence import Record, read_sequence

@@ -28,7 +28,8 @@ from pathlib import Path
 
 import httpx
 
-from openlpm.cli.credentials import save, token_for
+from openlpm.clients.credentials import save, token_for
+from openlpm.clients.wire import decode, segment
 from openlpm.errors import ObjectExists, RequestInvalid, SystemUnreachable
 from openlpm.lab import network
 from openlpm.lab.accel import probe_accelerator
@@ -37,8 +38,6 @@ from openlpm.lab.network import Node
 from openlpm.paths import DEFAULT_HMC_FILE, RUN_ROOT
 from openlpm.private import append_private, make_private, private_directory, write_private
 from openlpm.processes import runs_with, terminate
-from openlpm.san.keys import KeyHolder, SanKeys
-from openlpm.wire import decode, segment
 
 IMAGE_DIR = Path(os.environ.get("OPENLPM_IMAGE_DIR", "/var/cache/openlpm/image"))
 AGENT_PORT, MOVER_CONTROL_PORT, MOVER_DATA_PORT = 8470, 8471, 8472
@@ -156,10 +155,10 @@ def console_certificate(state: LabState, url: str = "") -> Path:
     return console_tls_dir(state.prefix, state.remote_hmc if remote else "") / "console.crt"
 
 
-def san_key_file(prefix: str, holder: KeyHolder) -> Path:
-    """The lab SAN's key of the console or of the systems' agents (san/keys.py), made
-    now if the SAN has not made it yet."""
-    return SanKeys(LabState.directory(prefix) / "san" / "keys").path(holder)
+def san_key_file(prefix: str, holder: str) -> Path:
+    """The lab SAN's key of the console ("console") or of the systems' agents ("hosts"),
+    which the SAN makes at its first start in its STATE_DIR/keys."""
+    return LabState.directory(prefix) / "san" / "keys" / f"{holder}.key"
 
 
 def console_tls_dir(prefix: str, console: str = "") -> Path:
@@ -178,20 +177,8 @@ def system_node(prefix: str, index: int, name: str | None = None) -> Node:
 
 async def up(spec: LabSpec, say: Say = print) -> LabState:
     """Build the site; returns once the console sees every system ready to migrate."""
-    if not (1 <= len(spec.prefix) <= 8 and spec.prefix.isalnum()):
-        raise RequestInvalid("A lab prefix is 1 to 8 letters or digits.", code="HSCLF301")
+    _check(spec)
     names = spec.system_names()
-    if not (1 if not spec.remote_hmc else 2) <= len(names) <= 40:
-        raise RequestInvalid("A lab has 1 to 40 managed systems, at least 2 with a second "
-                             "console.", code="HSCLF302")
-    everyone = [*names, *spec.consoles()]
-    if len(set(everyone)) != len(everyone) or set(names) & {"sw", "hmc"} or not all(
-            n.isalnum() and 1 <= len(n) <= 12 for n in everyone) or not re.fullmatch(
-            r"[A-Za-z0-9_-]{0,12}", spec.mover_suffix):
-        raise RequestInvalid("Lab system and console names are distinct, 1 to 12 letters "
-                             "or digits, and no system is named sw or hmc (the lab's own "
-                             "namespaces); a mover suffix is up to 12 letters, digits, _ "
-                             "or -.", code="HSCLF305")
     if LabState.load(spec.prefix).running():
         raise ObjectExists(f"Lab {spec.prefix} is already up. Use it, take it down with "
                            f"'openlpm lab down --prefix {spec.prefix}', or choose another "
@@ -212,13 +199,7 @@ async def up(spec: LabSpec, say: Say = print) -> LabState:
     await asyncio.to_thread(network.attach, spec.prefix, hmc_node)
     await asyncio.to_thread(network.attach_client, spec.prefix, Node(
         f"{spec.prefix}-client", "client", CLIENT_ADDRESS), spec.vlans)
-    san_node = Node(f"{spec.prefix}-san", "san", SAN_ADDRESS)
-    await asyncio.to_thread(network.attach, spec.prefix, san_node)
-    _spawn(state, "san", workdir, [
-        "san", "serve", "--netns", san_node.namespace, "--name", f"{spec.prefix}san",
-        "--listen", f"{SAN_ADDRESS}:{SAN_PORT}", "--data", SAN_ADDRESS,
-        "--first-port", str(SAN_FIRST_EXPORT_PORT), "--state-dir", str(workdir / "san"),
-        "--import-dir", str(IMAGE_DIR)])
+    await _start_san(state, spec, workdir)
     for index, name in enumerate(names, start=1):
         node = system_node(spec.prefix, index, name)
         await asyncio.to_thread(network.attach, spec.prefix, node)
@@ -227,29 +208,71 @@ async def up(spec: LabSpec, say: Say = print) -> LabState:
     state.save()
     await _sign_in(state, state.hmc_url, admin_password_file(spec.prefix))
     if spec.remote_hmc:
-        remote_node = Node(f"{spec.prefix}-{spec.remote_hmc}", spec.remote_hmc,
-                           REMOTE_HMC_ADDRESS)
-        await asyncio.to_thread(network.attach, spec.prefix, remote_node)
-        state.remote_hmc = spec.remote_hmc
-        state.remote_hmc_url = _start_console(state, spec.remote_hmc, remote_node,
-                                              free_port(), "remote-hmc")
-        state.save()
-        await _sign_in(state, state.remote_hmc_url,
-                       admin_password_file(spec.prefix, spec.remote_hmc))
+        await _start_remote_console(state, spec)
     await _register_systems(state, spec)
     if spec.make_default:
         DEFAULT_HMC_FILE.write_text(json.dumps({
             "url": state.hmc_url, "lab": spec.prefix, "ca": str(console_certificate(state)),
             "credentials": str(credentials_file(spec.prefix))}))
+    say(_up_message(state, spec))
+    return state
+
+
+def _check(spec: LabSpec) -> None:
+    """Raises RequestInvalid for a prefix, names or a suffix the lab cannot use."""
+    if not (1 <= len(spec.prefix) <= 8 and spec.prefix.isalnum()):
+        raise RequestInvalid("A lab prefix is 1 to 8 letters or digits.", code="HSCLF301")
+    names = spec.system_names()
+    if not (1 if not spec.remote_hmc else 2) <= len(names) <= 40:
+        raise RequestInvalid("A lab has 1 to 40 managed systems, at least 2 with a second "
+                             "console.", code="HSCLF302")
+    everyone = [*names, *spec.consoles()]
+    if len(set(everyone)) != len(everyone) or set(names) & {"sw", "hmc"} or not all(
+            n.isalnum() and 1 <= len(n) <= 12 for n in everyone) or not re.fullmatch(
+            r"[A-Za-z0-9_-]{0,12}", spec.mover_suffix):
+        raise RequestInvalid("Lab system and console names are distinct, 1 to 12 letters "
+                             "or digits, and no system is named sw or hmc (the lab's own "
+                             "namespaces); a mover suffix is up to 12 letters, digits, _ "
+                             "or -.", code="HSCLF305")
+
+
+async def _start_san(state: LabState, spec: LabSpec, workdir: Path) -> None:
+    """The SAN in its namespace; returns once it made the keys it hands out."""
+    san_node = Node(f"{spec.prefix}-san", "san", SAN_ADDRESS)
+    await asyncio.to_thread(network.attach, spec.prefix, san_node)
+    _spawn(state, "san", workdir, [
+        "san", "serve", "--netns", san_node.namespace, "--name", f"{spec.prefix}san",
+        "--listen", f"{SAN_ADDRESS}:{SAN_PORT}", "--data", SAN_ADDRESS,
+        "--first-port", str(SAN_FIRST_EXPORT_PORT), "--state-dir", str(workdir / "san"),
+        "--import-dir", str(IMAGE_DIR)])
+    for holder in ("console", "hosts"):
+        await _written(san_key_file(spec.prefix, holder), f"the lab's SAN wrote no "
+                       f"{holder}.key")
+
+
+async def _start_remote_console(state: LabState, spec: LabSpec) -> None:
+    """The second console (--remote-hmc) in its namespace, signed in to."""
+    remote_node = Node(f"{spec.prefix}-{spec.remote_hmc}", spec.remote_hmc,
+                       REMOTE_HMC_ADDRESS)
+    await asyncio.to_thread(network.attach, spec.prefix, remote_node)
+    state.remote_hmc = spec.remote_hmc
+    state.remote_hmc_url = _start_console(state, spec.remote_hmc, remote_node,
+                                          free_port(), "remote-hmc")
+    state.save()
+    await _sign_in(state, state.remote_hmc_url,
+                   admin_password_file(spec.prefix, spec.remote_hmc))
+
+
+def _up_message(state: LabState, spec: LabSpec) -> str:
+    """What lab up says at the end: where everything answers, and who is signed in."""
     remote = ""
     if spec.remote_hmc:
         remote = (f"; second HMC {spec.remote_hmc} at {state.remote_hmc_url} (to other "
                   f"consoles {REMOTE_HMC_ADDRESS}) manages {state.systems[-1]}")
-    say(f"lab {spec.prefix} is up: HMC {spec.hmc_name} at {state.hmc_url} (to other "
-        f"consoles {HMC_ADDRESS}), systems {', '.join(state.systems)}{remote}; signed in "
-        f"as {ADMIN_USER} (super administrator, password in "
-        f"{admin_password_file(spec.prefix)}); web console {state.hmc_url}/console/")
-    return state
+    return (f"lab {spec.prefix} is up: HMC {spec.hmc_name} at {state.hmc_url} (to other "
+            f"consoles {HMC_ADDRESS}), systems {', '.join(state.systems)}{remote}; signed "
+            f"in as {ADMIN_USER} (super administrator, password in "
+            f"{admin_password_file(spec.prefix)}); web console {state.hmc_url}/console/")
 
 
 def _start_console(state: LabState, name: str, node: Node, port: int, role: str) -> str:
@@ -265,7 +288,7 @@ def _start_console(state: LabState, name: str, node: Node, port: int, role: str)
         "--tls-dir", str(console_tls_dir(state.prefix, console)),
         "--db", str(workdir / (f"{console}.db" if console else "hmc.db")),
         "--admin-password-file", str(password), "--san-url", SAN_URL,
-        "--san-key-file", str(san_key_file(state.prefix, KeyHolder.CONSOLE))])
+        "--san-key-file", str(san_key_file(state.prefix, "console"))])
     return f"https://127.0.0.1:{port}"
 
 
@@ -285,7 +308,7 @@ def _start_system(state: LabState, spec: LabSpec, node: Node, image: PartitionIm
         "--kernel", str(image.kernel), "--initrd", str(image.initrd),
         "--kernel-args", f"{KERNEL_ARGS} {spec.partition_args}".strip(),
         "--mover-socket", str(workdir / mover / "local.sock"), "--san-url", SAN_URL,
-        "--san-key-file", str(san_key_file(state.prefix, KeyHolder.HOSTS)),
+        "--san-key-file", str(san_key_file(state.prefix, "hosts")),
         "--io-services", str(spec.io_services_of.get(name, spec.io_services)),
         "--vlans", ",".join(map(str, spec.vlans_of.get(name, spec.vlans))),
         "--max-active-migrations", str(spec.max_active_migrations),
@@ -411,13 +434,20 @@ def agent_tls_dir(workdir: Path, system: str) -> Path:
 
 async def _enrollment_code(workdir: Path, system: str) -> str:
     """The one-time code the system's agent wrote at its first start."""
-    path = agent_tls_dir(workdir, system) / "enrollment-code"
+    return await _written(agent_tls_dir(workdir, system) / "enrollment-code",
+                          f"managed system {system}'s agent wrote no enrollment code")
+
+
+async def _written(path: Path, missing: str) -> str:
+    """The content of a file a service of the lab writes as it starts, once it is there.
+
+    Raises SystemUnreachable (``missing``, and where the logs are) after READY_TIMEOUT_S.
+    """
     deadline = time.monotonic() + READY_TIMEOUT_S
     while not path.exists():
         if time.monotonic() > deadline:
-            raise SystemUnreachable(f"managed system {system}'s agent wrote no enrollment "
-                                    f"code within {READY_TIMEOUT_S:.0f} s; see the logs "
-                                    f"under {RUN_ROOT / 'labs'}.", code="HSCLF303")
+            raise SystemUnreachable(f"{missing} within {READY_TIMEOUT_S:.0f} s; see the "
+                                    f"logs under {RUN_ROOT / 'labs'}.", code="HSCLF303")
         await asyncio.sleep(0.1)
     return path.read_text().strip()
 

@@ -21,11 +21,11 @@ from fastapi import Path as PathParameter
 from pydantic import BaseModel, ConfigDict, Field
 
 from openlpm import __version__
-from openlpm.model import NAME_PATTERN, LocalMover, MoverInfo, MoverProbe
-from openlpm.mover.channels import ChannelStats, ChannelTable, probe_peer, serve_data_port
+from openlpm.model import NAME_PATTERN, ChannelStats, LocalMover, MoverInfo, MoverProbe
+from openlpm.mover.channels import ChannelTable, probe_peer, serve_data_port
 from openlpm.mover.credentials import MoverCredentials
 from openlpm.mover.local import local_socket
-from openlpm.serve import install_error_handlers
+from openlpm.service import install_error_handlers
 from openlpm.trust import ServiceTrust, install_enrollment
 
 MIGRATION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"

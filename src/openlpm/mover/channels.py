@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from openlpm.errors import ObjectExists, ObjectNotFound, OpenLpmError
-from openlpm.model import Frozen, MoverProbe
+from openlpm.model import ChannelStats, MoverProbe
 from openlpm.mover.credentials import MoverCredentials
 from openlpm.mover.relay import ByteCount, relay
 
@@ -47,16 +47,6 @@ HANDSHAKES_MAX = 32
 PROBE_HEADER = HEADER_PREFIX + b"probe\n"
 PROBE_TIMEOUT_S = 2.0
 TLS_HANDSHAKE_RECORD = b"\x16"
-
-
-class ChannelStats(Frozen):
-    migration_id: str
-    direction: str
-    connections: int
-    bytes_out: int
-    bytes_in: int
-    encrypted: bool = False
-    cipher: str = ""
 
 
 @dataclass

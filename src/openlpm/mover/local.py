@@ -14,10 +14,7 @@ import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-from openlpm.errors import SystemUnreachable
 from openlpm.model import LocalMover
-
-ANSWER_MAX = 65536
 
 
 @contextlib.asynccontextmanager
@@ -39,18 +36,3 @@ async def local_socket(path: Path, describe: Callable[[], LocalMover]) -> AsyncI
     finally:
         server.close()
         path.unlink(missing_ok=True)
-
-
-async def ask_local_mover(path: Path, timeout: float = 2.0) -> LocalMover:
-    """Raises SystemUnreachable when the mover does not answer on ``path``."""
-    try:
-        async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_unix_connection(path)
-            try:
-                body = await reader.read(ANSWER_MAX)
-            finally:
-                writer.close()
-        return LocalMover.model_validate_json(body)
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise SystemUnreachable(f"The mover service at {path} did not answer "
-                                f"({type(exc).__name__}). Check that it is running.") from None

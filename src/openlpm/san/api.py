@@ -11,7 +11,7 @@ from openlpm import __version__
 from openlpm.model import FabricCredentials, FabricLogin, Lun, LunCreate, LunMapping
 from openlpm.san.keys import SanKeys
 from openlpm.san.luns import San
-from openlpm.serve import LunIdentity, LunName, install_error_handlers
+from openlpm.service import LunIdentity, LunName, install_error_handlers
 
 
 def create_app(san: San, keys: SanKeys) -> FastAPI:

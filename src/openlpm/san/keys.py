@@ -14,8 +14,9 @@ import secrets
 from enum import StrEnum
 from pathlib import Path
 
-from openlpm.errors import NotPermitted, NotSignedIn, RequestInvalid
+from openlpm.errors import NotPermitted, NotSignedIn
 from openlpm.private import write_private
+from openlpm.service import read_key_file
 
 
 class KeyHolder(StrEnum):
@@ -56,19 +57,4 @@ class SanKeys:
         path = self.path(holder)
         if not path.exists():
             write_private(path, (secrets.token_urlsafe(32) + "\n").encode())
-        return read_key(path)
-
-
-def read_key(path: Path) -> str:
-    """The key in a key file (its first line).
-
-    Raises RequestInvalid when the file cannot be read or is empty.
-    """
-    try:
-        key = path.read_text().strip()
-    except OSError as exc:
-        raise RequestInvalid(f"Cannot read the SAN key file {path}: {exc.strerror}.",
-                             code="HSCLF608") from exc
-    if not key:
-        raise RequestInvalid(f"The SAN key file {path} is empty.", code="HSCLF608")
-    return key
+        return read_key_file(path)

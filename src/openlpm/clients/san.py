@@ -1,0 +1,44 @@
+"""The client of a SAN's control API (for the console and the agents)."""
+
+from __future__ import annotations
+
+import httpx
+
+from openlpm.clients.wire import ServiceClient, segment
+from openlpm.model import FabricCredentials, FabricLogin, Lun, LunCreate
+
+
+class SanClient(ServiceClient):
+    def __init__(self, base_url: str, key: str | None, timeout: float = 30.0,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        """``key``: the console's or the agents' key of this SAN (san/keys.py)."""
+        super().__init__(base_url, "SAN", timeout=timeout, transport=transport,
+                         headers={"Authorization": f"Bearer {key}"} if key else None)
+
+    async def luns(self, visible_to: str | None = None,
+                   timeout: float | None = None) -> list[Lun]:
+        params = {"visible_to": visible_to} if visible_to else {}
+        return [Lun.model_validate(lun) for lun in await self.request(
+            "GET", "/luns", params=params, timeout=timeout)]
+
+    async def lun(self, name: str) -> Lun:
+        return Lun.model_validate(await self.request("GET", f"/luns/{segment(name)}"))
+
+    async def create(self, request: LunCreate) -> Lun:
+        return Lun.model_validate(await self.request(
+            "POST", "/luns", json=request.model_dump(exclude_none=True)))
+
+    async def delete(self, name: str) -> None:
+        await self.request("DELETE", f"/luns/{segment(name)}")
+
+    async def map(self, name: str, identity: str) -> Lun:
+        return Lun.model_validate(await self.request(
+            "POST", f"/luns/{segment(name)}/mappings", json={"identity": identity}))
+
+    async def unmap(self, name: str, identity: str) -> Lun:
+        return Lun.model_validate(await self.request(
+            "DELETE", f"/luns/{segment(name)}/mappings/{segment(identity)}"))
+
+    async def login(self, identity: str, request: str) -> FabricCredentials:
+        return FabricCredentials.model_validate(await self.request(
+            "POST", "/logins", json=FabricLogin(identity=identity, request=request).model_dump()))

@@ -1,0 +1,339 @@
+"""The console's pages about other consoles.
+
+``/authkeys`` is this console's side of ``mkauthkeys``: it signs in to the remote console
+as the user given (over HTTPS, trusting the certificate it meets, which it keeps), has it
+issue an API token, and both consoles trust each other's mover authority. ``/peer`` is
+what a console that exchanged keys with this one may ask of it, as the user its token
+belongs to (the guard applies that user's role here): validating a migration to one of
+this console's systems, the few calls of the target's agent and mover that the
+migration makes (only for a migration it announced), and the migration's record, kept
+here so this console's ``lslparmigr`` shows it too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from pydantic import ValidationError
+
+from openlpm.authority import fingerprint
+from openlpm.clients.wire import segment
+from openlpm.errors import (
+    NotPermitted,
+    ObjectNotFound,
+    OpenLpmError,
+    RequestInvalid,
+    SystemUnreachable,
+)
+from openlpm.hmc.access.guard import require_host_devices_role
+from openlpm.hmc.mobility.board import MigrationBoard
+from openlpm.hmc.mobility.validate import check_incoming, keys_for
+from openlpm.hmc.site.remote import (
+    RemoteConsoleClient,
+    errors_from,
+    met_certificate,
+    remote_error,
+)
+from openlpm.hmc.site.systems import Site
+from openlpm.hmc.stores.consoles import Consoles, console_url
+from openlpm.model import (
+    IncomingValidation,
+    IncomingValidationReport,
+    KeyExchange,
+    MetCertificate,
+    MigrationRecord,
+    PartitionProfile,
+    PeerTrust,
+    RemoteConsole,
+)
+
+# The calls a remote console's migration makes of a target agent and mover here: the
+# partition's name (or the migration's id) is the first group of the ones that change.
+AGENT_CALLS: tuple[tuple[str, str], ...] = (
+    ("GET", r"/system"), ("GET", r"/system/cpu-models"), ("GET", r"/partitions"),
+    ("GET", r"/partitions/([^/]+)"), ("GET", r"/partitions/([^/]+)/console"),
+    ("GET", r"/partitions/([^/]+)/runtime"),
+    ("POST", r"/system/storage-check"), ("POST", r"/partitions"),
+    ("DELETE", r"/partitions/([^/]+)"), ("POST", r"/partitions/([^/]+)/incoming"),
+    ("POST", r"/partitions/([^/]+)/incoming/finish"),
+    ("POST", r"/partitions/([^/]+)/console"), ("POST", r"/partitions/([^/]+)/keep"))
+MOVER_CALLS: tuple[tuple[str, str], ...] = (
+    ("GET", r"/mover"), ("POST", r"/channels/incoming"), ("GET", r"/channels/([^/]+)"),
+    ("DELETE", r"/channels/([^/]+)"))
+
+
+def install_consoles_api(app: FastAPI, site: Site, board: MigrationBoard,
+                         consoles: Consoles, name: str) -> None:
+    keys, peer = APIRouter(prefix="/authkeys"), APIRouter(prefix="/peer")
+
+    @keys.post("", status_code=201)
+    async def exchange(body: KeyExchange) -> RemoteConsole:
+        """``mkauthkeys --ip IP -u USER``: from now on this console may act on the remote
+        console as USER, with USER's role there."""
+        return await exchange_keys(site, consoles, name, body)
+
+    @keys.get("/certificate")
+    async def certificate(ip: str) -> MetCertificate:
+        """The certificate console ``ip`` answers with now, unchecked: for the user to
+        compare before a key exchange sends a password there."""
+        url = console_url(ip)
+        met = await met_certificate(url)
+        if met is None:
+            raise SystemUnreachable(f"Console {ip} at {url} answered with no certificate.",
+                                    code="HSCLF522")
+        return MetCertificate(url=url, fingerprint=fingerprint(met))
+
+    @keys.get("")
+    async def remotes() -> list[RemoteConsole]:
+        return consoles.remotes()
+
+    @keys.delete("", status_code=204)
+    async def forget(ip: str, user: str) -> None:
+        """``mkauthkeys -r --ip IP -u USER``: forget the keys (the remote console's token
+        is removed there too when it answers)."""
+        known = consoles.find(ip, user)
+        if not known:
+            raise ObjectNotFound(f"This console holds no keys for user {user} of console "
+                                 f"{ip}.", code="HSCLF521")
+        found = known[0]
+        token, certificate = consoles.credentials(found)
+        client = RemoteConsoleClient(found.url, found.name, token, certificate=certificate)
+        try:
+            with contextlib.suppress(OpenLpmError):
+                await client.sign_out(token)
+        finally:
+            await client.close()
+        consoles.remove_remote(found.name, user)
+
+    @app.get("/remote-systems")
+    async def remote_systems(ip: str, user: str | None = None) -> list[str]:
+        """The managed systems of console ``ip``, as ``user`` (whose keys this console
+        holds) sees them there: the destinations a migration to that console may name."""
+        remote = keys_for(site, ip, user)
+        with errors_from(remote):
+            return await site.remote(remote).systems()
+
+    @peer.post("/trust")
+    async def trust(body: PeerTrust) -> PeerTrust:
+        """A console exchanging keys with this one: each trusts the other's movers."""
+        try:
+            fingerprint(body.mover_authority)
+        except ValueError:
+            raise RequestInvalid(f"Console {body.console} sent a mover authority that is "
+                                 f"not a certificate.", code="HSCLF524") from None
+        consoles.add_peer(body.console, body.mover_authority)
+        await site.enroll_all_movers()
+        return PeerTrust(console=name, mover_authority=site.authority.certificate_pem)
+
+    @peer.post("/validations")
+    async def validate(body: IncomingValidation) -> IncomingValidationReport:
+        return await check_incoming(site, board, body, name)
+
+    @peer.put("/migrations/{migration_id}", status_code=204)
+    async def migration(migration_id: str, record: MigrationRecord) -> None:
+        if record.id != migration_id or not record.driven_by:
+            raise RequestInvalid("A migration record from another console names its id "
+                                 "and the console driving it.", code="HSCLF101")
+        await _accept(site, record)
+        await board.publish(record.model_copy(update={"target_console": None}))
+        await board.system_changed(record.target)
+
+    @peer.api_route("/systems/{system}/agent/{path:path}", methods=["GET", "POST", "DELETE"])
+    async def agent(system: str, path: str, request: Request) -> Any:
+        body, call = await _body(request), _passed_on(path)
+        subject = _allowed(AGENT_CALLS, request.method, f"/{path}", "agent")
+        if request.method == "POST" and path == "partitions":
+            # The rule of POST /systems/{system}/partitions, for a profile sent this way.
+            require_host_devices_role(request.state.user, _profile(body))
+            _require_creation(board, system, body)
+        elif request.method != "GET" and path != "system/storage-check":
+            assert subject is not None
+            await _require_migration(board, site, system, request.method, path, subject)
+        return await site.agent(system).request(request.method, call, json=body,
+                                                params=dict(request.query_params))
+
+    @peer.api_route("/systems/{system}/movers/{mover}/{path:path}",
+                    methods=["GET", "POST", "DELETE"])
+    async def mover(system: str, mover: str, path: str, request: Request) -> Any:
+        body, call = await _body(request), _passed_on(path)
+        subject = _allowed(MOVER_CALLS, request.method, f"/{path}", "mover")
+        if path != "mover":
+            wanted = subject or _field(body, "migration_id")
+            partition = _field(body, "partition") if subject is None else None
+            if not any(r.driven_by and r.id == wanted and r.target == system
+                       and partition in (None, r.partition)
+                       for r in board.inventory.migrations(system)):
+                raise NotPermitted(f"No migration {wanted} to {system} is driven by "
+                                   f"another console.", code="HSCLF525")
+        info = await site.agent(system).system()
+        found = next((m for m in info.movers if m.name == mover), None)
+        if found is None:
+            raise ObjectNotFound(f"Managed system {system} has no mover service {mover}.",
+                                 code="HSCLF195")
+        return await site.mover(found.control_url).request(request.method, call, json=body)
+
+    app.include_router(keys)
+    app.include_router(peer)
+
+
+async def exchange_keys(site: Site, consoles: Consoles, name: str,
+                        body: KeyExchange) -> RemoteConsole:
+    url = console_url(body.ip)
+    certificate = await met_certificate(url)
+    if body.fingerprint is not None:
+        _require_fingerprint(body.fingerprint, body.ip, url, certificate)
+    client = RemoteConsoleClient(url, body.ip, certificate=certificate)
+    try:
+        session = await client.sign_in(body.user, body.password)
+        try:
+            token_id, token = await client.create_token(session, f"console {name}")
+            keyed = RemoteConsoleClient(url, body.ip, token, certificate=certificate)
+            try:
+                theirs = await keyed.trust(PeerTrust(
+                    console=name, mover_authority=site.authority.certificate_pem))
+            except OpenLpmError:
+                await client.remove_token(session, token_id)
+                raise
+            finally:
+                await keyed.close()
+        finally:
+            with contextlib.suppress(OpenLpmError):
+                await client.sign_out(session)
+    except OpenLpmError as exc:
+        raise remote_error(body.ip, body.user, url, exc) from None
+    finally:
+        await client.close()
+    if theirs.console == name:
+        raise RequestInvalid(f"--ip {body.ip} names this console itself; keys are "
+                             f"exchanged with another console.", code="HSCLF526")
+    remote = consoles.add_remote(theirs.console, url, body.user, token,
+                                 theirs.mover_authority, certificate)
+    await site.enroll_all_movers()
+    return remote
+
+
+def _require_fingerprint(expected: str, ip: str, url: str, certificate: str | None) -> None:
+    """The remote console answered with the certificate ``mkauthkeys --fingerprint``
+    names (checked before the password is sent)."""
+    met = fingerprint(certificate) if certificate else None
+    if met is None or met.replace(":", "") != expected.replace(":", "").upper():
+        raise SystemUnreachable(
+            f"Console {ip} at {url} answered with "
+            f"{f'certificate SHA256 {met}' if met else 'no certificate'}, not the one "
+            f"--fingerprint names: keys were not exchanged and no password was sent. "
+            f"Find out why (another machine at that address?), or give the fingerprint "
+            f"of the console.crt of its 'hmc serve --tls-dir'.", code="HSCLF528")
+
+
+async def _body(request: Request) -> Any:
+    """The JSON body passed on, or None."""
+    if not await request.body():
+        return None
+    try:
+        return await request.json()
+    except ValueError:
+        raise RequestInvalid("The request body is not JSON.", code="HSCLF101") from None
+
+
+def _passed_on(path: str) -> str:
+    """The path of a call passed on to an agent or mover, each of its segments encoded
+    again: the one checked by ``_allowed`` is the one the agent or mover receives."""
+    return "".join(f"/{segment(part)}" for part in path.split("/"))
+
+
+def _profile(body: Any) -> PartitionProfile:
+    """The profile of a partition a call to an agent creates (its ``profile``)."""
+    try:
+        return PartitionProfile.model_validate(body.get("profile") if isinstance(body, dict)
+                                               else None)
+    except ValidationError as exc:
+        raise RequestInvalid(f"The profile sent is not valid: {exc.errors()[0]['msg']}.",
+                             code="HSCLF101") from None
+
+
+def _field(body: Any, *path: str) -> str:
+    for key in path:
+        body = body.get(key) if isinstance(body, dict) else None
+    return str(body or "")
+
+
+def _allowed(calls: tuple[tuple[str, str], ...], method: str, path: str,
+             what: str) -> str | None:
+    """The call's subject (a partition or migration) if another console may make it."""
+    for allowed_method, pattern in calls:
+        match = re.fullmatch(pattern, path)
+        if allowed_method == method and match:
+            return match.group(1) if match.groups() else None
+    raise NotPermitted(f"Another console may not {method} {path} of a {what} here: only "
+                       f"the calls of a migration to this console's systems.",
+                       code="HSCLF525")
+
+
+async def _accept(site: Site, record: MigrationRecord) -> None:
+    """Take another console's migration record: the first one of a migration says which
+    partition comes from which system to which of this console's systems, and that
+    partition must not be here yet; later ones may not change those three.
+
+    Raises NotPermitted otherwise: a record is what lets the other console act on a
+    partition here, so it may never name one that is not that migration's.
+    """
+    site.inventory.system(record.target)
+    try:
+        known = site.inventory.migration(record.id)
+    except ObjectNotFound:
+        known = None
+    if known is not None:
+        if known.driven_by is None:
+            raise NotPermitted(f"Migration {record.id} is this console's own.",
+                               code="HSCLF525")
+        if (known.partition, known.source, known.target) != \
+                (record.partition, record.source, record.target):
+            raise NotPermitted(f"Migration {record.id} moves {known.partition} from "
+                               f"{known.source} to {known.target}; another console may not "
+                               f"change that.", code="HSCLF525")
+        return
+    if record.source in {entry.name for entry in site.inventory.systems()}:
+        raise NotPermitted(f"Migration {record.id} comes from {record.source}, a system "
+                           f"of this console: another console drives migrations to this "
+                           f"console's systems only.", code="HSCLF525")
+    if any(p.name == record.partition for p in await site.agent(record.target).partitions()):
+        raise NotPermitted(f"Managed system {record.target} already has a partition "
+                           f"{record.partition}: another console's migration may not name "
+                           f"it.", code="HSCLF525")
+
+
+def _require_creation(board: MigrationBoard, system: str, body: Any) -> None:
+    """Another console creates a partition here only as the copy its migration in
+    flight makes: that migration's partition, waiting for that migration."""
+    partition, waiting = _field(body, "profile", "name"), _field(body, "incoming_migration")
+    if not any(r.id == waiting and r.driven_by and r.target == system
+               and not r.state.finished
+               for r in board.inventory.migrations(system, partition)):
+        raise NotPermitted(f"No migration of {partition} to {system} that another console "
+                           f"drives is in progress for this call.", code="HSCLF525")
+
+
+async def _require_migration(board: MigrationBoard, site: Site, system: str,
+                             method: str, path: str, partition: str) -> None:
+    """Another console changes a partition here only for its migration to this system:
+    the copy still waiting for that migration (start, finish or remove it); while the
+    migration is in flight, its console lines; after, to settle it (``migrlpar -o r``),
+    keep the partition."""
+    ours = [r for r in board.inventory.migrations(system, partition)
+            if r.driven_by and r.target == system]
+    if ours and method == "POST" and path.endswith("/console") \
+            and any(not r.state.finished for r in ours):
+        return
+    if ours and method == "POST" and path.endswith("/keep"):
+        return
+    if ours and (method == "DELETE" or path.endswith("/incoming")
+                 or path.endswith("/incoming/finish")):
+        with contextlib.suppress(OpenLpmError):
+            waiting = (await site.agent(system).runtime(partition)).incoming_migration
+            if waiting is not None and waiting in {r.id for r in ours}:
+                return
+    raise NotPermitted(f"No migration of {partition} to {system} that another console "
+                       f"drives is in progress for this call.", code="HSCLF525")

@@ -1,0 +1,188 @@
+"""The managed systems this console knows, one client for each of their agents, and the
+consoles it exchanged keys with."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from urllib.parse import urlsplit
+
+from openlpm.authority import CertificateAuthority, Use, fingerprint
+from openlpm.clients.agent import AgentClient
+from openlpm.clients.mover import MoverClient
+from openlpm.clients.san import SanClient
+from openlpm.clients.wire import EnrollingClient, ServiceClient
+from openlpm.errors import ObjectNotFound, OpenLpmError, WrongState
+from openlpm.hmc.site.remote import RemoteConsoleClient
+from openlpm.hmc.stores.consoles import Consoles
+from openlpm.hmc.stores.inventory import Inventory
+from openlpm.model import MoverInfo, Partition, RemoteConsole
+
+log = logging.getLogger("openlpm.hmc.site.systems")
+MOVER_QUESTION_TIMEOUT_S = 5.0
+# A SAN that does not answer within this long stops the step that asked it.
+SAN_TIMEOUT_S = 10.0
+
+
+class Site:
+    def __init__(self, inventory: Inventory, authority: CertificateAuthority,
+                 san_url: str | None = None,
+                 agent_authority: CertificateAuthority | None = None,
+                 tls: ssl.SSLContext | None = None, consoles: Consoles | None = None,
+                 name: str = "", san_key: str | None = None) -> None:
+        self.inventory = inventory
+        self.name = name
+        self.authority = authority
+        self.consoles = consoles
+        self.agent_authority = agent_authority
+        # How the console proves itself to its agents, and checks they are its own.
+        self.tls = tls
+        self.san_url = san_url
+        self._san = SanClient(san_url, san_key, timeout=SAN_TIMEOUT_S) if san_url else None
+        self._agents: dict[str, AgentClient] = {}
+        self._movers: dict[str, MoverClient] = {}
+        self._remotes: dict[tuple[str, str], RemoteConsoleClient] = {}
+
+    def agent(self, system: str) -> AgentClient:
+        entry = self.inventory.system(system)
+        client = self._agents.get(system)
+        if client is None or client.base_url != entry.agent_url:
+            client = AgentClient(entry.agent_url, system, tls=self.tls_for(entry.agent_url))
+            self._agents[system] = client
+        return client
+
+    def tls_for(self, url: str) -> ssl.SSLContext | None:
+        return self.tls if url.startswith("https://") else None
+
+    async def enroll_agent(self, name: str, agent_url: str, code: str) -> None:
+        """Give a new system's agent a certificate from this console's authority, after
+        which it answers this console only. Its own certificate cannot be checked yet
+        (the code, which only its host had, is what vouches for this exchange)."""
+        agent = AgentClient(agent_url, name, tls=False)
+        try:
+            await self._enroll(agent, name, agent_url, code)
+        finally:
+            await agent.close()
+
+    async def _enroll(self, service: EnrollingClient, name: str, url: str,
+                      code: str) -> None:
+        """Certify an agent or a mover service for server use only, for the address it
+        answers on; from then on it answers this console's client identity only."""
+        if self.agent_authority is None:
+            raise WrongState("This console has no authority for systems.", code="HSCLF509")
+        if not url.startswith("https://"):
+            raise WrongState(f"{service.what} at {url} runs without TLS (--insecure), so "
+                             f"it has nothing to enroll: add it without an enrollment code.",
+                             code="HSCLF509")
+        certificate = self.agent_authority.issue(
+            await service.enrollment_request(), name,
+            addresses=(urlsplit(url).hostname or "",), use=Use.SERVER)
+        await service.enroll(code, certificate, self.agent_authority.certificate_pem)
+
+    @property
+    def san(self) -> SanClient:
+        """The site's SAN, whose LUNs partitions reach through virtual FC and SCSI.
+
+        Raises WrongState when the console runs without one.
+        """
+        if self._san is None:
+            raise WrongState("This console has no SAN: start it with --san-url to manage "
+                             "LUNs and migrate partitions with virtual FC or SCSI adapters.",
+                             code="HSCLF610")
+        return self._san
+
+    def mover(self, control_url: str) -> MoverClient:
+        """A client for quick questions to a mover service (a migration opens its own)."""
+        if control_url not in self._movers:
+            self._movers[control_url] = self.mover_client(control_url,
+                                                          MOVER_QUESTION_TIMEOUT_S)
+        return self._movers[control_url]
+
+    def mover_client(self, control_url: str, timeout: float = 30.0) -> MoverClient:
+        """A new client of a mover service, as this console's identity."""
+        return MoverClient(control_url, timeout=timeout, tls=self.tls_for(control_url))
+
+    async def enroll_movers(self, system: str) -> tuple[MoverInfo, ...]:
+        """Issue each mover service of ``system`` a certificate for its encrypted streams;
+        it trusts this console's movers and those of the consoles it exchanged keys with.
+        A mover no console enrolled yet is first enrolled with the code its agent, which
+        this console enrolled, hands over."""
+        agent = self.agent(system)
+        info = await agent.system()
+        codes = await agent.mover_enrollment_codes()
+        trusted = self.consoles.peer_authorities() if self.consoles else ()
+        enrolled = []
+        for mover in info.movers:
+            if mover.name in codes:
+                fresh = MoverClient(mover.control_url, timeout=MOVER_QUESTION_TIMEOUT_S,
+                                    tls=False)
+                try:
+                    await self._enroll(fresh, mover.name, mover.control_url,
+                                       codes[mover.name])
+                finally:
+                    await fresh.close()
+            client = self.mover(mover.control_url)
+            certificate = self.authority.issue(await client.certificate_request(), mover.name)
+            enrolled.append(await client.install_certificate(
+                certificate, self.authority.certificate_pem, trusted))
+        return tuple(enrolled)
+
+    async def enroll_all_movers(self) -> None:
+        """After a key exchange: every mover learns the new peer's authority. A system
+        that does not answer now is left as it was (enroll it again later)."""
+        for entry in self.inventory.systems():
+            try:
+                await self.enroll_movers(entry.name)
+            except OpenLpmError as exc:
+                log.warning("%s: its movers do not trust the consoles exchanged with yet "
+                            "(%s); run 'openlpm mover enroll -m %s'", entry.name,
+                            exc.message, entry.name)
+
+    def trusted_authorities(self) -> frozenset[str]:
+        """Fingerprints of the mover authorities this console's movers trust."""
+        peers = self.consoles.peer_authorities() if self.consoles else ()
+        return frozenset({self.authority.fingerprint, *(fingerprint(p) for p in peers)})
+
+    def remote_named(self, name: str) -> RemoteConsoleClient:
+        """A client of console ``name``, with the keys of the first of its users this
+        console holds keys for.
+
+        Raises ObjectNotFound when it holds none (any more).
+        """
+        found = self.consoles.find(name, None) if self.consoles else []
+        if not found:
+            raise ObjectNotFound(f"This console holds no keys for console {name} (any "
+                                 f"more): exchange them with 'mkauthkeys --ip {name} -u "
+                                 f"USER'.", code="HSCLF520")
+        return self.remote(found[0])
+
+    def remote(self, remote: RemoteConsole) -> RemoteConsoleClient:
+        """A client of a console this one exchanged keys with, signed in as its user."""
+        assert self.consoles is not None
+        key = (remote.name, remote.user)
+        client = self._remotes.get(key)
+        if client is None or client.base_url != remote.url:
+            token, certificate = self.consoles.credentials(remote)
+            client = RemoteConsoleClient(remote.url, remote.name, token,
+                                         certificate=certificate)
+            self._remotes[key] = client
+        return client
+
+    async def partition(self, system: str, name: str | None = None,
+                        lpar_id: int | None = None) -> Partition:
+        """Find a partition of ``system`` by name or id."""
+        for partition in await self.agent(system).partitions():
+            if partition.name == name or (lpar_id is not None and partition.lpar_id == lpar_id):
+                return partition
+        wanted = f"named {name}" if name is not None else f"with id {lpar_id}"
+        raise ObjectNotFound(f"No partition {wanted} was found on managed system {system}.",
+                             code="HSCLF164")
+
+    async def close(self) -> None:
+        clients: list[ServiceClient] = [*self._agents.values(), *self._movers.values(),
+                                        *self._remotes.values()]
+        for client in [*clients, *([self._san] if self._san else [])]:
+            await client.close()
+        self._agents.clear()
+        self._movers.clear()
+        self._remotes.clear()
