@@ -1,20 +1,25 @@
-"""A QEMU whose monitor never answers is not left running (with the partition's disks)."""
+"""A QEMU whose monitor does not answer: not left running when it was just started (it
+would hold the partition's disks), and no obstacle to an agent that restarts beside it."""
 
 from __future__ import annotations
 
 import os
 import signal
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from openlpm.agent.partitions import Capacity, PartitionManager
 from openlpm.agent.qemu import BootImage, QemuPartition, QemuSettings
 from openlpm.errors import HypervisorError
-from openlpm.model import PartitionProfile
+from openlpm.model import PartitionProfile, PartitionState
 from openlpm.processes import runs_with
 
+PROFILE = PartitionProfile(name="web1", min_mem=128, desired_mem=128, max_mem=128,
+                           min_procs=1, desired_procs=1, max_procs=1)
 # Stands in for qemu-system-x86_64 -daemonize: leaves a process running, named in the
 # pidfile and carrying the run directory in its command line, and no monitor socket.
 HUNG_QEMU = """#!{python}
@@ -36,14 +41,35 @@ async def test_a_qemu_whose_monitor_does_not_answer_is_ended(tmp_path: Path) -> 
     boot = BootImage(tmp_path / "vmlinuz", tmp_path / "initrd", "")
     qemu = QemuPartition("web1", tmp_path / "run" / "web1",
                          QemuSettings(str(binary), "tcg", boot))
-    profile = PartitionProfile(name="web1", min_mem=128, desired_mem=128, max_mem=128,
-                               min_procs=1, desired_procs=1, max_procs=1)
 
     with pytest.raises(HypervisorError):
-        await qemu.start(profile)
+        await qemu.start(PROFILE)
 
     pid = int((tmp_path / "run" / "web1" / "qemu.pid").read_text())
     left_running = runs_with(pid, str(qemu.run_dir).encode())
     if left_running:
         os.kill(pid, signal.SIGKILL)
     assert not left_running
+
+
+async def test_an_agent_restarted_beside_a_hung_qemu_starts_and_says_so(
+        tmp_path: Path) -> None:
+    """A QEMU left running whose monitor does not answer (hung, stopped) used to keep
+    the restarted agent from starting at all."""
+    settings = QemuSettings("qemu-system-x86_64", "tcg",
+                            BootImage(tmp_path / "vmlinuz", tmp_path / "initrd", ""))
+    before = PartitionManager("sys1", tmp_path / "sys1", Capacity(2, 1024), settings)
+    await before.create(PROFILE, incoming_migration=None, running=False)
+    run_dir = before.run_root / "web1"
+    run_dir.mkdir(parents=True)
+    hung = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",
+                             str(run_dir)], start_new_session=True)
+    (run_dir / "qemu.pid").write_text(str(hung.pid))
+    try:
+        after = PartitionManager("sys1", tmp_path / "sys1", Capacity(2, 1024), settings)
+        await after.adopt_running()
+
+        assert after.partition("web1").state == PartitionState.ERROR
+    finally:
+        hung.kill()
+        hung.wait()

@@ -90,7 +90,15 @@ class PartitionManager:
             if qemu.pid() is None:
                 self._states[name] = S.NOT_ACTIVATED
                 continue
-            await qemu.connect()
+            try:
+                await qemu.connect()
+            except HypervisorError as exc:
+                # Its QEMU runs but nobody can drive it (hung, stopped): the system still
+                # starts, and says so, rather than hanging or failing with it.
+                self._states[name] = S.ERROR
+                log.error("partition %s: its QEMU (pid %s) runs but %s", name, qemu.pid(),
+                          exc.message)
+                continue
             console = self._console(name)
             console.catch_up(qemu.console_log)
             console.follow(qemu.console_socket, qemu.console_log)

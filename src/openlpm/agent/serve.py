@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(VXLAN over --uplink); without it, no virtual Ethernet")
     parser.add_argument("--uplink", default="eth0", help="the interface the virtual switch "
                         "reaches the network through")
-    parser.add_argument("--tls-dir", type=Path, metavar="DIR",
+    parser.add_argument("--tls-dir", type=Path, metavar="DIR", default=argparse.SUPPRESS,
                         help="its key, certificates and one-time enrollment code (default: "
                              "STATE_DIR/tls); it serves over TLS, answering only the console "
                              "that enrolls this system, and nothing else until then")
@@ -78,7 +78,8 @@ def serve(args: argparse.Namespace) -> None:
                                switch, args.io_services, san_key, tuple(args.allow_dirs or ()))
     limits = MigrationLimits(args.max_active_migrations, args.max_inactive_migrations)
     trust = None if args.insecure else ServiceTrust(
-        args.name, f"Managed system {args.name}", args.tls_dir or args.state_dir / "tls",
+        args.name, f"Managed system {args.name}",
+        getattr(args, "tls_dir", None) or args.state_dir / "tls",
         "agent")
     serve(create_app(manager, args.accel, qemu_version(args.qemu), args.mover_socket,
                      limits, trust), bind(args.listen), tls=trust.context if trust else None)

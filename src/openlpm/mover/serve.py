@@ -33,11 +33,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def serve(args: argparse.Namespace) -> None:
     from openlpm.model import MoverInfo
     from openlpm.mover.api import MoverSetup, create_app
+    from openlpm.private import make_private
     from openlpm.service import bind, enter_netns, serve
     from openlpm.trust import ServiceTrust
 
     if args.netns:
         enter_netns(args.netns)
+    # Its keys, enrollment code and channels' sockets: the mover's own.
+    make_private(args.state_dir)
     trust = None if args.insecure else ServiceTrust(
         args.name, f"Mover service {args.name}", args.state_dir / "control", "mover")
     info = MoverInfo(name=args.name,

@@ -31,7 +31,7 @@ class San:
         STATE_DIR/import); no other file of the SAN host is ever copied."""
         self.name = name
         self.state_dir = state_dir
-        self.import_dir = import_dir or state_dir / "import"
+        self.import_dir = _importable_from(import_dir or state_dir / "import", state_dir)
         self.data_host = data_host
         self.first_port = first_port
         self.images = state_dir / "luns"
@@ -156,3 +156,17 @@ class San:
 
     def _save(self, luns: list[Lun]) -> None:
         write_private(self._list, LUN_LIST.dump_json(luns, indent=1))
+
+
+def _importable_from(import_dir: Path, state_dir: Path) -> Path:
+    """The import directory, if none of the SAN's own files (its keys, its fabric's
+    authority, the LUN images) are inside it.
+
+    Raises RequestInvalid (HSCLF619) for the root or a directory holding STATE_DIR.
+    """
+    root, state = import_dir.resolve(), state_dir.resolve()
+    if root == Path("/") or state.is_relative_to(root):
+        raise RequestInvalid(f"--import-dir {import_dir} holds the SAN's own files "
+                             f"({state_dir}): give a directory of images apart from them.",
+                             code="HSCLF619")
+    return import_dir
