@@ -25,6 +25,7 @@ import pytest
 
 from openlpm import __version__
 from openlpm.authority import CertificateAuthority
+from openlpm.clients.seams import MigrationAgent, MigrationMover
 from openlpm.errors import (
     InsufficientResources,
     ObjectExists,
@@ -45,7 +46,9 @@ from openlpm.model import (
     MoverProbe,
     Partition,
     PartitionProfile,
+    PartitionRuntime,
     PartitionState,
+    StorageSeen,
     StreamOptions,
     SystemInfo,
 )
@@ -186,7 +189,7 @@ class FakeAgent(Scripted):
     def state_of(self, name: str) -> PartitionState:
         return self._get(name).state
 
-    # -- what AgentClient offers -------------------------------------------------------
+    # -- what a migration asks of an agent (clients.seams.MigrationAgent) ----------------
 
     async def system(self, timeout: float | None = None) -> SystemInfo:
         self._call("system")
@@ -212,6 +215,18 @@ class FakeAgent(Scripted):
 
     async def partition(self, name: str) -> Partition:
         self._call("partition", name)
+        return self._get(name).view()
+
+    async def check_storage(self, profile: PartitionProfile) -> StorageSeen:
+        self._call("check_storage", profile)
+        return StorageSeen(luns=())
+
+    async def runtime(self, name: str) -> PartitionRuntime:
+        self._call("runtime", name)
+        return PartitionRuntime(name=name, state=self._get(name).state)
+
+    async def keep(self, name: str) -> Partition:
+        self._call("keep", name)
         return self._get(name).view()
 
     async def create(self, profile: PartitionProfile, incoming_migration: str | None = None,
@@ -284,12 +299,10 @@ class FakeAgent(Scripted):
             await asyncio.sleep(wait)  # nothing changes: the agent waits, then answers
         return self._last_sample[name]
 
-    async def cancel_outgoing(self, name: str) -> Partition:
+    async def cancel_outgoing(self, name: str) -> None:
         self._call("cancel_outgoing", name)
         self._require(name, S.MIGRATING_RUNNING)
-        hosted = self._get(name)
-        hosted.state = S.RUNNING
-        return hosted.view()
+        self._get(name).state = S.RUNNING
 
     async def mark_outgoing(self, name: str) -> None:
         self._call("mark_outgoing", name)
@@ -462,3 +475,10 @@ def install_movers(monkeypatch: pytest.MonkeyPatch,
 
     monkeypatch.setattr("openlpm.hmc.site.systems.MoverClient", build)
     return movers
+
+
+def satisfy_the_seams(agent: FakeAgent, mover: FakeMover) -> tuple[MigrationAgent, MigrationMover]:
+    """Where mypy checks that the fakes offer what the real clients do (clients.seams)."""
+    checked_agent: MigrationAgent = agent
+    checked_mover: MigrationMover = mover
+    return checked_agent, checked_mover

@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 
-from openlpm.clients.mover import MoverClient
+from openlpm.clients.seams import MigrationAgent, MigrationMover
 from openlpm.errors import MigrationFailed, ObjectNotFound, OpenLpmError, WrongState
 from openlpm.hmc.mobility.board import MigrationBoard
 from openlpm.hmc.mobility.convergence import ConvergencePolicy
@@ -83,14 +83,14 @@ class MigrationJob:
         self.site = site
         self.board = board
         self.name = plan.partition.name
-        self.source_agent = site.agent(plan.request.source)
+        self.source_agent: MigrationAgent = site.agent(plan.request.source)
         self.remote = site.remote(plan.remote) if plan.remote else None
-        self.target_agent = self.remote.agent(plan.request.target) if self.remote \
-            else site.agent(plan.request.target)
+        self.target_agent: MigrationAgent = self.remote.agent(plan.request.target) \
+            if self.remote else site.agent(plan.request.target)
         self.token = secrets.token_urlsafe(24)
         self._undo: list[tuple[str, Undo]] = []
         self._owner = Owner.SOURCE
-        self._movers: list[MoverClient] = []
+        self._movers: list[MigrationMover] = []
         self._profile_on_target = plan.partition.profile
         self.stall_timeout_s = STALL_TIMEOUT_S
         self._wait_limit: asyncio.Timeout | None = None
@@ -385,7 +385,7 @@ class MigrationJob:
 
     # -- bookkeeping ------------------------------------------------------------------
 
-    def _mover(self, client: MoverClient) -> MoverClient:
+    def _mover(self, client: MigrationMover) -> MigrationMover:
         self._movers.append(client)
         return client
 

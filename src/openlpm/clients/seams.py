@@ -1,0 +1,94 @@
+"""The seams between the console's mobility code and the services it drives.
+
+A migration, its validation and its recovery see a managed system's agent and a mover
+service only through these protocols: the real clients (``clients/agent.py``,
+``clients/mover.py``, also when reached through another console) satisfy them, and so
+do the unit tests' fakes (``tests/unit/fakes.py``); mypy checks both.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from openlpm.model import (
+    ChannelStats,
+    ConsoleLine,
+    CpuModel,
+    GuestVerdict,
+    MigrationProgress,
+    MoverInfo,
+    Partition,
+    PartitionProfile,
+    PartitionRuntime,
+    StorageSeen,
+    StreamOptions,
+    SystemInfo,
+)
+
+
+class MigrationAgent(Protocol):
+    """A managed system's agent, as a migration drives it (either side)."""
+
+    async def system(self, timeout: float | None = None) -> SystemInfo: ...
+
+    async def check_storage(self, profile: PartitionProfile) -> StorageSeen: ...
+
+    async def cpu_models(self) -> list[CpuModel]: ...
+
+    async def partitions(self) -> list[Partition]: ...
+
+    async def partition(self, name: str) -> Partition: ...
+
+    async def create(self, profile: PartitionProfile, incoming_migration: str | None = None,
+                     running: bool = False,
+                     preferred_lpar_id: int | None = None) -> Partition: ...
+
+    async def runtime(self, name: str) -> PartitionRuntime: ...
+
+    async def keep(self, name: str) -> Partition: ...
+
+    async def ask_guest(self, name: str) -> GuestVerdict: ...
+
+    async def remove(self, name: str) -> None: ...
+
+    async def prepare_incoming(self, name: str, options: StreamOptions) -> str: ...
+
+    async def finish_incoming(self, name: str) -> Partition: ...
+
+    async def start_outgoing(self, name: str, uri: str, options: StreamOptions) -> None: ...
+
+    async def tune_outgoing(self, name: str, downtime_limit_ms: int) -> None: ...
+
+    async def start_postcopy(self, name: str) -> None: ...
+
+    async def mark_outgoing(self, name: str) -> None: ...
+
+    async def unmark_outgoing(self, name: str) -> None: ...
+
+    async def outgoing_progress(self, name: str, wait: float = 0.0,
+                                known_status: str | None = None) -> MigrationProgress: ...
+
+    async def cancel_outgoing(self, name: str) -> None: ...
+
+    async def console(self, name: str, lines: int) -> list[ConsoleLine]: ...
+
+    async def final_console(self, name: str, lines: int) -> list[ConsoleLine]: ...
+
+    async def merge_console(self, name: str, history: list[ConsoleLine]) -> None: ...
+
+
+class MigrationMover(Protocol):
+    """A mover service, as a migration opens and closes its channel."""
+
+    async def info(self) -> MoverInfo: ...
+
+    async def expect(self, migration_id: str, token: str, partition: str,
+                     encrypted: bool) -> None: ...
+
+    async def open(self, migration_id: str, token: str, peer: str, encrypted: bool) -> str: ...
+
+    async def stats(self, migration_id: str) -> ChannelStats: ...
+
+    async def close_channel(self, migration_id: str) -> ChannelStats: ...
+
+    async def close(self) -> None: ...
