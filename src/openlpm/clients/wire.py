@@ -9,7 +9,9 @@ quickly.
 
 from __future__ import annotations
 
+import re
 import ssl
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -30,6 +32,35 @@ def segment(value: str) -> str:
         raise RequestInvalid(f"{value!r} does not name anything: a name in a request "
                              f"is not empty, '.' or '..'.", code="HSCLF530")
     return quote(value, safe="")
+
+
+@dataclass(frozen=True)
+class Route:
+    """One route of a service's API: its method and path template, as its server
+    declares them (a unit test holds each table to the server's real routes).
+
+    ``peer``: another console may make this call of a service of this console's systems,
+    for a migration to them (the console's ``/peer`` API passes it on); ``subject``: the
+    path parameter naming what the call acts on (a partition, a migration), if any.
+    """
+
+    method: str
+    template: str
+    peer: bool = False
+    subject: str | None = None
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        return tuple(re.findall(r"{(\w+)}", self.template))
+
+    def url(self, *values: str) -> str:
+        """The path with ``values`` in its parameters, in order, each one ``segment``."""
+        return self.template.format(**{
+            name: segment(value) for name, value in zip(self.parameters, values, strict=True)})
+
+    def pattern(self) -> re.Pattern[str]:
+        """The paths of this route, each parameter one segment, as a named group."""
+        return re.compile(re.sub(r"\\{(\w+)\\}", r"(?P<\1>[^/]+)", re.escape(self.template)))
 
 
 class ServiceClient:
@@ -68,6 +99,12 @@ class ServiceClient:
         except httpx.HTTPError as exc:
             raise self.unreachable(exc) from exc
         return decode(response, self.what)
+
+    async def call(self, route: Route, *values: str, timeout: float | None = None,
+                   **kwargs: Any) -> Any:
+        """``request`` of ``route``, its path parameters ``values``."""
+        return await self.request(route.method, route.url(*values), timeout=timeout,
+                                  **kwargs)
 
     def unreachable(self, exc: httpx.HTTPError) -> SystemUnreachable:
         """Why the service did not answer, naming an untrusted certificate as such."""
