@@ -4,6 +4,7 @@ The control API answers its console only (``ServiceTrust``): a channel decides w
 partition's memory goes, so whoever drives it owns the partition. What a request may
 name is narrow: an incoming stream goes to the target partition's own incoming socket,
 which the mover derives from the partition's name; nothing in a request is a path.
+The contract its clients keep with these routes is ``openlpm.clients.mover.MoverRoutes``.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
-from fastapi import FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi import Path as PathParameter
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -96,68 +97,96 @@ class MoverSetup:
         return self.state_dir / "local.sock"
 
 
-def create_app(setup: MoverSetup) -> FastAPI:
-    info, trust = setup.info, setup.trust
-    credentials = MoverCredentials(info.name, setup.state_dir / "tls")
-    channels = ChannelTable(credentials, setup.state_dir / "channels")
+@dataclass(frozen=True)
+class MoverState:
+    """A running mover: how it was set up, its own certificate, its channels."""
 
-    def describe() -> MoverInfo:
-        return info.model_copy(update={"certificate": credentials.describe()})
+    setup: MoverSetup
+    credentials: MoverCredentials
+    channels: ChannelTable
 
-    def local() -> LocalMover:
-        return LocalMover(info=describe(),
+    def describe(self) -> MoverInfo:
+        return self.setup.info.model_copy(update={"certificate": self.credentials.describe()})
+
+    def local(self) -> LocalMover:
+        trust = self.setup.trust
+        return LocalMover(info=self.describe(),
                           enrollment_code=trust.enrollment_code() if trust else None)
+
+
+def mover_state(request: Request) -> MoverState:
+    return cast(MoverState, request.app.state.mover)
+
+
+Mover = Annotated[MoverState, Depends(mover_state)]
+router = APIRouter()
+
+
+def create_app(setup: MoverSetup) -> FastAPI:
+    credentials = MoverCredentials(setup.info.name, setup.state_dir / "tls")
+    state = MoverState(setup, credentials,
+                       ChannelTable(credentials, setup.state_dir / "channels"))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        data = asyncio.create_task(serve_data_port(channels, setup.listen))
-        async with local_socket(setup.local_socket, local):
+        data = asyncio.create_task(serve_data_port(state.channels, setup.listen))
+        async with local_socket(setup.local_socket, state.local):
             yield
-        channels.close_all()
+        state.channels.close_all()
         data.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await data
 
     app = FastAPI(title="openlpm mover service", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
-    if trust is not None:
-        install_enrollment(app, trust)
-
-    @app.get("/mover")
-    async def mover() -> MoverInfo:
-        return describe()
-
-    @app.get("/certificate-request")
-    async def certificate_request() -> CertificateRequest:
-        """A request for a certificate for this mover's own key, for its console to sign."""
-        return CertificateRequest(request=credentials.certificate_request())
-
-    @app.put("/certificate")
-    async def install_certificate(body: IssuedCertificate) -> MoverInfo:
-        credentials.install(body.certificate, body.authority, body.trusted)
-        return describe()
-
-    @app.post("/probe")
-    async def probe(body: ProbeRequest) -> MoverProbe:
-        context = credentials.contexts()[1] if body.encrypted else None
-        return await probe_peer(body.peer, context)
-
-    @app.post("/channels/incoming")
-    async def expect(body: IncomingChannel) -> ChannelStats:
-        target = f"unix:{setup.incoming_dir / body.partition / 'incoming.sock'}"
-        return channels.expect(body.migration_id, body.token, target, body.encrypted).stats()
-
-    @app.post("/channels/outgoing")
-    async def open_channel(body: OutgoingChannel) -> LocalAddress:
-        return LocalAddress(uri=await channels.open(body.migration_id, body.token, body.peer,
-                                                    body.encrypted))
-
-    @app.get("/channels/{migration_id}")
-    async def stats(migration_id: MigrationId) -> ChannelStats:
-        return channels.get(migration_id).stats()
-
-    @app.delete("/channels/{migration_id}")
-    async def close(migration_id: MigrationId) -> ChannelStats:
-        return channels.remove(migration_id)
-
+    if setup.trust is not None:
+        install_enrollment(app, setup.trust)
+    app.state.mover = state
+    app.include_router(router)
     return app
+
+
+@router.get("/mover")
+async def mover(state: Mover) -> MoverInfo:
+    return state.describe()
+
+
+@router.get("/certificate-request")
+async def certificate_request(state: Mover) -> CertificateRequest:
+    """A request for a certificate for this mover's own key, for its console to sign."""
+    return CertificateRequest(request=state.credentials.certificate_request())
+
+
+@router.put("/certificate")
+async def install_certificate(body: IssuedCertificate, state: Mover) -> MoverInfo:
+    state.credentials.install(body.certificate, body.authority, body.trusted)
+    return state.describe()
+
+
+@router.post("/probe")
+async def probe(body: ProbeRequest, state: Mover) -> MoverProbe:
+    context = state.credentials.contexts()[1] if body.encrypted else None
+    return await probe_peer(body.peer, context)
+
+
+@router.post("/channels/incoming")
+async def expect(body: IncomingChannel, state: Mover) -> ChannelStats:
+    target = f"unix:{state.setup.incoming_dir / body.partition / 'incoming.sock'}"
+    return state.channels.expect(body.migration_id, body.token, target,
+                                 body.encrypted).stats()
+
+
+@router.post("/channels/outgoing")
+async def open_channel(body: OutgoingChannel, state: Mover) -> LocalAddress:
+    return LocalAddress(uri=await state.channels.open(body.migration_id, body.token,
+                                                      body.peer, body.encrypted))
+
+
+@router.get("/channels/{migration_id}")
+async def stats(migration_id: MigrationId, state: Mover) -> ChannelStats:
+    return state.channels.get(migration_id).stats()
+
+
+@router.delete("/channels/{migration_id}")
+async def close(migration_id: MigrationId, state: Mover) -> ChannelStats:
+    return state.channels.remove(migration_id)
