@@ -20,7 +20,9 @@ from fastapi import APIRouter, FastAPI, Request
 from pydantic import ValidationError
 
 from openlpm.authority import fingerprint
-from openlpm.clients.wire import segment
+from openlpm.clients.agent import AGENT_ROUTES
+from openlpm.clients.mover import MOVER_ROUTES
+from openlpm.clients.wire import Route, segment
 from openlpm.errors import (
     NotPermitted,
     ObjectNotFound,
@@ -50,19 +52,11 @@ from openlpm.model import (
     RemoteConsole,
 )
 
-# The calls a remote console's migration makes of a target agent and mover here: the
-# partition's name (or the migration's id) is the first group of the ones that change.
-AGENT_CALLS: tuple[tuple[str, str], ...] = (
-    ("GET", r"/system"), ("GET", r"/system/cpu-models"), ("GET", r"/partitions"),
-    ("GET", r"/partitions/([^/]+)"), ("GET", r"/partitions/([^/]+)/console"),
-    ("GET", r"/partitions/([^/]+)/runtime"),
-    ("POST", r"/system/storage-check"), ("POST", r"/partitions"),
-    ("DELETE", r"/partitions/([^/]+)"), ("POST", r"/partitions/([^/]+)/incoming"),
-    ("POST", r"/partitions/([^/]+)/incoming/finish"),
-    ("POST", r"/partitions/([^/]+)/console"), ("POST", r"/partitions/([^/]+)/keep"))
-MOVER_CALLS: tuple[tuple[str, str], ...] = (
-    ("GET", r"/mover"), ("POST", r"/channels/incoming"), ("GET", r"/channels/([^/]+)"),
-    ("DELETE", r"/channels/([^/]+)"))
+# The calls a remote console's migration makes of a target agent and mover here: those
+# their route tables mark ``peer``, each with the path parameter naming its subject.
+PeerCalls = tuple[tuple[Route, re.Pattern[str]], ...]
+AGENT_CALLS: PeerCalls = tuple((r, r.pattern()) for r in AGENT_ROUTES if r.peer)
+MOVER_CALLS: PeerCalls = tuple((r, r.pattern()) for r in MOVER_ROUTES if r.peer)
 
 
 def install_consoles_api(app: FastAPI, site: Site, board: MigrationBoard,
@@ -260,13 +254,12 @@ def _field(body: Any, *path: str) -> str:
     return str(body or "")
 
 
-def _allowed(calls: tuple[tuple[str, str], ...], method: str, path: str,
-             what: str) -> str | None:
+def _allowed(calls: PeerCalls, method: str, path: str, what: str) -> str | None:
     """The call's subject (a partition or migration) if another console may make it."""
-    for allowed_method, pattern in calls:
-        match = re.fullmatch(pattern, path)
-        if allowed_method == method and match:
-            return match.group(1) if match.groups() else None
+    for route, pattern in calls:
+        match = pattern.fullmatch(path)
+        if route.method == method and match:
+            return match.group(route.subject) if route.subject else None
     raise NotPermitted(f"Another console may not {method} {path} of a {what} here: only "
                        f"the calls of a migration to this console's systems.",
                        code="HSCLF525")
