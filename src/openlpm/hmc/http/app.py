@@ -7,7 +7,6 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -16,28 +15,18 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, field_validator
 
 from openlpm import __version__
-from openlpm.authority import CertificateAuthority, client_context
 from openlpm.clients.agent import AgentClient
 from openlpm.errors import ObjectNotFound, OpenLpmError, RequestInvalid, WrongState
-from openlpm.hmc.access.guard import AuditLog, Guard, install_unrouted, require_host_devices_role
-from openlpm.hmc.access.signin import SignIn
+from openlpm.hmc.access.guard import install_unrouted, require_host_devices_role
+from openlpm.hmc.console import Console
+from openlpm.hmc.http import api_docs, consoles, san, users
 from openlpm.hmc.http.body_limit import MIB, BodyLimit
-from openlpm.hmc.http.consoles import install_consoles_api
-from openlpm.hmc.http.san import install_san_api
-from openlpm.hmc.http.users import install_user_api
-from openlpm.hmc.http.web import install_api_docs, install_web_console
-from openlpm.hmc.mobility.board import MigrationBoard, SystemChanged
+from openlpm.hmc.http.web import install_web_console
+from openlpm.hmc.mobility.board import SystemChanged
 from openlpm.hmc.mobility.checks.facts import stream_encrypted
-from openlpm.hmc.mobility.migrate import MigrationEngine
-from openlpm.hmc.mobility.recover import Recovery
 from openlpm.hmc.mobility.validate import plan_migration, remote_console, require_passed
-from openlpm.hmc.placement.balancer import Balancer
-from openlpm.hmc.placement.evacuation import Evacuation
 from openlpm.hmc.site.remote import errors_from
-from openlpm.hmc.site.systems import Site
-from openlpm.hmc.stores.consoles import Consoles
-from openlpm.hmc.stores.inventory import Inventory, SystemEntry
-from openlpm.hmc.stores.users import Users
+from openlpm.hmc.stores.inventory import SystemEntry
 from openlpm.model import (
     BalancePlan,
     BalanceRequest,
@@ -130,52 +119,21 @@ def create_app(db_path: Path, name: str = "", first_admin: tuple[str, str] | Non
                san_url: str | None = None, san_key: str | None = None) -> FastAPI:
     """The console's API. ``first_admin`` (user, password) is made a super administrator
     unless that user exists: how a new console gets its first user."""
-    inventory = Inventory(db_path)
-    users, audit = Users(db_path), AuditLog(db_path)
-    if first_admin is not None:
-        users.ensure(first_admin[0], Role.SUPERADMIN, first_admin[1])
-    guard = Guard(users, audit)
-    authority = CertificateAuthority(db_path.parent / "authority", f"{name} mover authority")
-    # Agents get their certificates from an authority of their own: a mover, certified by
-    # the other, cannot pass for the console with an agent.
-    control = CertificateAuthority(db_path.parent / "authority" / "agents",
-                                   f"{name} agent authority")
-    consoles = Consoles(db_path)
-    site = Site(inventory, authority, san_url, control,
-                client_context(control, control.directory, f"{name} console"), consoles, name,
-                san_key)
-    board = MigrationBoard(inventory)
-    engine = MigrationEngine(site, board)
-    recovery = Recovery(site, board, engine.driven)
-    evacuation = Evacuation(engine, name)
-    balancer = Balancer(engine, name)
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        abandoned = await board.abandon_unfinished()
-        async with engine.running(), asyncio.TaskGroup() as group:
-            settling = group.create_task(recovery.recover_all(abandoned))
-            yield
-            settling.cancel()
-        await site.close()
-        inventory.close()
-        consoles.close()
-        users.close()
-        audit.close()
-
-    # The API's description is served behind the guard (install_api_docs), not by FastAPI.
-    app = FastAPI(title="openlpm HMC", version=__version__, lifespan=lifespan,
-                  dependencies=[Depends(guard)], openapi_url=None, docs_url=None,
-                  redoc_url=None)
+    hmc = Console.open(db_path, name, first_admin, san_url, san_key)
+    inventory, site, board, guard = hmc.inventory, hmc.site, hmc.board, hmc.guard
+    engine, recovery = hmc.engine, hmc.recovery
+    evacuation, balancer = hmc.evacuation, hmc.balancer
+    # The API's description is served behind the guard (api_docs.py), not by FastAPI.
+    app = FastAPI(title="openlpm HMC", version=__version__,
+                  lifespan=lambda _: hmc.running(), dependencies=[Depends(hmc.guard)],
+                  openapi_url=None, docs_url=None, redoc_url=None)
+    app.state.console = hmc
     app.add_middleware(BodyLimit, limit=BODY_LIMIT, refused=lambda method, path:
-                       audit.record("-", f"{method} {path}", "refused", "HSCLF517"))
-    sign_in = SignIn(users, audit)
+                       hmc.audit.record("-", f"{method} {path}", "refused", "HSCLF517"))
     install_error_handlers(app)
-    install_unrouted(app, guard)
-    install_user_api(app, users, audit, guard, sign_in)
-    install_api_docs(app)
-    install_san_api(app, site)
-    install_consoles_api(app, site, board, consoles, name)
+    install_unrouted(app, hmc.guard)
+    for router in (users.router, api_docs.router, san.router, consoles.keys, consoles.peer):
+        app.include_router(router)
 
     # -- managed systems -------------------------------------------------------------
 
@@ -468,5 +426,5 @@ def create_app(db_path: Path, name: str = "", first_admin: tuple[str, str] | Non
             raise ObjectNotFound(f"Partition {name} has never migrated.", code="HSCLF165")
         return found[0]
 
-    install_web_console(app, users, sign_in)
+    install_web_console(app)
     return app

@@ -16,7 +16,7 @@ import contextlib
 import re
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
 from openlpm.authority import fingerprint
@@ -31,6 +31,7 @@ from openlpm.errors import (
     SystemUnreachable,
 )
 from openlpm.hmc.access.guard import require_host_devices_role
+from openlpm.hmc.http.depends import ConsoleDep
 from openlpm.hmc.mobility.board import MigrationBoard
 from openlpm.hmc.mobility.validate import check_incoming, keys_for
 from openlpm.hmc.site.remote import (
@@ -59,118 +60,124 @@ AGENT_CALLS: PeerCalls = tuple((r, r.pattern()) for r in AGENT_ROUTES if r.peer)
 MOVER_CALLS: PeerCalls = tuple((r, r.pattern()) for r in MOVER_ROUTES if r.peer)
 
 
-def install_consoles_api(app: FastAPI, site: Site, board: MigrationBoard,
-                         consoles: Consoles, name: str) -> None:
-    keys, peer = APIRouter(prefix="/authkeys"), APIRouter(prefix="/peer")
+keys, peer = APIRouter(), APIRouter(prefix="/peer")
 
-    @keys.post("", status_code=201)
-    async def exchange(body: KeyExchange) -> RemoteConsole:
-        """``mkauthkeys --ip IP -u USER``: from now on this console may act on the remote
-        console as USER, with USER's role there."""
-        return await exchange_keys(site, consoles, name, body)
 
-    @keys.get("/certificate")
-    async def certificate(ip: str) -> MetCertificate:
-        """The certificate console ``ip`` answers with now, unchecked: for the user to
-        compare before a key exchange sends a password there."""
-        url = console_url(ip)
-        met = await met_certificate(url)
-        if met is None:
-            raise SystemUnreachable(f"Console {ip} at {url} answered with no certificate.",
-                                    code="HSCLF522")
-        return MetCertificate(url=url, fingerprint=fingerprint(met))
+@keys.post("/authkeys", status_code=201)
+async def exchange(hmc: ConsoleDep, body: KeyExchange) -> RemoteConsole:
+    """``mkauthkeys --ip IP -u USER``: from now on this console may act on the remote
+    console as USER, with USER's role there."""
+    return await exchange_keys(hmc.site, hmc.consoles, hmc.name, body)
 
-    @keys.get("")
-    async def remotes() -> list[RemoteConsole]:
-        return consoles.remotes()
 
-    @keys.delete("", status_code=204)
-    async def forget(ip: str, user: str) -> None:
-        """``mkauthkeys -r --ip IP -u USER``: forget the keys (the remote console's token
-        is removed there too when it answers)."""
-        known = consoles.find(ip, user)
-        if not known:
-            raise ObjectNotFound(f"This console holds no keys for user {user} of console "
-                                 f"{ip}.", code="HSCLF521")
-        found = known[0]
-        token, certificate = consoles.credentials(found)
-        client = RemoteConsoleClient(found.url, found.name, token, certificate=certificate)
-        try:
-            with contextlib.suppress(OpenLpmError):
-                await client.sign_out(token)
-        finally:
-            await client.close()
-        consoles.remove_remote(found.name, user)
+@keys.get("/authkeys/certificate")
+async def certificate(ip: str) -> MetCertificate:
+    """The certificate console ``ip`` answers with now, unchecked: for the user to
+    compare before a key exchange sends a password there."""
+    url = console_url(ip)
+    met = await met_certificate(url)
+    if met is None:
+        raise SystemUnreachable(f"Console {ip} at {url} answered with no certificate.",
+                                code="HSCLF522")
+    return MetCertificate(url=url, fingerprint=fingerprint(met))
 
-    @app.get("/remote-systems")
-    async def remote_systems(ip: str, user: str | None = None) -> list[str]:
-        """The managed systems of console ``ip``, as ``user`` (whose keys this console
-        holds) sees them there: the destinations a migration to that console may name."""
-        remote = keys_for(site, ip, user)
-        with errors_from(remote):
-            return await site.remote(remote).systems()
 
-    @peer.post("/trust")
-    async def trust(body: PeerTrust) -> PeerTrust:
-        """A console exchanging keys with this one: each trusts the other's movers."""
-        try:
-            fingerprint(body.mover_authority)
-        except ValueError:
-            raise RequestInvalid(f"Console {body.console} sent a mover authority that is "
-                                 f"not a certificate.", code="HSCLF524") from None
-        consoles.add_peer(body.console, body.mover_authority)
-        await site.enroll_all_movers()
-        return PeerTrust(console=name, mover_authority=site.authority.certificate_pem)
+@keys.get("/authkeys")
+async def remotes(hmc: ConsoleDep) -> list[RemoteConsole]:
+    return hmc.consoles.remotes()
 
-    @peer.post("/validations")
-    async def validate(body: IncomingValidation) -> IncomingValidationReport:
-        return await check_incoming(site, board, body, name)
 
-    @peer.put("/migrations/{migration_id}", status_code=204)
-    async def migration(migration_id: str, record: MigrationRecord) -> None:
-        if record.id != migration_id or not record.driven_by:
-            raise RequestInvalid("A migration record from another console names its id "
-                                 "and the console driving it.", code="HSCLF101")
-        await _accept(site, record)
-        await board.publish(record.model_copy(update={"target_console": None}))
-        await board.system_changed(record.target)
+@keys.delete("/authkeys", status_code=204)
+async def forget(hmc: ConsoleDep, ip: str, user: str) -> None:
+    """``mkauthkeys -r --ip IP -u USER``: forget the keys (the remote console's token
+    is removed there too when it answers)."""
+    known = hmc.consoles.find(ip, user)
+    if not known:
+        raise ObjectNotFound(f"This console holds no keys for user {user} of console "
+                             f"{ip}.", code="HSCLF521")
+    found = known[0]
+    token, certificate = hmc.consoles.credentials(found)
+    client = RemoteConsoleClient(found.url, found.name, token, certificate=certificate)
+    try:
+        with contextlib.suppress(OpenLpmError):
+            await client.sign_out(token)
+    finally:
+        await client.close()
+    hmc.consoles.remove_remote(found.name, user)
 
-    @peer.api_route("/systems/{system}/agent/{path:path}", methods=["GET", "POST", "DELETE"])
-    async def agent(system: str, path: str, request: Request) -> Any:
-        body, call = await _body(request), _passed_on(path)
-        subject = _allowed(AGENT_CALLS, request.method, f"/{path}", "agent")
-        if request.method == "POST" and path == "partitions":
-            # The rule of POST /systems/{system}/partitions, for a profile sent this way.
-            require_host_devices_role(request.state.user, _profile(body))
-            _require_creation(board, system, body)
-        elif request.method != "GET" and path != "system/storage-check":
-            assert subject is not None
-            await _require_migration(board, site, system, request.method, path, subject)
-        return await site.agent(system).request(request.method, call, json=body,
+
+@keys.get("/remote-systems")
+async def remote_systems(hmc: ConsoleDep, ip: str, user: str | None = None) -> list[str]:
+    """The managed systems of console ``ip``, as ``user`` (whose keys this console
+    holds) sees them there: the destinations a migration to that console may name."""
+    remote = keys_for(hmc.site, ip, user)
+    with errors_from(remote):
+        return await hmc.site.remote(remote).systems()
+
+
+@peer.post("/trust")
+async def trust(hmc: ConsoleDep, body: PeerTrust) -> PeerTrust:
+    """A console exchanging keys with this one: each trusts the other's movers."""
+    try:
+        fingerprint(body.mover_authority)
+    except ValueError:
+        raise RequestInvalid(f"Console {body.console} sent a mover authority that is "
+                             f"not a certificate.", code="HSCLF524") from None
+    hmc.consoles.add_peer(body.console, body.mover_authority)
+    await hmc.site.enroll_all_movers()
+    return PeerTrust(console=hmc.name, mover_authority=hmc.site.authority.certificate_pem)
+
+
+@peer.post("/validations")
+async def validate(hmc: ConsoleDep, body: IncomingValidation) -> IncomingValidationReport:
+    return await check_incoming(hmc.site, hmc.board, body, hmc.name)
+
+
+@peer.put("/migrations/{migration_id}", status_code=204)
+async def migration(hmc: ConsoleDep, migration_id: str, record: MigrationRecord) -> None:
+    if record.id != migration_id or not record.driven_by:
+        raise RequestInvalid("A migration record from another console names its id "
+                             "and the console driving it.", code="HSCLF101")
+    await _accept(hmc.site, record)
+    await hmc.board.publish(record.model_copy(update={"target_console": None}))
+    await hmc.board.system_changed(record.target)
+
+
+@peer.api_route("/systems/{system}/agent/{path:path}", methods=["GET", "POST", "DELETE"])
+async def agent(hmc: ConsoleDep, system: str, path: str, request: Request) -> Any:
+    body, call = await _body(request), _passed_on(path)
+    subject = _allowed(AGENT_CALLS, request.method, f"/{path}", "agent")
+    if request.method == "POST" and path == "partitions":
+        # The rule of POST /systems/{system}/partitions, for a profile sent this way.
+        require_host_devices_role(request.state.user, _profile(body))
+        _require_creation(hmc.board, system, body)
+    elif request.method != "GET" and path != "system/storage-check":
+        assert subject is not None
+        await _require_migration(hmc.board, hmc.site, system, request.method, path, subject)
+    return await hmc.site.agent(system).request(request.method, call, json=body,
                                                 params=dict(request.query_params))
 
-    @peer.api_route("/systems/{system}/movers/{mover}/{path:path}",
-                    methods=["GET", "POST", "DELETE"])
-    async def mover(system: str, mover: str, path: str, request: Request) -> Any:
-        body, call = await _body(request), _passed_on(path)
-        subject = _allowed(MOVER_CALLS, request.method, f"/{path}", "mover")
-        if path != "mover":
-            wanted = subject or _field(body, "migration_id")
-            partition = _field(body, "partition") if subject is None else None
-            if not any(r.driven_by and r.id == wanted and r.target == system
-                       and partition in (None, r.partition)
-                       for r in board.inventory.migrations(system)):
-                raise NotPermitted(f"No migration {wanted} to {system} is driven by "
-                                   f"another console.", code="HSCLF525")
-        info = await site.agent(system).system()
-        found = next((m for m in info.movers if m.name == mover), None)
-        if found is None:
-            raise ObjectNotFound(f"Managed system {system} has no mover service {mover}.",
-                                 code="HSCLF195")
-        return await site.mover(found.control_url).request(request.method, call, json=body)
 
-    app.include_router(keys)
-    app.include_router(peer)
+@peer.api_route("/systems/{system}/movers/{mover}/{path:path}",
+                methods=["GET", "POST", "DELETE"])
+async def mover(hmc: ConsoleDep, system: str, mover: str, path: str,
+                request: Request) -> Any:
+    body, call = await _body(request), _passed_on(path)
+    subject = _allowed(MOVER_CALLS, request.method, f"/{path}", "mover")
+    if path != "mover":
+        wanted = subject or _field(body, "migration_id")
+        partition = _field(body, "partition") if subject is None else None
+        if not any(r.driven_by and r.id == wanted and r.target == system
+                   and partition in (None, r.partition)
+                   for r in hmc.inventory.migrations(system)):
+            raise NotPermitted(f"No migration {wanted} to {system} is driven by "
+                               f"another console.", code="HSCLF525")
+    info = await hmc.site.agent(system).system()
+    found = next((m for m in info.movers if m.name == mover), None)
+    if found is None:
+        raise ObjectNotFound(f"Managed system {system} has no mover service {mover}.",
+                             code="HSCLF195")
+    return await hmc.site.mover(found.control_url).request(request.method, call, json=body)
 
 
 async def exchange_keys(site: Site, consoles: Consoles, name: str,

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Request
 
 from openlpm.errors import RequestInvalid
 from openlpm.hmc.access import passwords
-from openlpm.hmc.access.guard import AuditLog, Guard
 from openlpm.hmc.access.signin import SignIn
-from openlpm.hmc.stores.users import Users
+from openlpm.hmc.http.depends import ConsoleDep
 from openlpm.model import (
     ApiToken,
     AuditEvent,
@@ -21,72 +20,81 @@ from openlpm.model import (
     UserCreate,
 )
 
+router = APIRouter()
+
 
 def client_address(request: Request) -> str:
     """Where a request comes from, as the throttle of sign-ins counts it."""
     return request.client.host if request.client else "-"
 
 
-def install_user_api(app: FastAPI, users: Users, audit: AuditLog, guard: Guard,
-                     sign_in: SignIn) -> None:
-    router = APIRouter()
+def me(request: Request) -> User:
+    """The signed-in user the guard let the request through for."""
+    user: User = request.state.user
+    return user
 
-    def me(request: Request) -> User:
-        user: User = request.state.user
-        return user
 
-    @router.post("/login")
-    async def login(body: Login, request: Request) -> Session:
-        return await sign_in(body, client_address(request))
+async def new_hash(sign_in: SignIn, password: str) -> str:
+    passwords.require_acceptable(password)
+    return await sign_in.hasher.make_hash(password)
 
-    @router.delete("/login", status_code=204)
-    async def logout(request: Request) -> None:
-        users.sign_out(guard.token(request) or "")
 
-    @router.get("/login")
-    async def who(request: Request) -> User:
-        return me(request)
+@router.post("/login")
+async def login(hmc: ConsoleDep, body: Login, request: Request) -> Session:
+    return await hmc.sign_in(body, client_address(request))
 
-    @router.get("/users")
-    async def list_users() -> list[User]:
-        return users.users()
 
-    async def new_hash(password: str) -> str:
-        passwords.require_acceptable(password)
-        return await sign_in.hasher.make_hash(password)
+@router.delete("/login", status_code=204)
+async def logout(hmc: ConsoleDep, request: Request) -> None:
+    hmc.users.sign_out(hmc.guard.token(request) or "")
 
-    @router.post("/users", status_code=201)
-    async def create_user(body: UserCreate) -> User:
-        return users.create(body.name, body.role, await new_hash(body.password))
 
-    @router.patch("/users/{name}")
-    async def change_user(name: str, body: UserChange) -> User:
-        users.user(name)
-        hashed = None if body.password is None else await new_hash(body.password)
-        return users.change(name, body.role, hashed)
+@router.get("/login")
+async def who(request: Request) -> User:
+    return me(request)
 
-    @router.delete("/users/{name}", status_code=204)
-    async def remove_user(name: str, request: Request) -> None:
-        if name == me(request).name:
-            raise RequestInvalid("A user cannot remove itself; ask another super "
-                                 "administrator.", code="HSCLF515")
-        users.remove(name)
 
-    @router.get("/tokens")
-    async def list_tokens(request: Request) -> list[ApiToken]:
-        return users.tokens(me(request).name)
+@router.get("/users")
+async def list_users(hmc: ConsoleDep) -> list[User]:
+    return hmc.users.users()
 
-    @router.post("/tokens", status_code=201)
-    async def create_token(body: TokenCreate, request: Request) -> TokenCreated:
-        token, secret = users.create_token(me(request).name, body.name)
-        return TokenCreated(token=token, secret=secret)
 
-    @router.delete("/tokens/{token_id}", status_code=204)
-    async def remove_token(token_id: str, request: Request) -> None:
-        users.remove_token(me(request).name, token_id)
+@router.post("/users", status_code=201)
+async def create_user(hmc: ConsoleDep, body: UserCreate) -> User:
+    return hmc.users.create(body.name, body.role, await new_hash(hmc.sign_in, body.password))
 
-    @router.get("/audit")
-    async def audit_log(since: float = 0.0) -> list[AuditEvent]:
-        return audit.events(since)
 
-    app.include_router(router)
+@router.patch("/users/{name}")
+async def change_user(hmc: ConsoleDep, name: str, body: UserChange) -> User:
+    hmc.users.user(name)
+    hashed = None if body.password is None else await new_hash(hmc.sign_in, body.password)
+    return hmc.users.change(name, body.role, hashed)
+
+
+@router.delete("/users/{name}", status_code=204)
+async def remove_user(hmc: ConsoleDep, name: str, request: Request) -> None:
+    if name == me(request).name:
+        raise RequestInvalid("A user cannot remove itself; ask another super "
+                             "administrator.", code="HSCLF515")
+    hmc.users.remove(name)
+
+
+@router.get("/tokens")
+async def list_tokens(hmc: ConsoleDep, request: Request) -> list[ApiToken]:
+    return hmc.users.tokens(me(request).name)
+
+
+@router.post("/tokens", status_code=201)
+async def create_token(hmc: ConsoleDep, body: TokenCreate, request: Request) -> TokenCreated:
+    token, secret = hmc.users.create_token(me(request).name, body.name)
+    return TokenCreated(token=token, secret=secret)
+
+
+@router.delete("/tokens/{token_id}", status_code=204)
+async def remove_token(hmc: ConsoleDep, token_id: str, request: Request) -> None:
+    hmc.users.remove_token(me(request).name, token_id)
+
+
+@router.get("/audit")
+async def audit_log(hmc: ConsoleDep, since: float = 0.0) -> list[AuditEvent]:
+    return hmc.audit.events(since)
