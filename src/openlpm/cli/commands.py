@@ -649,9 +649,7 @@ async def _migrlpar(args: argparse.Namespace, hmc: HmcClient) -> int | None:
     if args.operation in ("s", "r"):
         await _stop_or_recover(args, hmc)
         return None
-    movable = [s.partition.name for s in await hmc.partitions(args.source)
-               if s.partition.state.value in ("Running", "Not Activated")
-               and (s.partition.activated_once or s.partition.state.value == "Running")] \
+    movable = [s.partition.name for s in await hmc.partitions(args.source, mobile=True)] \
         if args.all else []
     requests = migration_requests(args, movable)
     if not requests:

@@ -210,9 +210,12 @@ class HmcClient(ServiceClient):
             "PATCH", _partition(system, name),
             json={"migration_disabled": disabled}))
 
-    async def partitions(self, system: str) -> list[PartitionSummary]:
-        return [PartitionSummary.model_validate(p)
-                for p in await self.request("GET", f"{_system(system)}/partitions")]
+    async def partitions(self, system: str, mobile: bool = False) -> list[PartitionSummary]:
+        """The system's partitions; ``mobile``: only those whose state lets them migrate
+        (the console's rule: Running, or Not Activated after one activation)."""
+        params = {"mobile": True} if mobile else {}
+        return [PartitionSummary.model_validate(p) for p in await self.request(
+            "GET", f"{_system(system)}/partitions", params=params)]
 
     async def create_partition(self, system: str, profile: PartitionProfile) -> \
             PartitionSummary:

@@ -9,6 +9,7 @@ from openlpm.errors import WrongState
 from openlpm.hmc.access.guard import require_host_devices_role
 from openlpm.hmc.http.depends import ConsoleDep
 from openlpm.hmc.mobility.board import MigrationBoard
+from openlpm.hmc.mobility.checks.facts import migration_kind
 from openlpm.model import (
     ConsoleLine,
     Partition,
@@ -40,9 +41,13 @@ async def changed(board: MigrationBoard, system: str,
 
 
 @router.get("/systems/{system}/partitions")
-async def partitions(hmc: ConsoleDep, system: str) -> list[PartitionSummary]:
+async def partitions(hmc: ConsoleDep, system: str,
+                     mobile: bool = False) -> list[PartitionSummary]:
+    """The system's partitions; with ``mobile``, only those whose state lets them migrate
+    (validation's rule: Running, or Not Activated after one activation)."""
     return [with_migration(hmc.board, system, p)
-            for p in await hmc.site.agent(system).partitions()]
+            for p in await hmc.site.agent(system).partitions()
+            if not mobile or migration_kind(p) is not None]
 
 
 @router.post("/systems/{system}/partitions")
