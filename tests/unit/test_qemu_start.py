@@ -3,6 +3,7 @@ would hold the partition's disks), and no obstacle to an agent that restarts bes
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import stat
@@ -65,6 +66,10 @@ async def test_an_agent_restarted_beside_a_hung_qemu_starts_and_says_so(
     hung = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",
                              str(run_dir)], start_new_session=True)
     (run_dir / "qemu.pid").write_text(str(hung.pid))
+    # It ran long before the agent restarted: its command line is there to be read
+    # (just after the fork, /proc may not show it yet).
+    while not runs_with(hung.pid, str(run_dir).encode()):
+        await asyncio.sleep(0.01)
     try:
         after = PartitionManager("sys1", tmp_path / "sys1", Capacity(2, 1024), settings)
         await after.adopt_running()
