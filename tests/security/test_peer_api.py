@@ -46,6 +46,10 @@ def test_a_record_naming_a_partition_here_opens_it_to_no_one(lab: Lab) -> None:
                          ("POST", f"{AGENT}/partitions/victim/keep")):
         assert refused(operator.request(method, path, json={})), (method, path)
 
+    for path in (f"{AGENT}/partitions/victim", f"{AGENT}/partitions/victim/runtime",
+                 f"{AGENT}/partitions/victim/console"):
+        assert refused(operator.get(path)), path
+
     assert "victim" in lab.values("lssyscfg", "-r", "lpar", "-m", "sys1", "-F", "name")
     assert "opal:DELETE /peer/systems/sys1/agent/partitions/victim:failed:HSCLF525" \
         in audited(lab)
@@ -76,6 +80,12 @@ def test_an_accepted_migration_opens_only_its_own_partition(lab: Lab) -> None:
             "forward_to": "unix:/run/anything"}).status_code == 400
         assert "bystander" in lab.values("lssyscfg", "-r", "lpar", "-m", "sys1", "-F",
                                          "name")
+        # Another user of this console is not the console that announced it.
+        other = console_as(lab, "olga", "hmcoperator")
+        assert refused(other.put("/peer/migrations/mghost",
+                                 json=accepted | {"state": MigrationState.FAILED.value}))
+        assert refused(other.post(f"{AGENT}/partitions", json={
+            "profile": profile | {"name": "ghost"}, "incoming_migration": "mghost"}))
     finally:
         operator.put("/peer/migrations/mghost",
                      json=accepted | {"state": MigrationState.FAILED.value})

@@ -42,6 +42,7 @@ from openlpm.hmc.site.remote import (
 )
 from openlpm.hmc.site.systems import Site
 from openlpm.hmc.stores.consoles import Consoles, console_url
+from openlpm.hmc.stores.inventory import Inventory
 from openlpm.model import (
     IncomingValidation,
     IncomingValidationReport,
@@ -59,6 +60,10 @@ PeerCalls = tuple[tuple[Route, re.Pattern[str]], ...]
 AGENT_CALLS: PeerCalls = tuple((r, r.pattern()) for r in AGENT_ROUTES if r.peer)
 MOVER_CALLS: PeerCalls = tuple((r, r.pattern()) for r in MOVER_ROUTES if r.peer)
 
+
+# The journal entry naming the user whose token announced another console's migration:
+# only that user's calls act for it.
+ANNOUNCED = "announced"
 
 keys, peer = APIRouter(), APIRouter(prefix="/peer")
 
@@ -134,12 +139,16 @@ async def validate(hmc: ConsoleDep, body: IncomingValidation) -> IncomingValidat
 
 
 @peer.put("/migrations/{migration_id}", status_code=204)
-async def migration(hmc: ConsoleDep, migration_id: str, record: MigrationRecord) -> None:
+async def migration(hmc: ConsoleDep, migration_id: str, record: MigrationRecord,
+                    request: Request) -> None:
     if record.id != migration_id or not record.driven_by:
         raise RequestInvalid("A migration record from another console names its id "
                              "and the console driving it.", code="HSCLF101")
-    await _accept(hmc.site, record)
+    caller = request.state.user.name
+    first = await _accept(hmc.site, record, caller)
     await hmc.board.publish(record.model_copy(update={"target_console": None}))
+    if first:
+        hmc.inventory.journal(record.id, None, ANNOUNCED, caller)
     await hmc.board.system_changed(record.target)
 
 
@@ -147,13 +156,17 @@ async def migration(hmc: ConsoleDep, migration_id: str, record: MigrationRecord)
 async def agent(hmc: ConsoleDep, system: str, path: str, request: Request) -> Any:
     body, call = await _body(request), _passed_on(path)
     subject = _allowed(AGENT_CALLS, request.method, f"/{path}", "agent")
+    caller = request.state.user.name
     if request.method == "POST" and path == "partitions":
         # The rule of POST /systems/{system}/partitions, for a profile sent this way.
         require_host_devices_role(request.state.user, _profile(body))
-        _require_creation(hmc.board, system, body)
+        _require_creation(hmc.board, system, body, caller)
+    elif request.method == "GET" and subject is not None:
+        _require_reading(hmc.board, system, subject, caller)
     elif request.method != "GET" and path != "system/storage-check":
         assert subject is not None
-        await _require_migration(hmc.board, hmc.site, system, request.method, path, subject)
+        await _require_migration(hmc.board, hmc.site, system, request.method, path, subject,
+                                 caller)
     return await hmc.site.agent(system).request(request.method, call, json=body,
                                                 params=dict(request.query_params))
 
@@ -167,9 +180,8 @@ async def mover(hmc: ConsoleDep, system: str, mover: str, path: str,
     if path != "mover":
         wanted = subject or _field(body, "migration_id")
         partition = _field(body, "partition") if subject is None else None
-        if not any(r.driven_by and r.id == wanted and r.target == system
-                   and partition in (None, r.partition)
-                   for r in hmc.inventory.migrations(system)):
+        if not any(r.id == wanted and partition in (None, r.partition)
+                   for r in _announced(hmc.board, system, request.state.user.name)):
             raise NotPermitted(f"No migration {wanted} to {system} is driven by "
                                f"another console.", code="HSCLF525")
     info = await hmc.site.agent(system).system()
@@ -272,10 +284,12 @@ def _allowed(calls: PeerCalls, method: str, path: str, what: str) -> str | None:
                        code="HSCLF525")
 
 
-async def _accept(site: Site, record: MigrationRecord) -> None:
-    """Take another console's migration record: the first one of a migration says which
-    partition comes from which system to which of this console's systems, and that
-    partition must not be here yet; later ones may not change those three.
+async def _accept(site: Site, record: MigrationRecord, caller: str) -> bool:
+    """Take another console's migration record; True for the first one of a migration.
+
+    The first one says which partition comes from which system to which of this
+    console's systems, and that partition must not be here yet; later ones come from
+    the same user (the other console's token) and may not change those three.
 
     Raises NotPermitted otherwise: a record is what lets the other console act on a
     partition here, so it may never name one that is not that migration's.
@@ -289,12 +303,15 @@ async def _accept(site: Site, record: MigrationRecord) -> None:
         if known.driven_by is None:
             raise NotPermitted(f"Migration {record.id} is this console's own.",
                                code="HSCLF525")
+        if _announcer(site.inventory, record.id) != caller:
+            raise NotPermitted(f"Migration {record.id} was announced by another user: "
+                               f"only its console changes its record.", code="HSCLF525")
         if (known.partition, known.source, known.target) != \
                 (record.partition, record.source, record.target):
             raise NotPermitted(f"Migration {record.id} moves {known.partition} from "
                                f"{known.source} to {known.target}; another console may not "
                                f"change that.", code="HSCLF525")
-        return
+        return False
     if record.source in {entry.name for entry in site.inventory.systems()}:
         raise NotPermitted(f"Migration {record.id} comes from {record.source}, a system "
                            f"of this console: another console drives migrations to this "
@@ -303,27 +320,50 @@ async def _accept(site: Site, record: MigrationRecord) -> None:
         raise NotPermitted(f"Managed system {record.target} already has a partition "
                            f"{record.partition}: another console's migration may not name "
                            f"it.", code="HSCLF525")
+    return True
 
 
-def _require_creation(board: MigrationBoard, system: str, body: Any) -> None:
+def _announcer(inventory: Inventory, migration_id: str) -> str | None:
+    """The user whose token announced another console's migration here."""
+    return next((entry.detail for entry in inventory.journal_of(migration_id)
+                 if entry.phase == ANNOUNCED), None)
+
+
+def _announced(board: MigrationBoard, system: str, caller: str,
+               partition: str | None = None) -> list[MigrationRecord]:
+    """The migrations to ``system`` that ``caller`` announced for another console."""
+    return [r for r in board.inventory.migrations(system, partition)
+            if r.driven_by and r.target == system
+            and _announcer(board.inventory, r.id) == caller]
+
+
+def _require_reading(board: MigrationBoard, system: str, partition: str,
+                     caller: str) -> None:
+    """Another console reads a partition here (its profile, runtime, console) only
+    when one of its migrations moves that partition to this system."""
+    if not _announced(board, system, caller, partition):
+        raise NotPermitted(f"No migration of {partition} to {system} that another console "
+                           f"announced here: its details are this console's.",
+                           code="HSCLF525")
+
+
+def _require_creation(board: MigrationBoard, system: str, body: Any, caller: str) -> None:
     """Another console creates a partition here only as the copy its migration in
     flight makes: that migration's partition, waiting for that migration."""
     partition, waiting = _field(body, "profile", "name"), _field(body, "incoming_migration")
-    if not any(r.id == waiting and r.driven_by and r.target == system
-               and not r.state.finished
-               for r in board.inventory.migrations(system, partition)):
+    if not any(r.id == waiting and not r.state.finished
+               for r in _announced(board, system, caller, partition)):
         raise NotPermitted(f"No migration of {partition} to {system} that another console "
                            f"drives is in progress for this call.", code="HSCLF525")
 
 
 async def _require_migration(board: MigrationBoard, site: Site, system: str,
-                             method: str, path: str, partition: str) -> None:
+                             method: str, path: str, partition: str, caller: str) -> None:
     """Another console changes a partition here only for its migration to this system:
     the copy still waiting for that migration (start, finish or remove it); while the
     migration is in flight, its console lines; after, to settle it (``migrlpar -o r``),
     keep the partition."""
-    ours = [r for r in board.inventory.migrations(system, partition)
-            if r.driven_by and r.target == system]
+    ours = _announced(board, system, caller, partition)
     if ours and method == "POST" and path.endswith("/console") \
             and any(not r.state.finished for r in ours):
         return
