@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from openlpm.cli.commands import HmcArgumentParser, _listing_options, _run, listing
+from openlpm.cli.hmc_command import HmcArgumentParser, listing, listing_options, run_hmc_command
 from openlpm.cli.users import read_secret
 from openlpm.clients.console import HmcClient
 from openlpm.errors import RequestInvalid
@@ -84,13 +84,13 @@ async def _confirmed_fingerprint(args: argparse.Namespace, hmc: HmcClient) -> st
 
 
 def mkauthkeys(argv: Sequence[str] | None = None) -> int:
-    return _run(mkauthkeys_parser, _mkauthkeys, argv)
+    return run_hmc_command(mkauthkeys_parser, _mkauthkeys, argv)
 
 
 def lsauthkeys_parser() -> argparse.ArgumentParser:
     parser = HmcArgumentParser(prog="lsauthkeys", description="List the consoles this "
                                "console exchanged keys with, and the user it acts as there.")
-    _listing_options(parser)
+    listing_options(parser)
     return parser
 
 
@@ -103,4 +103,4 @@ async def _lsauthkeys(args: argparse.Namespace, hmc: HmcClient) -> None:
 
 
 def lsauthkeys(argv: Sequence[str] | None = None) -> int:
-    return _run(lsauthkeys_parser, _lsauthkeys, argv)
+    return run_hmc_command(lsauthkeys_parser, _lsauthkeys, argv)

@@ -11,17 +11,23 @@ import difflib
 import secrets
 import sys
 import time
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from openlpm.cli.attributes import NO_RESULTS, AttributeSyntaxError, format_listing
+from openlpm.cli.attributes import NO_RESULTS, AttributeSyntaxError
 from openlpm.cli.attributes import parse_attributes as _parse_attributes
 from openlpm.cli.findings import DEFAULT_DETAIL, finding_lines, summary_lines
-from openlpm.cli.runner import report_error, run_command
-from openlpm.clients.console import HmcClient, hmc_url
+from openlpm.cli.hmc_command import (
+    HmcArgumentParser,
+    listing,
+    listing_options,
+    run_hmc_command,
+)
+from openlpm.cli.runner import report_error
+from openlpm.clients.console import HmcClient
 from openlpm.errors import (
     MigrationFailed,
     ObjectNotFound,
@@ -40,8 +46,6 @@ from openlpm.model import (
     SystemSummary,
 )
 
-Command = Callable[[argparse.Namespace, HmcClient], Coroutine[Any, Any, int | None]]
-
 PROFILE_LISTS = ("disks", "networks", "shares", "io_slots")
 PROFILE_ATTRIBUTES = {"name", "lpar_id", "profile_name", "min_mem", "desired_mem", "max_mem",
                       "min_procs", "desired_procs", "max_procs", "lpar_proc_compat_mode",
@@ -55,24 +59,6 @@ SYSTEM_MIGRATION_ATTRIBUTES = {"convergence", "max_downtime_ms", "stream_encrypt
 MIGRATION_LISTING = ("migration_type", "source_sys_name", "dest_sys_name", "dest_lpar_id",
                      "source_msp_name", "dest_msp_name", "migration_step", "bytes_transmitted",
                      "bytes_remaining", "rate")
-
-
-class HmcArgumentParser(argparse.ArgumentParser):
-    """Argument errors leave as HSCL-style errors with exit status 2, like all others."""
-
-    def error(self, message: str) -> Any:  # noqa: ANN401 - argparse's signature
-        raise RequestInvalid(f"{self.prog}: {message}. See {self.prog} --help.",
-                             code="HSCLF001")
-
-
-def _run(build: Callable[[], argparse.ArgumentParser], command: Command,
-         argv: Sequence[str] | None) -> int:
-    async def body() -> int | None:
-        args = build().parse_args(argv)
-        async with HmcClient(hmc_url()) as hmc:
-            return await command(args, hmc)
-
-    return run_command(body)
 
 
 def parse_attributes(text: str, allowed: set[str], what: str) -> dict[str, str]:
@@ -93,27 +79,11 @@ def _suggest(name: str, allowed: set[str]) -> str:
     return f"{name} (did you mean {close[0]}?)" if close else name
 
 
-def listing(records: Sequence[Mapping[str, object]], args: argparse.Namespace) -> None:
-    if not records:
-        print(NO_RESULTS)
-        return
-    try:
-        print(format_listing(records, args.F, args.header))
-    except AttributeSyntaxError as exc:
-        raise RequestInvalid(str(exc), code="HSCLF004") from exc
-
-
 def _partition_options(parser: argparse.ArgumentParser, name_flag: str) -> None:
     """The partition by name (``-n`` or ``-p``, as each HMC command spells it) or by id."""
     who = parser.add_mutually_exclusive_group(required=True)
     who.add_argument(name_flag, dest="partition", help="partition name")
     who.add_argument("--id", dest="lpar_id", type=int, help="partition id")
-
-
-def _listing_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-F", metavar="ATTRIBUTES", help="print only these attributes, "
-                        "separated by the delimiter used between their names")
-    parser.add_argument("--header", action="store_true", help="with -F, print a header line")
 
 
 # -- mksyscfg -----------------------------------------------------------------------------
@@ -251,7 +221,7 @@ async def _mksyscfg(args: argparse.Namespace, hmc: HmcClient) -> None:
 
 
 def mksyscfg(argv: Sequence[str] | None = None) -> int:
-    return _run(mksyscfg_parser, _mksyscfg, argv)
+    return run_hmc_command(mksyscfg_parser, _mksyscfg, argv)
 
 
 # -- rmsyscfg -----------------------------------------------------------------------------
@@ -272,7 +242,7 @@ async def _rmsyscfg(args: argparse.Namespace, hmc: HmcClient) -> None:
 
 
 def rmsyscfg(argv: Sequence[str] | None = None) -> int:
-    return _run(rmsyscfg_parser, _rmsyscfg, argv)
+    return run_hmc_command(rmsyscfg_parser, _rmsyscfg, argv)
 
 
 # -- chsyscfg ------------------------------------------------------------------------------
@@ -310,7 +280,7 @@ async def _chsyscfg(args: argparse.Namespace, hmc: HmcClient) -> None:
 
 
 def chsyscfg(argv: Sequence[str] | None = None) -> int:
-    return _run(chsyscfg_parser, _chsyscfg, argv)
+    return run_hmc_command(chsyscfg_parser, _chsyscfg, argv)
 
 
 # -- chsysstate ---------------------------------------------------------------------------
@@ -352,7 +322,7 @@ async def _find(hmc: HmcClient, system: str, name: str | None,
 
 
 def chsysstate(argv: Sequence[str] | None = None) -> int:
-    return _run(chsysstate_parser, _chsysstate, argv)
+    return run_hmc_command(chsysstate_parser, _chsysstate, argv)
 
 
 # -- lssyscfg -----------------------------------------------------------------------------
@@ -364,7 +334,7 @@ def lssyscfg_parser() -> argparse.ArgumentParser:
     parser.add_argument("-r", dest="resource", required=True, choices=["sys", "lpar", "prof"])
     parser.add_argument("-m", dest="system", help="managed system (-r sys: only this one)")
     parser.add_argument("--filter", help='"lpar_names=A,B" or "lpar_ids=1,2"')
-    _listing_options(parser)
+    listing_options(parser)
     return parser
 
 
@@ -444,7 +414,7 @@ async def _lssyscfg(args: argparse.Namespace, hmc: HmcClient) -> None:
 
 
 def lssyscfg(argv: Sequence[str] | None = None) -> int:
-    return _run(lssyscfg_parser, _lssyscfg, argv)
+    return run_hmc_command(lssyscfg_parser, _lssyscfg, argv)
 
 
 # -- migrlpar -----------------------------------------------------------------------------
@@ -752,7 +722,7 @@ async def _migrate_one(request: MigrationRequest, hmc: HmcClient,
 
 
 def migrlpar(argv: Sequence[str] | None = None) -> int:
-    return _run(migrlpar_parser, _migrlpar, argv)
+    return run_hmc_command(migrlpar_parser, _migrlpar, argv)
 
 
 # -- lslparmigr ---------------------------------------------------------------------------
@@ -776,7 +746,7 @@ def lslparmigr_parser() -> argparse.ArgumentParser:
                         help="-r msp: the user of the --ip console to act as (needed when "
                         "keys were exchanged for several)")
     parser.add_argument("--filter", help='"lpar_names=A,B" or "lpar_ids=1,2"')
-    _listing_options(parser)
+    listing_options(parser)
     return parser
 
 
@@ -885,4 +855,4 @@ async def _lslparmigr(args: argparse.Namespace, hmc: HmcClient) -> None:
 
 
 def lslparmigr(argv: Sequence[str] | None = None) -> int:
-    return _run(lslparmigr_parser, _lslparmigr, argv)
+    return run_hmc_command(lslparmigr_parser, _lslparmigr, argv)

@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from openlpm.cli.commands import HmcArgumentParser, _listing_options, _run, listing
+from openlpm.cli.hmc_command import HmcArgumentParser, listing, listing_options, run_hmc_command
 from openlpm.clients.console import HmcClient, hmc_url
 from openlpm.clients.credentials import forget, save
 from openlpm.errors import RequestInvalid
@@ -90,12 +90,12 @@ async def _mkhmcusr(args: argparse.Namespace, hmc: HmcClient) -> None:
 
 
 def mkhmcusr(argv: Sequence[str] | None = None) -> int:
-    return _run(mkhmcusr_parser, _mkhmcusr, argv)
+    return run_hmc_command(mkhmcusr_parser, _mkhmcusr, argv)
 
 
 def lshmcusr_parser() -> argparse.ArgumentParser:
     parser = HmcArgumentParser(prog="lshmcusr", description="List the console's users.")
-    _listing_options(parser)
+    listing_options(parser)
     return parser
 
 
@@ -104,7 +104,7 @@ async def _lshmcusr(args: argparse.Namespace, hmc: HmcClient) -> None:
 
 
 def lshmcusr(argv: Sequence[str] | None = None) -> int:
-    return _run(lshmcusr_parser, _lshmcusr, argv)
+    return run_hmc_command(lshmcusr_parser, _lshmcusr, argv)
 
 
 def chhmcusr_parser() -> argparse.ArgumentParser:
@@ -128,7 +128,7 @@ async def _chhmcusr(args: argparse.Namespace, hmc: HmcClient) -> None:
 
 
 def chhmcusr(argv: Sequence[str] | None = None) -> int:
-    return _run(chhmcusr_parser, _chhmcusr, argv)
+    return run_hmc_command(chhmcusr_parser, _chhmcusr, argv)
 
 
 def rmhmcusr_parser() -> argparse.ArgumentParser:
@@ -143,7 +143,7 @@ async def _rmhmcusr(args: argparse.Namespace, hmc: HmcClient) -> None:
 
 
 def rmhmcusr(argv: Sequence[str] | None = None) -> int:
-    return _run(rmhmcusr_parser, _rmhmcusr, argv)
+    return run_hmc_command(rmhmcusr_parser, _rmhmcusr, argv)
 
 
 def lssvcevents_parser() -> argparse.ArgumentParser:
@@ -155,7 +155,7 @@ def lssvcevents_parser() -> argparse.ArgumentParser:
                         help="events of the last DAYS days")
     parser.add_argument("-i", dest="minutes", type=float,
                         help="events of the last MINUTES minutes (instead of -d)")
-    _listing_options(parser)
+    listing_options(parser)
     return parser
 
 
@@ -170,4 +170,4 @@ async def _lssvcevents(args: argparse.Namespace, hmc: HmcClient) -> None:
 
 
 def lssvcevents(argv: Sequence[str] | None = None) -> int:
-    return _run(lssvcevents_parser, _lssvcevents, argv)
+    return run_hmc_command(lssvcevents_parser, _lssvcevents, argv)

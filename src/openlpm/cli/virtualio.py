@@ -7,13 +7,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from openlpm.cli.commands import (
-    HmcArgumentParser,
-    _listing_options,
-    _run,
-    listing,
-    lpar_filter,
-)
+from openlpm.cli.commands import lpar_filter
+from openlpm.cli.hmc_command import HmcArgumentParser, listing, listing_options, run_hmc_command
 from openlpm.clients.console import HmcClient, hmc_url
 from openlpm.errors import RequestInvalid
 from openlpm.model import Lun, LunCreate, PartitionSummary, host_identity
@@ -57,7 +52,7 @@ def lshwres_parser() -> argparse.ArgumentParser:
     parser.add_argument("--level", default="lpar", choices=["lpar"], help="lpar")
     parser.add_argument("-m", dest="system", required=True, help="managed system")
     parser.add_argument("--filter", help='"lpar_names=A,B" or "lpar_ids=1,2"')
-    _listing_options(parser)
+    listing_options(parser)
     return parser
 
 
@@ -105,5 +100,5 @@ async def _lshwres(args: argparse.Namespace, hmc: HmcClient) -> None:
 
 
 def lshwres(argv: Sequence[str] | None = None) -> int:
-    return _run(lshwres_parser, _lshwres, argv)
+    return run_hmc_command(lshwres_parser, _lshwres, argv)
 

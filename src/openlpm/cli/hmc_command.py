@@ -1,0 +1,50 @@
+"""What every HMC-compatible command shares: argument errors as HSCL errors, the
+listing options and output (-F, --header), and running the command against the console."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import Any
+
+from openlpm.cli.attributes import NO_RESULTS, AttributeSyntaxError, format_listing
+from openlpm.cli.runner import run_command
+from openlpm.clients.console import HmcClient, hmc_url
+from openlpm.errors import RequestInvalid
+
+Command = Callable[[argparse.Namespace, HmcClient], Coroutine[Any, Any, int | None]]
+
+
+
+class HmcArgumentParser(argparse.ArgumentParser):
+    """Argument errors leave as HSCL-style errors with exit status 2, like all others."""
+
+    def error(self, message: str) -> Any:  # noqa: ANN401 - argparse's signature
+        raise RequestInvalid(f"{self.prog}: {message}. See {self.prog} --help.",
+                             code="HSCLF001")
+
+
+def run_hmc_command(build: Callable[[], argparse.ArgumentParser], command: Command,
+         argv: Sequence[str] | None) -> int:
+    async def body() -> int | None:
+        args = build().parse_args(argv)
+        async with HmcClient(hmc_url()) as hmc:
+            return await command(args, hmc)
+
+    return run_command(body)
+
+
+def listing(records: Sequence[Mapping[str, object]], args: argparse.Namespace) -> None:
+    if not records:
+        print(NO_RESULTS)
+        return
+    try:
+        print(format_listing(records, args.F, args.header))
+    except AttributeSyntaxError as exc:
+        raise RequestInvalid(str(exc), code="HSCLF004") from exc
+
+
+def listing_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-F", metavar="ATTRIBUTES", help="print only these attributes, "
+                        "separated by the delimiter used between their names")
+    parser.add_argument("--header", action="store_true", help="with -F, print a header line")
