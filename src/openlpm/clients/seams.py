@@ -1,9 +1,10 @@
 """The seams between the console's mobility code and the services it drives.
 
-A migration, its validation and its recovery see a managed system's agent and a mover
-service only through these protocols: the real clients (``clients/agent.py``,
-``clients/mover.py``, also when reached through another console) satisfy them, and so
-do the unit tests' fakes (``tests/unit/fakes.py``); mypy checks both.
+A migration, its validation and its recovery see a managed system's agent, a mover
+service and the SAN only through these protocols: the real clients (``clients/agent.py``,
+``clients/mover.py``, ``clients/san.py``, also when reached through another console)
+satisfy them, and so do the unit tests' fakes of agents and movers
+(``tests/unit/fakes.py``); mypy checks both.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from openlpm.model import (
     ConsoleLine,
     CpuModel,
     GuestVerdict,
+    Lun,
     MigrationProgress,
     MoverInfo,
     Partition,
@@ -92,3 +94,14 @@ class MigrationMover(Protocol):
     async def close_channel(self, migration_id: str) -> ChannelStats: ...
 
     async def close(self) -> None: ...
+
+
+class MigrationSan(Protocol):
+    """The SAN, as a migration moves a partition's LUN mappings (steps 2 and 6)."""
+
+    async def luns(self, visible_to: str | None = None,
+                   timeout: float | None = None) -> list[Lun]: ...
+
+    async def map(self, name: str, identity: str) -> Lun: ...
+
+    async def unmap(self, name: str, identity: str) -> Lun: ...

@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 
-from openlpm.clients.seams import MigrationAgent, MigrationMover
+from openlpm.clients.seams import MigrationAgent, MigrationMover, MigrationSan
 from openlpm.errors import MigrationFailed, ObjectNotFound, OpenLpmError, WrongState
 from openlpm.hmc.mobility.board import MigrationBoard
 from openlpm.hmc.mobility.convergence import ConvergencePolicy
@@ -118,6 +118,10 @@ class MigrationJob:
         if self._owner == Owner.SOURCE:
             self._owner = Owner.TARGET
             self._journal(step, "committed", why)
+
+    @property
+    def _san(self) -> MigrationSan:
+        return self.site.san
 
     def _journal(self, step: MigrationStep | None, event: str, note: str = "") -> None:
         self.board.inventory.journal(self.record.id, step, event, note)
@@ -235,12 +239,12 @@ class MigrationJob:
             self._journal(Step.STORAGE_ON_TARGET, "moved", f"{moved} on {self.target.name}")
         for adapter in profile.virtual_fc_adapters:
             standby = adapter.standby_wwpn
-            for lun in await self.site.san.luns(visible_to=adapter.active_wwpn):
+            for lun in await self._san.luns(visible_to=adapter.active_wwpn):
                 if standby in lun.mappings:
                     continue
                 self._on_failure(f"unmap LUN {lun.name} from {standby}",
-                                 partial(self.site.san.unmap, lun.name, standby))
-                await self.site.san.map(lun.name, standby)
+                                 partial(self._san.unmap, lun.name, standby))
+                await self._san.map(lun.name, standby)
         seen = await self.target_agent.check_storage(self._profile_on_target)
         self._journal(Step.STORAGE_ON_TARGET, "seen",
                       f"{self.target.name} opens LUNs {', '.join(seen.luns)}"
@@ -252,8 +256,8 @@ class MigrationJob:
         """End the source's access: each NPIV LUN is unmapped from the WWPN it used."""
         for adapter in self.plan.partition.profile.virtual_fc_adapters:
             wwpn = adapter.active_wwpn
-            for lun in await self.site.san.luns(visible_to=wwpn):
-                await self.site.san.unmap(lun.name, wwpn)
+            for lun in await self._san.luns(visible_to=wwpn):
+                await self._san.unmap(lun.name, wwpn)
                 self._journal(Step.STORAGE_OFF_SOURCE, "unmapped", f"LUN {lun.name} from {wwpn}")
 
     async def _open_channel(self) -> str:
