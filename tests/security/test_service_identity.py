@@ -217,3 +217,13 @@ for _ in range(3):
     finally:
         call(lab, "sys2", MOVER_CONTROL_PORT, "DELETE", "/channels/m9",
              console_identity(lab))
+
+
+def test_an_unprivileged_user_gets_nothing_from_a_movers_local_socket(lab: Lab) -> None:
+    socket_path = workdir(lab) / "sys1-msp1" / "local.sock"
+    assert socket_path.exists()
+    script = (f"import socket; s = socket.socket(socket.AF_UNIX); "
+              f"s.connect({str(socket_path)!r}); print(s.recv(100))")
+    done = subprocess.run(["runuser", "-u", "nobody", "--", "/usr/bin/python3", "-c", script],
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode != 0 and "PermissionError" in done.stderr, done.stdout
