@@ -113,6 +113,13 @@ class BalanceGoal(StrEnum):
     MEMORY = "memory"  # memory given to running partitions, per system memory
 
 
+class Firmware(StrEnum):
+    """What starts a partition that boots from its own disk (``boot_device_slot``)."""
+
+    BIOS = "bios"  # SeaBIOS
+    UEFI = "uefi"  # OVMF, with the partition's own UEFI variables (its NVRAM)
+
+
 class Compression(StrEnum):
     NONE = "none"
     ZSTD = "zstd"
@@ -260,7 +267,13 @@ class PartitionProfile(Frozen):
     proc_compat_mode: str = Field(default="qemu64", pattern=r"^[A-Za-z0-9_.+-]+$")
     migration_disabled: bool = False
     kernel_args: str = Field(default="", max_length=512, pattern=r"^[^\x00-\x1f]*$",
-                             description="added to the system's kernel command line")
+                             description="added to the system's kernel command line; for "
+                                         "a partition booting its own disk, handed to its "
+                                         "guest tools (fw_cfg opt/org.openlpm/args)")
+    # Unset, the system's own kernel boots the partition directly (the lab's quick path);
+    # set, firmware boots the operating system installed on the LUNs of this adapter.
+    boot_device_slot: int | None = Field(default=None, ge=2, le=1023)
+    firmware: Firmware = Firmware.BIOS
     # Devices that exist on one host only; validation names each, since none can migrate.
     disks: tuple[str, ...] = Field(default=(), description="host-local disk image files")
     networks: tuple[str, ...] = Field(default=(), description='"user": QEMU user-mode NAT')
@@ -329,7 +342,18 @@ class PartitionProfile(Frozen):
             raise ValueError("memory must satisfy min_mem <= desired_mem <= max_mem")
         if not self.min_procs <= self.desired_procs <= self.max_procs:
             raise ValueError("processors must satisfy min_procs <= desired_procs <= max_procs")
+        slots = {a.slot for a in self.storage_adapters}
+        if self.boot_device_slot is not None and self.boot_device_slot not in slots:
+            raise ValueError(f"boot_device_slot {self.boot_device_slot} is not the slot of "
+                             f"one of the partition's virtual FC or SCSI adapters")
+        if self.firmware == Firmware.UEFI and self.boot_device_slot is None:
+            raise ValueError("firmware=uefi boots the partition's own disk: give "
+                             "boot_device_slot, the slot of the adapter of its boot LUN")
         return self
+
+    @property
+    def boots_by_firmware(self) -> bool:
+        return self.boot_device_slot is not None
 
 
 class Partition(Frozen):
@@ -340,6 +364,9 @@ class Partition(Frozen):
     activated_once: bool = False
     curr_mem: int = 0
     curr_procs: int = 0
+    # As the HMC's os_version: "Linux/Debian 6.1.0-28-cloud-amd64 12", from the guest
+    # agent of a running partition; None while none has answered since it started.
+    os_version: str | None = None
 
     @property
     def name(self) -> str:
@@ -428,10 +455,13 @@ class CpuModel(Frozen):
 
 
 class GuestVerdict(Frozen):
-    """The partition's own answer to "may you migrate?" (its mobility hooks)."""
+    """The partition's own answer to "may you migrate?" (its mobility hooks), through
+    its guest agent (``qemu-guest-agent``) or the lab image's serial hook."""
 
     answered: bool
     veto: str | None = None
+    # What its guest agent says of its operating system (the HMC's os_version).
+    os_version: str | None = None
 
 
 class SystemInfo(Frozen):

@@ -170,6 +170,7 @@ class FakeAgent(Scripted):
         self.script = list(outgoing if outgoing is not None else completing_stream())
         self.hosted: dict[str, Hosted] = {}
         self.incoming_uris: dict[str, str] = {}  # where prepare_incoming said QEMU waits
+        self.nvrams: dict[str, bytes] = {}  # UEFI variables, by partition
         self._streams: dict[str, list[MigrationProgress]] = {}
         self._last_sample: dict[str, MigrationProgress] = {}
         self.cpu_models_offered = [CpuModel(name="qemu64"), CpuModel(name="max")]
@@ -229,9 +230,16 @@ class FakeAgent(Scripted):
         self._call("keep", name)
         return self._get(name).view()
 
+    async def nvram(self, name: str) -> bytes | None:
+        self._call("nvram", name)
+        return self.nvrams.get(name)
+
     async def create(self, profile: PartitionProfile, incoming_migration: str | None = None,
-                     running: bool = False, preferred_lpar_id: int | None = None) -> Partition:
+                     running: bool = False, preferred_lpar_id: int | None = None,
+                     nvram: bytes | None = None) -> Partition:
         self._call("create", profile, incoming_migration, running)
+        if nvram is not None:
+            self.nvrams[profile.name] = nvram
         if profile.name in self.hosted:
             raise ObjectExists(f"A partition named {profile.name} already exists on "
                                f"managed system {self.name}.", code="HSCLF122")

@@ -7,21 +7,30 @@ partition can never, for instance, be activated while a migration brings it here
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from openlpm.agent.console import ConsoleLog
+from openlpm.agent.guest_agent import GuestAgentAbsent, GuestCommandFailed
 from openlpm.agent.host_devices import AllowedDirectories
 from openlpm.agent.profiles import ProfileRecord, ProfileStore
 from openlpm.agent.qemu import QemuPartition, QemuSettings
 from openlpm.agent.settings import SettingsFile, SystemSettings
 from openlpm.agent.storage import SanAccess
 from openlpm.agent.storage import qemu_arguments as storage_arguments
-from openlpm.errors import HypervisorError, InsufficientResources, ObjectExists, WrongState
+from openlpm.errors import (
+    HypervisorError,
+    InsufficientResources,
+    ObjectExists,
+    RequestInvalid,
+    WrongState,
+)
 from openlpm.model import (
     ConsoleLine,
+    Firmware,
     GuestVerdict,
     MigrationProgress,
     Partition,
@@ -34,7 +43,7 @@ from openlpm.model import (
 from openlpm.net.ports import plug_ports, with_macs
 from openlpm.net.ports import qemu_arguments as port_arguments
 from openlpm.net.switch import VirtualSwitch
-from openlpm.private import make_private, private_directory
+from openlpm.private import make_private, private_directory, write_private
 
 log = logging.getLogger("openlpm.agent.partitions")
 
@@ -50,6 +59,8 @@ TRANSITIONS: dict[PartitionState, frozenset[PartitionState]] = {
 }
 
 SHUTDOWN_GRACE_S = 30.0
+# How often a booting partition's guest agent is asked until it answers.
+GUEST_POLL_S = 2.0
 RESUME_TIMEOUT_S = 30.0
 
 
@@ -78,6 +89,10 @@ class PartitionManager:
         self._states: dict[str, PartitionState] = {}
         self._qemus: dict[str, QemuPartition] = {}
         self._consoles: dict[str, ConsoleLog] = {}
+        # What each running partition's guest agent said of its operating system, and
+        # the task asking it until it answers.
+        self._os_versions: dict[str, str] = {}
+        self._guest_watchers: dict[str, asyncio.Task[None]] = {}
         self._lock = asyncio.Lock()
 
     # -- start-up -----------------------------------------------------------------------
@@ -104,9 +119,13 @@ class PartitionManager:
             console.follow(qemu.console_socket, qemu.console_log)
             state = S.MIGRATING_RUNNING if record.incoming_migration else S.RUNNING
             self._states[name] = state
+            if state == S.RUNNING:
+                self._watch_guest(record.profile)
             log.info("adopted running partition %s (pid %s)", name, qemu.pid())
 
     async def close(self) -> None:
+        for name in list(self._guest_watchers):
+            await self._forget_guest(name)
         for qemu in self._qemus.values():
             await qemu.disconnect()
         for console in self._consoles.values():
@@ -164,10 +183,14 @@ class PartitionManager:
     # -- profile lifecycle --------------------------------------------------------------
 
     async def create(self, profile: PartitionProfile, incoming_migration: str | None,
-                     running: bool, preferred_lpar_id: int | None = None) -> Partition:
-        """Store a new partition; for a migration, reserve its resources now (step 1)."""
+                     running: bool, preferred_lpar_id: int | None = None,
+                     nvram: bytes | None = None) -> Partition:
+        """Store a new partition; for a migration, reserve its resources now (step 1).
+        ``nvram``: the UEFI variables it brings (an inactive migration's)."""
         self.storage.check_io_services(profile)
         self.allowed.check(profile)
+        if nvram is not None:
+            self._check_nvram(profile, nvram)
         async with self._lock:
             if self.maintenance:
                 what = "an incoming migration" if incoming_migration else "a new partition"
@@ -185,6 +208,10 @@ class PartitionManager:
                 self._reserve(profile)
             record = ProfileRecord(profile=profile, activated_once=incoming_migration is not None,
                                    incoming_migration=incoming_migration)
+            if nvram is not None:
+                qemu = self._qemu(profile.name)
+                private_directory(qemu.run_dir)
+                write_private(qemu.nvram, nvram)
             self.store.put(record)
             self._states[profile.name] = S.NOT_ACTIVATED
             if incoming_migration:
@@ -200,12 +227,38 @@ class PartitionManager:
             self.store.put(record.model_copy(update={"profile": profile}))
         return self.partition(name)
 
-    async def ask_guest(self, name: str) -> GuestVerdict:
-        """The guest's own verdict on migrating now; a partition not running has none."""
+    def nvram(self, name: str) -> bytes | None:
+        """The partition's UEFI variables, if it boots by UEFI and ever started."""
         self.store.get(name)
+        path = self._qemu(name).nvram
+        return path.read_bytes() if path.exists() else None
+
+    def _check_nvram(self, profile: PartitionProfile, nvram: bytes) -> None:
+        template = self.qemu_settings.uefi.vars_template
+        size = template.stat().st_size if template.exists() else None
+        if profile.firmware != Firmware.UEFI or len(nvram) != size:
+            raise RequestInvalid(
+                f"The UEFI variables given for partition {profile.name} ({len(nvram)} "
+                f"bytes) do not fit managed system {self.system}: it takes them only for "
+                f"a partition with firmware=uefi, of the size of its OVMF's ({template}, "
+                f"{size} bytes). Install the same OVMF on both systems.", code="HSCLF134")
+
+    async def ask_guest(self, name: str) -> GuestVerdict:
+        """The guest's own verdict on migrating now; a partition not running has none.
+
+        A partition booting its own operating system answers through its guest agent;
+        one booting the system's kernel (the lab's image) through its serial hook.
+        """
+        record = self.store.get(name)
         if self._state(name) != S.RUNNING:
             return GuestVerdict(answered=False)
-        return await self._qemu(name).ask_guest()
+        qemu = self._qemu(name)
+        if not record.profile.boots_by_firmware:
+            return await qemu.ask_serial_hook()
+        verdict = await qemu.ask_guest_agent()
+        if verdict.os_version is not None:
+            self._os_versions[name] = verdict.os_version
+        return verdict
 
     # -- recovery -----------------------------------------------------------------------
 
@@ -253,6 +306,7 @@ class PartitionManager:
     async def remove(self, name: str) -> None:
         """Delete a partition and everything it left here, ending its QEMU if any."""
         self.store.get(name)
+        await self._forget_guest(name)
         qemu = self._qemu(name)
         await qemu.stop()
         console = self._console(name)
@@ -279,12 +333,14 @@ class PartitionManager:
             raise
         self.store.put(record.model_copy(update={"activated_once": True}))
         self._move(name, S.RUNNING)
+        self._watch_guest(record.profile)
         return self.partition(name)
 
     async def shutdown(self, name: str, immediate: bool) -> Partition:
         self.store.get(name)
         self._require(name, S.RUNNING, S.STARTING, S.ERROR)
         self._move(name, S.SHUTTING_DOWN)
+        await self._forget_guest(name)
         await self._qemu(name).stop(graceful_timeout=0.0 if immediate else SHUTDOWN_GRACE_S)
         await self._console(name).close()
         self._move(name, S.NOT_ACTIVATED)
@@ -312,6 +368,7 @@ class PartitionManager:
             await qemu.wait_running(RESUME_TIMEOUT_S)
             await qemu.announce()
             self._move(name, S.RUNNING)
+            self._watch_guest(record.profile, set_clock=True)
         elif self._state(name) == S.MIGRATING_NOT_ACTIVATED:
             self._move(name, S.NOT_ACTIVATED)
         self.store.put(record.model_copy(update={"incoming_migration": None}))
@@ -388,9 +445,14 @@ class PartitionManager:
             raise WrongState(f"Managed system {self.system} has no virtual switch (its agent "
                              f"runs without --vlans), so partition {profile.name}'s virtual "
                              f"Ethernet adapters have nowhere to plug in.", code="HSCLF620")
-        disks = await self.storage.disks(profile)
-        await qemu.start(profile, incoming=incoming,
-                         devices=[*storage_arguments(disks), *port_arguments(profile)])
+        paths = await self.storage.paths(profile)
+        if profile.boots_by_firmware and not paths.boot:
+            raise WrongState(
+                f"Partition {profile.name} boots from the LUNs of its adapter in slot "
+                f"{profile.boot_device_slot}, and managed system {self.system} sees none "
+                f"there. Map its boot LUN ('openlpm san map').", code="HSCLF133")
+        await qemu.start(profile, incoming=incoming, devices=[
+            *storage_arguments(paths.disks, paths.boot), *port_arguments(profile)])
         if self.switch is not None:
             try:
                 await plug_ports(self.switch, profile)
@@ -399,6 +461,35 @@ class PartitionManager:
                 raise
         self._console(profile.name).follow(qemu.console_socket, qemu.console_log)
         return qemu
+
+    def _watch_guest(self, profile: PartitionProfile, set_clock: bool = False) -> None:
+        """Ask a partition booting its own operating system what it runs, as soon as its
+        guest agent answers; after a switch-over, first set its clock, which stood still
+        while the partition was paused."""
+        if profile.boots_by_firmware and profile.name not in self._guest_watchers:
+            self._guest_watchers[profile.name] = asyncio.create_task(
+                self._follow_guest(profile.name, set_clock))
+
+    async def _follow_guest(self, name: str, set_clock: bool) -> None:
+        agent = self._qemu(name).guest_agent
+        while self._state(name) == S.RUNNING:
+            try:
+                if set_clock:
+                    await agent.set_time()
+                    log.info("partition %s: guest clock set from the host", name)
+                    set_clock = False
+                self._os_versions[name] = await agent.os_version()
+                return
+            except (GuestAgentAbsent, GuestCommandFailed):
+                await asyncio.sleep(GUEST_POLL_S)
+
+    async def _forget_guest(self, name: str) -> None:
+        self._os_versions.pop(name, None)
+        task = self._guest_watchers.pop(name, None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     def _qemu(self, name: str) -> QemuPartition:
         if name not in self._qemus:
@@ -470,4 +561,5 @@ class PartitionManager:
         return Partition(
             profile=record.profile, state=state, activated_once=record.activated_once,
             curr_mem=record.profile.desired_mem if active else 0,
-            curr_procs=record.profile.desired_procs if active else 0)
+            curr_procs=record.profile.desired_procs if active else 0,
+            os_version=self._os_versions.get(record.profile.name) if active else None)

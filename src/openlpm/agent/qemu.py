@@ -21,16 +21,24 @@ from typing import Any, cast
 from qemu.qmp import EventListener, QMPClient
 from qemu.qmp.error import QMPError
 
+from openlpm.agent.guest_agent import (
+    HOOK_TIMEOUT_S,
+    MOBILITY_HOOK,
+    GuestAgent,
+    GuestAgentAbsent,
+    GuestCommandFailed,
+)
 from openlpm.errors import HypervisorError, WrongState
 from openlpm.model import (
     Compression,
+    Firmware,
     GuestVerdict,
     MigrationProgress,
     PartitionProfile,
     StreamOptions,
     StreamStatus,
 )
-from openlpm.private import create_private, private_directory
+from openlpm.private import create_private, private_directory, write_private
 from openlpm.processes import runs_with, terminate, wait_exit
 
 log = logging.getLogger("openlpm.agent.qemu")
@@ -54,10 +62,19 @@ class BootImage:
 
 
 @dataclass(frozen=True)
+class UefiFirmware:
+    """OVMF: its code (shared, read-only) and the template of a partition's variables."""
+
+    code: Path = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
+    vars_template: Path = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
+
+
+@dataclass(frozen=True)
 class QemuSettings:
     binary: str
     accel: str
     boot: BootImage
+    uefi: UefiFirmware = UefiFirmware()
 
 
 class QemuPartition:
@@ -96,12 +113,26 @@ class QemuPartition:
         return self.run_dir / "mobility.sock"
 
     @property
+    def guest_agent_socket(self) -> Path:
+        return self.run_dir / "qga.sock"
+
+    @property
+    def nvram(self) -> Path:
+        """The partition's UEFI variables: written by its firmware, kept while it is
+        shut down, and moved with it (a live migration carries the flash's contents,
+        which QEMU writes back here once the partition runs on the target)."""
+        return self.run_dir / "nvram.fd"
+
+    @property
+    def guest_agent(self) -> GuestAgent:
+        return GuestAgent(self.guest_agent_socket, self.name)
+
+    @property
     def pidfile(self) -> Path:
         return self.run_dir / "qemu.pid"
 
     def command(self, profile: PartitionProfile, incoming: bool,
                 devices: Sequence[str] = ()) -> list[str]:
-        boot = self.settings.boot
         cmd = [
             self.settings.binary,
             "-name", f"guest={profile.name},process=openlpm-{profile.name}",
@@ -117,8 +148,13 @@ class QemuPartition:
             # The guest's second serial port carries the "may you migrate?" exchange.
             "-chardev", f"socket,id=mobility,path={self.mobility_socket},server=on,wait=off",
             "-device", "isa-serial,chardev=mobility",
-            "-kernel", str(boot.kernel), "-initrd", str(boot.initrd),
-            "-append", f"{boot.kernel_args} {profile.kernel_args}".strip(),
+            # The guest agent's port (qemu-guest-agent looks for this name).
+            "-device", "virtio-serial-pci,id=guest-channels",
+            "-chardev", f"socket,id=guest-agent,path={self.guest_agent_socket},server=on,"
+                        f"wait=off",
+            "-device", "virtserialport,bus=guest-channels.0,chardev=guest-agent,"
+                       "name=org.qemu.guest_agent.0",
+            *self.boot_arguments(profile),
             "-pidfile", str(self.pidfile), "-daemonize",
             *device_arguments(profile),
             *devices,
@@ -126,6 +162,40 @@ class QemuPartition:
         if incoming:
             cmd += ["-incoming", "defer"]
         return cmd
+
+    def boot_arguments(self, profile: PartitionProfile) -> list[str]:
+        """The system's kernel booted directly, or firmware that boots the partition's
+        own disk (its boot LUNs carry a bootindex, see storage.py); its kernel_args then
+        reach its guest tools through fw_cfg instead of a kernel command line."""
+        if not profile.boots_by_firmware:
+            boot = self.settings.boot
+            return ["-kernel", str(boot.kernel), "-initrd", str(boot.initrd),
+                    "-append", f"{boot.kernel_args} {profile.kernel_args}".strip()]
+        args = ["-fw_cfg", f"name=opt/org.openlpm/args,string={_escape(profile.kernel_args)}"]
+        if profile.firmware == Firmware.UEFI:
+            uefi = self.settings.uefi
+            args += ["-drive", f"if=pflash,format=raw,unit=0,readonly=on,"
+                               f"file={_escape(str(uefi.code))}",
+                     "-drive", f"if=pflash,format=raw,unit=1,file={_escape(str(self.nvram))}"]
+        return args
+
+    def ensure_nvram(self) -> None:
+        """A partition's first UEFI start gets variables of its own, from OVMF's template.
+
+        Raises HypervisorError when OVMF is not installed.
+        """
+        if self.nvram.exists():
+            return
+        template = self.settings.uefi.vars_template
+        try:
+            content = template.read_bytes()
+        except OSError as exc:
+            raise HypervisorError(
+                f"Partition {self.name} boots by UEFI and {template} cannot be read "
+                f"({exc.strerror}); install OVMF ('apt-get install ovmf').",
+                code="HSCLF132") from exc
+        private_directory(self.run_dir)
+        write_private(self.nvram, content)
 
     async def start(self, profile: PartitionProfile, *, incoming: bool = False,
                     devices: Sequence[str] = ()) -> None:
@@ -135,11 +205,13 @@ class QemuPartition:
         Raises HypervisorError when QEMU refuses the configuration or QMP does not answer.
         """
         private_directory(self.run_dir)
+        if profile.firmware == Firmware.UEFI:
+            self.ensure_nvram()
         # A daemonized QEMU makes files 0640 (it sets umask 027): the guest's raw console
         # log is made here, its owner's only, and QEMU appends to it.
         create_private(self.console_log)
         for stale in (self.qmp_socket, self.console_socket, self.mobility_socket,
-                      self.pidfile):
+                      self.guest_agent_socket, self.pidfile):
             stale.unlink(missing_ok=True)
         proc = await asyncio.create_subprocess_exec(
             *self.command(profile, incoming, devices),
@@ -243,8 +315,39 @@ class QemuPartition:
     async def cancel_migration(self) -> None:
         await self.execute("migrate_cancel")
 
-    async def ask_guest(self) -> GuestVerdict:
-        """Ask the guest's mobility hook whether it may migrate now.
+    async def ask_guest_agent(self) -> GuestVerdict:
+        """Ask the guest, through its guest agent, to run the openlpm guest side's
+        mobility hook (``mobility check``): exit 0 is consent, anything else a veto
+        whose first line is the reason.
+
+        No guest agent, or one that cannot run the hook (not installed, or guest-exec
+        blocked by the guest's policy), is ``answered=False``, as a guest without hooks.
+        """
+        agent = self.guest_agent
+        try:
+            os_version = await agent.os_version()
+        except GuestAgentAbsent:
+            return GuestVerdict(answered=False)
+        except GuestCommandFailed:
+            os_version = None
+        try:
+            done = await agent.run(MOBILITY_HOOK, "check")
+        except (GuestAgentAbsent, GuestCommandFailed):
+            return GuestVerdict(answered=False, os_version=os_version)
+        except TimeoutError:
+            return GuestVerdict(answered=True, os_version=os_version,
+                                veto=f"its mobility hook did not end within "
+                                     f"{HOOK_TIMEOUT_S:.0f} s")
+        if done.exit_code == 0:
+            return GuestVerdict(answered=True, os_version=os_version)
+        first = (done.out.strip() or done.err.strip()).splitlines()
+        reason = first[0].removeprefix("veto").strip() if first else ""
+        return GuestVerdict(answered=True, os_version=os_version,
+                            veto=reason or f"its mobility hook exited with {done.exit_code}")
+
+    async def ask_serial_hook(self) -> GuestVerdict:
+        """Ask the lab image's mobility hook, on the second serial port, whether the
+        guest may migrate now.
 
         A guest that does not answer within GUEST_ANSWER_TIMEOUT_S has no hook running;
         that is an answer too (``answered=False``), not an error.
@@ -323,7 +426,7 @@ class QemuPartition:
         if pid is not None:
             await terminate(pid, marker)
         for leftover in (self.qmp_socket, self.console_socket, self.mobility_socket,
-                         self.pidfile):
+                         self.guest_agent_socket, self.pidfile):
             leftover.unlink(missing_ok=True)
 
     async def disconnect(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +44,8 @@ class StoragePaths:
 
     disks: list[SanDisk] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
+    # The LUNs of the adapter the partition's firmware boots from (boot_device_slot).
+    boot: list[str] = field(default_factory=list)
 
     @property
     def names(self) -> set[str]:
@@ -105,11 +108,15 @@ class SanAccess:
             credentials = await self.login(wwpn)
             for lun in sorted(await self._san().luns(visible_to=wwpn), key=lambda n: n.name):
                 found.add(SanDisk(lun, wwpn, credentials))
+                if adapter.slot == profile.boot_device_slot:
+                    found.boot.append(lun.name)
         mapped = {io: {lun.name: lun for lun in await self._san().luns(
             visible_to=host_identity(self.system, io))}
             for io in {a.io_service for a in profile.virtual_scsi_adapters}}
         for scsi in sorted(profile.virtual_scsi_adapters, key=lambda a: a.slot):
             identity = host_identity(self.system, scsi.io_service)
+            if scsi.slot == profile.boot_device_slot:
+                found.boot.extend(scsi.luns)
             for name in scsi.luns:
                 if name in mapped[scsi.io_service]:
                     found.add(SanDisk(mapped[scsi.io_service][name], identity,
@@ -169,9 +176,10 @@ class SanAccess:
         return self.san
 
 
-def qemu_arguments(disks: list[SanDisk]) -> list[str]:
+def qemu_arguments(disks: list[SanDisk], boot: Sequence[str] = ()) -> list[str]:
     """QEMU arguments that attach each LUN as a virtio disk whose serial is its name
-    (how the guest finds its boot or data LUN)."""
+    (how the guest finds its boot or data LUN); the firmware tries the ``boot`` LUNs,
+    in their order, and only those."""
     args: list[str] = []
     logins: dict[str, str] = {}
     for disk in disks:
@@ -184,8 +192,12 @@ def qemu_arguments(disks: list[SanDisk]) -> list[str]:
             "server": {"type": "inet", "host": lun.host, "port": str(lun.port)},
             "tls-creds": logins[disk.identity], "reconnect-delay": SAN_RECONNECT_S}),
             "-device", f"virtio-blk-pci,drive=lun-{lun.name},id=vdisk-{lun.name},"
-                       f"serial={lun.name}"]
+                       f"serial={lun.name}{_boot_index(lun.name, boot)}"]
     return args
+
+
+def _boot_index(lun: str, boot: Sequence[str]) -> str:
+    return f",bootindex={boot.index(lun) + 1}" if lun in boot else ""
 
 
 def _through(profile: PartitionProfile, lun: str) -> str:

@@ -50,6 +50,7 @@ PROFILE_LISTS = ("disks", "networks", "shares", "io_slots")
 PROFILE_ATTRIBUTES = {"name", "lpar_id", "profile_name", "min_mem", "desired_mem", "max_mem",
                       "min_procs", "desired_procs", "max_procs", "lpar_proc_compat_mode",
                       "lpar_env", "proc_mode", "migration_disabled", "kernel_args",
+                      "boot_device_slot", "firmware",
                       "virtual_eth_adapters", "virtual_fc_adapters", "virtual_scsi_adapters",
                       *PROFILE_LISTS}
 MIGRATION_ATTRIBUTES = {"dest_lpar_id", "source_msp_name", "dest_msp_name", "source_msp_ipaddr",
@@ -98,7 +99,8 @@ def mksyscfg_parser() -> argparse.ArgumentParser:
     parser.add_argument("-i", dest="attributes", required=True, help=(
         '"name=P,profile_name=default,min_mem=MB,desired_mem=MB,max_mem=MB,min_procs=N,'
         'desired_procs=N,max_procs=N[,lpar_id=N][,lpar_proc_compat_mode=CPU_MODEL]'
-        '[,migration_disabled=0|1][,kernel_args=ARGS]'
+        '[,migration_disabled=0|1][,kernel_args=ARGS][,boot_device_slot=SLOT]'
+        '[,firmware=bios|uefi]'
         '[,\\"disks=FILE,...\\"][,networks=user][,\\"shares=DIR,...\\"]'
         '[,\\"io_slots=PCI_ADDRESS,...\\"]'
         '[,\\"virtual_eth_adapters=SLOT/VLAN,...\\"]'
@@ -110,7 +112,10 @@ def mksyscfg_parser() -> argparse.ArgumentParser:
         '--allow-dir), io_slots PCI addresses such as 0000:03:00.0; '
         'a virtual FC adapter given without WWPNs gets a new pair; '
         "IO_SERVICE: the system's I/O service hosting the adapter, 1 by default, two "
-        'adapters on different ones are redundant paths)'))
+        'adapters on different ones are redundant paths; boot_device_slot: the virtual FC '
+        "or SCSI adapter whose LUN holds the partition's own operating system, started by "
+        'firmware (SeaBIOS, or OVMF with firmware=uefi) instead of the system\'s kernel; '
+        'kernel_args then reach the guest through fw_cfg)'))
     return parser
 
 
@@ -365,6 +370,7 @@ def partition_record(summary_: PartitionSummary) -> dict[str, object]:
         "lpar_proc_compat_mode": p.profile.proc_compat_mode,
         "migration_disabled": int(p.profile.migration_disabled),
         "migration_state": summary_.migration_state.value,
+        "os_version": p.os_version or "Unknown",
     }
 
 
@@ -377,6 +383,7 @@ def profile_record(summary_: PartitionSummary) -> dict[str, object]:
         "desired_procs": p.desired_procs, "max_procs": p.max_procs,
         "lpar_proc_compat_mode": p.proc_compat_mode,
         "migration_disabled": int(p.migration_disabled), "kernel_args": p.kernel_args or None,
+        "boot_device_slot": p.boot_device_slot, "firmware": p.firmware.value,
         **{name: ",".join(getattr(p, name)) or None for name in PROFILE_LISTS},
         "virtual_eth_adapters": ",".join(f"{a.slot}/0/{a.port_vlan_id}//0/0"
                                          for a in p.virtual_eth_adapters) or None,

@@ -8,6 +8,7 @@ real routes (``openlpm.agent.api``).
 
 from __future__ import annotations
 
+import base64
 import ssl
 
 from openlpm.clients.wire import EnrollingClient, Route
@@ -40,6 +41,7 @@ class AgentRoutes:
     PARTITIONS = Route("GET", "/partitions", peer=True)
     CREATE = Route("POST", "/partitions", peer=True)
     PARTITION = Route("GET", "/partitions/{name}", peer=True, subject="name")
+    NVRAM = Route("GET", "/partitions/{name}/nvram")
     CHANGE = Route("PATCH", "/partitions/{name}")
     REMOVE = Route("DELETE", "/partitions/{name}", peer=True, subject="name")
     RUNTIME = Route("GET", "/partitions/{name}/runtime", peer=True, subject="name")
@@ -106,12 +108,20 @@ class AgentClient(EnrollingClient):
         return Partition.model_validate(await self.call(AgentRoutes.PARTITION, name))
 
     async def create(self, profile: PartitionProfile, incoming_migration: str | None = None,
-                     running: bool = False, preferred_lpar_id: int | None = None) -> Partition:
+                     running: bool = False, preferred_lpar_id: int | None = None,
+                     nvram: bytes | None = None) -> Partition:
         """Store a new partition (for a migration: reserve its resources); returns it.
-        ``preferred_lpar_id``: its id when the profile names none and that one is free."""
+        ``preferred_lpar_id``: its id when the profile names none and that one is free;
+        ``nvram``: the UEFI variables it brings."""
         body = {"profile": profile.model_dump(), "incoming_migration": incoming_migration,
-                "running": running, "preferred_lpar_id": preferred_lpar_id}
+                "running": running, "preferred_lpar_id": preferred_lpar_id,
+                "nvram": base64.b64encode(nvram).decode() if nvram is not None else None}
         return Partition.model_validate(await self.call(AgentRoutes.CREATE, json=body))
+
+    async def nvram(self, name: str) -> bytes | None:
+        """The partition's UEFI variables, if it has any."""
+        encoded = (await self.call(AgentRoutes.NVRAM, name))["nvram"]
+        return base64.b64decode(encoded) if encoded is not None else None
 
     async def set_migration_disabled(self, name: str, disabled: bool) -> Partition:
         return Partition.model_validate(await self.call(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import Base64Bytes, BaseModel, Field
 
 from openlpm.agent.http.state import Manager
 from openlpm.model import (
@@ -16,6 +16,9 @@ from openlpm.model import (
 
 router = APIRouter()
 
+# OVMF's largest variable store is 4 MiB.
+NVRAM_MAX_BYTES = 4 << 20
+
 
 class CreatePartition(BaseModel):
     profile: PartitionProfile
@@ -24,6 +27,12 @@ class CreatePartition(BaseModel):
     # The id to give it when the profile names none and this one is free (a migration
     # keeps the partition's id where it can).
     preferred_lpar_id: int | None = Field(default=None, ge=1)
+    # The UEFI variables an inactive partition brings from its source, base64.
+    nvram: Base64Bytes | None = Field(default=None, max_length=NVRAM_MAX_BYTES * 4 // 3 + 4)
+
+
+class Nvram(BaseModel):
+    nvram: Base64Bytes | None
 
 
 @router.get("/partitions")
@@ -34,12 +43,17 @@ async def partitions(manager: Manager) -> list[Partition]:
 @router.post("/partitions")
 async def create(body: CreatePartition, manager: Manager) -> Partition:
     return await manager.create(body.profile, body.incoming_migration, body.running,
-                                body.preferred_lpar_id)
+                                body.preferred_lpar_id, body.nvram)
 
 
 @router.get("/partitions/{name}")
 async def partition(name: str, manager: Manager) -> Partition:
     return manager.partition(name)
+
+
+@router.get("/partitions/{name}/nvram")
+async def nvram(name: str, manager: Manager) -> Nvram:
+    return Nvram(nvram=manager.nvram(name))
 
 
 @router.patch("/partitions/{name}")

@@ -33,6 +33,7 @@ from openlpm.hmc.mobility.validate import MigrationPlan
 from openlpm.hmc.site.remote import PUBLISH_TIMEOUT_S
 from openlpm.hmc.site.systems import Site
 from openlpm.model import (
+    Firmware,
     MigrationKind,
     MigrationProgress,
     MigrationRecord,
@@ -194,9 +195,13 @@ class MigrationJob:
     # -- the steps --------------------------------------------------------------------
 
     async def _profile_to_target(self) -> None:
+        # A running partition's UEFI variables cross in its memory stream (QEMU writes
+        # them out on the target); an inactive one's are only in its source's file.
+        nvram = None if self.active or self.plan.partition.profile.firmware != Firmware.UEFI \
+            else await self.source_agent.nvram(self.name)
         created = await self.target_agent.create(
             self._target_profile(), incoming_migration=self.record.id, running=self.active,
-            preferred_lpar_id=self.plan.partition.profile.lpar_id)
+            preferred_lpar_id=self.plan.partition.profile.lpar_id, nvram=nvram)
         self._on_failure("remove the profile from the target",
                          lambda: self.target_agent.remove(self.name))
         await self._publish(dest_lpar_id=created.lpar_id)
