@@ -76,8 +76,8 @@ def guest_consents(facts: MigrationFacts) -> Iterator[Finding]:
         yield warning("HSCLA246", facts.name,
                       f"Partition {facts.name} did not answer the mobility check: no "
                       f"mobility hook runs in it, so it cannot prepare for the move.",
-                      "Nothing blocks the migration; install the hook to let the partition "
-                      "take part.")
+                      "Nothing blocks the migration; install qemu-guest-agent and openlpm's "
+                      "guest side (its mobility hook) in the partition to let it take part.")
     elif guest.veto is not None:
         yield error("HSCLF417", facts.name,
                     f"Partition {facts.name} refuses to migrate now: {guest.veto}.",
