@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,9 +18,11 @@ from openlpm.model import Lun, LunCreate
 from openlpm.private import create_private, make_private, private_directory, write_private
 from openlpm.san.exports import Export
 from openlpm.san.fabric import Fabric
+from openlpm.san.images import Image, inspect, open_importable, write_raw
 
 LUN_LIST = TypeAdapter(list[Lun])
 MB = 1 << 20
+MAX_LUN_MB = 1 << 20  # as LunCreate.size_mb allows: 1 TiB
 
 
 class San:
@@ -42,6 +43,7 @@ class San:
         make_private(state_dir)
         self._list = state_dir / "luns.json"
         self._lock = asyncio.Lock()
+        self._making: set[str] = set()  # LUNs whose images are being written
 
     def luns(self) -> list[Lun]:
         try:
@@ -68,24 +70,45 @@ class San:
             await self._export(lun).stop()
 
     async def create(self, request: LunCreate) -> Lun:
+        """Make the LUN's image and start its export; on any failure, nothing of it stays.
+
+        Raises ObjectExists (HSCLF602); RequestInvalid for a size or an image it cannot be
+        made of (HSCLF605, HSCLF618, HSCLF622-HSCLF625); HypervisorError when the image
+        cannot be written (HSCLF626) or the export does not start (HSCLF603).
+        """
         async with self._lock:
-            luns = self.luns()
-            if any(lun.name == request.name for lun in luns):
+            if request.name in self._making or any(
+                    lun.name == request.name for lun in self.luns()):
                 raise ObjectExists(f"SAN {self.name} already has a LUN named {request.name}.",
                                    code="HSCLF602")
-            image = self.images / f"{request.name}.img"
-            size = await asyncio.to_thread(self._make_image, image, request)
-            taken = {lun.port for lun in luns}
-            port = next(p for p in range(self.first_port, self.first_port + 65536)
-                        if p not in taken)
-            lun = Lun(name=request.name, size_mb=size // MB, host=self.data_host, port=port)
-            try:
-                await self._export(lun).start()
-            except BaseException:
-                image.unlink(missing_ok=True)
-                raise
+            self._making.add(request.name)
+        image = self.images / f"{request.name}.img"
+        try:
+            # Outside the lock: converting an image may take minutes, and mappings (a
+            # migration's steps 2 and 6) must not wait for it.
+            size = await self._make_image(image, request)
+            async with self._lock:
+                return await self._add(request.name, size)
+        except BaseException:
+            image.unlink(missing_ok=True)
+            raise
+        finally:
+            self._making.discard(request.name)
+
+    async def _add(self, name: str, size: int) -> Lun:
+        luns = self.luns()
+        taken = {lun.port for lun in luns}
+        port = next(p for p in range(self.first_port, self.first_port + 65536)
+                    if p not in taken)
+        lun = Lun(name=name, size_mb=size // MB, host=self.data_host, port=port)
+        export = self._export(lun)
+        try:
+            await export.start()
             self._save([*luns, lun])
-            return lun
+        except BaseException:
+            await export.stop()
+            raise
+        return lun
 
     async def delete(self, name: str) -> None:
         async with self._lock:
@@ -117,38 +140,20 @@ class San:
             self._save([changed if other.name == name else other for other in self.luns()])
             return changed
 
-    def _make_image(self, image: Path, request: LunCreate) -> int:
-        if request.source is not None:
-            source = self._importable(request.source)
-            create_private(image)
-            shutil.copyfile(source, image)
-        elif request.size_mb == 0:
-            raise RequestInvalid("A new LUN needs a size (size_mb) or a source image.",
-                                 code="HSCLF605")
-        else:
-            create_private(image)
-        size = max(image.stat().st_size, request.size_mb * MB)
-        size = -(-size // MB) * MB
-        os.truncate(image, size)
+    async def _make_image(self, image: Path, request: LunCreate) -> int:
+        """Write the new LUN's image file (its owner's only); its size in bytes."""
+        if request.source is None:
+            if request.size_mb == 0:
+                raise RequestInvalid("A new LUN needs a size (size_mb) or a source image.",
+                                     code="HSCLF605")
+            _fresh(image, request.size_mb * MB)
+            return request.size_mb * MB
+        with open_importable(self.import_dir, request.source, self.name) as source:
+            found = await inspect(source)
+            size = lun_size(request, found)
+            _fresh(image, size)
+            await write_raw(found, image)
         return size
-
-    def _importable(self, name: str) -> Path:
-        """The image ``name`` (a path, or a name in the import directory) once resolved,
-        if it is a file inside the import directory: a LUN made of any other file would
-        hand a host's secrets (the fabric authority's key) to whoever it is mapped to.
-
-        Raises RequestInvalid otherwise.
-        """
-        root = self.import_dir.resolve()
-        source = (root / name).resolve()
-        if not source.is_relative_to(root):
-            raise RequestInvalid(f"SAN {self.name} copies images from {root} only, and "
-                                 f"{name} is not there: put the image in that directory "
-                                 f"(san serve --import-dir).", code="HSCLF618")
-        if not source.is_file():
-            raise RequestInvalid(f"Image {name} does not exist in {root} on SAN "
-                                 f"{self.name}.", code="HSCLF605")
-        return source
 
     def _export(self, lun: Lun) -> Export:
         return Export(lun, self.images / f"{lun.name}.img", self.state_dir / "exports",
@@ -156,6 +161,38 @@ class San:
 
     def _save(self, luns: list[Lun]) -> None:
         write_private(self._list, LUN_LIST.dump_json(luns, indent=1))
+
+
+def lun_size(request: LunCreate, image: Image) -> int:
+    """The size in bytes of a LUN made of ``image``: the image's, or ``size_mb`` if that is
+    larger; whole MB.
+
+    Raises RequestInvalid: HSCLF624 when ``size_mb`` is smaller than the image (a disk
+    is never cut short), HSCLF625 when the image is larger than a LUN may be, HSCLF605
+    when the image is empty and no size is given.
+    """
+    shown = image.source.shown
+    image_mb = -(-image.size // MB)
+    if image_mb > MAX_LUN_MB:
+        raise RequestInvalid(f"Image {shown} holds a disk of {image_mb} MB, more than a LUN "
+                             f"may ({MAX_LUN_MB} MB).", code="HSCLF625")
+    if request.size_mb and request.size_mb < image_mb:
+        raise RequestInvalid(
+            f"LUN {request.name} of {request.size_mb} MB would be smaller than image {shown} "
+            f"({image_mb} MB) and cut it short: give a size of at least {image_mb} MB, or "
+            f"none for the image's.", code="HSCLF624")
+    size_mb = max(request.size_mb, image_mb)
+    if size_mb == 0:
+        raise RequestInvalid(f"Image {shown} is empty: give the LUN a size.", code="HSCLF605")
+    return size_mb * MB
+
+
+def _fresh(image: Path, size: int) -> None:
+    """``image`` made anew, empty (sparse) and ``size`` bytes long, its owner's only: a
+    file left by a SAN stopped while making it must not lend the new LUN its data."""
+    image.unlink(missing_ok=True)
+    create_private(image)
+    os.truncate(image, size)
 
 
 def _importable_from(import_dir: Path, state_dir: Path) -> Path:
