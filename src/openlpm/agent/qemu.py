@@ -171,7 +171,8 @@ class QemuPartition:
             boot = self.settings.boot
             return ["-kernel", str(boot.kernel), "-initrd", str(boot.initrd),
                     "-append", f"{boot.kernel_args} {profile.kernel_args}".strip()]
-        args = ["-fw_cfg", f"name=opt/org.openlpm/args,string={_escape(profile.kernel_args)}"]
+        args = ["-fw_cfg", f"name=opt/org.openlpm/args,string={_escape(profile.kernel_args)}"] \
+            if profile.kernel_args else []
         if profile.firmware == Firmware.UEFI:
             uefi = self.settings.uefi
             args += ["-drive", f"if=pflash,format=raw,unit=0,readonly=on,"
