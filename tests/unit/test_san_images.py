@@ -117,12 +117,29 @@ async def test_a_raw_image_is_copied_and_grown_to_the_size_asked(san: San) -> No
     assert image[:len(data)] == data and image[len(data):] == bytes(8 * MB - len(data))
 
 
-async def test_a_raw_image_that_looks_like_qcow2_when_copied_stays_as_it_was(
-        san: San) -> None:
-    """Found raw, copied raw: never read again as the qcow2 it might have become."""
-    data = disk(imports(san) / "root.img", MB)
+async def test_a_sparse_raw_image_makes_a_sparse_lun(san: San) -> None:
+    with (imports(san) / "root.img").open("wb") as image:
+        image.write(b"boot")
+        image.seek(32 * MB)
+        image.write(b"end")
     await san.create(LunCreate(name="root1", source="root.img"))
-    assert (san.images / "root1.img").read_bytes() == data
+    lun = san.images / "root1.img"
+    assert lun.stat().st_size == 33 * MB and lun.stat().st_blocks * 512 <= 2 * MB
+    qemu_img("compare", "-f", "raw", "-F", "raw", imports(san) / "root.img", lun)
+
+
+async def test_an_image_found_raw_is_copied_raw_whatever_it_became(san: San,
+                                                                   tmp_path: Path) -> None:
+    """Found raw, copied byte for byte: never probed again, so a file that became a qcow2
+    (backed by a secret) after its check is a LUN of those bytes, not of the secret."""
+    evil = imports(san) / "evil.qcow2"
+    qemu_img("create", "-f", "qcow2", "-b", tmp_path / "secret", "-F", "raw", evil)
+    target = tmp_path / "out.img"
+    target.write_bytes(bytes(MB))
+    with images.open_importable(imports(san), "evil.qcow2", san.name) as source:
+        await images.write_raw(images.Image(source, "raw", MB), target)
+    assert target.read_bytes()[:evil.stat().st_size] == evil.read_bytes()
+    assert SECRET[:64] not in target.read_bytes()
 
 
 async def test_a_qcow2_whose_backing_file_is_a_host_secret_is_refused(san: San,

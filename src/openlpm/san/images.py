@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import os
 import stat
@@ -188,11 +189,30 @@ def _named_files(info: Any, itself: str) -> Iterator[str]:
 
 
 def _copy(fd: int, target: Path) -> None:
-    """A raw image's bytes copied as they are, in the kernel."""
+    """A raw image's bytes copied as they are, in the kernel; its holes stay holes."""
     with open(target, "r+b") as out:
-        offset = 0
-        while sent := os.sendfile(out.fileno(), fd, offset, 1 << 30):
-            offset += sent
+        for offset, end in _data(fd):
+            out.seek(offset)
+            while offset < end:
+                sent = os.sendfile(out.fileno(), fd, offset, end - offset)
+                if sent == 0:
+                    raise OSError(errno.EIO, "the image shrank while it was copied")
+                offset += sent
+
+
+def _data(fd: int) -> Iterator[tuple[int, int]]:
+    """The start and end of each stretch of the file that is not a hole."""
+    offset, size = 0, os.fstat(fd).st_size
+    while offset < size:
+        try:
+            offset = os.lseek(fd, offset, os.SEEK_DATA)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # only a hole is left
+                return
+            raise
+        end = os.lseek(fd, offset, os.SEEK_HOLE)
+        yield offset, end
+        offset = end
 
 
 def _inside(root: Path, path: Path, name: str, san: str) -> None:
