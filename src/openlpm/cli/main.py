@@ -12,6 +12,7 @@ from typing import Any
 
 from openlpm import __version__
 from openlpm.cli.runner import report_error, run_command
+from openlpm.cli.sizes import mb, size_mb
 from openlpm.clients.console import HmcClient, hmc_url
 from openlpm.errors import OpenLpmError, RequestInvalid
 from openlpm.model import MAX_IO_SERVICES
@@ -70,9 +71,14 @@ def _san_commands(parts: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     mklun = _add(san, "mklun", "create a LUN: empty, or a copy of an image file on the SAN "
                  "host")
     mklun.add_argument("-l", dest="lun", required=True, help="LUN name")
-    mklun.add_argument("--size-mb", type=int, default=0, help="size; 0: the source's")
+    size = mklun.add_mutually_exclusive_group()
+    size.add_argument("--size", dest="size_mb", type=size_mb, default=0, metavar="SIZE",
+                      help="size as qemu-img takes it (512M, 20G), whole MB; at least the "
+                           "source's, which is the default")
+    size.add_argument("--size-mb", type=mb, default=0, help="size in MB; 0: the source's")
     mklun.add_argument("--source", metavar="FILE",
-                       help="image file to copy, in the SAN's import directory (san serve "
+                       help="disk image to copy (raw) or convert to raw (qcow2, VMDK, VDI, "
+                            "VHDX, VHD...), in the SAN's import directory (san serve "
                             "--import-dir)")
     rmlun = _add(san, "rmlun", "delete an unmapped LUN and its data")
     rmlun.add_argument("-l", dest="lun", required=True, help="LUN name")
