@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from openlpm.agent.guest_agent import GuestAgent, GuestAgentAbsent, GuestCommandFailed
 from openlpm.agent.qemu import BootImage, QemuPartition, QemuSettings
+from openlpm.clients.guest_agent import GuestAgent, GuestAgentAbsent, GuestCommandFailed
 
 OSINFO = {"id": "debian", "name": "Debian GNU/Linux", "version-id": "12",
           "kernel-release": "6.1.0-28-cloud-amd64", "machine": "x86_64"}

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from openlpm.agent.console import ConsoleLog
-from openlpm.agent.guest_agent import GuestAgentAbsent, GuestCommandFailed
 from openlpm.agent.host_devices import AllowedDirectories
 from openlpm.agent.profiles import ProfileRecord, ProfileStore
 from openlpm.agent.qemu import QemuPartition, QemuSettings
 from openlpm.agent.settings import SettingsFile, SystemSettings
 from openlpm.agent.storage import SanAccess
 from openlpm.agent.storage import qemu_arguments as storage_arguments
+from openlpm.clients.guest_agent import GuestAgentAbsent, GuestCommandFailed
 from openlpm.errors import (
     HypervisorError,
     InsufficientResources,

@@ -21,7 +21,7 @@ from typing import Any, cast
 from qemu.qmp import EventListener, QMPClient
 from qemu.qmp.error import QMPError
 
-from openlpm.agent.guest_agent import (
+from openlpm.clients.guest_agent import (
     HOOK_TIMEOUT_S,
     MOBILITY_HOOK,
     GuestAgent,

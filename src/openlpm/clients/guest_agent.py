@@ -21,7 +21,7 @@ from typing import Any
 
 from openlpm.errors import HypervisorError, SystemUnreachable
 
-# The openlpm guest side's hook (lab/guest/), as AIX and Linux on Power run drmgr's
+# The openlpm guest side's hook, as AIX and Linux on Power run drmgr's
 # pmig scripts: "check" asks every script in /etc/openlpm/mobility.d.
 MOBILITY_HOOK = "/usr/lib/openlpm/mobility"
 ANSWER_TIMEOUT_S = 1.5
