@@ -154,6 +154,11 @@ def _lab_commands(parts: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         dest="action", required=True)
     build = _add(image, "build", "build the partition boot image")
     build.add_argument("--out", type=Path, default=None, help="output directory")
+    from openlpm.lab.os_image import os_names
+
+    build.add_argument("--os", choices=os_names(), default=None,
+                       help="instead, a bootable disk image of this operating system "
+                            "(cached under /var/cache/openlpm/os)")
 
 
 def _site_commands(parts: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -240,6 +245,12 @@ async def _dispatch(args: argparse.Namespace) -> int | None:
         print(f"{args.role} of lab {args.prefix} restarted (pid {pid})")
     elif args.part == "lab":
         await site.down(args.prefix)
+    elif args.part == "image" and args.os:
+        from openlpm.lab.os_image import build_os_image
+
+        made = await asyncio.to_thread(build_os_image, args.os, args.out,
+                                       lambda text: print(text, file=sys.stderr))
+        print(f"disk={made.disk}\nssh_key={made.ssh_key}\ndb_password={made.db_password}")
     elif args.part == "image":
         from openlpm.lab.image import build_image
 
