@@ -200,6 +200,8 @@ def _site_commands(parts: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 def _partition_commands(parts: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """A partition's console, and the demo."""
+    from openlpm.lab.os_image import os_names
+
     console = _add(parts, "console", "recent console output of a partition")
     console.add_argument("-m", dest="system", required=True, help="managed system")
     console.add_argument("-p", dest="partition", required=True, help="partition name")
@@ -208,9 +210,16 @@ def _partition_commands(parts: argparse._SubParsersAction[argparse.ArgumentParse
 
     demo = _add(parts, "demo", "lab up, migrate a running partition, prove it, "
                             "lab down")
-    demo.add_argument("--memory-mb", type=int, default=512, help="partition memory, MB")
+    demo.add_argument("--memory-mb", type=int, default=None,
+                      help="partition memory, MB (512; 768 with --os)")
     demo.add_argument("--fill-mb", type=int, default=200,
-                      help="MiB of random data the workload keeps in memory")
+                      help="MiB of random data the workload keeps in memory (the lab's "
+                           "image only)")
+    demo.add_argument("--os", choices=os_names(), default=None,
+                      help="move a real installation instead of the lab's quick image: a "
+                           "partition booted by firmware from its SAN LUN, serving "
+                           "PostgreSQL to pgbench while it moves (builds the image the "
+                           "first time, a few minutes; the move itself takes a few more)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -286,10 +295,14 @@ async def _dispatch(args: argparse.Namespace) -> int | None:
                 print(f"{mover.name}: certificate {mover.certificate.subject} from "
                       f"{mover.certificate.authority} "
                       f"({mover.certificate.authority_fingerprint[:23]}...)")
+    elif args.part == "demo" and args.os:
+        from openlpm.lab.demo_linux import run_linux_demo
+
+        await run_linux_demo(args.os, memory_mb=args.memory_mb or 768)
     elif args.part == "demo":
         from openlpm.lab.demo import run_demo
 
-        await run_demo(fill_mb=args.fill_mb, memory_mb=args.memory_mb)
+        await run_demo(fill_mb=args.fill_mb, memory_mb=args.memory_mb or 512)
     else:
         raise RequestInvalid(f"Unknown command {args.part}.")
     return None

@@ -53,18 +53,18 @@ async def run_demo(fill_mb: int = 200, memory_mb: int = 512) -> None:
 async def _migrate_and_prove(out: Console, state: site.LabState, fill_mb: int,
                              memory_mb: int) -> None:
     env = os.environ | site.client_env(state)
-    await _command(out, env, "openlpm", "san", "mklun", "-l", ROOT_LUN, "--source",
+    await command(out, env, "openlpm", "san", "mklun", "-l", ROOT_LUN, "--source",
                    str(site.IMAGE_DIR / "root.img"))
-    await _command(out, env, "openlpm", "san", "mklun", "-l", SEQUENCE_LUN, "--size-mb", "8")
+    await command(out, env, "openlpm", "san", "mklun", "-l", SEQUENCE_LUN, "--size-mb", "8")
     for lun in (ROOT_LUN, SEQUENCE_LUN):
-        await _command(out, env, "openlpm", "san", "map", "-l", lun, "--wwpn", WWPNS[0])
-    await _command(out, env, "mksyscfg", "-r", "lpar", "-m", SOURCE, "-i",
+        await command(out, env, "openlpm", "san", "map", "-l", lun, "--wwpn", WWPNS[0])
+    await command(out, env, "mksyscfg", "-r", "lpar", "-m", SOURCE, "-i",
                    f"name={PARTITION},profile_name=default,min_mem=256,"
                    f"desired_mem={memory_mb},max_mem={memory_mb},min_procs=1,"
                    f"desired_procs=1,max_procs=2,virtual_eth_adapters=2/10,"
                    f"virtual_fc_adapters=4/{WWPNS[0]}/{WWPNS[1]},kernel_args=openlpm.root="
                    f"{ROOT_LUN} openlpm.seq={SEQUENCE_LUN} openlpm.ip={ADDRESS}/24")
-    await _command(out, env, "chsysstate", "-r", "lpar", "-m", SOURCE, "-o", "on",
+    await command(out, env, "chsysstate", "-r", "lpar", "-m", SOURCE, "-o", "on",
                    "-n", PARTITION, "-f", "default")
     async with HmcClient(state.hmc_url, site.console_token(state),
                          site.console_trust(state)) as hmc:
@@ -73,26 +73,26 @@ async def _migrate_and_prove(out: Console, state: site.LabState, fill_mb: int,
         await _wait_for(hmc, SOURCE, lambda lines: sum(
             line.text.startswith("tick") for line in lines) >= 3 and any(
             line.text.startswith("openlpm filled") for line in lines))
-        await _command(out, env, "lssyscfg", "-r", "lpar", "-m", SOURCE, "-F",
+        await command(out, env, "lssyscfg", "-r", "lpar", "-m", SOURCE, "-F",
                        "name,lpar_id,state,curr_mem")
-        await _command(out, env, "lshwres", "-r", "virtualio", "--rsubtype", "fc", "-m",
+        await command(out, env, "lshwres", "-r", "virtualio", "--rsubtype", "fc", "-m",
                        SOURCE, "-F", "lpar_name,slot_num,wwpn_in_use,luns")
-        await _command(out, env, "migrlpar", "-o", "v", "-m", SOURCE, "-t", TARGET,
+        await command(out, env, "migrlpar", "-o", "v", "-m", SOURCE, "-t", TARGET,
                        "-p", PARTITION, "-v")
         out.print(f"\n[dim]a client on VLAN 10 streams through TCP port 7 of {ADDRESS} "
                   f"while the partition moves[/]")
         client = await _start_client(state.prefix)
-        await _command(out, env, "migrlpar", "-o", "m", "-m", SOURCE, "-t", TARGET,
+        await command(out, env, "migrlpar", "-o", "m", "-m", SOURCE, "-t", TARGET,
                        "-p", PARTITION, "-v")
         stream = await _stop_client(client)
-        await _command(out, env, "lssyscfg", "-r", "lpar", "-m", TARGET, "-F",
+        await command(out, env, "lssyscfg", "-r", "lpar", "-m", TARGET, "-F",
                        "name,lpar_id,state,curr_mem")
-        await _command(out, env, "lshwres", "-r", "virtualio", "--rsubtype", "fc", "-m",
+        await command(out, env, "lshwres", "-r", "virtualio", "--rsubtype", "fc", "-m",
                        TARGET, "-F", "lpar_name,slot_num,wwpn_in_use,luns")
-        await _command(out, env, "openlpm", "san", "lslun", "-F", "name,mappings")
-        await _command(out, env, "lssyscfg", "-r", "lpar", "-m", SOURCE, "-F",
+        await command(out, env, "openlpm", "san", "lslun", "-F", "name,mappings")
+        await command(out, env, "lssyscfg", "-r", "lpar", "-m", SOURCE, "-F",
                        "name,state")
-        await _command(out, env, "lslparmigr", "-r", "lpar", "-m", TARGET, "-F",
+        await command(out, env, "lslparmigr", "-r", "lpar", "-m", TARGET, "-F",
                        "name,migration_state")
         before = len(await hmc.console(TARGET, PARTITION, 2000))
         await _wait_for(hmc, TARGET, lambda lines: len(lines) >= before + 3)
@@ -111,7 +111,7 @@ async def _stop_client(client: asyncio.subprocess.Process) -> dict[str, Any]:
     return dict(json.loads(out))
 
 
-async def _command(out: Console, env: dict[str, str], *argv: str) -> None:
+async def command(out: Console, env: dict[str, str], *argv: str) -> None:
     out.print(f"\n[bold cyan]$ {' '.join(_quoted(a) for a in argv)}[/]")
     binary = shutil.which(argv[0], path=str(Path(sys.executable).parent)) or argv[0]
     proc = await asyncio.create_subprocess_exec(binary, *argv[1:], env=env)
