@@ -83,6 +83,12 @@ DEBIAN12 = OsSpec(
               "grub-efi-amd64-bin", "e2fsprogs", "dosfstools", "iproute2",
               "qemu-guest-agent", "openssh-server", "postgresql"))
 
+# Nothing waits for the network to be online (a partition without an address would wait
+# two minutes and boot degraded); e2scrub is for LVM; apt's timers would fail, and the
+# system be degraded, where the mirror is out of reach.
+UNWANTED_UNITS = ("systemd-networkd-wait-online.service", "e2scrub_reap.service",
+                  "e2scrub_all.timer", "apt-daily.timer", "apt-daily-upgrade.timer")
+
 OPERATING_SYSTEMS = {spec.name: spec for spec in (DEBIAN12,)}
 
 
@@ -150,10 +156,7 @@ def build_os_image(name: str, out_dir: Path | None = None,
     Raises ImageBuildError when ``name`` is unknown, not run as root, a host tool is
     missing, or a step of the build fails (its output in the message).
     """
-    spec = OPERATING_SYSTEMS.get(name)
-    if spec is None:
-        raise ImageBuildError(f"No image for operating system {name}; choose one of "
-                              f"{', '.join(os_names())}.")
+    spec = _spec(name)
     directory = private_directory(out_dir or OS_IMAGE_DIR / name)
     image = OsImage.in_dir(directory)
     key = build_key(spec)
@@ -167,6 +170,24 @@ def build_os_image(name: str, out_dir: Path | None = None,
         _build(spec, image, say)
         key_file.write_text(key + "\n")
     return image
+
+
+def built_os_image(name: str, out_dir: Path | None = None) -> OsImage | None:
+    """The image of ``name`` if the cache has it up to date, else None (nothing built).
+
+    Raises ImageBuildError when ``name`` is unknown.
+    """
+    directory = out_dir or OS_IMAGE_DIR / name
+    image = OsImage.in_dir(directory)
+    return image if _cached(image, directory / "build.key", build_key(_spec(name))) else None
+
+
+def _spec(name: str) -> OsSpec:
+    spec = OPERATING_SYSTEMS.get(name)
+    if spec is None:
+        raise ImageBuildError(f"No image for operating system {name}; choose one of "
+                              f"{', '.join(os_names())}.")
+    return spec
 
 
 def build_key(spec: OsSpec) -> str:
@@ -365,9 +386,7 @@ def _configure(root: Path, disk: _Disk, made: _Secrets) -> None:
     _chroot(root, "usermod", "--lock", "root")
     _chroot(root, "systemctl", "enable", "--quiet", "systemd-networkd.service",
             *guest.UNITS)
-    # Nothing waits for the network to be online: a partition without an address would
-    # otherwise wait two minutes and boot degraded.
-    _chroot(root, "systemctl", "disable", "--quiet", "systemd-networkd-wait-online.service")
+    _chroot(root, "systemctl", "disable", "--quiet", *UNWANTED_UNITS)
 
 
 def _install_guest_side(root: Path) -> None:
