@@ -157,8 +157,10 @@ def _lab_commands(parts: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     from openlpm.lab.os_image import os_names
 
     build.add_argument("--os", choices=os_names(), default=None,
-                       help="instead, a bootable disk image of this operating system "
-                            "(cached under /var/cache/openlpm/os)")
+                       help="instead, a bootable disk image of this operating system, "
+                            "cached: the disk NAME.raw in /var/cache/openlpm/image (where "
+                            "the lab's SAN imports from), its root SSH key and database "
+                            "password in /var/cache/openlpm/os/NAME (or --out)")
 
 
 def _site_commands(parts: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

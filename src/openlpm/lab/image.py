@@ -29,6 +29,9 @@ from openlpm.errors import OpenLpmError
 # if the workload (PID 1) ever dies, which the changed boot id then makes visible.
 KERNEL_ARGS = "console=ttyS0 quiet panic=-1"
 
+# Where the lab's images are built and its SAN imports LUNs from.
+IMAGE_DIR = Path(os.environ.get("OPENLPM_IMAGE_DIR", "/var/cache/openlpm/image"))
+
 KERNEL_PACKAGE = "linux-image-cloud-amd64"
 BUSYBOX_PACKAGE = "busybox-static"
 BUSYBOX = Path("/bin/busybox")

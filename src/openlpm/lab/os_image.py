@@ -11,9 +11,11 @@ the same disk boots by SeaBIOS and by OVMF. It is built by mmdebstrap straight i
 mounted root filesystem of a loop device, then configured in a chroot; the EFI system
 partition is written with mtools, never mounted (some hosts cannot mount FAT).
 
-Cached: ``OS_IMAGE_DIR/NAME/`` holds ``disk.raw``, root's SSH private key and the
-PostgreSQL role's password (both generated at build time, mode 0600), and ``build.key``,
-a hash of what the image is made from (packages, this module, the guest side). A build
+Cached: the disk is ``IMAGE_DIR/NAME.raw``, beside the lab image's root LUN, where the
+lab's SAN imports LUNs from (``openlpm san mklun --source NAME.raw``); ``OS_IMAGE_DIR/NAME/``
+(0700) holds what the SAN must not offer: root's SSH private key and the PostgreSQL
+role's password (both generated at build time, mode 0600), and ``build.key``, a hash of
+what the image is made from (packages, this module, the guest side). A build
 whose key matches is skipped; any other is made in a temporary file and renamed into
 place, so a reader never sees half an image.
 """
@@ -34,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from openlpm import guest
-from openlpm.lab.image import ImageBuildError
+from openlpm.lab.image import IMAGE_DIR, ImageBuildError
 from openlpm.private import private_directory, write_private
 
 OS_IMAGE_DIR = Path(os.environ.get("OPENLPM_OS_IMAGE_DIR", "/var/cache/openlpm/os"))
@@ -101,8 +103,8 @@ class OsImage:
     """The password of the PostgreSQL role ``openlpm``, which owns database ``openlpm``."""
 
     @classmethod
-    def in_dir(cls, directory: Path) -> OsImage:
-        return cls(disk=directory / "disk.raw", ssh_key=directory / "id_ed25519",
+    def in_dir(cls, directory: Path, disk: Path) -> OsImage:
+        return cls(disk=disk, ssh_key=directory / "id_ed25519",
                    db_password=directory / "db-password")
 
 
@@ -150,7 +152,8 @@ def os_names() -> list[str]:
 
 
 def build_os_image(name: str, out_dir: Path | None = None,
-                   say: Callable[[str], None] = lambda _: None) -> OsImage:
+                   say: Callable[[str], None] = lambda _: None,
+                   disk_dir: Path | None = None) -> OsImage:
     """The image of operating system ``name``, built unless the cache has it.
 
     Raises ImageBuildError when ``name`` is unknown, not run as root, a host tool is
@@ -158,7 +161,8 @@ def build_os_image(name: str, out_dir: Path | None = None,
     """
     spec = _spec(name)
     directory = private_directory(out_dir or OS_IMAGE_DIR / name)
-    image = OsImage.in_dir(directory)
+    (disk_dir or IMAGE_DIR).mkdir(parents=True, exist_ok=True)
+    image = OsImage.in_dir(directory, (disk_dir or IMAGE_DIR) / f"{name}.raw")
     key = build_key(spec)
     key_file = directory / "build.key"
     with _locked(directory / ".lock"):
@@ -172,13 +176,14 @@ def build_os_image(name: str, out_dir: Path | None = None,
     return image
 
 
-def built_os_image(name: str, out_dir: Path | None = None) -> OsImage | None:
+def built_os_image(name: str, out_dir: Path | None = None,
+                   disk_dir: Path | None = None) -> OsImage | None:
     """The image of ``name`` if the cache has it up to date, else None (nothing built).
 
     Raises ImageBuildError when ``name`` is unknown.
     """
     directory = out_dir or OS_IMAGE_DIR / name
-    image = OsImage.in_dir(directory)
+    image = OsImage.in_dir(directory, (disk_dir or IMAGE_DIR) / f"{name}.raw")
     return image if _cached(image, directory / "build.key", build_key(_spec(name))) else None
 
 
@@ -240,7 +245,7 @@ def _build(spec: OsSpec, image: OsImage, say: Callable[[str], None]) -> None:
         with _loop(temp) as device:
             disk = _Disk(device, str(uuid.uuid4()), secrets.token_hex(4))
             _make_filesystems(disk)
-            _install(spec, disk, temp.with_name(f".mnt.{os.getpid()}"), made, say)
+            _install(spec, disk, image.ssh_key.with_name(f".mnt.{os.getpid()}"), made, say)
         write_private(image.ssh_key, made.ssh_key)
         write_private(image.ssh_key.with_suffix(".pub"), made.ssh_public)
         write_private(image.db_password, made.db_password.encode() + b"\n")

@@ -33,13 +33,13 @@ from openlpm.clients.wire import decode, segment
 from openlpm.errors import ObjectExists, RequestInvalid, SystemUnreachable
 from openlpm.lab import network
 from openlpm.lab.accel import probe_accelerator
+from openlpm.lab.image import IMAGE_DIR as IMAGE_DIR
 from openlpm.lab.image import KERNEL_ARGS, PartitionImage, build_image
 from openlpm.lab.network import Node
 from openlpm.paths import DEFAULT_HMC_FILE, RUN_ROOT
 from openlpm.private import append_private, make_private, private_directory, write_private
 from openlpm.processes import runs_with, terminate
 
-IMAGE_DIR = Path(os.environ.get("OPENLPM_IMAGE_DIR", "/var/cache/openlpm/image"))
 AGENT_PORT, MOVER_CONTROL_PORT, MOVER_DATA_PORT = 8470, 8471, 8472
 HMC_ADDRESS, REMOTE_HMC_ADDRESS, PEER_PORT = "198.18.0.2", "198.18.0.5", 8480
 SAN_ADDRESS, SAN_PORT, SAN_FIRST_EXPORT_PORT = "198.18.0.3", 8490, 10809
