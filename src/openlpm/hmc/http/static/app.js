@@ -330,6 +330,9 @@ async function partitionPage(system, name) {
       `${profile.min_procs} / ${profile.desired_procs} / ${profile.max_procs}`],
     ["Memory (min / desired / max)", `${gb(profile.min_mem)} / ${gb(profile.desired_mem)} / ${gb(profile.max_mem)}`],
     ["Processor compatibility", profile.proc_compat_mode],
+    ["Operating system", summary.partition.os_version ?? "Unknown"],
+    ["Boot", profile.boot_device_slot == null ? "system kernel (direct)"
+      : `${profile.firmware === "uefi" ? "UEFI" : "BIOS"}, adapter in slot ${profile.boot_device_slot}`],
     ["Migration", summary.migration_state + (profile.migration_disabled ? " (migration disabled)" : "")]];
   return [
     h("h1", {}, name),
