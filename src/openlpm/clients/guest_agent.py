@@ -24,7 +24,8 @@ from openlpm.errors import HypervisorError, SystemUnreachable
 # The openlpm guest side's hook, as AIX and Linux on Power run drmgr's
 # pmig scripts: "check" asks every script in /etc/openlpm/mobility.d.
 MOBILITY_HOOK = "/usr/lib/openlpm/mobility"
-ANSWER_TIMEOUT_S = 1.5
+# A busy guest (a loaded database, under TCG) may take a moment to answer.
+ANSWER_TIMEOUT_S = 3.0
 HOOK_TIMEOUT_S = 10.0
 LINE_MAX = 1 << 20
 
@@ -117,11 +118,12 @@ class GuestAgent:
         Raises GuestAgentAbsent, GuestCommandFailed (the program cannot be started), or
         TimeoutError when it runs longer than ``timeout`` seconds.
         """
-        started = await self.execute("guest-exec", {
-            "path": path, "arg": list(args), "capture-output": True})
         async with asyncio.timeout(timeout):
+            started = await self.execute("guest-exec", {
+                "path": path, "arg": list(args), "capture-output": True}, timeout=timeout)
             while True:
-                status = await self.execute("guest-exec-status", {"pid": started["pid"]})
+                status = await self.execute("guest-exec-status", {"pid": started["pid"]},
+                                            timeout=timeout)
                 if status.get("exited"):
                     return Completed(exit_code=int(status.get("exitcode", -1)),
                                      out=_decoded(status.get("out-data")),
