@@ -28,9 +28,10 @@ PROFILE = ("name={name},profile_name=default,min_mem=512,desired_mem=768,max_mem
            "min_procs=1,desired_procs=1,max_procs=1,virtual_eth_adapters=2/10,"
            "virtual_fc_adapters=4/{wwpns[0]}/{wwpns[1]},boot_device_slot=4,"
            "kernel_args=openlpm.ip={address}/24{extra}")
-# An EFI variable of the test's own vendor GUID: written by the guest, kept in the
+# An EFI variable under a vendor GUID of the test's own (not the global one, which the
+# kernel keeps for the variables the UEFI specification names), kept in the
 # partition's NVRAM.
-MARK = "OpenlpmMark-8be4df61-93ca-11d2-aa0d-00e098032b8c"
+MARK = "OpenlpmMark-3b6e2f6c-1c8a-4e25-9d8b-6f0a1c2d3e4f"
 
 
 @pytest.fixture(scope="module")
@@ -161,17 +162,13 @@ def test_a_uefi_partition_keeps_its_variables_live_and_inactive(lab: Lab,
                                f"dd if=/tmp/mark of=/sys/firmware/efi/efivars/{MARK} bs=64")
 
     migrate(lab, SYS1, SYS2, "db2")
-    lab.run("chsysstate", "-r", "lpar", "-m", SYS2, "-o", "shutdown", "--immed", "-n", "db2")
-    lab.run("chsysstate", "-r", "lpar", "-m", SYS2, "-o", "on", "-n", "db2", "-f", "default")
-    second = wait_booted(lab, SYS2, "db2")
-    assert second != first
-    assert in_guest(lab, SYS2, "db2", f"tail -c +5 /sys/firmware/efi/efivars/{MARK}") == \
-        "moved"
-
+    # Shut down where the live move took it, moved back inactive, started again: the
+    # variable reached sys2's copy of the NVRAM inside the memory stream, and came back
+    # with the inactive move's step 1.
     lab.run("chsysstate", "-r", "lpar", "-m", SYS2, "-o", "shutdown", "--immed", "-n", "db2")
     migrate(lab, SYS2, SYS1, "db2")
     lab.run("chsysstate", "-r", "lpar", "-m", SYS1, "-o", "on", "-n", "db2", "-f", "default")
-    third = wait_booted(lab, SYS1, "db2")
-    assert third not in (first, second)
+    second = wait_booted(lab, SYS1, "db2")
+    assert second != first
     assert in_guest(lab, SYS1, "db2", f"tail -c +5 /sys/firmware/efi/efivars/{MARK}") == \
         "moved"

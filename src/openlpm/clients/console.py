@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from openlpm.clients.credentials import token_for
+from openlpm.clients.san import LUN_CREATE_TIMEOUT_S
 from openlpm.clients.wire import ServiceClient, decode, segment
 from openlpm.errors import RequestInvalid, SystemUnreachable
 from openlpm.model import (
@@ -143,7 +144,8 @@ class HmcClient(ServiceClient):
 
     async def create_lun(self, request: LunCreate) -> Lun:
         return Lun.model_validate(await self.request(
-            "POST", "/san/luns", json=request.model_dump(exclude_none=True)))
+            "POST", "/san/luns", json=request.model_dump(exclude_none=True),
+            timeout=LUN_CREATE_TIMEOUT_S))
 
     async def delete_lun(self, name: str) -> None:
         await self.request("DELETE", _lun(name))

@@ -7,6 +7,9 @@ import httpx
 from openlpm.clients.wire import ServiceClient, segment
 from openlpm.model import FabricCredentials, FabricLogin, Lun, LunCreate
 
+# A LUN made from an image is written before the SAN answers: gigabytes, on a busy host.
+LUN_CREATE_TIMEOUT_S = 1800.0
+
 
 class SanClient(ServiceClient):
     def __init__(self, base_url: str, key: str | None, timeout: float = 30.0,
@@ -25,8 +28,10 @@ class SanClient(ServiceClient):
         return Lun.model_validate(await self.request("GET", f"/luns/{segment(name)}"))
 
     async def create(self, request: LunCreate) -> Lun:
+        """Create a LUN; copying or converting an image of gigabytes takes minutes."""
         return Lun.model_validate(await self.request(
-            "POST", "/luns", json=request.model_dump(exclude_none=True)))
+            "POST", "/luns", json=request.model_dump(exclude_none=True),
+            timeout=LUN_CREATE_TIMEOUT_S))
 
     async def delete(self, name: str) -> None:
         await self.request("DELETE", f"/luns/{segment(name)}")
