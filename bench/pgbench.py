@@ -57,7 +57,7 @@ import re
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -269,53 +269,14 @@ async def cli(lab: Lab, *argv: str, check: bool = True) -> str:
     return text
 
 
-@contextlib.contextmanager
-def importable(disk: Path) -> Iterator[str]:
-    """The disk's name in the SAN's import directory, linking it there if it lives
-    elsewhere (the image's cache); the link goes once the LUNs are made."""
-    root = site.IMAGE_DIR.resolve()
-    if disk.resolve().is_relative_to(root):
-        yield str(disk.resolve().relative_to(root))
-        return
-    link = root / f"{PREFIX}-{OS_NAME}.raw"
-    link.unlink(missing_ok=True)
-    try:
-        os.link(disk, link)
-    except OSError as exc:
-        raise BenchError(f"cannot link {disk} into the SAN's import directory {root}: "
-                         f"{exc}") from exc
-    try:
-        yield link.name
-    finally:
-        link.unlink(missing_ok=True)
-
-
 async def make_luns(lab: Lab, guests: tuple[Guest, ...]) -> None:
-    with importable(lab.image.disk) as source:
-        for guest in guests:
-            say(f"LUN {guest.lun}: a copy of {lab.image.disk}")
-            await make_lun(lab, guest.lun, source)
+    """Each guest's boot LUN, a copy of the image (which the image build puts in the
+    SAN's import directory)."""
     for guest in guests:
+        say(f"LUN {guest.lun}: a copy of {lab.image.disk}")
+        await cli(lab, "openlpm", "san", "mklun", "-l", guest.lun, "--source",
+                  lab.image.disk.name)
         await cli(lab, "openlpm", "san", "map", "-l", guest.lun, "--wwpn", guest.wwpns[0])
-
-
-async def make_lun(lab: Lab, name: str, source: str) -> None:
-    """``openlpm san mklun --source``; when the console stops waiting for the SAN's
-    copy (HSCLF107, its SAN client's timeout), wait for the SAN to finish it."""
-    try:
-        await cli(lab, "openlpm", "san", "mklun", "-l", name, "--source", source)
-        return
-    except BenchError as exc:
-        if "HSCLF107" not in str(exc):
-            raise
-        say(f"the console stopped waiting for LUN {name}; waiting for the SAN to copy it")
-    deadline = time.monotonic() + MOVE_TIMEOUT_S
-    while time.monotonic() < deadline:
-        luns = (await lab.http.get("/san/luns")).raise_for_status().json()
-        if any(lun["name"] == name for lun in luns):
-            return
-        await asyncio.sleep(2)
-    raise BenchError(f"LUN {name} did not appear on the SAN in {MOVE_TIMEOUT_S:.0f} s")
 
 
 def namespace(system: str) -> str:
