@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 from fastapi import APIRouter
 from pydantic import Base64Bytes, BaseModel, Field
 
@@ -32,7 +34,7 @@ class CreatePartition(BaseModel):
 
 
 class Nvram(BaseModel):
-    nvram: Base64Bytes | None
+    nvram: str | None = Field(description="the partition's UEFI variables, base64")
 
 
 @router.get("/partitions")
@@ -53,7 +55,8 @@ async def partition(name: str, manager: Manager) -> Partition:
 
 @router.get("/partitions/{name}/nvram")
 async def nvram(name: str, manager: Manager) -> Nvram:
-    return Nvram(nvram=manager.nvram(name))
+    content = manager.nvram(name)
+    return Nvram(nvram=base64.b64encode(content).decode() if content is not None else None)
 
 
 @router.patch("/partitions/{name}")
