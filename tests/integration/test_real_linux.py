@@ -170,5 +170,5 @@ def test_a_uefi_partition_keeps_its_variables_live_and_inactive(lab: Lab,
     lab.run("chsysstate", "-r", "lpar", "-m", SYS1, "-o", "on", "-n", "db2", "-f", "default")
     second = wait_booted(lab, SYS1, "db2")
     assert second != first
-    assert in_guest(lab, SYS1, "db2", f"tail -c +5 /sys/firmware/efi/efivars/{MARK}") == \
+    assert in_guest(lab, SYS1, "db2", f"cat /sys/firmware/efi/efivars/{MARK} | tail -c +5") == \
         "moved"
