@@ -28,7 +28,9 @@ ALLOWED: dict[str, set[str]] = {
     "san": {"clients"},
     "hmc": {"clients"},
     "cli": {"clients", "lab"},
-    "lab": {"clients", "net"},
+    "lab": {"clients", "net", "guest"},
+    # The guest side's files (shell and systemd units, run in a partition), for images.
+    "guest": set(),
     "__main__": {"cli"},
 }
 
