@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from openlpm.agent.partitions import Capacity, PartitionManager
 from openlpm.agent.qemu import BootImage, QemuPartition, QemuSettings, UefiFirmware
 from openlpm.agent.storage import SanDisk, qemu_arguments
-from openlpm.errors import HypervisorError
+from openlpm.errors import HypervisorError, RequestInvalid
 from openlpm.model import Lun, PartitionProfile
 
 SIZES = dict(min_mem=512, desired_mem=512, max_mem=512, min_procs=1, desired_procs=1,
@@ -103,3 +104,35 @@ def test_a_boot_device_must_be_one_of_the_partitions_adapters(
         fields: dict[str, object], complaint: str) -> None:
     with pytest.raises(ValidationError, match=complaint):
         PartitionProfile(name="db1", **fields, **SIZES)
+
+
+def uefi_manager(tmp_path: Path) -> PartitionManager:
+    return PartitionManager("sys2", tmp_path / "sys2", Capacity(2, 2048),
+                            qemu_in(tmp_path).settings)
+
+
+UEFI_PROFILE = PartitionProfile(name="db1", virtual_fc_adapters=[FC], boot_device_slot=4,
+                                firmware="uefi", **SIZES)
+
+
+async def test_an_inactive_move_brings_the_partitions_uefi_variables(tmp_path: Path) -> None:
+    target = uefi_manager(tmp_path)
+
+    await target.create(UEFI_PROFILE, "m1", running=False, nvram=b"\x07" * 4096)
+
+    assert target.nvram("db1") == b"\x07" * 4096
+    nvram = target.run_root / "db1" / "nvram.fd"
+    assert stat.S_IMODE(nvram.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("profile, size", [(UEFI_PROFILE, 100), (PartitionProfile(
+    name="db1", virtual_fc_adapters=[FC], boot_device_slot=4, **SIZES), 4096)])
+async def test_variables_that_do_not_fit_are_refused_and_nothing_is_kept(
+        tmp_path: Path, profile: PartitionProfile, size: int) -> None:
+    target = uefi_manager(tmp_path)
+
+    with pytest.raises(RequestInvalid) as refused:
+        await target.create(profile, "m1", running=False, nvram=b"\x07" * size)
+
+    assert refused.value.code == "HSCLF134"
+    assert target.partitions() == []
