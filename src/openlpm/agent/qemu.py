@@ -148,12 +148,6 @@ class QemuPartition:
             # The guest's second serial port carries the "may you migrate?" exchange.
             "-chardev", f"socket,id=mobility,path={self.mobility_socket},server=on,wait=off",
             "-device", "isa-serial,chardev=mobility",
-            # The guest agent's port (qemu-guest-agent looks for this name).
-            "-device", "virtio-serial-pci,id=guest-channels",
-            "-chardev", f"socket,id=guest-agent,path={self.guest_agent_socket},server=on,"
-                        f"wait=off",
-            "-device", "virtserialport,bus=guest-channels.0,chardev=guest-agent,"
-                       "name=org.qemu.guest_agent.0",
             *self.boot_arguments(profile),
             "-pidfile", str(self.pidfile), "-daemonize",
             *device_arguments(profile),
@@ -165,14 +159,24 @@ class QemuPartition:
 
     def boot_arguments(self, profile: PartitionProfile) -> list[str]:
         """The system's kernel booted directly, or firmware that boots the partition's
-        own disk (its boot LUNs carry a bootindex, see storage.py); its kernel_args then
-        reach its guest tools through fw_cfg instead of a kernel command line."""
+        own disk (its boot LUNs carry a bootindex, see storage.py); such a partition runs
+        its own operating system, which its agent reaches through the guest agent's
+        port, and its kernel_args reach its guest tools through fw_cfg instead of a
+        kernel command line."""
         if not profile.boots_by_firmware:
             boot = self.settings.boot
             return ["-kernel", str(boot.kernel), "-initrd", str(boot.initrd),
                     "-append", f"{boot.kernel_args} {profile.kernel_args}".strip()]
-        args = ["-fw_cfg", f"name=opt/org.openlpm/args,string={_escape(profile.kernel_args)}"] \
-            if profile.kernel_args else []
+        args = [
+            # The guest agent's port (qemu-guest-agent looks for this name).
+            "-device", "virtio-serial-pci,id=guest-channels",
+            "-chardev", f"socket,id=guest-agent,path={self.guest_agent_socket},server=on,"
+                        f"wait=off",
+            "-device", "virtserialport,bus=guest-channels.0,chardev=guest-agent,"
+                       "name=org.qemu.guest_agent.0"]
+        if profile.kernel_args:
+            args += ["-fw_cfg",
+                     f"name=opt/org.openlpm/args,string={_escape(profile.kernel_args)}"]
         if profile.firmware == Firmware.UEFI:
             uefi = self.settings.uefi
             args += ["-drive", f"if=pflash,format=raw,unit=0,readonly=on,"
