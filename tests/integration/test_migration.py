@@ -10,8 +10,10 @@ from tests.integration.conftest import Lab
 
 PROFILE = ("name={name},profile_name=default,min_mem=128,desired_mem=256,max_mem=512,"
            "min_procs=1,desired_procs=1,max_procs=2")
-# Receive times are stamped by the agents on a loaded two-core host.
-STAMP_JITTER_S = 0.5
+# Receive times are stamped by two agents on a loaded two-core host: with other labs'
+# TCG guests beside it, the code before and after issue 17 alike saw a tick gap of
+# downtime + tick + 0.6 s across the switch-over (0.5 s was allowed).
+STAMP_JITTER_S = 1.0
 
 
 def create_and_activate(lab: Lab, system: str, name: str) -> None:
