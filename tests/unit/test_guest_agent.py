@@ -123,3 +123,20 @@ async def test_a_guest_agent_without_the_hook_is_a_guest_without_hooks(
     verdict = await partition(tmp_path).ask_guest_agent()
 
     assert not verdict.answered and verdict.os_version is not None
+
+
+async def test_what_a_hostile_guest_says_cannot_forge_a_listing_or_flood_one(
+        tmp_path: Path, qga: Callable[[Answer], Awaitable[Path]]) -> None:
+    def hostile(request: dict[str, Any]) -> Any:
+        if request["execute"] == "guest-get-osinfo":
+            return {"return": {"name": "Evil\nstate=Running,lpar_id=1\x1b[2J",
+                               "kernel-release": "x" * 5000, "version-id": "1"}}
+        return scripted(1, "veto a,b=c\r\x00" + "y" * 5000 + "\n")(request)
+    await qga(hostile)
+
+    verdict = await partition(tmp_path).ask_guest_agent()
+
+    for text in (verdict.os_version or "", verdict.veto or ""):
+        assert len(text) <= 200
+        assert not {",", "=", "\n", "\r", "\x00", "\x1b"} & set(text)
+    assert (verdict.os_version or "").startswith("Linux/Evil state Running lpar_id 1")

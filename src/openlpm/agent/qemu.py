@@ -27,6 +27,7 @@ from openlpm.clients.guest_agent import (
     GuestAgent,
     GuestAgentAbsent,
     GuestCommandFailed,
+    from_guest,
 )
 from openlpm.errors import HypervisorError, WrongState
 from openlpm.model import (
@@ -346,7 +347,7 @@ class QemuPartition:
         if done.exit_code == 0:
             return GuestVerdict(answered=True, os_version=os_version)
         first = (done.out.strip() or done.err.strip()).splitlines()
-        reason = first[0].removeprefix("veto").strip() if first else ""
+        reason = from_guest(first[0].removeprefix("veto")) if first else ""
         return GuestVerdict(answered=True, os_version=os_version,
                             veto=reason or f"its mobility hook exited with {done.exit_code}")
 

@@ -28,6 +28,8 @@ MOBILITY_HOOK = "/usr/lib/openlpm/mobility"
 ANSWER_TIMEOUT_S = 3.0
 HOOK_TIMEOUT_S = 10.0
 LINE_MAX = 1 << 20
+# The longest text of the guest's own (its OS name, a veto's reason) passed on.
+TEXT_MAX = 200
 
 
 class GuestAgentAbsent(SystemUnreachable):
@@ -104,8 +106,8 @@ class GuestAgent:
         ``Linux/Debian 6.1.0-28-cloud-amd64 12``."""
         info = await self.execute("guest-get-osinfo")
         name = str(info.get("name", info.get("id", "unknown"))).removesuffix(" GNU/Linux")
-        return f"Linux/{name} {info.get('kernel-release', '')} {info.get('version-id', '')}" \
-            .strip()
+        return from_guest(f"Linux/{name} {info.get('kernel-release', '')} "
+                          f"{info.get('version-id', '')}")
 
     async def set_time(self) -> None:
         """Set the guest's clock from the host's: a guest paused while it moved would
@@ -129,6 +131,14 @@ class GuestAgent:
                                      out=_decoded(status.get("out-data")),
                                      err=_decoded(status.get("err-data")))
                 await asyncio.sleep(0.1)
+
+
+def from_guest(text: str, limit: int = TEXT_MAX) -> str:
+    """Text a guest chose, fit to be shown: one line of printable characters without
+    the listings' separators (a comma or '=' would forge an attribute in ``-F``
+    output), at most ``limit`` long."""
+    kept = "".join(c if c.isprintable() and c not in ",=\"" else " " for c in text)
+    return " ".join(kept.split())[:limit]
 
 
 def _decoded(data: str | None) -> str:
