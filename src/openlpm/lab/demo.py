@@ -16,7 +16,7 @@ import os
 import shutil
 import statistics
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +42,18 @@ async def run_demo(fill_mb: int = 200, memory_mb: int = 512) -> None:
     spec = site.LabSpec(prefix=PREFIX, hmc_port=site.free_port(), make_default=False,
                         partition_args=f"openlpm.fill_mb={fill_mb}")
     out.rule("[bold]openlpm demo: live partition mobility")
+    await in_lab(out, spec, lambda state: _migrate_and_prove(out, state, fill_mb, memory_mb))
+
+
+async def in_lab(out: Console, spec: site.LabSpec,
+                 show: Callable[[site.LabState], Awaitable[None]]) -> None:
+    """Bring the demo's lab up, show what it is for, and take it down whatever happens."""
     try:
         state = await site.up(spec, say=lambda text: out.print(f"[dim]lab:[/] {text}"))
-        await _migrate_and_prove(out, state, fill_mb, memory_mb)
+        await show(state)
     finally:
         out.rule("tearing the lab down")
-        await site.down(PREFIX, say=lambda text: out.print(f"[dim]lab:[/] {text}"))
+        await site.down(spec.prefix, say=lambda text: out.print(f"[dim]lab:[/] {text}"))
 
 
 async def _migrate_and_prove(out: Console, state: site.LabState, fill_mb: int,

@@ -18,7 +18,7 @@ from rich.console import Console
 from openlpm.clients.guest_agent import GuestAgent, GuestAgentAbsent
 from openlpm.errors import MigrationFailed
 from openlpm.lab import site
-from openlpm.lab.demo import command
+from openlpm.lab.demo import command, in_lab
 from openlpm.lab.os_image import OsImage, build_os_image
 
 PARTITION = "db1"
@@ -38,12 +38,7 @@ async def run_linux_demo(os_name: str, memory_mb: int) -> None:
     image = await asyncio.to_thread(build_os_image, os_name)
     spec = site.LabSpec(prefix=PREFIX, hmc_port=site.free_port(), make_default=False,
                         memory_mb=max(4096, memory_mb * 2))
-    try:
-        state = await site.up(spec, say=lambda text: out.print(f"[dim]lab:[/] {text}"))
-        await _move_and_prove(out, state, image, memory_mb)
-    finally:
-        out.rule("tearing the lab down")
-        await site.down(PREFIX, say=lambda text: out.print(f"[dim]lab:[/] {text}"))
+    await in_lab(out, spec, lambda state: _move_and_prove(out, state, image, memory_mb))
 
 
 async def _move_and_prove(out: Console, state: site.LabState, image: OsImage,
