@@ -4,9 +4,11 @@ lab down (also after a failure or Ctrl-C), write its JSON, then show its table."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
+import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,6 +20,8 @@ from openlpm.lab import site
 say = Console(stderr=True, highlight=False).print
 
 T = TypeVar("T")
+BIN = Path(sys.executable).parent
+CLI_TIMEOUT_S = 300.0
 
 
 class BenchError(Exception):
@@ -45,3 +49,27 @@ def run_bench(prefix: str, measure: Callable[[], Coroutine[Any, Any, T]],
     show(result)
     say(f"results written to {out} (the bench took {summary['bench_s']:.0f} s)")
     return 0
+
+
+async def run_cli(lab: site.LabState, *argv: str, check: bool = True) -> str:
+    """Run an openlpm or HMC-compatible command against the lab, as a user would;
+    returns its output.
+
+    Raises BenchError when it exits non-zero (with ``check``).
+    """
+    env = os.environ | site.client_env(lab)
+    proc = await asyncio.create_subprocess_exec(
+        str(BIN / argv[0]), *argv[1:], env=env, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    try:
+        async with asyncio.timeout(CLI_TIMEOUT_S):
+            out, _ = await proc.communicate()
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+        raise
+    text = out.decode(errors="replace")
+    if check and proc.returncode != 0:
+        raise BenchError(f"{' '.join(argv)} exited {proc.returncode}:\n{text}")
+    return text

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import httpx
-from benchlab import BenchError, run_bench, say
+from benchlab import BenchError, run_bench, run_cli, say
 from qemu.qmp import EventListener, QMPClient
 from qemu.qmp.message import Message
 from rich.console import Console
@@ -54,7 +54,6 @@ PREFIX = "bench"
 SOURCE, TARGET = site.system_name(1), site.system_name(2)
 TARGET_ADDRESS = site.system_node(PREFIX, 2).address
 QEMU_BINARY = "qemu-system-x86_64"
-BIN = Path(sys.executable).parent
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "migration.json"
 FILLED = "openlpm filled"
 TICK = "tick "
@@ -62,7 +61,6 @@ TICKS_AFTER = 2  # ticks on the target that close the console gap of the switch-
 SYSTEM_MEMORY_MB = 4096
 BOOT_TIMEOUT_S = 300.0
 MIGRATION_TIMEOUT_S = 300.0
-CLI_TIMEOUT_S = 300.0
 QEMU_PATH, OPENLPM_PATH = "qemu", "openlpm"
 PATH_LABELS = {QEMU_PATH: "(a) QEMU → QEMU", OPENLPM_PATH: "(b) migrlpar -o m"}
 
@@ -398,22 +396,7 @@ async def wait_console_api(http: httpx.AsyncClient, system: str, name: str,
 
 async def cli(setup: Setup, *argv: str, check: bool = True) -> str:
     """Run an HMC-compatible command against the lab, as a user would; returns its output."""
-    env = os.environ | site.client_env(setup.lab)
-    proc = await asyncio.create_subprocess_exec(
-        str(BIN / argv[0]), *argv[1:], env=env, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    try:
-        async with asyncio.timeout(CLI_TIMEOUT_S):
-            out, _ = await proc.communicate()
-    except BaseException:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        await proc.wait()
-        raise
-    text = out.decode(errors="replace")
-    if check and proc.returncode != 0:
-        raise BenchError(f"{' '.join(argv)} exited {proc.returncode}:\n{text}")
-    return text
+    return await run_cli(setup.lab, *argv, check=check)
 
 
 # -- the runs and the report --------------------------------------------------------------

@@ -66,7 +66,7 @@ from typing import Any
 
 import httpx
 import migration as m
-from benchlab import BenchError, run_bench, say
+from benchlab import BenchError, run_bench, run_cli, say
 from rich.console import Console
 from rich.table import Table
 
@@ -86,7 +86,6 @@ SYSTEMS = (site.system_name(1), site.system_name(2))
 VLAN = 10
 OS_NAME = "debian12"
 QEMU_BINARY = "qemu-system-x86_64"
-BIN = Path(sys.executable).parent
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "pgbench.json"
 QEMU_PATH, OPENLPM_PATH = "qemu", "openlpm"
 PATH_LABELS = {QEMU_PATH: "(a) QEMU → QEMU", OPENLPM_PATH: "(b) migrlpar -o m"}
@@ -95,7 +94,6 @@ WINDOW_S = 10.0  # the windows before and after the move
 SYSTEM_MEMORY_MB = 4096
 BOOT_TIMEOUT_S = 600.0
 MOVE_TIMEOUT_S = 300.0
-CLI_TIMEOUT_S = 300.0
 SETTLE_S = 5.0  # quiet between measurements
 # A partition id of its own for the bare guest: its tap (lp90s2) must not be one the
 # agent gives a partition of the same system.
@@ -251,22 +249,7 @@ class Lab:
 
 async def cli(lab: Lab, *argv: str, check: bool = True) -> str:
     """Run an openlpm or HMC-compatible command against the lab; its output."""
-    env = os.environ | site.client_env(lab.state)
-    proc = await asyncio.create_subprocess_exec(
-        str(BIN / argv[0]), *argv[1:], env=env, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    try:
-        async with asyncio.timeout(CLI_TIMEOUT_S):
-            out, _ = await proc.communicate()
-    except BaseException:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        await proc.wait()
-        raise
-    text = out.decode(errors="replace")
-    if check and proc.returncode != 0:
-        raise BenchError(f"{' '.join(argv)} exited {proc.returncode}:\n{text}")
-    return text
+    return await run_cli(lab.state, *argv, check=check)
 
 
 async def make_luns(lab: Lab, guests: tuple[Guest, ...]) -> None:
