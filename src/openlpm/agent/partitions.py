@@ -466,7 +466,8 @@ class PartitionManager:
         """Ask a partition booting its own operating system what it runs, as soon as its
         guest agent answers; after a switch-over, first set its clock, which stood still
         while the partition was paused."""
-        if profile.boots_by_firmware and profile.name not in self._guest_watchers:
+        watcher = self._guest_watchers.get(profile.name)
+        if profile.boots_by_firmware and (watcher is None or watcher.done()):
             self._guest_watchers[profile.name] = asyncio.create_task(
                 self._follow_guest(profile.name, set_clock))
 
