@@ -15,12 +15,13 @@ import sys
 import time
 from pathlib import Path
 
+from openlpm.authority import CertificateAuthority, client_context
 from openlpm.lab import site
 from openlpm.lab.sequence import read_sequence
-from openlpm.lab.site import IMAGE_DIR, SAN_URL, san_key_file
+from openlpm.lab.site import IMAGE_DIR, SAN_URL, san_hosts_key_file, san_tls_dir
 from openlpm.processes import runs_with
-from openlpm.san.keys import KeyHolder
 from tests.integration.conftest import Lab
+from tests.integration.partition_checks import acknowledged, wait_acknowledged
 
 SOURCE, TARGET = "sys1", "sys2"
 # The source has two I/O services (two paths to the SAN), the target one.
@@ -35,9 +36,12 @@ PROBE = """
 import asyncio, sys
 from pathlib import Path
 from openlpm.agent.storage import SanAccess, SanDisk
+from openlpm.model import SanSettings
 
-async def main(san, key, identity, lun, directory):
-    access = SanAccess("probe", san, Path(directory), san_key=key)
+async def main(san, key, authority, identity, lun, directory):
+    access = SanAccess("probe", Path(directory))
+    await access.use(SanSettings(url=san, hosts_key=key,
+                                 authority=Path(authority).read_text()))
     await access.probe(SanDisk(await access.san.lun(lun), identity,
                                await access.login(identity)))
 
@@ -53,11 +57,15 @@ def san_lun(lab: Lab, name: str, *, boot: bool = False, size_mb: int = 8) -> Non
 def opens(lab: Lab, system: str, identity: str, lun: str, credentials: Path) -> bool:
     done = subprocess.run(
         ["ip", "netns", "exec", f"{lab.state.prefix}-{system}", sys.executable, "-c", PROBE,
-         SAN_URL, san_key_file(lab.state.prefix, KeyHolder.HOSTS).read_text().strip(),
+         SAN_URL, hosts_key(lab), str(san_tls_dir(lab.state.prefix) / "console-authority.crt"),
          identity, lun, str(credentials)],
         capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0 or "HSCLF612" in done.stderr, done.stderr
     return done.returncode == 0
+
+
+def hosts_key(lab: Lab) -> str:
+    return san_hosts_key_file(lab.state.prefix).read_text().strip()
 
 
 def workdir(lab: Lab) -> Path:
@@ -69,26 +77,6 @@ def sequence(lab: Lab, lun: str) -> list[tuple[int, str]]:
     record whose checksum is wrong fails the test."""
     return [(r.number, r.boot) for r in
             read_sequence(workdir(lab) / "san" / "luns" / f"{lun}.img")]
-
-
-def acknowledged(lab: Lab, system: str, name: str) -> int:
-    """The newest record the partition said is on its disk (``seq N acked``)."""
-    out = lab.run("openlpm", "console", "-m", system, "-p", name, "--lines", "2000").stdout
-    acked = [int(line.split()[1]) for line in out.splitlines()
-             if line.startswith("seq ") and line.endswith("acked")]
-    assert acked, f"{name} acknowledged no record"
-    return acked[-1]
-
-
-def wait_acknowledged(lab: Lab, system: str, name: str, beyond: int) -> int:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        out = lab.run("openlpm", "console", "-m", system, "-p", name, "--lines", "50").stdout
-        if any(line.startswith("seq ") and line.endswith("acked")
-               and int(line.split()[1]) > beyond for line in out.splitlines()):
-            return acknowledged(lab, system, name)
-        time.sleep(0.5)
-    raise AssertionError(f"{name} on {system} acknowledged no record beyond {beyond}")
 
 
 def start_on_san(lab: Lab, name: str, wwpns: tuple[str, str]) -> str:
@@ -124,17 +112,24 @@ def test_a_lun_opens_only_for_the_wwpns_it_is_mapped_to(lab: Lab, tmp_path: Path
     lab.run("openlpm", "san", "rmlun", "-l", "zoned")
 
 
-# Asks the SAN's control API, from a system's namespace, with a key (or none): prints
-# "answered" or the error's code.
+# Asks the SAN's control API from a system's namespace: with a key (or none), over TLS
+# checking the SAN against the console's authority, presenting a client certificate
+# (CERT KEY) or none; prints "answered" or the error's code.
 ASK = """
-import asyncio, sys
+import asyncio, ssl, sys
+from pathlib import Path
 from openlpm.errors import OpenLpmError
 from openlpm.clients.san import SanClient
 
-async def main(san, key, action):
-    client = SanClient(san, key or None)
+async def main(san, key, action, authority, certificate="", private_key=""):
+    tls = ssl.create_default_context(cadata=Path(authority).read_text())
+    if certificate:
+        tls.load_cert_chain(certificate, private_key)
+    client = SanClient(san, key or None, tls=tls)
+    calls = {"list": client.luns, "hosts-key": client.hosts_key,
+             "map": lambda: client.map("keyed", "c0507600000000ee")}
     try:
-        await (client.luns() if action == "list" else client.map("keyed", "c0507600000000ee"))
+        await calls[action]()
         print("answered")
     except OpenLpmError as exc:
         print(exc.code)
@@ -145,23 +140,34 @@ asyncio.run(main(*sys.argv[1:]))
 """
 
 
-def test_the_san_answers_its_keys_only_and_agents_may_not_change_mappings(lab: Lab) -> None:
+def test_the_san_answers_its_console_by_certificate_and_its_systems_by_key_only(
+        lab: Lab, tmp_path: Path) -> None:
     san_lun(lab, "keyed")
+    authority = str(san_tls_dir(lab.state.prefix) / "console-authority.crt")
+    console = workdir(lab) / "authority" / "agents"
+    stranger = CertificateAuthority(tmp_path / "stranger", "another console's authority")
+    client_context(stranger, tmp_path / "stranger", "intruder")
 
-    def ask(key: str, action: str) -> str:
+    def ask(key: str, action: str, *identity: str, url: str = SAN_URL) -> str:
         return subprocess.run(
             ["ip", "netns", "exec", f"{lab.state.prefix}-{SOURCE}", sys.executable, "-c", ASK,
-             SAN_URL, key, action], capture_output=True, text=True, timeout=60,
-            check=True).stdout.strip()
+             url, key, action, authority, *identity], capture_output=True, text=True,
+            timeout=60, check=True).stdout.strip()
 
-    hosts, console = (san_key_file(lab.state.prefix, holder).read_text().strip()
-                      for holder in (KeyHolder.HOSTS, KeyHolder.CONSOLE))
+    hosts = hosts_key(lab)
     assert ask("", "list") == "HSCLF606"
     assert ask("not-the-key", "list") == "HSCLF606"
+    assert ask(hosts, "list", url=SAN_URL.replace("https:", "http:")) == "HSCLF107", \
+        "the SAN answered in the clear"
     assert ask(hosts, "list") == "answered"
     assert ask(hosts, "map") == "HSCLF607"
+    assert ask(hosts, "hosts-key") == "HSCLF607"
+    # Another authority's client certificate fails the handshake, key or not.
+    assert ask(hosts, "list", str(tmp_path / "stranger" / "client.crt"),
+               str(tmp_path / "stranger" / "client.key")) == "HSCLF107"
     assert lab.values("openlpm", "san", "lslun", "-F", "name:mappings")[-1] == "keyed:null"
-    assert ask(console, "map") == "answered"
+    assert ask("", "map", str(console / "client.crt"), str(console / "client.key")) == \
+        "answered"
     assert lab.values("openlpm", "san", "lslun", "-F", "name:mappings")[-1] == \
         "keyed:c0507600000000ee"
     lab.run("openlpm", "san", "unmap", "-l", "keyed", "--wwpn", "c0507600000000ee")

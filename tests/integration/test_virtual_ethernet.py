@@ -13,6 +13,7 @@ import time
 
 from openlpm.lab.network import client_address
 from tests.integration.conftest import MEASURED, Lab
+from tests.integration.partition_checks import in_client, wait_echo
 
 LAB_SPEC = {"vlans": (10, 20), "vlans_of": {"sys2": (10,)}}
 SOURCE, TARGET = "sys1", "sys2"
@@ -29,24 +30,6 @@ def start(lab: Lab, name: str, vlan: int, ip: str) -> str:
             PROFILE.format(name=name, vlan=vlan, ip=ip))
     lab.run("chsysstate", "-r", "lpar", "-m", SOURCE, "-o", "on", "-n", name)
     return lab.wait_ticks(SOURCE, name, more_than=1)[-1][2]
-
-
-def in_client(lab: Lab, *argv: str) -> list[str]:
-    return ["ip", "netns", "exec", f"{lab.state.prefix}-client", *argv]
-
-
-def echo_answers(lab: Lab, ip: str) -> bool:
-    done = subprocess.run(in_client(lab, sys.executable, "-m", "openlpm.lab.echo_client", ip,
-                                     "--seconds", "0.2"),
-                          capture_output=True, text=True, timeout=60, check=False)
-    return done.returncode == 0 and json.loads(done.stdout)["error"] is None
-
-
-def wait_echo(lab: Lab, ip: str) -> None:
-    deadline = time.monotonic() + 60
-    while not echo_answers(lab, ip):
-        assert time.monotonic() < deadline, f"nothing answers on {ip} port 7"
-        time.sleep(1)
 
 
 def test_a_client_connection_streams_through_a_migration_without_a_reset(lab: Lab) -> None:
