@@ -16,7 +16,7 @@ SOURCE = Path(__file__).resolve().parents[2] / "src" / "openlpm"
 # Modules every layer may use: the domain and wire types, the error tree, and the small
 # helpers that belong to no part (keys and certificates, files, processes, serving).
 SHARED = {"model", "errors", "authority", "trust", "private", "processes", "paths",
-          "service", "__init__"}
+          "service", "config", "versions", "__init__"}
 SERVICES = {"agent", "mover", "san", "hmc"}
 # What each layer may import besides itself and SHARED.
 ALLOWED: dict[str, set[str]] = {
@@ -27,10 +27,12 @@ ALLOWED: dict[str, set[str]] = {
     "mover": {"clients"},
     "san": {"clients"},
     "hmc": {"clients"},
-    "cli": {"clients", "lab"},
+    "cli": {"clients", "lab", "install"},
     "lab": {"clients", "net", "guest"},
     # The guest side's files (shell and systemd units, run in a partition), for images.
     "guest": set(),
+    # Installing the services: their systemd units and Debian packages.
+    "install": set(),
     "__main__": {"cli"},
 }
 

@@ -8,16 +8,16 @@ migration stream with in each direction.
 
 from __future__ import annotations
 
+from openlpm.versions import series
+
+# 0.1 -> 0.2 is the rolling upgrade's move: off a system still on 0.1, onto one on 0.2.
 SUPPORTED_PAIRS: frozenset[tuple[str, str]] = frozenset({
     ("0.1", "0.1"),
+    ("0.1", "0.2"),
+    ("0.2", "0.2"),
 })
 
-
-def series(version: str) -> str:
-    """``0.1.3`` -> ``0.1``; a version that is not numbered is its own series."""
-    parts = version.split(".")
-    return ".".join(parts[:2]) if len(parts) >= 2 and all(
-        p.isdigit() for p in parts[:2]) else version
+__all__ = ["SUPPORTED_PAIRS", "series", "supported", "targets_of"]
 
 
 def supported(source_version: str, target_version: str) -> bool:
