@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from enum import IntEnum, StrEnum
-from typing import TypeVar
+from typing import Annotated, TypeVar
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,46}$"
 # The HMC's rule for profile names: up to 31 letters, digits, spaces and ,./;:~@#^-_=+{}
@@ -563,6 +564,65 @@ class FabricLogin(Frozen):
 class FabricCredentials(Frozen):
     certificate: str
     authority: str
+
+
+def service_url(url: str) -> str:
+    """``url`` if it is an http or https URL with a host and a port (a service's base,
+    put together with paths later), else ValueError naming what is wrong."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme not in ("http", "https") or not parts.hostname or port is None \
+            or parts.path not in ("", "/") or parts.query or parts.fragment \
+            or parts.username is not None or parts.password is not None:
+        raise ValueError(f"{url!r} is not http(s)://HOST:PORT")
+    return url.rstrip("/")
+
+
+ServiceUrl = Annotated[str, Field(max_length=300), AfterValidator(service_url)]
+
+
+class SanInfo(Frozen):
+    """What a SAN says of itself (``GET /info``, the console's only)."""
+
+    name: str
+    version: str
+
+
+class HostsKey(Frozen):
+    """The key a SAN's agents call it with (``GET /keys/hosts``); None: a SAN that
+    serves anyone (``--insecure``)."""
+
+    key: str | None = Field(default=None, repr=False)
+
+
+class SanSettings(Frozen):
+    """How a system's agent reaches the SAN (the console's ``PUT /san``): its address,
+    its hosts key, and the authority (PEM) its certificate is checked against; the key
+    and authority are None for a SAN that serves plain HTTP to anyone."""
+
+    url: ServiceUrl
+    hosts_key: str | None = Field(default=None, max_length=256, repr=False)
+    authority: str | None = Field(default=None, max_length=16384)
+
+
+class SanConnectionState(StrEnum):
+    CONNECTED = "connected"
+    UNREACHABLE = "unreachable"
+
+
+class SanConnection(Frozen):
+    """The console's SAN: where it answers, its name and version as it last said, and
+    the managed systems whose agents did not take its address and key (they answered
+    no, or not at all: give it again with the system's next add or connection)."""
+
+    url: str
+    name: str
+    version: str
+    state: SanConnectionState = SanConnectionState.CONNECTED
+    systems_without: tuple[str, ...] = ()
 
 
 class ConsoleLine(Frozen):

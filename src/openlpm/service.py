@@ -8,6 +8,7 @@ managed systems over the lab network, and the host needs no lab address or route
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import ssl
@@ -20,6 +21,8 @@ from fastapi import Path as PathParameter
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pyroute2 import netns
+from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from openlpm.errors import OpenLpmError, RequestInvalid
 from openlpm.model import IDENTITY_PATTERN, LUN_NAME_PATTERN
@@ -72,20 +75,57 @@ def bind(address: str) -> socket.socket:
     return sock
 
 
-def configure_logging() -> None:
-    """A service's log: its records, with time and logger, on stderr (the journal under
-    systemd); once, at the service's start."""
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
-
-
 def serve(app: FastAPI, *listeners: socket.socket,
           tls: ssl.SSLContext | None = None) -> None:
     """Serve on every listener until stopped; over TLS with ``tls``, a context its owner
     may change while serving (new certificates apply to the next connection)."""
-    configure_logging()
-    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5)
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    server(app, tls).run(sockets=list(listeners))
+
+
+def server(app: FastAPI, tls: ssl.SSLContext | None = None) -> uvicorn.Server:
+    """The server of ``app``, over TLS with ``tls``, telling it its clients' certificates
+    (``client_certificate``)."""
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5,
+                            http=PeerCertificateProtocol)
     config.load()
     if tls is not None:
         config.ssl = tls
-    uvicorn.Server(config).run(sockets=list(listeners))
+    return uvicorn.Server(config)
+
+
+def client_certificate(scope: Scope) -> str | None:
+    """The certificate (PEM) the TLS client of this request presented and the server's
+    TLS verified, if any (the ASGI TLS extension's ``client_cert_chain``)."""
+    chain = scope.get("extensions", {}).get("tls", {}).get("client_cert_chain") or ()
+    return str(chain[0]) if chain else None
+
+
+class PeerCertificateProtocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, telling the app who the TLS peer is: each request of
+    a connection carries the ASGI TLS extension with the client's certificate, which
+    uvicorn itself does not pass on. Only a certificate the server's TLS context verified
+    is there (``getpeercert`` gives none otherwise)."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        tls = transport.get_extra_info("ssl_object")
+        if tls is not None:
+            self.app = with_tls_extension(self.config.loaded_app, _peer_chain(tls))
+
+
+def _peer_chain(tls: ssl.SSLObject) -> list[str]:
+    der = tls.getpeercert(binary_form=True)
+    return [ssl.DER_cert_to_PEM_cert(der)] if der else []
+
+
+def with_tls_extension(app: ASGIApp, chain: list[str]) -> ASGIApp:
+    """``app`` seeing ``chain`` (PEM, the client's first) as its requests' TLS peer."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        extensions = scope.setdefault("extensions", {})
+        extensions["tls"] = {"client_cert_chain": chain}
+        await app(scope, receive, send)
+
+    return wrapped

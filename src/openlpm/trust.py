@@ -43,10 +43,16 @@ class EnrollmentRequest(BaseModel):
 
 
 class ServiceTrust:
-    def __init__(self, name: str, what: str, directory: Path, key_name: str) -> None:
+    def __init__(self, name: str, what: str, directory: Path, key_name: str,
+                 clients: ssl.VerifyMode = ssl.CERT_REQUIRED) -> None:
         """``what`` names the service in messages ("Managed system sys1"); ``key_name``
-        the files' stem in ``directory`` (agent.key, agent.crt, ...)."""
+        the files' stem in ``directory`` (agent.key, agent.crt, ...). ``clients``: once
+        enrolled, whether a client must present the console's certificate (agents,
+        movers) or may come without one, for the service to decide by a key (the SAN,
+        whose hosts call it with a key); a certificate from another authority fails
+        the handshake either way."""
         self.name = name
+        self.clients = clients
         self.what = what
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.key = directory / f"{key_name}.key"
@@ -100,7 +106,7 @@ class ServiceTrust:
 
     def _require_console(self) -> None:
         self.context.load_verify_locations(cafile=self.console_authority)
-        self.context.verify_mode = ssl.CERT_REQUIRED
+        self.context.verify_mode = self.clients
 
 
 def install_enrollment(app: FastAPI, trust: ServiceTrust) -> None:

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from openlpm import __version__
 from openlpm.agent.cpu_models import cpu_models
-from openlpm.agent.http import console, migration, partitions, system
+from openlpm.agent.http import console, migration, partitions, san, system
 from openlpm.agent.http.state import AgentState, MigrationLimits, attach
 from openlpm.agent.partitions import PartitionManager
 from openlpm.agent.utilization import UtilizationSampler
@@ -37,7 +37,7 @@ def create_app(manager: PartitionManager, accel: str, qemu_version: str,
     if trust is not None:
         install_enrollment(app, trust)
     attach(app, state)
-    for part in (system, partitions, migration, console):
+    for part in (system, partitions, migration, console, san):
         app.include_router(part.router)
     return app
 

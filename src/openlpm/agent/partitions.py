@@ -72,14 +72,14 @@ class Capacity:
 
 class PartitionManager:
     def __init__(self, system: str, state_dir: Path, capacity: Capacity,
-                 qemu: QemuSettings, san_url: str | None = None,
-                 switch: VirtualSwitch | None = None, io_services: int = 1,
-                 san_key: str | None = None, allowed_dirs: tuple[Path, ...] = ()) -> None:
+                 qemu: QemuSettings, switch: VirtualSwitch | None = None,
+                 io_services: int = 1, allowed_dirs: tuple[Path, ...] = ()) -> None:
         self.system = system
         # Its profiles, console logs, keys and QEMU's files: the system's own.
         make_private(state_dir)
         self.allowed = AllowedDirectories.of(system, allowed_dirs)
-        self.storage = SanAccess(system, san_url, state_dir / "fabric", io_services, san_key)
+        self.storage = SanAccess(system, state_dir / "fabric", io_services,
+                                 state_dir / "san.json")
         self.switch = switch
         self.capacity = capacity
         self.qemu_settings = qemu

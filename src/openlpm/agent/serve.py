@@ -6,14 +6,8 @@ from __future__ import annotations
 import argparse
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from openlpm.errors import RequestInvalid
 from openlpm.model import MAX_IO_SERVICES
-from openlpm.service import read_key_file
-
-if TYPE_CHECKING:
-    from openlpm.agent.qemu import BootImage
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,21 +19,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--memory-mb", type=int, required=True,
                         help="memory partitions may use, in MB")
     parser.add_argument("--accel", choices=["kvm", "tcg"], required=True)
-    parser.add_argument("--kernel", type=Path,
-                        help="the kernel of partitions that boot it directly (those without "
-                             "boot_device_slot); without it, only partitions booting their "
-                             "own disk by firmware start here")
-    parser.add_argument("--initrd", type=Path, help="with --kernel: its initramfs")
-    parser.add_argument("--kernel-args", default="",
-                        help="with --kernel: its command line, before each partition's "
-                             "kernel_args")
+    parser.add_argument("--kernel", type=Path, required=True, help="partition kernel")
+    parser.add_argument("--initrd", type=Path, required=True, help="partition initramfs")
+    parser.add_argument("--kernel-args", required=True)
     parser.add_argument("--mover-socket", type=Path, metavar="PATH",
                         help="the local socket of this system's mover service (its "
                              "STATE_DIR/local.sock)")
-    parser.add_argument("--san-url", help="the SAN's control API (for virtual FC and SCSI)")
-    parser.add_argument("--san-key-file", type=Path, metavar="FILE",
-                        help="the SAN's hosts.key (in its STATE_DIR/keys), which lets this "
-                             "system log in to the SAN and see its LUNs")
     parser.add_argument("--io-services", type=int, default=1, choices=range(1, MAX_IO_SERVICES + 1),
                         metavar="N", help="this system's I/O services (paths to the SAN, like "
                         "Virtual I/O Servers; 2 for redundant paths); the SAN knows "
@@ -72,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def serve(args: argparse.Namespace) -> None:
     from openlpm.agent.api import MigrationLimits, create_app
     from openlpm.agent.partitions import Capacity, PartitionManager
-    from openlpm.agent.qemu import QemuSettings
+    from openlpm.agent.qemu import BootImage, QemuSettings
     from openlpm.net.switch import VirtualSwitch
     from openlpm.service import bind, enter_netns, serve
     from openlpm.trust import ServiceTrust
@@ -80,12 +65,11 @@ def serve(args: argparse.Namespace) -> None:
     if args.netns:
         enter_netns(args.netns)
     settings = QemuSettings(binary=args.qemu, accel=args.accel,
-                            boot=boot_image(args))
+                            boot=BootImage(args.kernel, args.initrd, args.kernel_args))
     switch = VirtualSwitch(args.uplink, args.vlans) if args.vlans is not None else None
-    san_key = read_key_file(args.san_key_file) if args.san_key_file else None
     manager = PartitionManager(args.name, args.state_dir,
-                               Capacity(args.cpus, args.memory_mb), settings, args.san_url,
-                               switch, args.io_services, san_key, tuple(args.allow_dirs or ()))
+                               Capacity(args.cpus, args.memory_mb), settings, switch,
+                               args.io_services, tuple(args.allow_dirs or ()))
     limits = MigrationLimits(args.max_active_migrations, args.max_inactive_migrations)
     trust = None if args.insecure else ServiceTrust(
         args.name, f"Managed system {args.name}",
@@ -93,22 +77,6 @@ def serve(args: argparse.Namespace) -> None:
         "agent")
     serve(create_app(manager, args.accel, qemu_version(args.qemu), args.mover_socket,
                      limits, trust), bind(args.listen), tls=trust.context if trust else None)
-
-
-def boot_image(args: argparse.Namespace) -> BootImage | None:
-    """The kernel partitions without a boot disk start with, if the system has one.
-
-    Raises RequestInvalid (HSCLF707) when --kernel comes without --initrd or the other way.
-    """
-    from openlpm.agent.qemu import BootImage
-
-    if args.kernel is None and args.initrd is None:
-        return None
-    if args.kernel is None or args.initrd is None:
-        raise RequestInvalid(f"Managed system {args.name}: --kernel and --initrd go "
-                             "together; give both, or neither when its partitions boot by "
-                             "firmware.", code="HSCLF707")
-    return BootImage(args.kernel, args.initrd, args.kernel_args)
 
 
 def vlan_list(text: str) -> tuple[int, ...]:

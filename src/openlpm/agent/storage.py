@@ -11,14 +11,17 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from openlpm.authority import certificate_request, ensure_key
 from openlpm.clients.san import SanClient
 from openlpm.errors import SystemUnreachable, WrongState
-from openlpm.model import Lun, PartitionProfile, host_identity
+from openlpm.model import Lun, PartitionProfile, SanSettings, host_identity
 from openlpm.private import write_private
 
 PROBE_TIMEOUT_S = 10.0
@@ -57,13 +60,45 @@ class StoragePaths:
 
 
 class SanAccess:
-    def __init__(self, system: str, san_url: str | None, directory: Path,
-                 io_services: int = 1, san_key: str | None = None) -> None:
+    def __init__(self, system: str, directory: Path, io_services: int = 1,
+                 settings_file: Path | None = None) -> None:
+        """``directory``: the fabric logins; ``settings_file``: how to reach the SAN, as
+        the console last gave it (``PUT /san``), read here at start.
+
+        Raises WrongState when that file is not such settings.
+        """
         self.system = system
         self.io_services = io_services
-        self.san_url = san_url
-        self.san = SanClient(san_url, san_key) if san_url else None
         self.directory = directory
+        self.settings_file = settings_file
+        self.san: SanClient | None = None
+        self.settings: SanSettings | None = None
+        if settings_file is not None and settings_file.exists():
+            try:
+                self._use(SanSettings.model_validate_json(settings_file.read_bytes()))
+            except ValidationError:
+                raise WrongState(f"{settings_file} does not say how managed system "
+                                 f"{system} reaches its SAN: remove it, and have the "
+                                 f"console give the SAN again (connect it again).",
+                                 code="HSCLF631") from None
+
+    @property
+    def san_url(self) -> str | None:
+        return self.settings.url if self.settings else None
+
+    async def use(self, settings: SanSettings) -> None:
+        """Reach the SAN as ``settings`` say from now on, and after a restart (kept in
+        the settings file, owner-only: it holds the hosts key)."""
+        if self.settings_file is not None:
+            write_private(self.settings_file, settings.model_dump_json().encode())
+        previous = self.san
+        self._use(settings)
+        if previous is not None:
+            await previous.close()
+
+    def _use(self, settings: SanSettings) -> None:
+        self.settings = settings
+        self.san = SanClient(settings.url, settings.hosts_key, tls=_san_trust(settings))
 
     async def close(self) -> None:
         if self.san is not None:
@@ -171,9 +206,20 @@ class SanAccess:
 
     def _san(self) -> SanClient:
         if self.san is None:
-            raise WrongState(f"Managed system {self.system} has no SAN connection (its agent "
-                             f"runs without --san-url).", code="HSCLF610")
+            raise WrongState(f"Managed system {self.system} has no SAN connection (its "
+                             f"console has given it none: connect the console's SAN).",
+                             code="HSCLF610")
         return self.san
+
+
+def _san_trust(settings: SanSettings) -> ssl.SSLContext | None:
+    """How the SAN's certificate is checked: against the authority the console gave
+    (which certified the SAN for its address), else the system's CA bundle."""
+    if settings.authority is None:
+        return None
+    context = ssl.create_default_context(cadata=settings.authority)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    return context
 
 
 def qemu_arguments(disks: list[SanDisk], boot: Sequence[str] = ()) -> list[str]:

@@ -20,6 +20,7 @@ from openlpm.model import (
     Partition,
     PartitionProfile,
     PartitionRuntime,
+    SanSettings,
     StorageSeen,
     StreamOptions,
     SystemInfo,
@@ -32,6 +33,7 @@ class AgentRoutes:
     this console's systems, made through the console's ``/peer`` API."""
 
     MOVER_ENROLLMENT_CODES = Route("GET", "/movers/enrollment-codes")
+    SAN = Route("PUT", "/san")
     SYSTEM = Route("GET", "/system", peer=True)
     STORAGE_CHECK = Route("POST", "/system/storage-check", peer=True)
     MAINTENANCE = Route("PUT", "/system/maintenance")
@@ -78,6 +80,10 @@ class AgentClient(EnrollingClient):
     async def mover_enrollment_codes(self) -> dict[str, str]:
         """The codes of this system's movers that no console enrolled yet, by name."""
         return dict(await self.call(AgentRoutes.MOVER_ENROLLMENT_CODES))
+
+    async def give_san(self, settings: SanSettings) -> None:
+        """How this system reaches the site's SAN from now on (kept by the agent)."""
+        await self.call(AgentRoutes.SAN, json=settings.model_dump())
 
     async def system(self, timeout: float | None = None) -> SystemInfo:
         return SystemInfo.model_validate(await self.call(AgentRoutes.SYSTEM, timeout=timeout))

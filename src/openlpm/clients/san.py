@@ -2,21 +2,37 @@
 
 from __future__ import annotations
 
+import ssl
+
 import httpx
 
-from openlpm.clients.wire import ServiceClient, segment
-from openlpm.model import FabricCredentials, FabricLogin, Lun, LunCreate
+from openlpm.clients.wire import EnrollingClient, segment
+from openlpm.model import FabricCredentials, FabricLogin, HostsKey, Lun, LunCreate, SanInfo
 
 # A LUN made from an image is written before the SAN answers: gigabytes, on a busy host.
 LUN_CREATE_TIMEOUT_S = 1800.0
 
 
-class SanClient(ServiceClient):
+class SanClient(EnrollingClient):
+    trust_hint = ("A SAN this console never connected answers with its own certificate "
+                  "until it is enrolled: connect it with its enrollment code (in its "
+                  "STATE_DIR/tls/enrollment-code).")
+
     def __init__(self, base_url: str, key: str | None, timeout: float = 30.0,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        """``key``: the console's or the agents' key of this SAN (san/keys.py)."""
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 tls: ssl.SSLContext | bool | None = None) -> None:
+        """``key``: the SAN's hosts key, for a system's agent (the console proves itself
+        by the client certificate in ``tls`` instead; san/keys.py)."""
         super().__init__(base_url, "SAN", timeout=timeout, transport=transport,
-                         headers={"Authorization": f"Bearer {key}"} if key else None)
+                         headers={"Authorization": f"Bearer {key}"} if key else None,
+                         tls=tls)
+
+    async def info(self) -> SanInfo:
+        return SanInfo.model_validate(await self.request("GET", "/info"))
+
+    async def hosts_key(self) -> str | None:
+        """The key the SAN's systems call it with; None for a SAN that serves anyone."""
+        return HostsKey.model_validate(await self.request("GET", "/keys/hosts")).key
 
     async def luns(self, visible_to: str | None = None,
                    timeout: float | None = None) -> list[Lun]:

@@ -24,6 +24,7 @@ from openlpm.hmc.placement.evacuation import Evacuation
 from openlpm.hmc.site.systems import Site
 from openlpm.hmc.stores.consoles import Consoles
 from openlpm.hmc.stores.inventory import Inventory
+from openlpm.hmc.stores.san import SanStore
 from openlpm.hmc.stores.users import Users
 from openlpm.model import Role
 
@@ -45,8 +46,8 @@ class Console:
     balancer: Balancer
 
     @classmethod
-    def open(cls, db_path: Path, name: str = "", first_admin: tuple[str, str] | None = None,
-             san_url: str | None = None, san_key: str | None = None) -> Console:
+    def open(cls, db_path: Path, name: str = "",
+             first_admin: tuple[str, str] | None = None) -> Console:
         """The console whose stores are at ``db_path`` (its authorities beside it).
         ``first_admin`` (user, password) is made a super administrator unless that user
         exists: how a new console gets its first user."""
@@ -61,9 +62,10 @@ class Console:
         control = CertificateAuthority(db_path.parent / "authority" / "agents",
                                        f"{name} agent authority")
         consoles = Consoles(db_path)
-        site = Site(inventory, authority, san_url, control,
+        sans = SanStore(db_path)
+        site = Site(inventory, authority, control,
                     client_context(control, control.directory, f"{name} console"), consoles,
-                    name, san_key)
+                    name, sans)
         board = MigrationBoard(inventory)
         engine = MigrationEngine(site, board)
         return cls(name=name, inventory=inventory, users=users, audit=audit,
@@ -85,5 +87,7 @@ class Console:
         await self.site.close()
         self.inventory.close()
         self.consoles.close()
+        if self.site.sans is not None:
+            self.site.sans.close()
         self.users.close()
         self.audit.close()

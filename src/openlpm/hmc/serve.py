@@ -6,8 +6,6 @@ import argparse
 import socket
 from pathlib import Path
 
-from openlpm.service import read_key_file
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--listen", default="127.0.0.1:8480", help="HOST:PORT to answer on")
@@ -29,11 +27,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--peer-listen", metavar="HOST:PORT",
                         help="also answer here, bound inside --reach-netns when given: "
                              "where other consoles reach this one (mkauthkeys --ip)")
-    parser.add_argument("--san-url", help="the site's SAN (its control API): LUNs, mappings, "
-                                          "and the storage steps of migrations")
-    parser.add_argument("--san-key-file", type=Path, metavar="FILE",
-                        help="the SAN's console.key (made in its STATE_DIR/keys at its first "
-                             "start), which lets this console use its control API")
 
 
 def serve(args: argparse.Namespace) -> None:
@@ -52,7 +45,5 @@ def serve(args: argparse.Namespace) -> None:
     if args.tls_dir:
         hosts = [a.rpartition(":")[0] for a in (args.listen, args.peer_listen) if a]
         identity = ConsoleIdentity(args.tls_dir, args.name, tuple(hosts))
-    san_key = read_key_file(args.san_key_file) if args.san_key_file else None
-    serve(create_app(args.db, name=args.name, first_admin=first_admin,
-                     san_url=args.san_url, san_key=san_key), *listeners,
+    serve(create_app(args.db, name=args.name, first_admin=first_admin), *listeners,
           tls=identity.server_context() if identity else None)

@@ -44,7 +44,7 @@ AGENT_PORT, MOVER_CONTROL_PORT, MOVER_DATA_PORT = 8470, 8471, 8472
 HMC_ADDRESS, REMOTE_HMC_ADDRESS, PEER_PORT = "198.18.0.2", "198.18.0.5", 8480
 SAN_ADDRESS, SAN_PORT, SAN_FIRST_EXPORT_PORT = "198.18.0.3", 8490, 10809
 CLIENT_ADDRESS = "198.18.0.4"
-SAN_URL = f"http://{SAN_ADDRESS}:{SAN_PORT}"
+SAN_URL = f"https://{SAN_ADDRESS}:{SAN_PORT}"
 READY_TIMEOUT_S = 60.0
 ADMIN_USER = "hscroot"
 
@@ -155,10 +155,15 @@ def console_certificate(state: LabState, url: str = "") -> Path:
     return console_tls_dir(state.prefix, state.remote_hmc if remote else "") / "console.crt"
 
 
-def san_key_file(prefix: str, holder: str) -> Path:
-    """The lab SAN's key of the console ("console") or of the systems' agents ("hosts"),
-    which the SAN makes at its first start in its STATE_DIR/keys."""
-    return LabState.directory(prefix) / "san" / "keys" / f"{holder}.key"
+def san_hosts_key_file(prefix: str) -> Path:
+    """The lab SAN's hosts key (what the console hands its systems' agents), which the
+    SAN makes at its first start in its STATE_DIR/keys."""
+    return LabState.directory(prefix) / "san" / "keys" / "hosts.key"
+
+
+def san_tls_dir(prefix: str) -> Path:
+    """The lab SAN's TLS identity and, until the console connects it, enrollment code."""
+    return LabState.directory(prefix) / "san" / "tls"
 
 
 def console_tls_dir(prefix: str, console: str = "") -> Path:
@@ -237,7 +242,7 @@ def _check(spec: LabSpec) -> None:
 
 
 async def _start_san(state: LabState, spec: LabSpec, workdir: Path) -> None:
-    """The SAN in its namespace; returns once it made the keys it hands out."""
+    """The SAN in its namespace; returns once it made its enrollment code."""
     san_node = Node(f"{spec.prefix}-san", "san", SAN_ADDRESS)
     await asyncio.to_thread(network.attach, spec.prefix, san_node)
     _spawn(state, "san", workdir, [
@@ -245,9 +250,8 @@ async def _start_san(state: LabState, spec: LabSpec, workdir: Path) -> None:
         "--listen", f"{SAN_ADDRESS}:{SAN_PORT}", "--data", SAN_ADDRESS,
         "--first-port", str(SAN_FIRST_EXPORT_PORT), "--state-dir", str(workdir / "san"),
         "--import-dir", str(IMAGE_DIR)])
-    for holder in ("console", "hosts"):
-        await _written(san_key_file(spec.prefix, holder), f"the lab's SAN wrote no "
-                       f"{holder}.key")
+    await _written(san_tls_dir(spec.prefix) / "enrollment-code",
+                   "the lab's SAN wrote no enrollment code")
 
 
 async def _start_remote_console(state: LabState, spec: LabSpec) -> None:
@@ -287,8 +291,7 @@ def _start_console(state: LabState, name: str, node: Node, port: int, role: str)
         "--reach-netns", node.namespace, "--peer-listen", f"{node.address}:{PEER_PORT}",
         "--tls-dir", str(console_tls_dir(state.prefix, console)),
         "--db", str(workdir / (f"{console}.db" if console else "hmc.db")),
-        "--admin-password-file", str(password), "--san-url", SAN_URL,
-        "--san-key-file", str(san_key_file(state.prefix, "console"))])
+        "--admin-password-file", str(password)])
     return f"https://127.0.0.1:{port}"
 
 
@@ -307,8 +310,7 @@ def _start_system(state: LabState, spec: LabSpec, node: Node, image: PartitionIm
         "--cpus", str(spec.cpus), "--memory-mb", str(spec.memory_mb), "--accel", state.accel,
         "--kernel", str(image.kernel), "--initrd", str(image.initrd),
         "--kernel-args", f"{KERNEL_ARGS} {spec.partition_args}".strip(),
-        "--mover-socket", str(workdir / mover / "local.sock"), "--san-url", SAN_URL,
-        "--san-key-file", str(san_key_file(state.prefix, "hosts")),
+        "--mover-socket", str(workdir / mover / "local.sock"),
         "--io-services", str(spec.io_services_of.get(name, spec.io_services)),
         "--vlans", ",".join(map(str, spec.vlans_of.get(name, spec.vlans))),
         "--max-active-migrations", str(spec.max_active_migrations),
@@ -405,14 +407,15 @@ def console_token(state: LabState, url: str = "") -> str | None:
 
 
 async def _register_systems(state: LabState, spec: LabSpec) -> None:
-    """Each system to its console: the last to the second console when there is one."""
+    """Each system to its console: the last to the second console when there is one;
+    then the SAN to the first console, which gives it to its systems' agents (the second
+    console has none: the SAN answers the console that enrolled it)."""
     owners = {name: state.hmc_url for name in state.systems}
     if state.remote_hmc_url:
         owners[state.systems[-1]] = state.remote_hmc_url
     for url in dict.fromkeys(owners.values()):
         async with console_client(state, url=url) as http:
             await _wait_ready(http, "/systems", f"the lab's HMC at {url}")
-            await _wait_ready(http, "/san/luns", "the lab's SAN")
             mine = [(i, n) for i, n in enumerate(state.systems, start=1) if owners[n] == url]
             for index, name in mine:
                 address = system_node(spec.prefix, index, name).address
@@ -426,6 +429,19 @@ async def _register_systems(state: LabState, spec: LabSpec) -> None:
                 # than its agent is enrolled now.
                 decode(await http.post(f"/systems/{segment(name)}/movers/enroll"),
                        "the lab's HMC")
+    # Connecting enrolls the SAN and hands its hosts key to every system's agent.
+    async with console_client(state, timeout=120.0) as http:
+        await _connect_san(http, state.prefix)
+
+
+async def _connect_san(http: httpx.AsyncClient, prefix: str) -> None:
+    """The lab's SAN to its console, enrolled with the code the SAN wrote at its start."""
+    code = await _written(san_tls_dir(prefix) / "enrollment-code",
+                          "the lab's SAN wrote no enrollment code")
+    decode(await http.post("/sysconns", json={
+        "ip": SAN_ADDRESS, "resource_type": "san", "password": code, "port": SAN_PORT}),
+        "the lab's HMC")
+    await _wait_ready(http, "/san/luns", "the lab's SAN")
 
 
 def agent_tls_dir(workdir: Path, system: str) -> Path:

@@ -8,13 +8,31 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI, Request
 
 from openlpm import __version__
-from openlpm.model import FabricCredentials, FabricLogin, Lun, LunCreate, LunMapping
-from openlpm.san.keys import SanKeys
+from openlpm.model import (
+    FabricCredentials,
+    FabricLogin,
+    HostsKey,
+    Lun,
+    LunCreate,
+    LunMapping,
+    SanInfo,
+)
+from openlpm.san.keys import SanGuard
 from openlpm.san.luns import San
-from openlpm.service import LunIdentity, LunName, install_error_handlers
+from openlpm.service import (
+    LunIdentity,
+    LunName,
+    client_certificate,
+    install_error_handlers,
+)
+from openlpm.trust import ENROLLMENT_PATH, ServiceTrust, install_enrollment
 
 
-def create_app(san: San, keys: SanKeys) -> FastAPI:
+def create_app(san: San, guard: SanGuard | None, trust: ServiceTrust | None = None) \
+        -> FastAPI:
+    """The SAN's API; without ``guard`` and ``trust`` (``--insecure``) it answers anyone.
+    With them it answers its enrollment only until a console enrolls it, then that
+    console (by its client certificate) and the holders of the hosts key (their calls)."""
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Exports are processes of their own: they keep serving their LUNs while the
@@ -22,13 +40,26 @@ def create_app(san: San, keys: SanKeys) -> FastAPI:
         await san.start()
         yield
 
-    async def guard(request: Request) -> None:
-        keys.check(request.headers.get("authorization"), request.method,
-                   request.scope["route"].path)
+    async def allowed(request: Request) -> None:
+        path = request.scope["route"].path
+        if guard is not None and path != ENROLLMENT_PATH:
+            guard.check(client_certificate(request.scope),
+                        request.headers.get("authorization"), request.method, path)
 
     app = FastAPI(title=f"openlpm SAN {san.name}", version=__version__, lifespan=lifespan,
-                  dependencies=[Depends(guard)])
+                  dependencies=[Depends(allowed)])
     install_error_handlers(app)
+    if trust is not None:
+        install_enrollment(app, trust)
+
+    @app.get("/info")
+    async def info() -> SanInfo:
+        return SanInfo(name=san.name, version=__version__)
+
+    @app.get("/keys/hosts")
+    async def hosts_key() -> HostsKey:
+        """The key the console hands to its systems' agents."""
+        return HostsKey(key=guard.hosts_key if guard is not None else None)
 
     @app.get("/luns")
     async def luns(visible_to: str | None = None) -> list[Lun]:

@@ -1,60 +1,71 @@
 """Who may use the SAN's control API: the console, for everything, and the systems'
-agents, for their fabric logins and the LUNs they see, each kind by a key of its own.
+agents, for their fabric logins and the LUNs they see.
 
 A mapping is zoning: a client that could map LUNs to any WWPN, or log in as one, could
-read any disk. The keys are made at the SAN's first start, owner-only files that the
-site's administrator copies to the console (``console.key``) and the agents
-(``hosts.key``).
+read any disk. The console is known by its client certificate, from the authority that
+enrolled the SAN (the SAN's TLS verified it before any request is read). The agents have
+no such certificate: they present the hosts key, made at the SAN's first start (an
+owner-only file), which the console fetches (``GET /keys/hosts``) and hands to each
+agent it manages together with the SAN's address and the authority that certified it.
 """
 
 from __future__ import annotations
 
 import hmac
 import secrets
-from enum import StrEnum
 from pathlib import Path
+
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from openlpm.errors import NotPermitted, NotSignedIn
 from openlpm.private import write_private
 from openlpm.service import read_key_file
 
-
-class KeyHolder(StrEnum):
-    CONSOLE = "console"
-    HOSTS = "hosts"
-
-
 # What a system's agent may ask (FastAPI's path templates).
 HOST_CALLS = frozenset({("GET", "/luns"), ("GET", "/luns/{name}"), ("POST", "/logins")})
 
 
-class SanKeys:
+class SanGuard:
     def __init__(self, directory: Path) -> None:
+        """``directory``: where the hosts key is kept (``hosts.key``, made if missing)."""
         self.directory = directory
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self._keys = {holder: self._ensure(holder) for holder in KeyHolder}
+        self.hosts_key_file = directory / "hosts.key"
+        if not self.hosts_key_file.exists():
+            write_private(self.hosts_key_file, (secrets.token_urlsafe(32) + "\n").encode())
+        self.hosts_key = read_key_file(self.hosts_key_file)
 
-    def path(self, holder: KeyHolder) -> Path:
-        return self.directory / f"{holder}.key"
+    def check(self, certificate: str | None, authorization: str | None, method: str,
+              path: str) -> None:
+        """Let the console (a verified client certificate for client use) make every
+        call, and the hosts key the calls of ``HOST_CALLS``.
 
-    def check(self, authorization: str | None, method: str, path: str) -> None:
-        """Raises NotSignedIn without a valid key, NotPermitted for an agent's key on a
-        call only the console may make."""
+        Raises NotSignedIn for a caller with neither, NotPermitted for the hosts key on
+        a call only the console may make.
+        """
+        if certificate is not None and _for_clients(certificate):
+            return
         scheme, _, given = (authorization or "").partition(" ")
-        holder = next((h for h, key in self._keys.items() if scheme.lower() == "bearer"
-                       and hmac.compare_digest(given.encode(), key.encode())), None)
-        if holder is None:
+        if not (scheme.lower() == "bearer"
+                and hmac.compare_digest(given.encode(), self.hosts_key.encode())):
             raise NotSignedIn(
-                "The SAN's control API takes requests with one of its keys only (the "
-                "console's console.key, the agents' hosts.key, in the SAN's key directory): "
-                "give it with --san-key-file.", code="HSCLF606")
-        if holder == KeyHolder.HOSTS and (method, path) not in HOST_CALLS:
+                "The SAN's control API answers its console (by its client certificate) "
+                "and the systems the console gave the SAN's hosts key to; this caller "
+                "is neither: add the system to the console that connected the SAN.",
+                code="HSCLF606")
+        if (method, path) not in HOST_CALLS:
             raise NotPermitted(
-                f"A system's key (hosts.key) may not {method} {path} on the SAN: LUNs and "
-                f"mappings are changed through the console.", code="HSCLF607")
+                f"A system (the SAN's hosts key) may not {method} {path} on the SAN: LUNs "
+                f"and mappings are changed through the console.", code="HSCLF607")
 
-    def _ensure(self, holder: KeyHolder) -> str:
-        path = self.path(holder)
-        if not path.exists():
-            write_private(path, (secrets.token_urlsafe(32) + "\n").encode())
-        return read_key_file(path)
+
+def _for_clients(certificate_pem: str) -> bool:
+    """Whether a certificate may prove a client: the console's may, a system's own
+    (issued for server use by the same authority) may not."""
+    try:
+        usage = x509.load_pem_x509_certificate(certificate_pem.encode()).extensions \
+            .get_extension_for_class(x509.ExtendedKeyUsage).value
+    except (ValueError, x509.ExtensionNotFound):
+        return False
+    return ExtendedKeyUsageOID.CLIENT_AUTH in usage

@@ -35,11 +35,11 @@ ROUTERS: tuple[APIRouter, ...] = (
     systems.router, partitions.router, migrations.router, placement.router)
 
 
-def create_app(db_path: Path, name: str = "", first_admin: tuple[str, str] | None = None,
-               san_url: str | None = None, san_key: str | None = None) -> FastAPI:
+def create_app(db_path: Path, name: str = "",
+               first_admin: tuple[str, str] | None = None) -> FastAPI:
     """The console's API. ``first_admin`` (user, password) is made a super administrator
     unless that user exists: how a new console gets its first user."""
-    console = Console.open(db_path, name, first_admin, san_url, san_key)
+    console = Console.open(db_path, name, first_admin)
     # The API's description is served behind the guard (api_docs.py), not by FastAPI.
     app = FastAPI(title="openlpm HMC", version=__version__,
                   lifespan=lambda _: console.running(), dependencies=[Depends(console.guard)],

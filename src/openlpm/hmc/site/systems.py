@@ -1,5 +1,5 @@
-"""The managed systems this console knows, one client for each of their agents, and the
-consoles it exchanged keys with."""
+"""The managed systems this console knows, one client for each of their agents, its SAN,
+and the consoles it exchanged keys with."""
 
 from __future__ import annotations
 
@@ -12,11 +12,19 @@ from openlpm.clients.agent import AgentClient
 from openlpm.clients.mover import MoverClient
 from openlpm.clients.san import SanClient
 from openlpm.clients.wire import EnrollingClient, ServiceClient
-from openlpm.errors import ObjectNotFound, OpenLpmError, WrongState
+from openlpm.errors import ObjectNotFound, OpenLpmError, RequestInvalid, WrongState
 from openlpm.hmc.site.remote import RemoteConsoleClient
 from openlpm.hmc.stores.consoles import Consoles
 from openlpm.hmc.stores.inventory import Inventory
-from openlpm.model import MoverInfo, Partition, RemoteConsole
+from openlpm.hmc.stores.san import SanStore, StoredSan
+from openlpm.model import (
+    MoverInfo,
+    Partition,
+    RemoteConsole,
+    SanConnection,
+    SanSettings,
+    service_url,
+)
 
 log = logging.getLogger("openlpm.hmc.site.systems")
 MOVER_QUESTION_TIMEOUT_S = 5.0
@@ -26,10 +34,9 @@ SAN_TIMEOUT_S = 10.0
 
 class Site:
     def __init__(self, inventory: Inventory, authority: CertificateAuthority,
-                 san_url: str | None = None,
                  agent_authority: CertificateAuthority | None = None,
                  tls: ssl.SSLContext | None = None, consoles: Consoles | None = None,
-                 name: str = "", san_key: str | None = None) -> None:
+                 name: str = "", sans: SanStore | None = None) -> None:
         self.inventory = inventory
         self.name = name
         self.authority = authority
@@ -37,8 +44,9 @@ class Site:
         self.agent_authority = agent_authority
         # How the console proves itself to its agents, and checks they are its own.
         self.tls = tls
-        self.san_url = san_url
-        self._san = SanClient(san_url, san_key, timeout=SAN_TIMEOUT_S) if san_url else None
+        self.sans = sans
+        self._stored_san = sans.load() if sans else None
+        self._san = self._san_client(self._stored_san.url) if self._stored_san else None
         self._agents: dict[str, AgentClient] = {}
         self._movers: dict[str, MoverClient] = {}
         self._remotes: dict[tuple[str, str], RemoteConsoleClient] = {}
@@ -83,13 +91,113 @@ class Site:
     def san(self) -> SanClient:
         """The site's SAN, whose LUNs partitions reach through virtual FC and SCSI.
 
-        Raises WrongState when the console runs without one.
+        Raises WrongState when the console has none.
         """
         if self._san is None:
-            raise WrongState("This console has no SAN: start it with --san-url to manage "
-                             "LUNs and migrate partitions with virtual FC or SCSI adapters.",
+            raise WrongState("This console has no SAN: connect it with 'mksysconn --ip "
+                             "ADDRESS -r san --passwd CODE' to manage LUNs and migrate "
+                             "partitions with virtual FC or SCSI adapters.",
                              code="HSCLF610")
         return self._san
+
+    @property
+    def san_url(self) -> str | None:
+        return self._stored_san.url if self._stored_san else None
+
+    def _san_client(self, url: str) -> SanClient:
+        return SanClient(url, None, timeout=SAN_TIMEOUT_S, tls=self.tls_for(url))
+
+    async def connect_san(self, url: str, code: str | None) -> SanConnection:
+        """Make the SAN at ``url`` this console's: enroll it with ``code`` (an https SAN
+        this console enrolled already needs none), learn its name, version and hosts
+        key, keep them in the inventory, and give every managed system's agent the SAN.
+        A system that does not take it is named in the answer (and the log).
+
+        Raises RequestInvalid for a URL that is not http(s)://HOST:PORT, WrongState
+        while another SAN is connected or without a SAN store, the enrollment's errors,
+        and SystemUnreachable when the SAN does not answer (or with a certificate of
+        another authority: not enrolled by this console, and no code given).
+        """
+        url = _checked_san_url(url)
+        if self.sans is None:
+            raise WrongState("This console keeps no SAN connections.", code="HSCLF628")
+        if self.san_url not in (None, url):
+            raise WrongState(f"This console is connected to the SAN at {self.san_url}: "
+                             f"remove that connection first ('rmsysconn -o remove --ip "
+                             f"ADDRESS -r san').", code="HSCLF628")
+        if code:
+            enrolling = SanClient(url, None, timeout=SAN_TIMEOUT_S, tls=False)
+            try:
+                await self._enroll(enrolling, f"SAN {urlsplit(url).hostname}", url, code)
+            finally:
+                await enrolling.close()
+        client = self._san_client(url)
+        try:
+            info = await client.info()
+            stored = StoredSan(url, info.name, info.version, await client.hosts_key())
+        except BaseException:
+            await client.close()
+            raise
+        self.sans.save(stored)
+        if self._san is not None:
+            await self._san.close()
+        self._san, self._stored_san = client, stored
+        missing = [entry.name for entry in self.inventory.systems()
+                   if not await self._gave_san(entry.name)]
+        return self._connection(stored, tuple(missing))
+
+    def san_connection(self) -> SanConnection | None:
+        """The SAN this console is connected to, as it last answered."""
+        return self._connection(self._stored_san) if self._stored_san else None
+
+    async def disconnect_san(self) -> None:
+        """Forget the SAN; the agents keep reaching it (their partitions' disks stay
+        open) until another SAN is connected.
+
+        Raises ObjectNotFound without one, WrongState while a migration runs (its
+        storage steps map and unmap LUNs on it).
+        """
+        if self._stored_san is None or self.sans is None:
+            raise ObjectNotFound("This console is connected to no SAN.", code="HSCLF629")
+        running = [r.partition for r in self.inventory.migrations() if not r.state.finished]
+        if running:
+            raise WrongState(f"Migrations of {', '.join(running)} are in progress, and "
+                             f"their storage steps use the SAN: wait for them to end (or "
+                             f"stop them) before removing the SAN connection.",
+                             code="HSCLF630")
+        self.sans.forget()
+        if self._san is not None:
+            await self._san.close()
+        self._san = self._stored_san = None
+
+    async def give_san(self, system: str) -> None:
+        """Give ``system``'s agent this console's SAN: its address, hosts key, and the
+        authority that certified it. Nothing to give without a SAN.
+
+        Raises the agent's errors, SystemUnreachable when it does not answer.
+        """
+        if self._stored_san is None:
+            return
+        url = self._stored_san.url
+        https = url.startswith("https://")
+        await self.agent(system).give_san(SanSettings(
+            url=url, hosts_key=self._stored_san.hosts_key,
+            authority=self.agent_authority.certificate_pem
+            if https and self.agent_authority else None))
+
+    async def _gave_san(self, system: str) -> bool:
+        try:
+            await self.give_san(system)
+        except OpenLpmError as exc:
+            log.warning("%s: its agent did not take the SAN (%s); connect the SAN again "
+                        "once it answers", system, exc.message)
+            return False
+        return True
+
+    def _connection(self, stored: StoredSan,
+                    systems_without: tuple[str, ...] = ()) -> SanConnection:
+        return SanConnection(url=stored.url, name=stored.name, version=stored.version,
+                             systems_without=systems_without)
 
     def mover(self, control_url: str) -> MoverClient:
         """A client for quick questions to a mover service (a migration opens its own)."""
@@ -186,3 +294,12 @@ class Site:
         self._agents.clear()
         self._movers.clear()
         self._remotes.clear()
+
+
+def _checked_san_url(url: str) -> str:
+    """Raises RequestInvalid for anything but http(s)://HOST:PORT."""
+    try:
+        return service_url(url)
+    except ValueError:
+        raise RequestInvalid(f"{url} does not name a SAN: give http(s)://HOST:PORT of "
+                             f"its control API.", code="HSCLF627") from None

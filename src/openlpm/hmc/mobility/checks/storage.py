@@ -46,7 +46,8 @@ def storage_reachable(facts: MigrationFacts) -> Iterator[Finding]:
     if facts.san_url is None:
         yield error("HSCLF610", facts.name,
                     f"Partition {facts.name} has virtual FC or SCSI adapters, but this "
-                    f"console manages no SAN.", "Start the console with --san-url.")
+                    f"console manages no SAN.",
+                    "Connect the SAN: 'mksysconn --ip ADDRESS -r san --passwd CODE'.")
         return
     if facts.san_error is not None:
         yield error("HSCLF614", facts.name,
@@ -58,8 +59,9 @@ def storage_reachable(facts: MigrationFacts) -> Iterator[Finding]:
                     f"Managed system {target.name} is not connected to the SAN at "
                     f"{facts.san_url} that holds the LUNs of {facts.name} "
                     f"({'it has no SAN' if target.san_url is None else target.san_url}).",
-                    "Connect its I/O service to that SAN (agent --san-url), or choose "
-                    "another target.")
+                    "Add it to the console connected to that SAN (or connect the SAN "
+                    "again, 'mksysconn -r san', which gives it to every system), or "
+                    "choose another target.")
     elif facts.target_storage_error is not None:
         yield error("HSCLF611", target.name, facts.target_storage_error,
                     f"Map the LUN to {target.name} on the SAN, or choose another target.")
