@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from openlpm import __version__
+from openlpm import __version__, config
 from openlpm.cli.runner import report_error, run_command
 from openlpm.cli.sizes import mb, size_mb
 from openlpm.clients.console import HmcClient, hmc_url
@@ -25,8 +26,19 @@ def _add(group: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
 
 
 def _service(parser: argparse.ArgumentParser, part: str) -> None:
-    parser.set_defaults(service=SERVICES[part])
+    """The serve command as ``openlpm --help`` lists it; ``main`` parses it with
+    ``serve_parser``, after its configuration file."""
+    config.add_config_option(parser, part)
     _serve_module(part).add_arguments(parser)
+
+
+def serve_parser(part: str) -> argparse.ArgumentParser:
+    """The options of ``openlpm PART serve``, with --config."""
+    serving = argparse.ArgumentParser(
+        prog=f"openlpm {part} serve", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    config.add_config_option(serving, part)
+    _serve_module(part).add_arguments(serving)
+    return serving
 
 
 def _serve_module(part: str) -> Any:
@@ -39,8 +51,8 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     top.add_argument("--version", action="version", version=f"openlpm {__version__}")
     parts = top.add_subparsers(dest="part", required=True, metavar="COMMAND")
-    for commands in (_service_commands, _san_commands, _user_commands, _lab_commands,
-                     _site_commands, _partition_commands):
+    for commands in (_service_commands, _install_commands, _san_commands, _user_commands,
+                     _lab_commands, _site_commands, _partition_commands):
         commands(parts)
     return top
 
@@ -61,6 +73,25 @@ def _service_commands(parts: argparse._SubParsersAction[argparse.ArgumentParser]
     enroll = _add(mover, "enroll", "issue a system's mover services certificates from this "
                   "console's authority (done when a system is added)")
     enroll.add_argument("-m", dest="system", required=True, help="managed system")
+
+
+def _install_commands(parts: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Running the services under systemd."""
+    from openlpm.install.units import ROLES
+
+    units = _add(parts, "install-units", "write services' systemd units and sample "
+                 "configuration files; name the Debian packages they lack")
+    units.description = ("Write /etc/systemd/system/openlpm-ROLE.service of each ROLE, run "
+                         "by this Python, and, unless there is one, a sample "
+                         "/etc/openlpm/ROLE.toml (0600); say which Debian packages the "
+                         "roles need and this host lacks (nothing is installed).")
+    units.add_argument("roles", nargs="+", choices=ROLES, metavar="ROLE",
+                       help=f"one or more of {', '.join(ROLES)}")
+    units.add_argument("--root", type=Path, default=Path("/"), metavar="DIR",
+                       help="write under DIR instead of / (an image, a container's root)")
+    units.add_argument("--no-reload", action="store_true",
+                       help="never run systemctl daemon-reload (it runs when --root is / "
+                            "and systemd runs this host)")
 
 
 def _san_commands(parts: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -225,20 +256,35 @@ def _partition_commands(parts: argparse._SubParsersAction[argparse.ArgumentParse
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    service = getattr(args, "service", None)
-    if service is not None:
-        from openlpm.private import restrict_umask
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:2] in ([part, "serve"] for part in SERVICES):
+        return _serve(words[0], words[2:])
+    args = parser().parse_args(words)
+    return run_command(lambda: _dispatch(args))
 
+
+def _serve(part: str, argv: list[str]) -> int:
+    """Run a service with its options from its configuration file and ``argv``."""
+    from openlpm.private import restrict_umask
+    from openlpm.service import configure_logging
+
+    configure_logging()
+    serving = serve_parser(part)
+    # A service that cannot start says why as every command does (its files, keys).
+    try:
+        path = config.chosen_file(argv, part)
+        if path is not None:
+            config.apply(serving, path)
+        args = serving.parse_args(argv)
+        logging.getLogger(f"openlpm.{part}").info(
+            "openlpm %s: %s serve%s starting, configuration %s", __version__, part,
+            f" {args.name}" if getattr(args, "name", None) else "", path or "none")
         # What a service and its children (QEMU, the SAN's exports) make is theirs only.
         restrict_umask()
-        # A service that cannot start says why as every command does (its files, keys).
-        try:
-            importlib.import_module(service).serve(args)
-        except OpenLpmError as exc:
-            return report_error(exc)
-        return 0
-    return run_command(lambda: _dispatch(args))
+        _serve_module(part).serve(args)
+    except OpenLpmError as exc:
+        return report_error(exc)
+    return 0
 
 
 async def _dispatch(args: argparse.Namespace) -> int | None:
@@ -267,6 +313,8 @@ async def _dispatch(args: argparse.Namespace) -> int | None:
 
         image = await asyncio.to_thread(build_image, args.out or site.IMAGE_DIR)
         print(f"kernel={image.kernel}\ninitrd={image.initrd}")
+    elif args.part == "install-units":
+        _install_units(args)
     elif args.part == "console":
         await _console(args)
     elif args.part == "balance":
@@ -308,6 +356,14 @@ async def _dispatch(args: argparse.Namespace) -> int | None:
     else:
         raise RequestInvalid(f"Unknown command {args.part}.")
     return None
+
+
+def _install_units(args: argparse.Namespace) -> None:
+    from openlpm.install import units
+
+    samples = {role: config.sample(serve_parser(role), role) for role in args.roles}
+    done = units.install(args.roles, args.root, samples, reload=not args.no_reload)
+    print("\n".join(units.report(done, args.roles)))
 
 
 async def _console(args: argparse.Namespace) -> None:
