@@ -75,12 +75,18 @@ def bind(address: str) -> socket.socket:
     return sock
 
 
+def configure_logging() -> None:
+    """A service's log: its records, with time and logger, on stderr (the journal under
+    systemd); once, at the service's start."""
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+
 def serve(app: FastAPI, *listeners: socket.socket,
           tls: ssl.SSLContext | None = None) -> None:
     """Serve on every listener until stopped; over TLS with ``tls``, a context its owner
     may change while serving (new certificates apply to the next connection)."""
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_logging()
     server(app, tls).run(sockets=list(listeners))
 
 

@@ -74,7 +74,8 @@ class UefiFirmware:
 class QemuSettings:
     binary: str
     accel: str
-    boot: BootImage
+    # None on a system whose partitions all boot their own disk by firmware.
+    boot: BootImage | None
     uefi: UefiFirmware = UefiFirmware()
 
 
@@ -165,7 +166,7 @@ class QemuPartition:
         port, and its kernel_args reach its guest tools through fw_cfg instead of a
         kernel command line."""
         if not profile.boots_by_firmware:
-            boot = self.settings.boot
+            boot = self.kernel(profile)
             return ["-kernel", str(boot.kernel), "-initrd", str(boot.initrd),
                     "-append", f"{boot.kernel_args} {profile.kernel_args}".strip()]
         args = [
@@ -184,6 +185,20 @@ class QemuPartition:
                                f"file={_escape(str(uefi.code))}",
                      "-drive", f"if=pflash,format=raw,unit=1,file={_escape(str(self.nvram))}"]
         return args
+
+    def kernel(self, profile: PartitionProfile) -> BootImage:
+        """The system's kernel, which ``profile`` boots directly.
+
+        Raises WrongState (HSCLF706) when the agent runs without one.
+        """
+        if self.settings.boot is None:
+            raise WrongState(
+                f"Partition {profile.name} boots the managed system's kernel (it has no "
+                f"boot_device_slot), and this system's agent runs without --kernel and "
+                f"--initrd. Give the agent a kernel (agent.toml: kernel, initrd, "
+                f"kernel-args), or boot the partition from its own disk "
+                f"(boot_device_slot).", code="HSCLF706")
+        return self.settings.boot
 
     def ensure_nvram(self) -> None:
         """A partition's first UEFI start gets variables of its own, from OVMF's template.
@@ -208,8 +223,12 @@ class QemuPartition:
         """Start QEMU; with ``incoming`` it waits for a migration stream instead of booting.
         ``devices`` are the arguments of its virtual devices (SAN disks, Ethernet).
 
-        Raises HypervisorError when QEMU refuses the configuration or QMP does not answer.
+        Raises WrongState (HSCLF706) when the partition boots the system's kernel and
+        the system has none, HypervisorError when QEMU refuses the configuration or QMP
+        does not answer.
         """
+        if not profile.boots_by_firmware:
+            self.kernel(profile)
         private_directory(self.run_dir)
         if profile.firmware == Firmware.UEFI:
             self.ensure_nvram()

@@ -6,8 +6,13 @@ from __future__ import annotations
 import argparse
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from openlpm.errors import RequestInvalid
 from openlpm.model import MAX_IO_SERVICES
+
+if TYPE_CHECKING:
+    from openlpm.agent.qemu import BootImage
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,9 +24,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--memory-mb", type=int, required=True,
                         help="memory partitions may use, in MB")
     parser.add_argument("--accel", choices=["kvm", "tcg"], required=True)
-    parser.add_argument("--kernel", type=Path, required=True, help="partition kernel")
-    parser.add_argument("--initrd", type=Path, required=True, help="partition initramfs")
-    parser.add_argument("--kernel-args", required=True)
+    parser.add_argument("--kernel", type=Path,
+                        help="the kernel of partitions that boot it directly (those without "
+                             "boot_device_slot); without it, only partitions booting their "
+                             "own disk by firmware start here")
+    parser.add_argument("--initrd", type=Path, help="with --kernel: its initramfs")
+    parser.add_argument("--kernel-args", default="",
+                        help="with --kernel: its command line, before each partition's "
+                             "kernel_args")
     parser.add_argument("--mover-socket", type=Path, metavar="PATH",
                         help="the local socket of this system's mover service (its "
                              "STATE_DIR/local.sock)")
@@ -57,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def serve(args: argparse.Namespace) -> None:
     from openlpm.agent.api import MigrationLimits, create_app
     from openlpm.agent.partitions import Capacity, PartitionManager
-    from openlpm.agent.qemu import BootImage, QemuSettings
+    from openlpm.agent.qemu import QemuSettings
     from openlpm.net.switch import VirtualSwitch
     from openlpm.service import bind, enter_netns, serve
     from openlpm.trust import ServiceTrust
@@ -65,7 +75,7 @@ def serve(args: argparse.Namespace) -> None:
     if args.netns:
         enter_netns(args.netns)
     settings = QemuSettings(binary=args.qemu, accel=args.accel,
-                            boot=BootImage(args.kernel, args.initrd, args.kernel_args))
+                            boot=boot_image(args))
     switch = VirtualSwitch(args.uplink, args.vlans) if args.vlans is not None else None
     manager = PartitionManager(args.name, args.state_dir,
                                Capacity(args.cpus, args.memory_mb), settings, switch,
@@ -77,6 +87,22 @@ def serve(args: argparse.Namespace) -> None:
         "agent")
     serve(create_app(manager, args.accel, qemu_version(args.qemu), args.mover_socket,
                      limits, trust), bind(args.listen), tls=trust.context if trust else None)
+
+
+def boot_image(args: argparse.Namespace) -> BootImage | None:
+    """The kernel partitions without a boot disk start with, if the system has one.
+
+    Raises RequestInvalid (HSCLF707) when --kernel comes without --initrd or the other way.
+    """
+    from openlpm.agent.qemu import BootImage
+
+    if args.kernel is None and args.initrd is None:
+        return None
+    if args.kernel is None or args.initrd is None:
+        raise RequestInvalid(f"Managed system {args.name}: --kernel and --initrd go "
+                             "together; give both, or neither when its partitions boot by "
+                             "firmware.", code="HSCLF707")
+    return BootImage(args.kernel, args.initrd, args.kernel_args)
 
 
 def vlan_list(text: str) -> tuple[int, ...]:
