@@ -11,7 +11,7 @@ import pytest
 
 from openlpm import config
 from openlpm.agent.serve import vlan_list
-from openlpm.cli.main import serve_parser
+from openlpm.cli.main import main, serve_parser
 from openlpm.errors import RequestInvalid
 
 
@@ -141,3 +141,12 @@ def test_the_agent_sample_filled_in_starts_an_agent(tmp_path: Path) -> None:
     config.apply(parser, path)
     args = parser.parse_args([])
     assert (args.name, args.cpus, args.kernel, args.kernel_args) == ("sys1", 4, None, "")
+
+
+def test_a_service_with_a_wrong_file_does_not_start_and_says_why(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "mover.toml"
+    path.write_text('name = "m1"\nchannels = 4\n')
+    assert main(["mover", "serve", "--config", str(path)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("HSCLF702 ") and "max-migrations" in error
