@@ -17,8 +17,12 @@ import pytest
 from fastapi import FastAPI, Request
 from pydantic import ValidationError
 
+from openlpm.agent.api import create_app as agent_app
+from openlpm.agent.partitions import Capacity, PartitionManager
+from openlpm.agent.qemu import BootImage, QemuSettings
 from openlpm.agent.storage import SanAccess
 from openlpm.authority import CertificateAuthority, Use, client_context
+from openlpm.clients.agent import AgentClient
 from openlpm.clients.san import SanClient
 from openlpm.errors import NotPermitted, NotSignedIn, RequestInvalid, SystemUnreachable
 from openlpm.hmc.site.systems import Site
@@ -227,3 +231,30 @@ async def test_the_protocol_hands_the_app_the_certificate_tls_verified(
     assert shown == (authority.directory / "client.crt").read_text()
     async with serving(app, None) as plain, httpx.AsyncClient() as http:
         assert (await http.get(f"{plain}/who")).json() == {"certificate": None}
+
+
+async def test_only_the_console_gives_an_agent_its_san(
+        tmp_path: Path, authority: CertificateAuthority) -> None:
+    """The agent's PUT /san is behind its TLS like its other routes: whoever could point
+    a system at a SAN of their own would see what its partitions read."""
+    state_dir = tmp_path / "sys1"
+    manager = PartitionManager("sys1", state_dir, Capacity(2, 1024), QemuSettings(
+        "qemu-system-x86_64", "tcg", BootImage(Path("/k"), Path("/i"), "console=ttyS0")))
+    trust = ServiceTrust("sys1", "Managed system sys1", state_dir / "tls", "agent")
+    trust.enroll(trust.enrollment_code() or "", authority.issue(
+        trust.certificate_request(), "sys1", addresses=("127.0.0.1",), use=Use.SERVER),
+        authority.certificate_pem)
+    settings = SanSettings(url="https://127.0.0.1:8490", hosts_key="k",
+                           authority=authority.certificate_pem)
+    async with serving(agent_app(manager, "tcg", "9", None, trust=trust),
+                       trust.context) as url:
+        stranger = AgentClient(url, "sys1", tls=host_tls(authority))
+        with pytest.raises(SystemUnreachable):
+            await stranger.give_san(settings)
+        await stranger.close()
+        assert manager.storage.san_url is None
+        console = AgentClient(url, "sys1", tls=console_tls(authority))
+        await console.give_san(settings)
+        await console.close()
+    assert manager.storage.san_url == "https://127.0.0.1:8490"
+    assert stat.S_IMODE((state_dir / "san.json").stat().st_mode) == 0o600
