@@ -7,6 +7,7 @@ This module imports no other part of openlpm.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from enum import IntEnum, StrEnum
@@ -944,6 +945,83 @@ class SystemSummary(Frozen):
     agent_url: str
     info: SystemInfo | None = None
     message: str | None = None
+    # The HSCL code of why it is not Operating: No Connection's or Version Mismatch's.
+    error_code: str | None = None
+
+
+class EnrollmentRequest(Frozen):
+    """A service's answer to ``GET /enrollment`` (``trust.py``): its certificate request
+    and whether a console enrolled it."""
+
+    request: str
+    enrolled: bool
+    # The service's name (a system's, a mover's), so a console adding it by its address
+    # learns it; "" from a release before it was sent.
+    name: str = ""
+
+
+class ResourceType(StrEnum):
+    """What a connection of ``mksysconn`` reaches: a managed system's agent, or the SAN."""
+
+    SYS = "sys"
+    SAN = "san"
+
+
+# The port each kind of service listens on unless told otherwise.
+DEFAULT_PORTS = {ResourceType.SYS: 8470, ResourceType.SAN: 8490}
+# A host name (RFC 1123 labels) or an IPv4 address; IPv6 addresses are checked apart.
+HOST_NAME_PATTERN = (r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
+
+
+def host_address(value: str) -> str:
+    """``value`` if it is an IPv4 or IPv6 address or a host name, else ValueError: it is
+    put into a URL, where a '/', '@', '#', ':' or a control character would change what
+    the URL reaches."""
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        pass
+    if not re.fullmatch(HOST_NAME_PATTERN, value):
+        raise ValueError(f"{value!r} is not an IP address or a host name")
+    return value.lower()
+
+
+HostAddress = Annotated[str, Field(max_length=253), AfterValidator(host_address)]
+
+
+def url_host(host: str) -> str:
+    """A host as the authority part of a URL: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host else host
+
+
+class SysConnCreate(Frozen):
+    """``mksysconn``: the address of a system's agent or of the SAN, and the one-time
+    enrollment code of a service that no console enrolled yet."""
+
+    ip: HostAddress
+    resource_type: ResourceType = ResourceType.SYS
+    password: str | None = Field(default=None, max_length=256, repr=False)
+    port: int | None = Field(default=None, ge=1, le=65535)
+
+    def url(self) -> str:
+        return f"https://{url_host(self.ip)}:{self.port or DEFAULT_PORTS[self.resource_type]}"
+
+
+class SysConn(Frozen):
+    """A connection as ``lssysconn -r all`` lists it (the HMC's attributes, and the
+    service's name and version)."""
+
+    resource_type: ResourceType
+    type_model_serial_num: str
+    sp: str = "primary"
+    sp_phys_loc: str = "unavailable"
+    ipaddr: str
+    alt_ipaddr: str = "unavailable"
+    state: str
+    connection_error_code: str = ""
+    name: str
+    version: str | None = None
 
 
 class PartitionSummary(Frozen):

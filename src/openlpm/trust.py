@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 
 from openlpm.authority import certificate_request, ensure_key, issue_problem, self_signed
 from openlpm.errors import NotPermitted, RequestInvalid, WrongState
+from openlpm.model import EnrollmentRequest
 from openlpm.private import write_private
 
 ENROLLMENT_PATH = "/enrollment"
@@ -35,11 +36,6 @@ class Enrollment(BaseModel):
     code: str = Field(repr=False, max_length=256)
     certificate: str = Field(max_length=16384)
     authority: str = Field(max_length=16384)
-
-
-class EnrollmentRequest(BaseModel):
-    request: str
-    enrolled: bool
 
 
 class ServiceTrust:
@@ -116,7 +112,8 @@ def install_enrollment(app: FastAPI, trust: ServiceTrust) -> None:
     @app.get(ENROLLMENT_PATH)
     async def enrollment_request() -> EnrollmentRequest:
         """The service's certificate request, for the console that adds it."""
-        return EnrollmentRequest(request=trust.certificate_request(), enrolled=trust.enrolled)
+        return EnrollmentRequest(request=trust.certificate_request(), enrolled=trust.enrolled,
+                                 name=trust.name)
 
     @app.post(ENROLLMENT_PATH, status_code=204)
     async def enroll(body: Enrollment) -> None:

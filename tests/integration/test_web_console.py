@@ -272,3 +272,24 @@ def test_a_page_left_while_it_loads_does_not_draw_over_the_next(
     page.wait_for_timeout(2500)  # type: ignore[attr-defined]
     assert page.locator("main h1").inner_text() == "sys2"  # type: ignore[attr-defined]
     page.reload()  # type: ignore[attr-defined]
+
+
+def test_a_system_removed_comes_back_through_the_add_system_form(
+        lab: Lab, page: object) -> None:
+    """Remove asks first; the agent this console enrolled needs no code to come back."""
+    page.goto(f"{lab.state.hmc_url}/console/#/servers")  # type: ignore[attr-defined]
+    page.once("dialog", lambda dialog: dialog.accept())  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Remove sys2").click()  # type: ignore[attr-defined]
+    page.get_by_text("Removed sys2.").wait_for()  # type: ignore[attr-defined]
+    assert page.get_by_role("link", name="sys2").count() == 0  # type: ignore[attr-defined]
+
+    form = page.locator("#add-system")  # type: ignore[attr-defined]
+    form.get_by_label("IP address or host name").fill("198.18.0.12")
+    form.get_by_role("button", name="Add").click()
+    page.get_by_text("Added sys2 at 198.18.0.12 (Connected).").wait_for()  # type: ignore[attr-defined]
+    row = page.locator("main table tbody tr", has_text="sys2")  # type: ignore[attr-defined]
+    assert "Operating" in row.inner_text()
+    shot(page, "14-system-added-again")
+    form.get_by_label("IP address or host name").fill("198.18.0.12")
+    form.get_by_role("button", name="Add").click()
+    page.get_by_role("alert").filter(has_text="HSCLF161").wait_for()  # type: ignore[attr-defined]

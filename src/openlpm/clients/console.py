@@ -33,7 +33,10 @@ from openlpm.model import (
     PartitionProfile,
     PartitionSummary,
     RemoteConsole,
+    ResourceType,
     Session,
+    SysConn,
+    SysConnCreate,
     SystemInfo,
     SystemSummary,
     SystemUtilization,
@@ -185,6 +188,22 @@ class HmcClient(ServiceClient):
     async def balance(self, request: BalanceRequest) -> BalancePlan:
         return BalancePlan.model_validate(await self.request(
             "POST", "/balance", json=request.model_dump(mode="json")))
+
+    async def connect(self, request: SysConnCreate) -> SysConn:
+        return SysConn.model_validate(await self.request(
+            "POST", "/sysconns", json=request.model_dump(mode="json")))
+
+    async def connections(self) -> list[SysConn]:
+        return [SysConn.model_validate(c) for c in await self.request("GET", "/sysconns")]
+
+    async def disconnect(self, ip: str, resource_type: ResourceType) -> None:
+        await self.request("DELETE", f"/sysconns/{segment(ip)}",
+                           params={"resource_type": resource_type.value})
+
+    async def reset_connection(self, ip: str, resource_type: ResourceType) -> list[SysConn]:
+        return [SysConn.model_validate(c) for c in await self.request(
+            "POST", f"/sysconns/{segment(ip)}/reset",
+            params={"resource_type": resource_type.value})]
 
     async def enroll_movers(self, system: str) -> list[MoverInfo]:
         body = await self.request("POST", f"{_system(system)}/movers/enroll")

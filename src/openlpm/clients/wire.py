@@ -18,6 +18,7 @@ from urllib.parse import quote
 import httpx
 
 from openlpm.errors import OpenLpmError, RequestInvalid, SystemUnreachable, from_wire
+from openlpm.model import EnrollmentRequest
 
 
 def segment(value: str) -> str:
@@ -125,7 +126,11 @@ class EnrollingClient(ServiceClient):
     """A client of a service that a console enrolls (agents, mover services)."""
 
     async def enrollment_request(self) -> str:
-        return str((await self.request("GET", "/enrollment"))["request"])
+        return (await self.enrollment()).request
+
+    async def enrollment(self) -> EnrollmentRequest:
+        """The service's name, whether a console enrolled it, its certificate request."""
+        return EnrollmentRequest.model_validate(await self.request("GET", "/enrollment"))
 
     async def enroll(self, code: str, certificate: str, authority: str) -> None:
         await self.request("POST", "/enrollment", json={

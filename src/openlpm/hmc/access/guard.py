@@ -49,6 +49,8 @@ RULES: tuple[tuple[str, str, Role | None], ...] = (
     ("POST", r"/systems", Role.SUPERADMIN),
     ("DELETE", r"/systems/{}", Role.SUPERADMIN),
     ("POST", r"/systems/{}/movers/enroll", Role.SUPERADMIN),
+    ("POST", r"/sysconns(/.*)?", Role.SUPERADMIN),
+    ("DELETE", r"/sysconns/{}", Role.SUPERADMIN),
     ("POST", r"/san/luns", Role.SUPERADMIN),
     ("DELETE", r"/san/luns/{}", Role.SUPERADMIN),
     ("*", r"/tokens(/.*)?", Role.VIEWER),

@@ -21,6 +21,7 @@ from openlpm.hmc.http import (
     partitions,
     placement,
     san,
+    sysconns,
     systems,
     users,
 )
@@ -32,7 +33,8 @@ from openlpm.service import install_error_handlers
 BODY_LIMIT = MIB
 ROUTERS: tuple[APIRouter, ...] = (
     users.router, api_docs.router, san.router, consoles.keys, consoles.peer,
-    systems.router, partitions.router, migrations.router, placement.router)
+    systems.router, sysconns.router, partitions.router, migrations.router,
+    placement.router)
 
 
 def create_app(db_path: Path, name: str = "",

@@ -12,8 +12,10 @@ import httpx
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field, field_validator
 
+from openlpm import __version__, versions
 from openlpm.clients.agent import AgentClient
-from openlpm.errors import OpenLpmError, RequestInvalid
+from openlpm.errors import OpenLpmError, RequestInvalid, SystemUnreachable, WrongState
+from openlpm.hmc.console import Console
 from openlpm.hmc.http.depends import ConsoleDep
 from openlpm.hmc.mobility.checks.facts import stream_encrypted
 from openlpm.hmc.mobility.validate import remote_console
@@ -88,24 +90,34 @@ class SystemMigrationInfo(BaseModel):
 async def summary(site: Site, entry: SystemEntry,
                   agent: AgentClient | None = None) -> SystemSummary:
     """The system as its agent (``agent``, or the site's) describes it; No Connection
-    when the agent does not answer."""
+    when the agent does not answer, Version Mismatch when this console does not manage
+    its release (``versions.py``)."""
     try:
-        info = await (agent or site.agent(entry.name)).system(timeout=5.0)
+        info = await (agent or site.any_agent(entry.name)).system(timeout=5.0)
     except OpenLpmError as exc:
         return SystemSummary(name=entry.name, state="No Connection",
-                             agent_url=entry.agent_url, message=exc.message)
+                             agent_url=entry.agent_url, message=exc.message,
+                             error_code=exc.code)
+    refusal = site.note_versions(entry.name, info) if agent is None else \
+        versions.system_skew(info, __version__)
+    if refusal is not None:
+        return SystemSummary(name=entry.name, state="Version Mismatch",
+                             agent_url=entry.agent_url, info=info, message=refusal.message,
+                             error_code=refusal.code)
     return SystemSummary(name=entry.name, state=info.state, agent_url=entry.agent_url,
                          info=info)
 
 
-@router.post("/systems")
-async def add_system(hmc: ConsoleDep, body: AddSystem) -> SystemSummary:
-    """Manage a system; one whose agent does not answer yet is added as No Connection."""
+async def add_managed_system(hmc: Console, entry: SystemEntry, code: str | None,
+                             must_answer: bool = False) -> SystemSummary:
+    """Manage a system (POST /systems, POST /sysconns): enroll its agent with ``code``
+    when given, check it is the system named and of a release this console manages,
+    record it and certify its movers. One whose agent does not answer is added as No
+    Connection, unless ``must_answer``: then the agent's error is raised."""
     site = hmc.site
-    entry = SystemEntry(name=body.name, agent_url=body.agent_url)
     hmc.inventory.require_new(entry.name)
-    if body.enrollment_code is not None:
-        await site.enroll_agent(entry.name, entry.agent_url, body.enrollment_code)
+    if code is not None:
+        await site.enroll_agent(entry.name, entry.agent_url, code)
     agent = AgentClient(entry.agent_url, entry.name, tls=site.tls_for(entry.agent_url))
     try:
         found = await summary(site, entry, agent)
@@ -115,6 +127,13 @@ async def add_system(hmc: ConsoleDep, body: AddSystem) -> SystemSummary:
         raise RequestInvalid(
             f"The agent at {entry.agent_url} is managed system {found.info.name}, not "
             f"{entry.name}. Add it under its own name.", code="HSCLF167")
+    if found.info is not None:
+        versions.require_managed(f"Managed system {entry.name}", found.info.agent_version,
+                                 __version__)
+    elif must_answer:
+        raise SystemUnreachable(f"Managed system {entry.name} at {entry.agent_url} does "
+                                f"not answer this console: {found.message}",
+                                code=found.error_code or "HSCLF183")
     hmc.inventory.add_system(entry)
     if found.info is None:
         return found
@@ -124,6 +143,35 @@ async def add_system(hmc: ConsoleDep, body: AddSystem) -> SystemSummary:
         log.warning("%s: its mover services got no certificate (%s); enroll them with "
                     "'openlpm mover enroll -m %s'", entry.name, exc.message, entry.name)
     return await summary(site, entry)
+
+
+async def remove_managed_system(hmc: Console, system: str) -> None:
+    """Stop managing ``system`` (DELETE /systems/{system}, DELETE /sysconns/{ip}); its
+    partitions keep running, and adding it again shows them again. Refused while a
+    migration has it as source or target."""
+    hmc.inventory.system(system)
+    moving = [m for m in hmc.board.in_flight() if system in (m.source, m.target)]
+    if moving:
+        raise WrongState(
+            f"Managed system {system} takes part in the migration of partition "
+            f"{moving[0].partition} ({moving[0].id}); remove it once that migration "
+            f"ended (lslparmigr -r lpar -m {system}).", code="HSCLF552")
+    hmc.inventory.remove_system(system)
+    await hmc.site.forget_agent(system)
+    await hmc.board.system_changed(system)
+
+
+@router.post("/systems")
+async def add_system(hmc: ConsoleDep, body: AddSystem) -> SystemSummary:
+    """Manage a system; one whose agent does not answer yet is added as No Connection."""
+    return await add_managed_system(hmc, SystemEntry(name=body.name,
+                                                     agent_url=body.agent_url),
+                                    body.enrollment_code)
+
+
+@router.delete("/systems/{system}", status_code=204)
+async def remove_system(hmc: ConsoleDep, system: str) -> None:
+    await remove_managed_system(hmc, system)
 
 
 @router.post("/systems/{system}/movers/enroll")

@@ -7,6 +7,7 @@ import logging
 import ssl
 from urllib.parse import urlsplit
 
+from openlpm import __version__, versions
 from openlpm.authority import CertificateAuthority, Use, fingerprint
 from openlpm.clients.agent import AgentClient
 from openlpm.clients.mover import MoverClient
@@ -23,6 +24,7 @@ from openlpm.model import (
     RemoteConsole,
     SanConnection,
     SanSettings,
+    SystemInfo,
     service_url,
 )
 
@@ -48,16 +50,49 @@ class Site:
         self._stored_san = sans.load() if sans else None
         self._san = self._san_client(self._stored_san.url) if self._stored_san else None
         self._agents: dict[str, AgentClient] = {}
+        # Systems last seen running a release this console does not manage, and why.
+        self._skews: dict[str, WrongState] = {}
         self._movers: dict[str, MoverClient] = {}
         self._remotes: dict[tuple[str, str], RemoteConsoleClient] = {}
 
     def agent(self, system: str) -> AgentClient:
+        """The client of ``system``'s agent, for any operation.
+
+        Raises ObjectNotFound for a system this console does not manage, WrongState
+        (HSCLF550, HSCLF551) when its agent or a mover was last seen running a release
+        this console does not manage (``versions.py``).
+        """
+        refusal = self._skews.get(system)
+        if refusal is not None:
+            raise refusal
+        return self.any_agent(system)
+
+    def any_agent(self, system: str) -> AgentClient:
+        """The client of ``system``'s agent whatever release it runs: to ask what it is."""
         entry = self.inventory.system(system)
         client = self._agents.get(system)
         if client is None or client.base_url != entry.agent_url:
             client = AgentClient(entry.agent_url, system, tls=self.tls_for(entry.agent_url))
             self._agents[system] = client
         return client
+
+    def note_versions(self, system: str, info: SystemInfo) -> WrongState | None:
+        """Remember whether this console manages the releases ``info`` (the system's
+        answer just now) reports: ``agent`` refuses the system's operations while it
+        does not. Returns the refusal."""
+        refusal = versions.system_skew(info, __version__)
+        if refusal is None:
+            self._skews.pop(system, None)
+        else:
+            self._skews[system] = refusal
+        return refusal
+
+    async def forget_agent(self, system: str) -> None:
+        """Close the client of a system no longer managed."""
+        self._skews.pop(system, None)
+        client = self._agents.pop(system, None)
+        if client is not None:
+            await client.close()
 
     def tls_for(self, url: str) -> ssl.SSLContext | None:
         return self.tls if url.startswith("https://") else None

@@ -7,7 +7,7 @@ const STEPS = ["Profile to target", "Storage on target", "Mover services", "Migr
 const FINISHED = ["Migration Complete", "Migration Failed", "Migration Stopped"];
 
 const main = document.getElementById("main");
-const state = { systems: [], migrations: new Map(), events: null, progress: null };
+const state = { systems: [], migrations: new Map(), events: null, progress: null, notice: null };
 
 // -- small helpers ---------------------------------------------------------------------
 
@@ -53,7 +53,7 @@ const when = (t) => new Date(t * 1000).toLocaleString();
 function statePill(text) {
   const kind = /^Not /.test(text) ? "idle"
     : /Running|Operating|Complete|passes/.test(text) ? "ok"
-    : /Failed|No Connection|Error/.test(text) ? "bad"
+    : /Failed|No Connection|Mismatch|Error/.test(text) ? "bad"
       : /Migrating|Progress|Starting|Recovering/.test(text) ? "busy"
         : /maintenance|Stopped/i.test(text) ? "warn" : "idle";
   return h("span", { class: `pill ${kind}` }, text);
@@ -211,23 +211,75 @@ async function serversPage() {
     const movers = info ? info.movers.map((m) => `${m.name}${m.certificate ? " 🔒" : ""}`).join(", ") : "";
     return h("tr", {},
       h("td", {}, h("a", { href: `#/systems/${encodeURIComponent(s.name)}` }, s.name)),
-      h("td", {}, statePill(info && info.maintenance ? "Operating (maintenance)" : s.state)),
+      h("td", { title: s.message || "" }, statePill(info && info.maintenance ? "Operating (maintenance)" : s.state)),
       h("td", { class: "num" }, info ? `${info.free_cpus} / ${info.cpus}` : "–"),
       h("td", { class: "num" }, info ? `${gb(info.free_memory_mb)} / ${gb(info.memory_mb)}` : "–"),
       h("td", {}, info ? info.accel.toUpperCase() : "–"),
-      h("td", {}, movers || "–"));
+      h("td", {}, movers || "–"),
+      h("td", {}, info ? info.agent_version : "–"),
+      h("td", {}, h("button", { type: "button", class: "link", "aria-label": `Remove ${s.name}`,
+        onclick: () => removeSystem(s.name) }, "Remove")));
   });
   return [
     h("h1", {}, "Servers"),
     h("p", { class: "crumbs" }, "Systems Management › Servers"),
+    state.notice,
     h("section", { class: "card" },
       rows.length ? h("table", {},
         h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "State"),
           h("th", { class: "num" }, "Processors free / installed"),
           h("th", { class: "num" }, "Memory free / installed"), h("th", {}, "Accelerator"),
-          h("th", {}, "Mover services"))),
+          h("th", {}, "Mover services"), h("th", {}, "Version"), h("th", {}, ""))),
         h("tbody", {}, rows))
-        : h("p", { class: "empty" }, "This console manages no system yet."))];
+        : h("p", { class: "empty" }, "This console manages no system yet.")),
+    addSystemForm()];
+}
+
+// The HMC's "Add managed system": the agent's address, and its enrollment code unless
+// this console enrolled it before (mksysconn).
+function addSystemForm() {
+  const form = h("form", {
+    id: "add-system", class: "card inline-form",
+    onsubmit: async (event) => {
+      event.preventDefault();
+      const data = new FormData(form);
+      const port = data.get("port");
+      form.querySelector("button").disabled = true;
+      try {
+        const added = await api("POST", "/sysconns", {
+          ip: data.get("ip").trim(), resource_type: "sys",
+          password: data.get("code") || null, port: port ? Number(port) : null,
+        });
+        notify("status", `Added ${added.name} at ${added.ipaddr} (${added.state}).`);
+      } catch (error) {
+        notify("alert", `${error.code} ${error.message}`);
+      }
+      route();
+    },
+  },
+  h("h2", {}, "Add system"),
+  h("label", {}, "IP address or host name", h("input", { name: "ip", required: true, autocomplete: "off" })),
+  h("label", {}, "Enrollment code (not needed for a system this console enrolled before)",
+    h("input", { name: "code", type: "password", autocomplete: "off" })),
+  h("label", {}, "Port", h("input", { name: "port", type: "number", min: 1, max: 65535, placeholder: "8470" })),
+  h("button", { type: "submit", class: "primary" }, "Add"));
+  return form;
+}
+
+async function removeSystem(name) {
+  if (!window.confirm(`Stop managing ${name}? Its partitions keep running; add it again to see them.`)) return;
+  try {
+    await api("DELETE", `/systems/${encodeURIComponent(name)}`);
+    notify("status", `Removed ${name}.`);
+  } catch (error) {
+    notify("alert", `${error.code} ${error.message}`);
+  }
+  route();
+}
+
+// What the last add or remove did, shown on the Servers page until the next one.
+function notify(role, text) {
+  state.notice = h("p", { class: role === "alert" ? "error" : "notice", role }, text);
 }
 
 // -- One system: its partitions and its event log --------------------------------------
