@@ -167,16 +167,24 @@ def prepare_wheels(out: Path) -> tuple[Path, Path]:
 
     The wheelhouse is cached under WHEELHOUSE_ROOT, keyed by the pyproject's
     dependencies, and made with the checkout's pip once; the wheel is built from what
-    is committed (others' edits in progress are not in it).
+    is committed (others' edits in progress are not in it), or with
+    OPENLPM_SITE_SOURCE=worktree from the working tree's files as they are now.
     """
     source = out / "source"
     source.mkdir(parents=True)
-    archive = subprocess.run(["git", "-C", str(CHECKOUT), "archive", "HEAD"],
-                             capture_output=True, check=True).stdout
-    archive_path = out / "head.tar"
-    archive_path.write_bytes(archive)
-    with tarfile.open(archive_path) as tar:
-        tar.extractall(source, filter="data")
+    if os.environ.get("OPENLPM_SITE_SOURCE") == "worktree":
+        listed = subprocess.run(["git", "-C", str(CHECKOUT), "ls-files", "-z", "-co",
+                                 "--exclude-standard"], capture_output=True, check=True)
+        for name in filter(None, listed.stdout.decode().split("\0")):
+            if (CHECKOUT / name).is_file():
+                (source / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(CHECKOUT / name, source / name)
+    else:
+        archive = subprocess.run(["git", "-C", str(CHECKOUT), "archive", "HEAD"],
+                                 capture_output=True, check=True).stdout
+        (out / "head.tar").write_bytes(archive)
+        with tarfile.open(out / "head.tar") as tar:
+            tar.extractall(source, filter="data")
     wheels = out / "wheels"
     pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
     subprocess.run([*pip, "wheel", "--no-deps", "-w", str(wheels), str(source)],
