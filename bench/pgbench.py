@@ -291,18 +291,21 @@ async def boot_id(agent: GuestAgent) -> str:
 
 
 # What runs in a system's namespace to get the bare guest's SAN disk arguments: the
-# agent's own SanAccess (fabric login, the LUNs the WWPN sees) and qemu_arguments.
+# agent's own SanAccess (fabric login, the LUNs the WWPN sees) and qemu_arguments; it
+# reaches the SAN as an agent does, with the hosts key, checking the SAN's certificate
+# against the console's authority.
 SAN_DEVICES = """
 import asyncio, json, sys
 from pathlib import Path
 from openlpm.agent.storage import SanAccess, qemu_arguments
-from openlpm.model import PartitionProfile
+from openlpm.model import PartitionProfile, SanSettings
 from openlpm.service import read_key_file
 
 async def main():
     profile = PartitionProfile.model_validate_json(sys.argv[1])
-    access = SanAccess(sys.argv[2], sys.argv[3], Path(sys.argv[4]),
-                       san_key=read_key_file(Path(sys.argv[5])))
+    access = SanAccess(sys.argv[2], Path(sys.argv[4]))
+    await access.use(SanSettings(url=sys.argv[3], hosts_key=read_key_file(Path(sys.argv[5])),
+                                 authority=Path(sys.argv[6]).read_text()))
     try:
         paths = await access.paths(profile)
         print(json.dumps(qemu_arguments(paths.disks, paths.boot)))
@@ -340,7 +343,8 @@ class BareGuest:
         proc = await asyncio.create_subprocess_exec(
             "ip", "netns", "exec", namespace(SYSTEMS[0]), sys.executable, "-c", SAN_DEVICES,
             self.profile.model_dump_json(), SYSTEMS[0], site.SAN_URL, str(self.root / "fabric"),
-            str(site.san_key_file(PREFIX, "hosts")),
+            str(site.san_hosts_key_file(PREFIX)),
+            str(site.san_tls_dir(PREFIX) / "console-authority.crt"),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         out, _ = await proc.communicate()
         if proc.returncode != 0:
