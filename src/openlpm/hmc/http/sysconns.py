@@ -69,12 +69,8 @@ async def connect_system(hmc: Console, url: str, code: str | None) -> SystemSumm
             f"Managed system {found.name} at {url} was never enrolled: give its one-time "
             f"enrollment code with --passwd (the file tls/enrollment-code in its agent's "
             f"state directory).", code="HSCLF553")
-    entry = SystemEntry(name=found.name, agent_url=url)
-    added = await add_managed_system(hmc, entry, None if found.enrolled else code,
-                                     must_answer=True)
-    if hmc.site.san_connection() is not None:
-        await hmc.site.give_san(entry.name)
-    return added
+    return await add_managed_system(hmc, SystemEntry(name=found.name, agent_url=url),
+                                    None if found.enrolled else code, must_answer=True)
 
 
 async def _enrollment(hmc: Console, url: str) -> EnrollmentRequest:

@@ -112,8 +112,9 @@ async def add_managed_system(hmc: Console, entry: SystemEntry, code: str | None,
                              must_answer: bool = False) -> SystemSummary:
     """Manage a system (POST /systems, POST /sysconns): enroll its agent with ``code``
     when given, check it is the system named and of a release this console manages,
-    record it and certify its movers. One whose agent does not answer is added as No
-    Connection, unless ``must_answer``: then the agent's error is raised."""
+    record it, certify its movers and give it the console's SAN. One whose agent does
+    not answer is added as No Connection, unless ``must_answer``: then the agent's error
+    is raised."""
     site = hmc.site
     hmc.inventory.require_new(entry.name)
     if code is not None:
@@ -142,6 +143,11 @@ async def add_managed_system(hmc: Console, entry: SystemEntry, code: str | None,
     except OpenLpmError as exc:
         log.warning("%s: its mover services got no certificate (%s); enroll them with "
                     "'openlpm mover enroll -m %s'", entry.name, exc.message, entry.name)
+    try:
+        await site.give_san(entry.name)
+    except OpenLpmError as exc:
+        log.warning("%s: its agent did not take the console's SAN (%s); connect the SAN "
+                    "again (mksysconn -r san) once it answers", entry.name, exc.message)
     return await summary(site, entry)
 
 
