@@ -128,10 +128,10 @@ async def add_managed_system(hmc: Console, entry: SystemEntry, code: str | None,
         raise RequestInvalid(
             f"The agent at {entry.agent_url} is managed system {found.info.name}, not "
             f"{entry.name}. Add it under its own name.", code="HSCLF167")
-    if found.info is not None:
-        versions.require_managed(f"Managed system {entry.name}", found.info.agent_version,
-                                 __version__)
-    elif must_answer:
+    refusal = versions.system_skew(found.info, __version__) if found.info else None
+    if refusal is not None:
+        raise refusal
+    if found.info is None and must_answer:
         raise SystemUnreachable(f"Managed system {entry.name} at {entry.agent_url} does "
                                 f"not answer this console: {found.message}",
                                 code=found.error_code or "HSCLF183")
