@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from openlpm import __version__
-from openlpm.model import Role, SystemInfo
+from openlpm.model import MoverInfo, Role, SystemInfo
 from openlpm.service import bind, install_error_handlers
 from openlpm.trust import ServiceTrust, install_enrollment
 from openlpm.versions import series
@@ -28,6 +28,8 @@ class ScriptedAgent:
     def __init__(self, directory: Path, name: str = "sys7") -> None:
         self.name = name
         self.version = __version__
+        # The release of the system's one mover service; None: it has none.
+        self.mover_version: str | None = None
         self.trust = ServiceTrust(name, f"Managed system {name}", directory, "agent")
         app = FastAPI()
         install_error_handlers(app)
@@ -47,7 +49,10 @@ class ScriptedAgent:
     async def system(self) -> SystemInfo:
         return SystemInfo(name=self.name, cpus=4, memory_mb=4096, free_cpus=4,
                           free_memory_mb=4096, accel="tcg", qemu_version="7.2.0",
-                          agent_version=self.version)
+                          agent_version=self.version, movers=() if self.mover_version is None
+                          else (MoverInfo(name="msp7", control_url="https://127.0.0.1:9",
+                                          data_address="127.0.0.1:9",
+                                          version=self.mover_version),))
 
     @property
     def code(self) -> str:
@@ -143,6 +148,16 @@ def test_an_agent_one_minor_older_is_managed_and_two_older_refused(
     agent.version = minors_older(__version__, 1)
     added = connect(console, admin, agent.port)
     assert (added["status"], added["version"]) == (200, agent.version), added
+
+
+def test_a_system_whose_mover_runs_a_release_out_of_range_is_refused(
+        console: TestClient, agent: ScriptedAgent) -> None:
+    admin = sign_in(console, *ADMIN)
+    agent.mover_version = "99.0.0"
+    refused = connect(console, admin, agent.port, agent.code)
+    assert (refused["status"], refused["code"]) == (409, "HSCLF551"), refused
+    assert "Mover service msp7 of sys7 runs openlpm 99.0.0" in str(refused["message"])
+    assert console.get("/sysconns", headers=admin).json() == []
 
 
 def test_an_agent_out_of_range_shows_version_mismatch_and_its_operations_are_refused(
