@@ -38,6 +38,10 @@ PROFILE = {"name": "p1", "min_mem": 256, "desired_mem": 256, "max_mem": 256,
     ("POST", "/systems", Role.SUPERADMIN),
     ("DELETE", "/systems/{system}", Role.SUPERADMIN),
     ("POST", "/systems/{system}/movers/enroll", Role.SUPERADMIN),
+    ("GET", "/sysconns", Role.VIEWER),
+    ("POST", "/sysconns", Role.SUPERADMIN),
+    ("DELETE", "/sysconns/{ip}", Role.SUPERADMIN),
+    ("POST", "/sysconns/{ip}/reset", Role.SUPERADMIN),
     ("GET", "/users", Role.SUPERADMIN),
     ("PATCH", "/users/{name}", Role.SUPERADMIN),
     ("POST", "/tokens", Role.VIEWER),
@@ -56,7 +60,9 @@ def test_every_route_of_the_console_has_its_rule(tmp_path: Path) -> None:
     routes = {(method.upper(), path) for path, methods in paths.items() for method in methods}
     for method, route in (("DELETE", "/san/luns/{name}"), ("POST", "/san/luns"),
                           ("POST", "/systems"), ("POST", "/systems/{system}/movers/enroll"),
-                          ("PATCH", "/users/{name}"), ("POST", "/authkeys")):
+                          ("PATCH", "/users/{name}"), ("POST", "/authkeys"),
+                          ("DELETE", "/systems/{system}"), ("POST", "/sysconns"),
+                          ("DELETE", "/sysconns/{ip}"), ("POST", "/sysconns/{ip}/reset")):
         assert (method, route) in routes
         assert required_role(method, route) == Role.SUPERADMIN
 
