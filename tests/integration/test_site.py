@@ -267,8 +267,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 INSIDE = """
 import json, os, sys, openlpm
 print(json.dumps({"openlpm": openlpm.__file__, "version": openlpm.__version__,
-                  "exists": {p: os.path.exists(p) for p in sys.argv[1:]},
-                  "lib": sorted(os.listdir("/var/lib/openlpm"))}))
+                  "exists": {p: os.path.exists(p) for p in sys.argv[1:]}}))
 """
 
 
