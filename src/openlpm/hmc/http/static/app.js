@@ -7,7 +7,8 @@ const STEPS = ["Profile to target", "Storage on target", "Mover services", "Migr
 const FINISHED = ["Migration Complete", "Migration Failed", "Migration Stopped"];
 
 const main = document.getElementById("main");
-const state = { systems: [], migrations: new Map(), events: null, progress: null, notice: null };
+const state = { systems: [], migrations: new Map(), events: null, progress: null, notice: null,
+  addForm: null };
 
 // -- small helpers ---------------------------------------------------------------------
 
@@ -236,23 +237,33 @@ async function serversPage() {
 }
 
 // The HMC's "Add managed system": the agent's address, and its enrollment code unless
-// this console enrolled it before (mksysconn).
+// this console enrolled it before (mksysconn). One form, kept across the page's live
+// redraws, so what the user is typing survives them.
 function addSystemForm() {
+  if (!state.addForm) state.addForm = newAddSystemForm();
+  return state.addForm;
+}
+
+function newAddSystemForm() {
   const form = h("form", {
     id: "add-system", class: "card inline-form",
     onsubmit: async (event) => {
       event.preventDefault();
       const data = new FormData(form);
       const port = data.get("port");
-      form.querySelector("button").disabled = true;
+      const button = form.querySelector("button");
+      button.disabled = true;
       try {
         const added = await api("POST", "/sysconns", {
           ip: data.get("ip").trim(), resource_type: "sys",
           password: data.get("code") || null, port: port ? Number(port) : null,
         });
         notify("status", `Added ${added.name} at ${added.ipaddr} (${added.state}).`);
+        form.reset();
       } catch (error) {
         notify("alert", `${error.code} ${error.message}`);
+      } finally {
+        button.disabled = false;
       }
       route();
     },
