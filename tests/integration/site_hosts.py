@@ -32,6 +32,7 @@ from pyroute2 import netns
 
 from openlpm.lab import network
 from openlpm.lab.network import Node
+from openlpm.processes import runs_with
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 SITE_ROOT = Path("/var/tmp")
@@ -228,7 +229,8 @@ def end_host(host: Host, supervisor: subprocess.Popen[bytes] | None) -> None:
     for pidfile in pidfiles:
         with contextlib.suppress(OSError, ValueError):
             pids.append(int(pidfile.read_text().strip()))
-    _end([pid for pid in pids if host.owns(pid)] + host.pids(), host)
+    _end([pid for pid in pids if host.owns(pid) and runs_with(pid, b"/var/lib/openlpm/")]
+         + host.pids(), host)
 
 
 def _end(pids: list[int], host: Host) -> None:
