@@ -411,3 +411,40 @@ def test_a_killed_agent_is_restarted_by_its_unit_and_its_partition_runs_on(
     assert ticks[-1][1] > before[-1][1]
     assert echo_answers(site, PARTITION_IP)
     assert {record.boot for record in sequence(site)} == {boot}
+
+
+def test_a_systems_units_stopped_and_started_again_leave_its_partition_running(
+        site: Site) -> None:
+    """As ``systemctl stop`` and ``start`` of the agent and mover would: the agent's
+    KillMode=process leaves the partition's QEMU running, and the agent that starts
+    again takes it up."""
+    system = "sys1"
+    host = site.hosts[system]
+    before = site.wait_ticks(system, PARTITION, more_than=1)
+    boot = before[-1][2]
+    qemu = site.qemu_pids(system, PARTITION)
+    assert len(qemu) == 1
+
+    end_host_units(site, system)
+    assert "openlpm-agent.service stopped (KillMode=process)" in \
+        host.journal_path.read_text()
+    assert site.qemu_pids(system, PARTITION) == qemu
+    site.supervisors[system] = host.supervise(
+        [f"openlpm-{role}.service" for role in UNITS[system]])
+
+    wait_ready(site, system)
+    wait_for(f"{PARTITION} seen Running again", lambda: site.values(
+        "lssyscfg", "-r", "lpar", "-m", system, "-F", "name,state") == [
+        f"{PARTITION},Running"])
+    assert site.qemu_pids(system, PARTITION) == qemu
+    ticks = site.wait_ticks(system, PARTITION, more_than=len(before) + 3)
+    site.assert_one_boot(system, PARTITION, ticks, boot)
+    assert echo_answers(site, PARTITION_IP)
+
+
+def end_host_units(site: Site, system: str) -> None:
+    """Stop a host's units: SIGTERM to its supervisor, which stops them as their
+    KillMode says."""
+    supervisor = site.supervisors.pop(system)
+    supervisor.terminate()
+    assert supervisor.wait(60) == 0
