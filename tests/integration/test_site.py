@@ -328,18 +328,25 @@ def move(site: Site, source: str, target: str) -> float:
     return float(record["downtime_ms"]) / 1000
 
 
-def test_a_san_booted_partition_moves_there_and_back_keeping_its_client_and_its_disk(
-        site: Site) -> None:
+@pytest.fixture(scope="module")
+def partition(site: Site) -> str:
+    """The partition running on sys1, booted from its root LUN, writing its sequence
+    LUN and answering on VLAN 10; returns its boot id."""
     for lun, source in ((f"{PARTITION}root", ["--source", "/var/lib/openlpm/images/root.img"]),
                         (f"{PARTITION}seq", ["--size-mb", "8"])):
         site.run("openlpm", "san", "mklun", "-l", lun, *source)
         site.run("openlpm", "san", "map", "-l", lun, "--wwpn", WWPNS[0])
     site.run("mksyscfg", "-r", "lpar", "-m", "sys1", "-i", PROFILE)
     site.run("chsysstate", "-r", "lpar", "-m", "sys1", "-o", "on", "-n", PARTITION)
-    boot = site.wait_ticks("sys1", PARTITION, more_than=1)[-1][2]
+    boot: str = site.wait_ticks("sys1", PARTITION, more_than=1)[-1][2]
     wait_acknowledged(site, "sys1", PARTITION, beyond=10)
     wait_echo(site, PARTITION_IP)
+    return boot
 
+
+def test_a_san_booted_partition_moves_there_and_back_keeping_its_client_and_its_disk(
+        site: Site, partition: str) -> None:
+    boot = partition
     client = subprocess.Popen(in_client(site, sys.executable, "-m", "openlpm.lab.echo_client",
                                         PARTITION_IP), stdout=subprocess.PIPE, text=True)
     try:
@@ -382,13 +389,13 @@ def sequence(site: Site) -> list[Any]:
 
 
 def test_a_killed_agent_is_restarted_by_its_unit_and_its_partition_runs_on(
-        site: Site) -> None:
+        site: Site, partition: str) -> None:
     system = "sys1"
     host = site.hosts[system]
     assert site.values("lssyscfg", "-r", "lpar", "-m", system, "-F", "name,state") == [
         f"{PARTITION},Running"]
     before = site.wait_ticks(system, PARTITION, more_than=1)
-    boot = before[-1][2]
+    boot = partition
     qemu = site.qemu_pids(system, PARTITION)
     agent = host.main_pids("openlpm-agent.service")[-1]
     assert host.owns(agent) and b"agent\0serve" in Path(f"/proc/{agent}/cmdline").read_bytes()
@@ -414,14 +421,14 @@ def test_a_killed_agent_is_restarted_by_its_unit_and_its_partition_runs_on(
 
 
 def test_a_systems_units_stopped_and_started_again_leave_its_partition_running(
-        site: Site) -> None:
+        site: Site, partition: str) -> None:
     """As ``systemctl stop`` and ``start`` of the agent and mover would: the agent's
     KillMode=process leaves the partition's QEMU running, and the agent that starts
     again takes it up."""
     system = "sys1"
     host = site.hosts[system]
     before = site.wait_ticks(system, PARTITION, more_than=1)
-    boot = before[-1][2]
+    boot = partition
     qemu = site.qemu_pids(system, PARTITION)
     assert len(qemu) == 1
 
