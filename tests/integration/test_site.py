@@ -221,25 +221,36 @@ def bring_up(site: Site, tmp: Path) -> None:
 
 def connect(site: Site) -> None:
     """The administrator signs in on the console and adds the SAN and the systems."""
-    wait_for("the console let its administrator sign in", lambda: site.run(
-        "openlpm", "login", "-u", "hscroot", stdin=ADMIN_PASSWORD + "\n",
-        check=False).returncode == 0)
+    until_done(site, "openlpm", "login", "-u", "hscroot", stdin=ADMIN_PASSWORD + "\n")
     san = site.hosts["san"]
     code = wait_for("the SAN wrote its enrollment code", lambda: san.path(
         "/var/lib/openlpm/san/tls/enrollment-code").exists() and san.read(
         "/var/lib/openlpm/san/tls/enrollment-code").strip())
-    wait_for("the console connected the SAN", lambda: site.run(
-        "mksysconn", "-r", "san", "--ip", SAN_ADDRESS, "--passwd", code,
-        check=False).returncode == 0)
+    until_done(site, "mksysconn", "-r", "san", "--ip", SAN_ADDRESS, "--passwd", code)
     for system, address in SYSTEMS.items():
         host = site.hosts[system]
         code = wait_for(f"{system}'s agent wrote its enrollment code", lambda h=host: h.path(
             "/var/lib/openlpm/agent/tls/enrollment-code").exists() and h.read(
             "/var/lib/openlpm/agent/tls/enrollment-code").strip())
-        wait_for(f"the console added {system}", lambda a=address, c=code: site.run(
-            "mksysconn", "--ip", a, "--passwd", c, check=False).returncode == 0)
+        until_done(site, "mksysconn", "--ip", address, "--passwd", code)
     for system in SYSTEMS:
         wait_ready(site, system)
+
+
+def until_done(site: Site, *argv: str, stdin: str = "") -> None:
+    """Run a command on the console host until it succeeds (a service it reaches may be
+    starting); a failure shows the command's last answer."""
+    tried: list[subprocess.CompletedProcess[str]] = []
+
+    def done() -> bool:
+        tried.append(site.run(*argv, stdin=stdin, check=False))
+        return tried[-1].returncode == 0
+
+    try:
+        wait_for(f"{argv[0]} succeeded", done)
+    except AssertionError as failed:
+        raise AssertionError(f"{failed}; its last answer:\n{tried[-1].stdout}"
+                             f"{tried[-1].stderr}") from None
 
 
 def wait_ready(site: Site, system: str) -> None:
