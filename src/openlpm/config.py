@@ -20,10 +20,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import stat
 import textwrap
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +167,21 @@ def sample(parser: argparse.ArgumentParser, role: str) -> str:
                                subsequent_indent="# ")
         lines += [f"#{key} = {_example(action)}", ""]
     return "\n".join(lines)
+
+
+def render(options: Mapping[str, str | int | bool | Sequence[str]]) -> str:
+    """A configuration file setting ``options`` (keys as in the file, values as TOML
+    takes them), for a program that writes a service's file, such as the lab."""
+    lines = []
+    for key, value in options.items():
+        if not re.fullmatch(r"[a-z][a-z0-9-]*", key):
+            raise ValueError(f"{key!r} is no option name")
+        # JSON's strings, numbers and booleans are TOML's too.
+        if isinstance(value, str | bool | int):
+            lines.append(f"{key} = {json.dumps(value)}")
+        else:
+            lines.append(f"{key} = {json.dumps([str(item) for item in value])}")
+    return "\n".join(lines) + "\n"
 
 
 def _example(action: argparse.Action) -> str:

@@ -216,7 +216,7 @@ class Lab:
     def kill(self, role: str) -> None:
         """End a service of the lab at once (SIGKILL), as a crash would."""
         pid = site.LabState.load(self.state.prefix).pids[role]
-        if runs_with(pid, f"\0{self.state.prefix}-".encode()):
+        if runs_with(pid, site.service_marker(self.state.prefix)):
             os.kill(pid, signal.SIGKILL)
 
     def restart(self, role: str) -> None:

@@ -150,3 +150,18 @@ def test_a_service_with_a_wrong_file_does_not_start_and_says_why(
     assert main(["mover", "serve", "--config", str(path)]) == 2
     error = capsys.readouterr().err
     assert error.startswith("HSCLF702 ") and "max-migrations" in error
+
+
+def test_a_rendered_file_gives_back_the_options_it_was_rendered_from(tmp_path: Path) -> None:
+    text = config.render({"name": 'sys "1"\n', "state-dir": "/var/lib/openlpm/agent",
+                          "cpus": 4, "insecure": True, "vlans": "10,20",
+                          "allow-dir": ["/srv/a b"]})
+    args = configured(tmp_path, text)
+    assert (args.name, args.state_dir, args.cpus, args.insecure, args.vlans) == (
+        'sys "1"\n', Path("/var/lib/openlpm/agent"), 4, True, (10, 20))
+    assert args.allow_dirs == [Path("/srv/a b")]
+
+
+def test_rendering_refuses_a_key_that_is_no_option_name() -> None:
+    with pytest.raises(ValueError):
+        config.render({"name = \"x\"\ninsecure": True})

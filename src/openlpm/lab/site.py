@@ -28,6 +28,7 @@ from pathlib import Path
 
 import httpx
 
+from openlpm import config
 from openlpm.clients.credentials import save, token_for
 from openlpm.clients.wire import decode, segment
 from openlpm.errors import ObjectExists, RequestInvalid, SystemUnreachable
@@ -113,7 +114,7 @@ class LabState:
         write_private(self.path, json.dumps(self.__dict__, indent=1).encode())
 
     def running(self) -> bool:
-        return any(runs_with(pid, _marker(self.prefix)) for pid in self.pids.values())
+        return any(runs_with(pid, service_marker(self.prefix)) for pid in self.pids.values())
 
     @classmethod
     def load(cls, prefix: str) -> LabState:
@@ -245,11 +246,11 @@ async def _start_san(state: LabState, spec: LabSpec, workdir: Path) -> None:
     """The SAN in its namespace; returns once it made its enrollment code."""
     san_node = Node(f"{spec.prefix}-san", "san", SAN_ADDRESS)
     await asyncio.to_thread(network.attach, spec.prefix, san_node)
-    _spawn(state, "san", workdir, [
-        "san", "serve", "--netns", san_node.namespace, "--name", f"{spec.prefix}san",
-        "--listen", f"{SAN_ADDRESS}:{SAN_PORT}", "--data", SAN_ADDRESS,
-        "--first-port", str(SAN_FIRST_EXPORT_PORT), "--state-dir", str(workdir / "san"),
-        "--import-dir", str(IMAGE_DIR)])
+    _start_service(state, "san", "san", {
+        "netns": san_node.namespace, "name": f"{spec.prefix}san",
+        "listen": f"{SAN_ADDRESS}:{SAN_PORT}", "data": SAN_ADDRESS,
+        "first-port": SAN_FIRST_EXPORT_PORT, "state-dir": str(workdir / "san"),
+        "import-dir": str(IMAGE_DIR)})
     await _written(san_tls_dir(spec.prefix) / "enrollment-code",
                    "the lab's SAN wrote no enrollment code")
 
@@ -286,12 +287,12 @@ def _start_console(state: LabState, name: str, node: Node, port: int, role: str)
     console = "" if role == "hmc" else name
     password = admin_password_file(state.prefix, console)
     write_private(password, (secrets.token_urlsafe(12) + "\n").encode())
-    _spawn(state, role, workdir, [
-        "hmc", "serve", "--listen", f"127.0.0.1:{port}", "--name", name,
-        "--reach-netns", node.namespace, "--peer-listen", f"{node.address}:{PEER_PORT}",
-        "--tls-dir", str(console_tls_dir(state.prefix, console)),
-        "--db", str(workdir / (f"{console}.db" if console else "hmc.db")),
-        "--admin-password-file", str(password)])
+    _start_service(state, role, "hmc", {
+        "listen": f"127.0.0.1:{port}", "name": name, "reach-netns": node.namespace,
+        "peer-listen": f"{node.address}:{PEER_PORT}",
+        "tls-dir": str(console_tls_dir(state.prefix, console)),
+        "db": str(workdir / (f"{console}.db" if console else "hmc.db")),
+        "admin-password-file": str(password)})
     return f"https://127.0.0.1:{port}"
 
 
@@ -299,22 +300,21 @@ def _start_system(state: LabState, spec: LabSpec, node: Node, image: PartitionIm
                   workdir: Path) -> None:
     name, address = node.port, node.address
     mover = f"{name}{spec.mover_suffix}"
-    _spawn(state, f"{name}-mover", workdir, [
-        "mover", "serve", "--netns", node.namespace, "--name", mover,
-        "--control", f"{address}:{MOVER_CONTROL_PORT}", "--data", f"{address}:{MOVER_DATA_PORT}",
-        "--state-dir", str(workdir / mover), "--incoming-dir", str(workdir / name / "run")])
-    _spawn(state, f"{name}-agent", workdir, [
-        "agent", "serve", "--netns", node.namespace, "--name", name,
-        "--listen", f"{address}:{AGENT_PORT}", "--state-dir", str(workdir / name),
-        "--tls-dir", str(agent_tls_dir(workdir, name)),
-        "--cpus", str(spec.cpus), "--memory-mb", str(spec.memory_mb), "--accel", state.accel,
-        "--kernel", str(image.kernel), "--initrd", str(image.initrd),
-        "--kernel-args", f"{KERNEL_ARGS} {spec.partition_args}".strip(),
-        "--mover-socket", str(workdir / mover / "local.sock"),
-        "--io-services", str(spec.io_services_of.get(name, spec.io_services)),
-        "--vlans", ",".join(map(str, spec.vlans_of.get(name, spec.vlans))),
-        "--max-active-migrations", str(spec.max_active_migrations),
-        *(arg for directory in spec.allow_dirs for arg in ("--allow-dir", directory))])
+    _start_service(state, f"{name}-mover", "mover", {
+        "netns": node.namespace, "name": mover, "control": f"{address}:{MOVER_CONTROL_PORT}",
+        "data": f"{address}:{MOVER_DATA_PORT}", "state-dir": str(workdir / mover),
+        "incoming-dir": str(workdir / name / "run")})
+    _start_service(state, f"{name}-agent", "agent", {
+        "netns": node.namespace, "name": name, "listen": f"{address}:{AGENT_PORT}",
+        "state-dir": str(workdir / name), "tls-dir": str(agent_tls_dir(workdir, name)),
+        "cpus": spec.cpus, "memory-mb": spec.memory_mb, "accel": state.accel,
+        "kernel": str(image.kernel), "initrd": str(image.initrd),
+        "kernel-args": f"{KERNEL_ARGS} {spec.partition_args}".strip(),
+        "mover-socket": str(workdir / mover / "local.sock"),
+        "io-services": spec.io_services_of.get(name, spec.io_services),
+        "vlans": ",".join(map(str, spec.vlans_of.get(name, spec.vlans))),
+        "max-active-migrations": spec.max_active_migrations,
+        "allow-dir": list(spec.allow_dirs)})
     state.systems.append(name)
     state.save()
 
@@ -342,6 +342,17 @@ async def restart(prefix: str, role: str) -> int:
         else:
             await _wait_system_ready(http, system)
     return state.pids[role]
+
+
+def _start_service(state: LabState, role: str, part: str,
+                   options: dict[str, str | int | list[str]]) -> None:
+    """Start a part as an installed site does: its options in a configuration file of
+    its own (``etc/ROLE.toml`` in the lab's directory), the command line naming only it."""
+    workdir = state.directory(state.prefix)
+    path = workdir / "etc" / f"{role}.toml"
+    private_directory(path.parent)
+    write_private(path, config.render(options).encode())
+    _spawn(state, role, workdir, [part, "serve", "--config", str(path)])
 
 
 def _spawn(state: LabState, role: str, workdir: Path, args: list[str]) -> None:
@@ -418,11 +429,12 @@ async def _register_systems(state: LabState, spec: LabSpec) -> None:
             await _wait_ready(http, "/systems", f"the lab's HMC at {url}")
             mine = [(i, n) for i, n in enumerate(state.systems, start=1) if owners[n] == url]
             for index, name in mine:
-                address = system_node(spec.prefix, index, name).address
+                # As mksysconn does: the console learns the system's name from its agent.
                 code = await _enrollment_code(state.directory(state.prefix), name)
-                decode(await http.post("/systems", json={
-                    "name": name, "agent_url": f"https://{address}:{AGENT_PORT}",
-                    "enrollment_code": code}), "the lab's HMC")
+                decode(await http.post("/sysconns", json={
+                    "ip": system_node(spec.prefix, index, name).address,
+                    "resource_type": "sys", "password": code, "port": AGENT_PORT}),
+                    "the lab's HMC")
             for _, name in mine:
                 await _wait_system_ready(http, name)
                 # Adding a system enrolls the movers it has then; one that started later
@@ -514,14 +526,15 @@ async def down(prefix: str, quiet: bool = False, say: Say = print) -> None:
 
 async def _end(pid: int, prefix: str) -> None:
     """End a process the lab started, and reap it if it is our child."""
-    await terminate(pid, _marker(prefix))
+    await terminate(pid, service_marker(prefix))
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
 
 
-def _marker(prefix: str) -> bytes:
-    """Every process the lab starts names one of the lab's namespaces in its arguments."""
-    return f"\0{prefix}-".encode()
+def service_marker(prefix: str) -> bytes:
+    """Every process the lab starts names its configuration file, in the lab's directory,
+    in its arguments."""
+    return f"\0{LabState.directory(prefix)}/etc/".encode()
 
 
 def free_port() -> int:
