@@ -1,0 +1,178 @@
+"""Security review of issue 18 (install and run as services, mksysconn, the SAN over
+TLS): each test shows an attack that works today, marked xfail(strict) until fixed."""
+
+from __future__ import annotations
+
+import contextlib
+import stat
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request
+from fastapi.testclient import TestClient
+
+from openlpm import config, versions
+from openlpm.errors import OpenLpmError
+from openlpm.install import units
+from openlpm.service import bind, server
+from tests.unit.signed_in import ADMIN, sign_in
+from tests.unit.test_sysconns import ScriptedAgent, connect
+
+# --- mksysconn: the name an unverified agent gives -------------------------------------
+
+# Within X.509's 64 characters of a common name, so enrollment itself does not fail.
+# The newline forges a line of the CLI's listings (cli/attributes.py quotes a value
+# holding the delimiter, not one holding a newline); "/" makes a name that
+# /systems/{system} can never reach; the markup is for whatever shows names as HTML.
+NOT_A_SYSTEM_NAME = "sys1,Operating\n<img src=x onerror=alert(1)>/../x"
+
+
+@pytest.fixture
+def evil_agent(tmp_path: Path) -> Iterator[ScriptedAgent]:
+    with ScriptedAgent(tmp_path / "evil-tls", name=NOT_A_SYSTEM_NAME) as scripted:
+        yield scripted
+
+
+@pytest.mark.xfail(strict=True, reason="mksysconn takes the name from the agent's "
+                   "unverified GET /enrollment without NAME_PATTERN (hmc/http/sysconns.py "
+                   "connect_system; EnrollmentRequest.name is a bare str)")
+def test_mksysconn_refuses_a_name_no_system_may_have(console: TestClient,
+                                                     evil_agent: ScriptedAgent) -> None:
+    """The agent at the address says its name before its certificate can be checked;
+    POST /systems holds a name to NAME_PATTERN, mksysconn must too."""
+    admin = sign_in(console, *ADMIN)
+    added = connect(console, admin, evil_agent.port, evil_agent.code)
+    listed = [c["name"] for c in console.get("/sysconns", headers=admin).json()]
+    assert NOT_A_SYSTEM_NAME not in listed, added
+    assert added["status"] == 400, added
+
+
+@pytest.fixture
+def impostor(tmp_path: Path) -> Iterator[ScriptedAgent]:
+    """A host answering at the address mksysconn is given (a spoofed address, a race
+    on the management network) that never had the agent's code: it takes any code."""
+    with ScriptedAgent(tmp_path / "impostor-tls", name="sys7") as scripted:
+        enroll = scripted.trust.enroll
+
+        def any_code(code: str, certificate: str, authority: str) -> None:
+            scripted.trust.code_file.write_text(code + "\n")
+            enroll(code, certificate, authority)
+
+        scripted.trust.enroll = any_code  # type: ignore[method-assign,assignment]
+        yield scripted
+
+
+@pytest.mark.xfail(strict=True, reason="the enrollment code proves the console to the "
+                   "agent, never the agent to the console: the console sends the code "
+                   "and signs the certificate request of whoever answers GET /enrollment, "
+                   "then manages it (and gives it the SAN's hosts key)")
+def test_mksysconn_refuses_a_host_that_never_had_the_code(console: TestClient,
+                                                          impostor: ScriptedAgent) -> None:
+    admin = sign_in(console, *ADMIN)
+    real_agent_code = "the-code-read-from-the-real-agent-host"
+    added = connect(console, admin, impostor.port, real_agent_code)
+    assert added["status"] in (400, 403, 409, 502), added
+    assert console.get("/sysconns", headers=admin).json() == []
+
+
+# --- versions: a service's version string --------------------------------------------
+
+@pytest.mark.xfail(strict=True, reason="versions.series/_numbers call int() on an "
+                   "unbounded digit run: ValueError (Python's 4300-digit limit), not a "
+                   "refusal; an enrolled agent reporting such a version breaks summary()")
+def test_a_version_of_thousands_of_digits_is_refused_not_a_crash() -> None:
+    huge = "1" * 5000 + ".0"
+    refusal = versions.skew("Managed system evil", huge, "0.2.0")
+    assert refusal is not None and refusal.code in ("HSCLF550", "HSCLF551")
+
+
+# --- install-units: symbolic links under the root -------------------------------------
+
+@pytest.mark.xfail(strict=True, reason="units._write_public writes and chmods "
+                   "UNIT.new through a symbolic link (Path.write_bytes, Path.chmod)")
+def test_install_units_does_not_write_through_a_planted_unit_link(tmp_path: Path) -> None:
+    """Whoever may write under --root (a staging tree in /tmp, an image being built)
+    plants openlpm-agent.service.new -> a file root owns: install-units run as root
+    overwrites that file with the unit and makes it 0644 (world-readable)."""
+    victim = tmp_path / "shadow"
+    victim.write_text("root:secret-hash\n")
+    victim.chmod(0o600)
+    root = tmp_path / "root"
+    (root / units.UNIT_DIR).mkdir(parents=True)
+    (root / units.UNIT_DIR / "openlpm-agent.service.new").symlink_to(victim)
+    with contextlib.suppress(OpenLpmError):  # refusing is a fix too
+        units.install(["agent"], root, {"agent": "# sample"}, reload=False,
+                      python="/usr/bin/python3")
+    assert victim.read_text() == "root:secret-hash\n"
+    assert stat.S_IMODE(victim.stat().st_mode) == 0o600
+
+
+@pytest.mark.xfail(strict=True, reason="private.write_private opens PATH.new with "
+                   "O_CREAT|O_TRUNC, no O_NOFOLLOW/O_EXCL: it truncates and writes the "
+                   "link's target")
+def test_install_units_does_not_write_through_a_planted_config_link(tmp_path: Path) -> None:
+    victim = tmp_path / "shadow"
+    victim.write_text("root:secret-hash\n")
+    root = tmp_path / "root"
+    (root / units.CONFIG_DIR).mkdir(parents=True)
+    (root / units.CONFIG_DIR / "agent.toml.new").symlink_to(victim)
+    with contextlib.suppress(OpenLpmError):
+        units.install(["agent"], root, {"agent": "# sample"}, reload=False,
+                      python="/usr/bin/python3")
+    assert victim.read_text() == "root:secret-hash\n"
+
+
+# --- configuration files ------------------------------------------------------------
+
+@pytest.mark.xfail(strict=True, reason="config.load only logs a warning for a file "
+                   "group or others may write, and never checks its owner: any local "
+                   "user who can write it sets 'insecure = true', kernel, allow-dir... "
+                   "of a service that runs as root")
+def test_a_configuration_file_others_may_write_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "agent.toml"
+    path.write_text('insecure = true\n')
+    path.chmod(0o666)
+    with pytest.raises(OpenLpmError):
+        config.load(path)
+
+
+# --- every service's HTTP server: forwarded headers ----------------------------------
+
+@pytest.fixture
+def address_echo() -> Iterator[int]:
+    """service.server() (what every serve runs) with an app answering the client's
+    address as the app sees it (the sign-in throttle's key, users.client_address)."""
+    app = FastAPI()
+
+    @app.get("/who")
+    async def who(request: Request) -> dict[str, str]:
+        return {"host": request.client.host if request.client else "-",
+                "scheme": request.url.scheme}
+
+    sock = bind("127.0.0.1:0")
+    served = server(app)
+    served.config.timeout_graceful_shutdown = 0
+    thread = threading.Thread(target=served.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not served.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    yield sock.getsockname()[1]
+    served.should_exit = True
+    thread.join(10)
+
+
+@pytest.mark.xfail(strict=True, reason="service.server() leaves uvicorn's proxy_headers "
+                   "on (forwarded_allow_ips 127.0.0.1): a local user sets X-Forwarded-For "
+                   "and picks the address the sign-in throttle counts")
+def test_a_client_cannot_choose_its_own_address_with_forwarded_headers(
+        address_echo: int) -> None:
+    seen = httpx.get(f"http://127.0.0.1:{address_echo}/who",
+                     headers={"X-Forwarded-For": "203.0.113.9",
+                              "X-Forwarded-Proto": "https"}).json()
+    assert seen == {"host": "127.0.0.1", "scheme": "http"}
+
