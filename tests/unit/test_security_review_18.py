@@ -19,6 +19,7 @@ from openlpm import config, versions
 from openlpm.errors import OpenLpmError
 from openlpm.install import units
 from openlpm.service import bind, server
+from openlpm.trust import ServiceTrust
 from tests.unit.signed_in import ADMIN, sign_in
 from tests.unit.test_sysconns import ScriptedAgent, connect
 
@@ -176,3 +177,56 @@ def test_a_client_cannot_choose_its_own_address_with_forwarded_headers(
                               "X-Forwarded-Proto": "https"}).json()
     assert seen == {"host": "127.0.0.1", "scheme": "http"}
 
+
+
+# --- mksysconn: the size of the unverified answer ------------------------------------
+
+class EndlessEnrollment:
+    """A TLS server at the address mksysconn is given that answers GET /enrollment with
+    a JSON body of 64 MiB, counting what the console reads of it."""
+
+    BODY = 64 * 1024 * 1024
+
+    def __init__(self, directory: Path) -> None:
+        self.trust = ServiceTrust("big", "big", directory, "agent")
+        self.listener = bind("127.0.0.1:0")
+        self.port = self.listener.getsockname()[1]
+        self.sent = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                raw, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                with self.trust.context.wrap_socket(raw, server_side=True) as tls:
+                    tls.recv(65536)
+                    head = '{"request": "x", "enrolled": true, "name": "'
+                    tls.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                                b"content-length: %d\r\n\r\n" % self.BODY + head.encode())
+                    chunk = b"a" * 65536
+                    while self.sent < self.BODY - 65536:
+                        tls.sendall(chunk)
+                        self.sent += len(chunk)
+            except OSError:
+                continue
+
+    def __enter__(self) -> EndlessEnrollment:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.listener.close()
+
+
+@pytest.mark.xfail(strict=True, reason="ServiceClient reads any answer whole into memory "
+                   "(httpx, no size limit): whoever answers at the address mksysconn is "
+                   "given (unverified) makes the console hold whatever it sends, per request")
+def test_mksysconn_stops_reading_an_enrollment_answer_past_a_limit(
+        console: TestClient, tmp_path: Path) -> None:
+    admin = sign_in(console, *ADMIN)
+    with EndlessEnrollment(tmp_path / "big-tls") as big:
+        connect(console, admin, big.port)
+    assert big.sent < 4 * 1024 * 1024
