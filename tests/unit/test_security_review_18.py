@@ -16,11 +16,15 @@ from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
 from openlpm import config, versions
+from openlpm.authority import CertificateAuthority, Use, certificate_request, ensure_key
+from openlpm.clients.san import SanClient
 from openlpm.errors import OpenLpmError
+from openlpm.hmc.stores.inventory import SystemEntry
 from openlpm.install import units
 from openlpm.service import bind, server
 from openlpm.trust import ServiceTrust
 from tests.unit.signed_in import ADMIN, sign_in
+from tests.unit.test_san_tls import console_site, host_tls, san_app, san_trust, serving
 from tests.unit.test_sysconns import ScriptedAgent, connect
 
 # --- mksysconn: the name an unverified agent gives -------------------------------------
@@ -230,3 +234,63 @@ def test_mksysconn_stops_reading_an_enrollment_answer_past_a_limit(
     with EndlessEnrollment(tmp_path / "big-tls") as big:
         connect(console, admin, big.port)
     assert big.sent < 4 * 1024 * 1024
+
+
+# --- the SAN guard: which client certificate is the console ----------------------------
+
+@pytest.mark.xfail(strict=True, reason="san/keys.py SanGuard takes ANY certificate with "
+                   "clientAuth from the console's authority for the console; agents "
+                   "enrolled by an older console hold such a certificate (serverAuth and "
+                   "clientAuth, security.md), and Use.BOTH is still issue()'s default: "
+                   "root on such a system reads hosts.key, maps and deletes LUNs")
+async def test_a_system_certified_for_both_uses_is_not_the_console_to_the_san(
+        tmp_path: Path) -> None:
+    authority = CertificateAuthority(tmp_path / "hmc" / "authority" / "agents",
+                                     "hmc1 agent authority")
+    trust = san_trust(tmp_path)
+    async with serving(san_app(tmp_path, trust), trust.context) as url:
+        site = console_site(tmp_path, authority)
+        await site.connect_san(url, trust.enrollment_code())
+        # sys1's agent, enrolled before certificates were server-only.
+        key = tmp_path / "sys1.key"
+        ensure_key(key)
+        certificate = tmp_path / "sys1.crt"
+        certificate.write_text(authority.issue(
+            certificate_request(key.read_bytes(), "sys1"), "sys1", ("127.0.0.1",),
+            use=Use.BOTH))
+        as_agent = host_tls(authority)
+        as_agent.load_cert_chain(certificate, key)
+        root_on_sys1 = SanClient(url, None, tls=as_agent)
+        try:
+            with pytest.raises(OpenLpmError):
+                await root_on_sys1.hosts_key()
+        finally:
+            await root_on_sys1.close()
+            await site.close()
+
+
+# --- the hosts key and an agent served in plain HTTP --------------------------------
+
+@pytest.mark.xfail(strict=True, reason="Site.give_san sends the SAN's hosts key to any "
+                   "managed system's agent, an http:// (--insecure) one too: in clear text "
+                   "to whoever answers at its address, who then logs any WWPN in")
+async def test_the_hosts_key_never_goes_to_an_agent_in_plain_http(tmp_path: Path) -> None:
+    authority = CertificateAuthority(tmp_path / "hmc" / "authority" / "agents",
+                                     "hmc1 agent authority")
+    received: list[dict[str, object]] = []
+    listener = FastAPI()
+
+    @listener.put("/san", status_code=204)
+    async def put_san(request: Request) -> None:
+        received.append(await request.json())
+
+    trust = san_trust(tmp_path)
+    async with serving(san_app(tmp_path, trust), trust.context) as url, \
+            serving(listener, None) as plain_agent:
+        site = console_site(tmp_path, authority)
+        await site.connect_san(url, trust.enrollment_code())
+        site.inventory.add_system(SystemEntry(name="sys9", agent_url=plain_agent))
+        with contextlib.suppress(OpenLpmError):
+            await site.give_san("sys9")
+        await site.close()
+    assert [body.get("hosts_key") for body in received if body.get("hosts_key")] == []
