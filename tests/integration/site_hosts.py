@@ -163,17 +163,20 @@ class Host:
             return False
 
 
-def prepare_wheels(out: Path) -> tuple[Path, Path]:
-    """(the dependency wheelhouse, a directory with openlpm's wheel built from HEAD).
+def prepare_wheels(out: Path, commit: str = "HEAD") -> tuple[Path, Path]:
+    """(the dependency wheelhouse, a directory with openlpm's wheel built from
+    ``commit``, HEAD unless told: an older release's commit for a host that runs it).
 
     The wheelhouse is cached under WHEELHOUSE_ROOT, keyed by the pyproject's
-    dependencies, and made with the checkout's pip once; the wheel is built from what
-    is committed (others' edits in progress are not in it), or with
-    OPENLPM_SITE_SOURCE=worktree from the working tree's files as they are now.
+    dependencies (releases with the same dependencies share it), and made with the
+    checkout's pip once; the wheel is built from what is committed (others' edits in
+    progress are not in it), or, for HEAD with OPENLPM_SITE_SOURCE=worktree, from the
+    working tree's files as they are now.
     """
+    out = out if commit == "HEAD" else out / commit
     source = out / "source"
     source.mkdir(parents=True)
-    if os.environ.get("OPENLPM_SITE_SOURCE") == "worktree":
+    if commit == "HEAD" and os.environ.get("OPENLPM_SITE_SOURCE") == "worktree":
         listed = subprocess.run(["git", "-C", str(CHECKOUT), "ls-files", "-z", "-co",
                                  "--exclude-standard"], capture_output=True, check=True)
         for name in filter(None, listed.stdout.decode().split("\0")):
@@ -181,10 +184,10 @@ def prepare_wheels(out: Path) -> tuple[Path, Path]:
                 (source / name).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(CHECKOUT / name, source / name)
     else:
-        archive = subprocess.run(["git", "-C", str(CHECKOUT), "archive", "HEAD"],
+        archive = subprocess.run(["git", "-C", str(CHECKOUT), "archive", commit],
                                  capture_output=True, check=True).stdout
-        (out / "head.tar").write_bytes(archive)
-        with tarfile.open(out / "head.tar") as tar:
+        (out / "source.tar").write_bytes(archive)
+        with tarfile.open(out / "source.tar") as tar:
             tar.extractall(source, filter="data")
     wheels = out / "wheels"
     pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
@@ -204,9 +207,12 @@ def prepare_wheels(out: Path) -> tuple[Path, Path]:
     return wheelhouse, wheels
 
 
-def install_all(hosts: list[Host], wheelhouse: Path, wheels: Path) -> None:
-    """Install openlpm on every host at once."""
-    installs = [(host, host.install(wheelhouse, wheels)) for host in hosts]
+def install_all(hosts: list[Host], wheelhouse: Path, wheels: Path,
+                wheels_of: dict[str, Path] | None = None) -> None:
+    """Install openlpm on every host at once, from ``wheels`` or, for a host that
+    ``wheels_of`` names, from the wheel it gives (another release's)."""
+    installs = [(host, host.install(wheelhouse, (wheels_of or {}).get(host.name, wheels)))
+                for host in hosts]
     for host, install in installs:
         out, _ = install.communicate(timeout=INSTALL_TIMEOUT_S)
         assert install.returncode == 0, f"installing openlpm on {host.name} failed:\n{out}"

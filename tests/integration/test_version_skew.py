@@ -1,0 +1,291 @@
+"""Version skew, as a site upgrading one release at a time meets it: a console of this
+release (HEAD's wheel) and a managed system still on the last 0.1 release, which an
+administrator of 0.1.0 installed and started by hand, beside a system of this release.
+
+The hosts are test_site's (site_hosts.py): each its own network and mount namespace
+with a private /opt/openlpm installed from a wheel, its services run by the supervisor
+from unit files. "old" runs the wheel of OLD_RELEASE (``git archive`` of that commit):
+0.1.0 had no ``install-units`` and no ``--config``, so its units are written here with
+the command lines 0.1.0 took (its lab's ``_start_system``), as its administrator would
+have written them. "new" and the console run HEAD's wheel and units.
+
+What it shows: ``mksysconn`` of the old system says clearly why it cannot add it
+(HSCLF557: a 0.1 agent does not say its name) and what to do; the old system added the
+0.1 way (POST /systems with its name, URL and enrollment code) is then managed beside
+the new one (lssyscfg -r sys shows each one's version, lssysconn both Connected), and a
+running partition moves live off the old system onto the new one, the rolling upgrade's
+move, with one boot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shlex
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from openlpm.lab import network
+from openlpm.lab.accel import probe_accelerator
+from openlpm.lab.image import IMAGE_DIR, KERNEL_ARGS, build_image
+from openlpm.lab.network import Node
+from openlpm.lab.site import LabState
+from openlpm.paths import RUN_ROOT
+from tests.integration.conftest import MEASURED
+from tests.integration.site_hosts import (
+    SITE_PREFIX,
+    Host,
+    end_host,
+    install_all,
+    prepare_wheels,
+    remove_site,
+    remove_stale_sites,
+    site_dir,
+)
+from tests.integration.test_site import (
+    ADMIN_PASSWORD,
+    CONSOLE_ENV,
+    Site,
+    toml,
+    until_done,
+    wait_for,
+)
+
+# The last 0.1.0 commit: the release before the version-skew rule and mksysconn.
+OLD_RELEASE = "4735a0d"
+OLD_VERSION = "0.1.0"
+CONSOLE_ADDRESS = "198.18.0.2"
+SYSTEMS = {"old": "198.18.0.11", "new": "198.18.0.12"}
+HMC_PORT, AGENT_PORT, MOVER_CONTROL_PORT, MOVER_DATA_PORT = 8480, 8470, 8471, 8472
+PARTITION = "lpar1"
+PROFILE = (f"name={PARTITION},profile_name=default,min_mem=128,desired_mem=256,"
+           f"max_mem=256,min_procs=1,desired_procs=1,max_procs=1")
+# A call of the console's REST API (METHOD PATH [JSON]) from the console host, signed
+# in as openlpm login left its administrator; prints the status, then the body.
+API = """
+import json, os, sys, httpx
+from openlpm.clients.credentials import token_for
+url = os.environ["OPENLPM_HMC"]
+reply = httpx.request(sys.argv[1], url + sys.argv[2],
+                      json=json.loads(sys.argv[3]) if len(sys.argv) > 3 else None,
+                      headers={"Authorization": f"Bearer {token_for(url)}"},
+                      verify=os.environ["OPENLPM_HMC_CA"], timeout=60)
+print(reply.status_code)
+print(reply.text)
+"""
+
+
+def old_units(accel: str) -> dict[str, str]:
+    """The old system's units, as an administrator of 0.1.0 wrote them: its mover's and
+    agent's command lines as that release took them (no configuration file), run as
+    this release's units run them."""
+    address = SYSTEMS["old"]
+    python = "/opt/openlpm/bin/python"
+    mover = [python, "-m", "openlpm", "mover", "serve", "--name", "old-msp1",
+             "--control", f"{address}:{MOVER_CONTROL_PORT}",
+             "--data", f"{address}:{MOVER_DATA_PORT}",
+             "--state-dir", "/var/lib/openlpm/mover",
+             "--incoming-dir", "/var/lib/openlpm/agent/run"]
+    agent = [python, "-m", "openlpm", "agent", "serve", "--name", "old",
+             "--listen", f"{address}:{AGENT_PORT}", "--state-dir", "/var/lib/openlpm/agent",
+             "--cpus", "4", "--memory-mb", "2048", "--accel", accel,
+             "--kernel", "/var/lib/openlpm/boot/vmlinuz",
+             "--initrd", "/var/lib/openlpm/boot/initrd.img", "--kernel-args", KERNEL_ARGS,
+             "--mover-socket", "/var/lib/openlpm/mover/local.sock"]
+    return {
+        "mover": unit("openlpm mover service (0.1.0, by hand)", mover, ""),
+        "agent": unit("openlpm agent (0.1.0, by hand)", agent,
+                      "Wants=openlpm-mover.service\nAfter=openlpm-mover.service\n",
+                      "KillMode=process\n")}
+
+
+def unit(description: str, argv: list[str], after: str, extra: str = "") -> str:
+    return (f"[Unit]\nDescription={description}\n{after}\n[Service]\nType=simple\n"
+            f"ExecStart={shlex.join(argv)}\n{extra}Restart=on-failure\nRestartSec=5\n"
+            f"StandardOutput=journal\nStandardError=journal\nUMask=0077\n\n"
+            f"[Install]\nWantedBy=multi-user.target\n")
+
+
+def new_configurations(accel: str) -> dict[str, dict[str, dict[str, Any]]]:
+    """The console's and the new system's /etc/openlpm/ROLE.toml."""
+    address = SYSTEMS["new"]
+    return {
+        "hmc": {"hmc": {"name": "hmc1", "listen": f"{CONSOLE_ADDRESS}:{HMC_PORT}",
+                        "db": "/var/lib/openlpm/hmc.db", "tls-dir": "/var/lib/openlpm/tls",
+                        "admin-password-file": "/etc/openlpm/admin-password"}},
+        "new": {
+            "mover": {"name": "new-msp1", "control": f"{address}:{MOVER_CONTROL_PORT}",
+                      "data": f"{address}:{MOVER_DATA_PORT}",
+                      "state-dir": "/var/lib/openlpm/mover",
+                      "incoming-dir": "/var/lib/openlpm/agent/run"},
+            "agent": {"name": "new", "listen": f"{address}:{AGENT_PORT}",
+                      "state-dir": "/var/lib/openlpm/agent", "cpus": 4, "memory-mb": 2048,
+                      "accel": accel, "kernel": "/var/lib/openlpm/boot/vmlinuz",
+                      "initrd": "/var/lib/openlpm/boot/initrd.img",
+                      "kernel-args": KERNEL_ARGS,
+                      "mover-socket": "/var/lib/openlpm/mover/local.sock"}}}
+
+
+class SkewSite(Site):
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """(status, JSON body) of a call of the console's REST API from its host."""
+        argv = [method, path] + ([json.dumps(body)] if body is not None else [])
+        out = self.console.run("/opt/openlpm/bin/python", "-c", API, *argv,
+                               env=CONSOLE_ENV).stdout
+        status, _, text = out.partition("\n")
+        return int(status), json.loads(text) if text.strip() else None
+
+
+def _can_run() -> str | None:
+    if os.geteuid() != 0:
+        return "the site needs root (namespaces, mounts)"
+    for program in ("qemu-system-x86_64", "unshare", "ip", "git"):
+        if shutil.which(program) is None:
+            return f"{program} is not installed"
+    return None
+
+
+def bring_up(site: SkewSite, tmp: Path) -> None:
+    prefix = site.state.prefix
+    image = build_image(IMAGE_DIR)
+    accel = os.environ.get("OPENLPM_ACCEL") or asyncio.run(probe_accelerator(image))
+    started = time.monotonic()
+    wheelhouse, wheels = prepare_wheels(tmp)
+    old_wheelhouse, old_wheels = prepare_wheels(tmp, OLD_RELEASE)
+    assert old_wheelhouse == wheelhouse, "0.1.0 and HEAD should share their dependencies"
+    site.version = next(wheels.glob("openlpm-*.whl")).name.split("-")[1]
+    assert next(old_wheels.glob("openlpm-*.whl")).name.split("-")[1] == OLD_VERSION
+    MEASURED.append(("version skew: HEAD's and 0.1.0's wheels",
+                     f"{time.monotonic() - started:.1f} s"))
+
+    network.create_switch(prefix)
+    for name, address in {"hmc": CONSOLE_ADDRESS, **SYSTEMS}.items():
+        host = Host(prefix, name, Node(f"{prefix}-{name}", name, address))
+        network.attach(prefix, host.node)
+        host.make()
+        site.hosts[name] = host
+    (RUN_ROOT / "labs").mkdir(parents=True, exist_ok=True)
+
+    started = time.monotonic()
+    install_all(list(site.hosts.values()), wheelhouse, wheels, {"old": old_wheels})
+    MEASURED.append(("version skew: three hosts installed (one from 0.1.0's wheel)",
+                     f"{time.monotonic() - started:.1f} s"))
+    assert site.hosts["old"].run("/opt/openlpm/bin/openlpm", "--version").stdout.split()[-1] \
+        == OLD_VERSION
+
+    units = {"hmc": ["hmc"], "new": ["mover", "agent"]}
+    for name, roles in new_configurations(accel).items():
+        host = site.hosts[name]
+        host.run("/opt/openlpm/bin/openlpm", "install-units", *units[name], "--no-reload")
+        for role, settings in roles.items():
+            host.write(f"/etc/openlpm/{role}.toml", toml(settings))
+    for role, text in old_units(accel).items():
+        site.hosts["old"].write(f"/etc/systemd/system/openlpm-{role}.service", text,
+                                mode=0o644)
+    site.console.write("/etc/openlpm/admin-password", ADMIN_PASSWORD + "\n")
+    for system in SYSTEMS:
+        for part in ("vmlinuz", "initrd.img"):
+            target = site.hosts[system].path(f"/var/lib/openlpm/boot/{part}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(IMAGE_DIR / part, target)
+    for name, host in site.hosts.items():
+        site.supervisors[name] = host.supervise(
+            [f"openlpm-{role}.service" for role in units.get(name, ["mover", "agent"])])
+
+
+def enrollment_code(host: Host) -> str:
+    code: str = wait_for(f"{host.name}'s agent wrote its enrollment code", lambda: host.path(
+        "/var/lib/openlpm/agent/tls/enrollment-code").exists() and host.read(
+        "/var/lib/openlpm/agent/tls/enrollment-code").strip())
+    return code
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SkewSite]:
+    reason = _can_run()
+    if reason:
+        pytest.skip(reason)
+    remove_stale_sites()
+    prefix = f"{SITE_PREFIX}{os.getpid()}"
+    made = SkewSite(LabState(prefix=prefix))
+    site_dir(prefix).mkdir(mode=0o700, parents=True)
+    try:
+        bring_up(made, tmp_path_factory.mktemp("skew"))
+        until_done(made, "openlpm", "login", "-u", "hscroot", stdin=ADMIN_PASSWORD + "\n")
+        until_done(made, "mksysconn", "--ip", SYSTEMS["new"], "--passwd",
+                   enrollment_code(made.hosts["new"]))
+        yield made
+    finally:
+        for name, host in made.hosts.items():
+            end_host(host, made.supervisors.get(name))
+        remove_site(prefix, list(made.hosts.values()))
+
+
+def test_a_console_manages_a_system_one_release_older_and_moves_its_partition_off_it(
+        site: SkewSite) -> None:
+    old, new = site.hosts["old"], site.hosts["new"]
+    code = enrollment_code(old)
+    # The administrator adds it the way of this release first: refused, saying why
+    # and what to do.
+    tried = site.run("mksysconn", "--ip", SYSTEMS["old"], "--passwd", code, check=False)
+    said = tried.stdout + tried.stderr
+    assert tried.returncode != 0, said
+    assert "HSCLF557" in said, said
+    assert "does not say its name" in said and "POST /systems" in said, said
+    assert "old" not in site.values("lssyscfg", "-r", "sys", "-F", "name")
+    MEASURED.append(("version skew: mksysconn of the 0.1.0 system", said.strip()))
+
+    # Then as 0.1.0 was added: by name, its agent's URL and its code.
+    agent_url = f"https://{SYSTEMS['old']}:{AGENT_PORT}"
+    started = time.monotonic()
+    status, added = site.call("POST", "/systems", {
+        "name": "old", "agent_url": agent_url, "enrollment_code": code})
+    assert status == 200, (status, added)
+    assert added["info"]["agent_version"] == OLD_VERSION, added
+    wait_for("the console saw old with its mover", lambda: bool(
+        (site.call("GET", "/systems/old")[1].get("info") or {}).get("movers")))
+
+    assert sorted(site.values("lssyscfg", "-r", "sys", "-F", "name,agent_version")) == [
+        f"new,{site.version}", f"old,{OLD_VERSION}"]
+    assert sorted(site.values("lssysconn", "-r", "all", "-F", "name,state,version")) == [
+        f"new,Connected,{site.version}", f"old,Connected,{OLD_VERSION}"]
+    # The old system's mover service, of 0.1.0 too, got its certificate.
+    movers = site.call("GET", "/systems/old")[1]["info"]["movers"]
+    assert [(m["name"], m["version"]) for m in movers] == [("old-msp1", OLD_VERSION)]
+
+    # A partition started on the old system, as it ran before its system's upgrade.
+    site.run("mksyscfg", "-r", "lpar", "-m", "old", "-i", PROFILE)
+    site.run("chsysstate", "-r", "lpar", "-m", "old", "-o", "on", "-n", PARTITION)
+    before = site.wait_ticks("old", PARTITION, more_than=3)
+    boot = before[-1][2]
+    assert len(site.qemu_pids("old", PARTITION)) == 1
+
+    # The rolling upgrade's move: off the old system, onto the new one.
+    validation = site.run("migrlpar", "-o", "v", "-m", "old", "-t", "new", "-p", PARTITION)
+    assert "Error" not in validation.stdout + validation.stderr, validation
+    site.run("migrlpar", "-o", "m", "-m", "old", "-t", "new", "-p", PARTITION)
+    assert site.values("lssyscfg", "-r", "lpar", "-m", "new", "-F", "name,state") == [
+        f"{PARTITION},Running"]
+    assert site.qemu_pids("old") == []
+    assert len(site.qemu_pids("new", PARTITION)) == 1
+    record = site.call("GET", f"/partitions/{PARTITION}/migration")[1]
+    assert record["state"] == "Migration Complete", record
+
+    ticks = site.wait_ticks("new", PARTITION, more_than=3, received_on="new")
+    site.assert_one_boot("new", PARTITION, ticks, boot)
+    assert max(n for _, n, _, where in ticks if where == "new") > before[-1][1]
+    MEASURED.append(("version skew: 0.1.0 system added, partition moved to 0.2", (
+        f"{time.monotonic() - started:.1f} s; downtime {record['downtime_ms']} ms")))
+    # Each system's agent is its own installation's, started by its unit: the old one
+    # by 0.1.0's command line, the new one by its configuration file.
+    for host, config in ((old, False), (new, True)):
+        pid = host.main_pids("openlpm-agent.service")[-1]
+        argv = Path(f"/proc/{pid}/cmdline").read_text().split("\0")[:-1]
+        assert host.owns(pid) and argv[0].startswith("/opt/openlpm/bin/python"), argv
+        assert ("--config" in argv) == config, argv
