@@ -50,8 +50,9 @@ def evil_agent(tmp_path: Path) -> Iterator[ScriptedAgent]:
                    "connect_system; EnrollmentRequest.name is a bare str)")
 def test_mksysconn_refuses_a_name_no_system_may_have(console: TestClient,
                                                      evil_agent: ScriptedAgent) -> None:
-    """The agent at the address says its name before its certificate can be checked;
-    POST /systems holds a name to NAME_PATTERN, mksysconn must too."""
+    """The agent at the address says its name before its certificate can be checked,
+    and that name is kept as given (POST /systems' AddSystem.name has no pattern either,
+    but there the super administrator types it): a system's name is NAME_PATTERN's."""
     admin = sign_in(console, *ADMIN)
     added = connect(console, admin, evil_agent.port, evil_agent.code)
     listed = [c["name"] for c in console.get("/sysconns", headers=admin).json()]
