@@ -14,7 +14,7 @@ What it shows: ``mksysconn`` of the old system says clearly why it cannot add it
 0.1 way (POST /systems with its name, URL and enrollment code) is then managed beside
 the new one (lssyscfg -r sys shows each one's version, lssysconn both Connected), and a
 running partition moves live off the old system onto the new one, the rolling upgrade's
-move, with one boot.
+move, with one boot; the move back onto 0.1 is refused at validation (HSCLF403).
 """
 
 from __future__ import annotations
@@ -282,6 +282,15 @@ def test_a_console_manages_a_system_one_release_older_and_moves_its_partition_of
     assert max(n for _, n, _, where in ticks if where == "new") > before[-1][1]
     MEASURED.append(("version skew: 0.1.0 system added, partition moved to 0.2", (
         f"{time.monotonic() - started:.1f} s; downtime {record['downtime_ms']} ms")))
+    # Back onto the old release is not a supported pair: validation says so and why.
+    back = site.run("migrlpar", "-o", "v", "-m", "new", "-t", "old", "-p", PARTITION,
+                    check=False)
+    said = back.stdout + back.stderr
+    assert back.returncode != 0 and "HSCLF403" in said, said
+    assert f"runs openlpm {site.version}" in said and f"old runs {OLD_VERSION}" in said, said
+    MEASURED.append(("version skew: migrlpar -o v back onto 0.1.0", said.strip()))
+    assert len(site.qemu_pids("new", PARTITION)) == 1
+
     # Each system's agent is its own installation's, started by its unit: the old one
     # by 0.1.0's command line, the new one by its configuration file.
     for host, config in ((old, False), (new, True)):
