@@ -24,7 +24,13 @@ from openlpm.agent.storage import SanAccess
 from openlpm.authority import CertificateAuthority, Use, client_context
 from openlpm.clients.agent import AgentClient
 from openlpm.clients.san import SanClient
-from openlpm.errors import NotPermitted, NotSignedIn, RequestInvalid, SystemUnreachable
+from openlpm.errors import (
+    NotPermitted,
+    NotSignedIn,
+    RequestInvalid,
+    SystemUnreachable,
+    WrongState,
+)
 from openlpm.hmc.site.systems import Site
 from openlpm.hmc.stores.inventory import Inventory
 from openlpm.hmc.stores.san import SanStore
@@ -258,3 +264,30 @@ async def test_only_the_console_gives_an_agent_its_san(
         await console.close()
     assert manager.storage.san_url == "https://127.0.0.1:8490"
     assert stat.S_IMODE((state_dir / "san.json").stat().st_mode) == 0o600
+
+
+async def test_a_listing_shows_the_san_as_it_answers_now(
+        tmp_path: Path, authority: CertificateAuthority) -> None:
+    trust = san_trust(tmp_path)
+    site = console_site(tmp_path, authority)
+    async with serving(san_app(tmp_path, trust), trust.context) as url:
+        await site.connect_san(url, trust.enrollment_code())
+        status = await site.san_status()
+        assert status is not None and status.state == "connected"
+    status = await site.san_status()
+    assert status is not None and status.state == "unreachable"
+    await site.close()
+
+
+async def test_a_san_of_a_release_the_console_does_not_manage_is_not_connected(
+        tmp_path: Path, authority: CertificateAuthority,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("openlpm.san.api.__version__", "9.0.0")
+    trust = san_trust(tmp_path)
+    site = console_site(tmp_path, authority)
+    async with serving(san_app(tmp_path, trust), trust.context) as url:
+        with pytest.raises(WrongState) as refused:
+            await site.connect_san(url, trust.enrollment_code())
+    assert refused.value.code == "HSCLF551" and "SAN san1" in refused.value.message
+    assert site.san_connection() is None
+    await site.close()

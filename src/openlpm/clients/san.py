@@ -27,8 +27,8 @@ class SanClient(EnrollingClient):
                          headers={"Authorization": f"Bearer {key}"} if key else None,
                          tls=tls)
 
-    async def info(self) -> SanInfo:
-        return SanInfo.model_validate(await self.request("GET", "/info"))
+    async def info(self, timeout: float | None = None) -> SanInfo:
+        return SanInfo.model_validate(await self.request("GET", "/info", timeout=timeout))
 
     async def hosts_key(self) -> str | None:
         """The key the SAN's systems call it with; None for a SAN that serves anyone."""

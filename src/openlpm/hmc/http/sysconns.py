@@ -98,7 +98,7 @@ async def connections(hmc: ConsoleDep) -> list[SysConn]:
     """``lssysconn -r all``: every managed system's connection, then the SAN's."""
     found = await asyncio.gather(*(summary(hmc.site, entry)
                                    for entry in hmc.inventory.systems()))
-    san = hmc.site.san_connection()
+    san = await hmc.site.san_status()
     return [*(system_record(s) for s in found), *([san_record(san)] if san else [])]
 
 
@@ -123,7 +123,9 @@ async def reset(hmc: ConsoleDep, ip: Address,
     each afresh what it runs."""
     host = _address(ip)
     if resource_type == ResourceType.SAN:
-        return [san_record(_san_at(hmc, host))]
+        _san_at(hmc, host)
+        san = await hmc.site.san_status()
+        return [san_record(san)] if san else []
     names = _systems_at(hmc, host)
     for name in names:
         await hmc.site.forget_agent(name)

@@ -23,6 +23,7 @@ from openlpm.model import (
     Partition,
     RemoteConsole,
     SanConnection,
+    SanConnectionState,
     SanSettings,
     SystemInfo,
     service_url,
@@ -32,6 +33,8 @@ log = logging.getLogger("openlpm.hmc.site.systems")
 MOVER_QUESTION_TIMEOUT_S = 5.0
 # A SAN that does not answer within this long stops the step that asked it.
 SAN_TIMEOUT_S = 10.0
+# A listing asks the SAN how it is; a silent one is shown unreachable this soon.
+SAN_STATUS_TIMEOUT_S = 5.0
 
 
 class Site:
@@ -169,6 +172,7 @@ class Site:
         client = self._san_client(url)
         try:
             info = await client.info()
+            versions.require_managed(f"SAN {info.name}", info.version, __version__)
             stored = StoredSan(url, info.name, info.version, await client.hosts_key())
         except BaseException:
             await client.close()
@@ -184,6 +188,25 @@ class Site:
     def san_connection(self) -> SanConnection | None:
         """The SAN this console is connected to, as it last answered."""
         return self._connection(self._stored_san) if self._stored_san else None
+
+    async def san_status(self) -> SanConnection | None:
+        """The SAN this console is connected to, as it answers now: unreachable when it
+        does not, and its version as it says it now (kept, after an upgrade)."""
+        stored, client = self._stored_san, self._san
+        if stored is None or client is None or self.sans is None:
+            return None
+        try:
+            info = await client.info(timeout=SAN_STATUS_TIMEOUT_S)
+        except OpenLpmError as exc:
+            log.warning("SAN %s at %s does not answer: %s", stored.name, stored.url,
+                        exc.message)
+            return self._connection(stored).model_copy(
+                update={"state": SanConnectionState.UNREACHABLE})
+        if info.version != stored.version:
+            stored = StoredSan(stored.url, stored.name, info.version, stored.hosts_key)
+            self.sans.save(stored)
+            self._stored_san = stored
+        return self._connection(stored)
 
     async def disconnect_san(self) -> None:
         """Forget the SAN; the agents keep reaching it (their partitions' disks stay
