@@ -242,11 +242,6 @@ def test_mksysconn_stops_reading_an_enrollment_answer_past_a_limit(
 
 # --- the SAN guard: which client certificate is the console ----------------------------
 
-@pytest.mark.xfail(strict=True, reason="san/keys.py SanGuard takes ANY certificate with "
-                   "clientAuth from the console's authority for the console; agents "
-                   "enrolled by an older console hold such a certificate (serverAuth and "
-                   "clientAuth, security.md), and Use.BOTH is still issue()'s default: "
-                   "root on such a system reads hosts.key, maps and deletes LUNs")
 async def test_a_system_certified_for_both_uses_is_not_the_console_to_the_san(
         tmp_path: Path) -> None:
     authority = CertificateAuthority(tmp_path / "hmc" / "authority" / "agents",

@@ -61,11 +61,12 @@ class SanGuard:
 
 
 def _for_clients(certificate_pem: str) -> bool:
-    """Whether a certificate may prove a client: the console's may, a system's own
-    (issued for server use by the same authority) may not."""
+    """Whether a certificate is the console's: for client use only. A system's own is
+    for server use; one an older console issued names both uses, and must not open the
+    SAN to root on that system."""
     try:
         usage = x509.load_pem_x509_certificate(certificate_pem.encode()).extensions \
             .get_extension_for_class(x509.ExtendedKeyUsage).value
     except (ValueError, x509.ExtensionNotFound):
         return False
-    return ExtendedKeyUsageOID.CLIENT_AUTH in usage
+    return list(usage) == [ExtendedKeyUsageOID.CLIENT_AUTH]
