@@ -75,10 +75,6 @@ def impostor(tmp_path: Path) -> Iterator[ScriptedAgent]:
         yield scripted
 
 
-@pytest.mark.xfail(strict=True, reason="the enrollment code proves the console to the "
-                   "agent, never the agent to the console: the console sends the code "
-                   "and signs the certificate request of whoever answers GET /enrollment, "
-                   "then manages it (and gives it the SAN's hosts key)")
 def test_mksysconn_refuses_a_host_that_never_had_the_code(console: TestClient,
                                                           impostor: ScriptedAgent) -> None:
     admin = sign_in(console, *ADMIN)
@@ -270,9 +266,6 @@ async def test_a_system_certified_for_both_uses_is_not_the_console_to_the_san(
 
 # --- the hosts key and an agent served in plain HTTP --------------------------------
 
-@pytest.mark.xfail(strict=True, reason="Site.give_san sends the SAN's hosts key to any "
-                   "managed system's agent, an http:// (--insecure) one too: in clear text "
-                   "to whoever answers at its address, who then logs any WWPN in")
 async def test_the_hosts_key_never_goes_to_an_agent_in_plain_http(tmp_path: Path) -> None:
     authority = CertificateAuthority(tmp_path / "hmc" / "authority" / "agents",
                                      "hmc1 agent authority")

@@ -13,12 +13,19 @@ from openlpm.clients.agent import AgentClient
 from openlpm.clients.mover import MoverClient
 from openlpm.clients.san import SanClient
 from openlpm.clients.wire import EnrollingClient, ServiceClient
-from openlpm.errors import ObjectNotFound, OpenLpmError, RequestInvalid, WrongState
+from openlpm.errors import (
+    NotPermitted,
+    ObjectNotFound,
+    OpenLpmError,
+    RequestInvalid,
+    WrongState,
+)
 from openlpm.hmc.site.remote import RemoteConsoleClient
 from openlpm.hmc.stores.consoles import Consoles
 from openlpm.hmc.stores.inventory import Inventory
 from openlpm.hmc.stores.san import SanStore, StoredSan
 from openlpm.model import (
+    EnrollmentRequest,
     MoverInfo,
     Partition,
     RemoteConsole,
@@ -27,6 +34,13 @@ from openlpm.model import (
     SanSettings,
     SystemInfo,
     service_url,
+)
+from openlpm.trust import (
+    CONSOLE_PROOF,
+    SERVICE_PROOF,
+    UNPROVEN_SERIES,
+    enrollment_proof,
+    proof_holds,
 )
 
 log = logging.getLogger("openlpm.hmc.site.systems")
@@ -100,30 +114,50 @@ class Site:
     def tls_for(self, url: str) -> ssl.SSLContext | None:
         return self.tls if url.startswith("https://") else None
 
-    async def enroll_agent(self, name: str, agent_url: str, code: str) -> None:
+    async def enroll_agent(self, name: str, agent_url: str, code: str,
+                           unproven: bool = False) -> None:
         """Give a new system's agent a certificate from this console's authority, after
-        which it answers this console only. Its own certificate cannot be checked yet
-        (the code, which only its host had, is what vouches for this exchange)."""
+        which it answers this console only. Its own certificate cannot be checked yet:
+        the code, which only its host had, vouches for this exchange both ways without
+        travelling (``_enroll``). ``unproven``: an agent that gives no proof (a release
+        before 0.2) is sent the code itself, as that release expects."""
         agent = AgentClient(agent_url, name, tls=False)
         try:
-            await self._enroll(agent, name, agent_url, code)
+            await self._enroll(agent, name, agent_url, code, unproven)
         finally:
             await agent.close()
 
     async def _enroll(self, service: EnrollingClient, name: str, url: str,
-                      code: str) -> None:
-        """Certify an agent or a mover service for server use only, for the address it
-        answers on; from then on it answers this console's client identity only."""
+                      code: str, unproven: bool = False) -> None:
+        """Certify an agent, a mover service or the SAN for server use only, for the
+        address it answers on; from then on it answers this console's client identity
+        only. Nothing is issued before the service proved it knows ``code``; unless
+        ``unproven`` allows a service that gives no proof at all (never one whose proof
+        is wrong), which then gets the code itself.
+
+        Raises WrongState (HSCLF509) without an authority or TLS, (HSCLF507) for a
+        service a console enrolled already; NotPermitted (HSCLF506) for a service whose
+        proof does not match ``code``, (HSCLF558) for one that gives none.
+        """
         if self.agent_authority is None:
             raise WrongState("This console has no authority for systems.", code="HSCLF509")
         if not url.startswith("https://"):
             raise WrongState(f"{service.what} at {url} runs without TLS (--insecure), so "
                              f"it has nothing to enroll: add it without an enrollment code.",
                              code="HSCLF509")
+        found = await service.enrollment()
+        _require_proof(found, service.what, url, code, unproven)
+        authority = self.agent_authority.certificate_pem
         certificate = self.agent_authority.issue(
-            await service.enrollment_request(), name,
-            addresses=(urlsplit(url).hostname or "",), use=Use.SERVER)
-        await service.enroll(code, certificate, self.agent_authority.certificate_pem)
+            found.request, name, addresses=(urlsplit(url).hostname or "",), use=Use.SERVER)
+        if found.proof:
+            await service.enroll(enrollment_proof(code, CONSOLE_PROOF, certificate, authority),
+                                 certificate, authority)
+            return
+        log.warning("%s at %s gives no proof that it knows its enrollment code (a release "
+                    "before 0.2): its code was sent to it as that release expects, so "
+                    "whoever answered there has it", service.what, url)
+        await service.enroll_with_code(code, certificate, authority)
 
     @property
     def san(self) -> SanClient:
@@ -232,10 +266,19 @@ class Site:
         """Give ``system``'s agent this console's SAN: its address, hosts key, and the
         authority that certified it. Nothing to give without a SAN.
 
-        Raises the agent's errors, SystemUnreachable when it does not answer.
+        Raises WrongState (HSCLF632) for an agent that serves plain HTTP when the SAN
+        has a hosts key (it would travel in clear text to whoever answers there), the
+        agent's errors, SystemUnreachable when it does not answer.
         """
         if self._stored_san is None:
             return
+        agent_url = self.inventory.system(system).agent_url
+        if self._stored_san.hosts_key and not agent_url.startswith("https://"):
+            raise WrongState(
+                f"Managed system {system}'s agent serves plain HTTP (--insecure) at "
+                f"{agent_url}: the SAN's hosts key is not sent there in clear text. Serve "
+                f"the agent over TLS and add it with mksysconn to give it the SAN.",
+                code="HSCLF632")
         url = self._stored_san.url
         https = url.startswith("https://")
         await self.agent(system).give_san(SanSettings(
@@ -282,9 +325,12 @@ class Site:
             if mover.name in codes:
                 fresh = MoverClient(mover.control_url, timeout=MOVER_QUESTION_TIMEOUT_S,
                                     tls=False)
+                # The agent, which answers this console only, says what the mover
+                # runs: one of a release that gives no proof gets its code itself.
+                unproven = versions.series(mover.version) in UNPROVEN_SERIES
                 try:
                     await self._enroll(fresh, mover.name, mover.control_url,
-                                       codes[mover.name])
+                                       codes[mover.name], unproven)
                 finally:
                     await fresh.close()
             client = self.mover(mover.control_url)
@@ -352,6 +398,25 @@ class Site:
         self._agents.clear()
         self._movers.clear()
         self._remotes.clear()
+
+
+def _require_proof(found: EnrollmentRequest, what: str, url: str, code: str,
+                   unproven: bool) -> None:
+    """Raises unless the service that answered ``found`` at ``url`` proved it knows
+    ``code`` (or, ``unproven``, gave no proof at all); see ``Site._enroll``."""
+    if found.enrolled:
+        raise WrongState(f"{what} at {url} answers another console already; to give it "
+                         f"to this one, empty its TLS directory, restart it and use its "
+                         f"new code.", code="HSCLF507")
+    if not found.proof and not unproven:
+        raise NotPermitted(f"{what} at {url} gives no proof that it knows the enrollment "
+                           f"code: it runs a release before 0.2 (upgrade it), or someone "
+                           f"else answers at {url}. Nothing was sent to it.",
+                           code="HSCLF558")
+    if found.proof and not proof_holds(found.proof, code, SERVICE_PROOF, found.request):
+        raise NotPermitted(f"Wrong enrollment code for {what}: the service at {url} does "
+                           f"not know this code. Check the code, or someone else answers "
+                           f"at {url}. Nothing was sent to it.", code="HSCLF506")
 
 
 def _checked_san_url(url: str) -> str:
