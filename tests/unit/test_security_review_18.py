@@ -45,9 +45,6 @@ def evil_agent(tmp_path: Path) -> Iterator[ScriptedAgent]:
         yield scripted
 
 
-@pytest.mark.xfail(strict=True, reason="mksysconn takes the name from the agent's "
-                   "unverified GET /enrollment without NAME_PATTERN (hmc/http/sysconns.py "
-                   "connect_system; EnrollmentRequest.name is a bare str)")
 def test_mksysconn_refuses_a_name_no_system_may_have(console: TestClient,
                                                      evil_agent: ScriptedAgent) -> None:
     """The agent at the address says its name before its certificate can be checked,

@@ -11,6 +11,7 @@ after ``rmsysconn``) needs no code: the console's own identity opens it.
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -24,6 +25,7 @@ from openlpm.hmc.http.depends import ConsoleDep
 from openlpm.hmc.http.systems import add_managed_system, remove_managed_system, summary
 from openlpm.hmc.stores.inventory import SystemEntry
 from openlpm.model import (
+    NAME_PATTERN,
     EnrollmentRequest,
     ResourceType,
     SanConnection,
@@ -64,6 +66,12 @@ async def connect_system(hmc: Console, url: str, code: str | None) -> SystemSumm
         raise RequestInvalid(
             f"The agent at {url} does not say its name (a release before 0.2): add it by "
             f"name with the API's POST /systems, or upgrade it.", code="HSCLF557")
+    if not re.fullmatch(NAME_PATTERN, found.name):
+        # Said before its certificate can be checked: it goes into listings and URLs.
+        raise RequestInvalid(
+            f"The agent at {url} says its name is {found.name[:60]!r}, which no managed "
+            f"system may have (letters, digits, '_', '.', '-', up to 47): give it another "
+            f"name (agent serve --name).", code="HSCLF559")
     if not found.enrolled and code is None:
         raise RequestInvalid(
             f"Managed system {found.name} at {url} was never enrolled: give its one-time "

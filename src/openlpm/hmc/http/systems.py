@@ -23,6 +23,7 @@ from openlpm.hmc.site.remote import errors_from
 from openlpm.hmc.site.systems import Site
 from openlpm.hmc.stores.inventory import SystemEntry
 from openlpm.model import (
+    NAME_PATTERN,
     Convergence,
     CpuModel,
     MaintenanceChange,
@@ -40,7 +41,7 @@ router = APIRouter()
 
 
 class AddSystem(BaseModel):
-    name: str
+    name: str = Field(pattern=NAME_PATTERN)
     agent_url: str
     # The one-time code of an https agent that no console enrolled yet (its TLS dir).
     enrollment_code: str | None = Field(default=None, repr=False)
@@ -109,16 +110,18 @@ async def summary(site: Site, entry: SystemEntry,
 
 
 async def add_managed_system(hmc: Console, entry: SystemEntry, code: str | None,
-                             must_answer: bool = False) -> SystemSummary:
+                             must_answer: bool = False,
+                             unproven: bool = False) -> SystemSummary:
     """Manage a system (POST /systems, POST /sysconns): enroll its agent with ``code``
-    when given, check it is the system named and of a release this console manages,
+    when given (``unproven``: an agent of a release that proves no code gets the code,
+    see ``Site.enroll_agent``), check it is the system named and of a release this console manages,
     record it, certify its movers and give it the console's SAN. One whose agent does
     not answer is added as No Connection, unless ``must_answer``: then the agent's error
     is raised."""
     site = hmc.site
     hmc.inventory.require_new(entry.name)
     if code is not None:
-        await site.enroll_agent(entry.name, entry.agent_url, code)
+        await site.enroll_agent(entry.name, entry.agent_url, code, unproven)
     agent = AgentClient(entry.agent_url, entry.name, tls=site.tls_for(entry.agent_url))
     try:
         found = await summary(site, entry, agent)
@@ -169,10 +172,12 @@ async def remove_managed_system(hmc: Console, system: str) -> None:
 
 @router.post("/systems")
 async def add_system(hmc: ConsoleDep, body: AddSystem) -> SystemSummary:
-    """Manage a system; one whose agent does not answer yet is added as No Connection."""
+    """Manage a system; one whose agent does not answer yet is added as No Connection.
+    An agent of 0.1, which proves no code, is still enrolled here (mksysconn cannot add
+    it: it does not say its name), with a warning that its code travelled."""
     return await add_managed_system(hmc, SystemEntry(name=body.name,
                                                      agent_url=body.agent_url),
-                                    body.enrollment_code)
+                                    body.enrollment_code, unproven=True)
 
 
 @router.delete("/systems/{system}", status_code=204)
