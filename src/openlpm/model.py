@@ -958,6 +958,10 @@ class EnrollmentRequest(Frozen):
     # The service's name (a system's, a mover's), so a console adding it by its address
     # learns it; "" from a release before it was sent.
     name: str = ""
+    # While not enrolled, HMAC-SHA256 keyed with the enrollment code over the request
+    # (trust.enrollment_proof): the console checks the service knows the code before it
+    # signs anything. "" once enrolled, and from a release before 0.2.
+    proof: str = Field(default="", max_length=64)
 
 
 class ResourceType(StrEnum):
@@ -979,9 +983,15 @@ def host_address(value: str) -> str:
     put into a URL, where a '/', '@', '#', ':' or a control character would change what
     the URL reaches."""
     try:
-        return str(ipaddress.ip_address(value))
+        address = ipaddress.ip_address(value)
     except ValueError:
-        pass
+        address = None
+    if address is not None:
+        # ipaddress takes any text after '%' but '/' as an IPv6 scope: ']', '@', '#'
+        # there would move the URL's host elsewhere.
+        if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+            raise ValueError(f"{value!r}: give an IPv6 address without a scope (%...)")
+        return str(address)
     if not re.fullmatch(HOST_NAME_PATTERN, value):
         raise ValueError(f"{value!r} is not an IP address or a host name")
     return value.lower()

@@ -93,8 +93,10 @@ def serve(app: FastAPI, *listeners: socket.socket,
 def server(app: FastAPI, tls: ssl.SSLContext | None = None) -> uvicorn.Server:
     """The server of ``app``, over TLS with ``tls``, telling it its clients' certificates
     (``client_certificate``)."""
+    # proxy_headers off: uvicorn would take X-Forwarded-For from loopback, where the
+    # console listens, and let a local user pick the address sign-in throttles by.
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5,
-                            http=PeerCertificateProtocol)
+                            http=PeerCertificateProtocol, proxy_headers=False)
     config.load()
     if tls is not None:
         config.ssl = tls

@@ -16,7 +16,11 @@ from openlpm.model import SystemInfo
 
 # What a service that reports no version runs.
 UNREPORTED = "0.1.0"
-_NUMBERED = re.compile(r"(\d+)\.(\d+)(?:[.+-].*)?")
+_NUMBERED = re.compile(r"(\d{1,6})\.(\d{1,6})(?:[.+-].*)?")
+# What a service says goes into messages and listings: a longer or unprintable version
+# is shown as this (and managed by no console).
+VERSION_MAX = 64
+UNREADABLE = "(an unreadable version)"
 
 
 def series(version: str) -> str:
@@ -27,6 +31,8 @@ def series(version: str) -> str:
 
 def reported(version: str | None) -> str:
     """The version a service runs, given what it reported (nothing: 0.1.0)."""
+    if version and (len(version) > VERSION_MAX or not version.isprintable()):
+        return UNREADABLE
     return version or UNREPORTED
 
 

@@ -83,9 +83,6 @@ def test_mksysconn_refuses_a_host_that_never_had_the_code(console: TestClient,
 
 # --- versions: a service's version string --------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="versions.series/_numbers call int() on an "
-                   "unbounded digit run: ValueError (Python's 4300-digit limit), not a "
-                   "refusal; an enrolled agent reporting such a version breaks summary()")
 def test_a_version_of_thousands_of_digits_is_refused_not_a_crash() -> None:
     huge = "1" * 5000 + ".0"
     refusal = versions.skew("Managed system evil", huge, "0.2.0")
@@ -168,9 +165,6 @@ def address_echo() -> Iterator[int]:
     thread.join(10)
 
 
-@pytest.mark.xfail(strict=True, reason="service.server() leaves uvicorn's proxy_headers "
-                   "on (forwarded_allow_ips 127.0.0.1): a local user sets X-Forwarded-For "
-                   "and picks the address the sign-in throttle counts")
 def test_a_client_cannot_choose_its_own_address_with_forwarded_headers(
         address_echo: int) -> None:
     seen = httpx.get(f"http://127.0.0.1:{address_echo}/who",
@@ -287,10 +281,6 @@ async def test_the_hosts_key_never_goes_to_an_agent_in_plain_http(tmp_path: Path
 
 # --- mksysconn: the address -----------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="model.host_address takes any IPv6 address "
-                   "ipaddress accepts, scope ID included: after '%' come ']', '@', '#', "
-                   "':' and spaces, and SysConnCreate.url() (used unchecked for -r sys) "
-                   "then reaches another host and port")
 @pytest.mark.parametrize("address", ["fe80::1%x]@127.0.0.1:9999#", "fe80::1%a b?c"])
 def test_an_ipv6_scope_id_does_not_bend_the_agent_s_url(address: str) -> None:
     """Tried through POST /sysconns: ip "fe80::1%x]@127.0.0.1:PORT#", port 8470 adds
