@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
+import os
 import re
 import stat
 import textwrap
@@ -29,8 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from openlpm.errors import RequestInvalid
-
-log = logging.getLogger("openlpm.config")
 
 CONFIG_DIR = Path("/etc/openlpm")
 # Options that are no setting of the service: its help, and the file's own name.
@@ -89,21 +87,41 @@ def keyed_options(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]
 
 
 def load(path: Path) -> dict[str, Any]:
-    """The file's keys and values; a warning in the log when others may change it."""
+    """The file's keys and values.
+
+    Raises RequestInvalid: HSCLF701 (unreadable, not TOML), HSCLF705 (a file that
+    someone but its owner, root or the service's own user, may change).
+    """
     try:
         text = path.read_text(encoding="utf-8")
-        mode = path.stat().st_mode
     except (OSError, UnicodeDecodeError) as exc:
         raise RequestInvalid(f"Cannot read the configuration file {path}: {exc}. Give an "
                              f"existing file with --config.", code="HSCLF701") from None
-    if stat.S_ISREG(mode) and mode & (stat.S_IWGRP | stat.S_IWOTH):
-        log.warning("%s may be changed by users other than its owner (mode %o): chmod "
-                    "0600 it", path, stat.S_IMODE(mode))
+    _check_owner(path)
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RequestInvalid(f"The configuration file {path} is not TOML: {exc}. Write "
                              f"each option as key = value.", code="HSCLF701") from None
+
+
+def _check_owner(path: Path) -> None:
+    """Refuse a file, or its directory, that a user other than root or the service's
+    own may change: the services run as root, and a file says what they listen on,
+    whether they check callers, which files partitions may open (as sshd refuses its
+    keys without StrictModes)."""
+    for checked in (path.resolve(), path.resolve().parent):
+        info = checked.stat()
+        if not stat.S_ISREG(info.st_mode) and checked != path.resolve().parent:
+            continue  # /dev/null, to read no file
+        sticky = stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_ISVTX
+        writable = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not sticky
+        if info.st_uid not in (0, os.geteuid()) or writable:
+            raise RequestInvalid(
+                f"The configuration file {path} is not safe: {checked} may be changed by "
+                f"users other than root (owner uid {info.st_uid}, mode "
+                f"{stat.S_IMODE(info.st_mode):o}). Make it root's and chmod go-w it.",
+                code="HSCLF705")
 
 
 def _value(action: argparse.Action, value: Any, path: Path, key: str) -> Any:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import logging
+import os
 import tomllib
 from pathlib import Path
 
@@ -101,14 +101,31 @@ def test_a_missing_file_is_refused(tmp_path: Path) -> None:
     assert refused.value.code == "HSCLF701"
 
 
-def test_a_file_others_may_change_is_warned_of(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    path = tmp_path / "agent.toml"
+@pytest.mark.parametrize("unsafe", ["group-writable file", "world-writable file",
+                                    "file of another user", "world-writable directory"])
+def test_a_file_someone_else_may_change_is_refused(tmp_path: Path, unsafe: str) -> None:
+    directory = tmp_path / "etc"
+    directory.mkdir(mode=0o755)
+    path = directory / "agent.toml"
     path.write_text('name = "s"\n')
-    path.chmod(0o666)
-    with caplog.at_level(logging.WARNING, "openlpm.config"):
+    path.chmod(0o600)
+    if unsafe == "group-writable file":
+        path.chmod(0o620)
+    elif unsafe == "world-writable file":
+        path.chmod(0o602)
+    elif unsafe == "file of another user":
+        os.chown(path, 65534, 65534)
+    else:
+        directory.chmod(0o777)
+    with pytest.raises(RequestInvalid) as refused:
         config.apply(service_parser(), path)
-    assert "chmod 0600" in caplog.text
+    assert refused.value.code == "HSCLF705" and "go-w" in refused.value.message
+
+
+def test_dev_null_reads_no_file() -> None:
+    args = service_parser()
+    config.apply(args, Path("/dev/null"))
+    assert args.parse_args(["--name", "s", "--state-dir", "/s"]).cpus == 1
 
 
 def test_the_file_is_the_one_given_else_the_roles_default_when_it_exists(

@@ -91,8 +91,6 @@ def test_a_version_of_thousands_of_digits_is_refused_not_a_crash() -> None:
 
 # --- install-units: symbolic links under the root -------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="units._write_public writes and chmods "
-                   "UNIT.new through a symbolic link (Path.write_bytes, Path.chmod)")
 def test_install_units_does_not_write_through_a_planted_unit_link(tmp_path: Path) -> None:
     """Whoever may write under --root (a staging tree in /tmp, an image being built)
     plants openlpm-agent.service.new -> a file root owns: install-units run as root
@@ -110,9 +108,6 @@ def test_install_units_does_not_write_through_a_planted_unit_link(tmp_path: Path
     assert stat.S_IMODE(victim.stat().st_mode) == 0o600
 
 
-@pytest.mark.xfail(strict=True, reason="private.write_private opens PATH.new with "
-                   "O_CREAT|O_TRUNC, no O_NOFOLLOW/O_EXCL: it truncates and writes the "
-                   "link's target")
 def test_install_units_does_not_write_through_a_planted_config_link(tmp_path: Path) -> None:
     victim = tmp_path / "shadow"
     victim.write_text("root:secret-hash\n")
@@ -127,10 +122,6 @@ def test_install_units_does_not_write_through_a_planted_config_link(tmp_path: Pa
 
 # --- configuration files ------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="config.load only logs a warning for a file "
-                   "group or others may write, and never checks its owner: any local "
-                   "user who can write it sets 'insecure = true', kernel, allow-dir... "
-                   "of a service that runs as root")
 def test_a_configuration_file_others_may_write_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "agent.toml"
     path.write_text('insecure = true\n')
@@ -216,9 +207,6 @@ class EndlessEnrollment:
         self.listener.close()
 
 
-@pytest.mark.xfail(strict=True, reason="ServiceClient reads any answer whole into memory "
-                   "(httpx, no size limit): whoever answers at the address mksysconn is "
-                   "given (unverified) makes the console hold whatever it sends, per request")
 def test_mksysconn_stops_reading_an_enrollment_answer_past_a_limit(
         console: TestClient, tmp_path: Path) -> None:
     admin = sign_in(console, *ADMIN)
