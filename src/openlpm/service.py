@@ -48,17 +48,19 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def read_key_file(path: Path) -> str:
-    """The key in a key file given to a service (its first line).
+    """The key or password in a file given to a service: its first line, without the
+    spaces around it.
 
-    Raises RequestInvalid when the file cannot be read or is empty.
+    Raises RequestInvalid when the file cannot be read or its first line is empty.
     """
     try:
-        key = path.read_text().strip()
-    except OSError as exc:
-        raise RequestInvalid(f"Cannot read the key file {path}: {exc.strerror}.",
-                             code="HSCLF608") from exc
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RequestInvalid(f"Cannot read {path}: {exc}.", code="HSCLF608") from exc
+    key = lines[0].strip() if lines else ""
     if not key:
-        raise RequestInvalid(f"The key file {path} is empty.", code="HSCLF608")
+        raise RequestInvalid(f"{path} is empty: its first line is the key or password.",
+                             code="HSCLF608")
     return key
 
 

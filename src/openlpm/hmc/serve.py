@@ -6,6 +6,8 @@ import argparse
 import socket
 from pathlib import Path
 
+from openlpm.service import read_key_file
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--listen", default="127.0.0.1:8480", help="HOST:PORT to answer on")
@@ -39,7 +41,7 @@ def serve(args: argparse.Namespace) -> None:
         enter_netns(args.reach_netns)
     if args.peer_listen:
         listeners.append(bind(args.peer_listen))
-    first_admin = ((args.admin_user, args.admin_password_file.read_text().splitlines()[0])
+    first_admin = ((args.admin_user, read_key_file(args.admin_password_file))
                    if args.admin_password_file else None)
     identity = None
     if args.tls_dir:
