@@ -39,7 +39,7 @@ from openlpm.san.api import create_app
 from openlpm.san.keys import SanGuard
 from openlpm.san.luns import San
 from openlpm.service import bind, client_certificate, server
-from openlpm.trust import ServiceTrust
+from openlpm.trust import CONSOLE_PROOF, ServiceTrust, enrollment_proof
 
 
 @asynccontextmanager
@@ -55,6 +55,15 @@ async def serving(app: FastAPI, tls: ssl.SSLContext | None) -> AsyncIterator[str
     finally:
         running.should_exit = True
         await task
+
+
+def enroll_directly(trust: ServiceTrust, authority: CertificateAuthority, name: str) -> None:
+    """Enroll ``trust`` as the console does, without serving it."""
+    certificate = authority.issue(trust.certificate_request(), name,
+                                  addresses=("127.0.0.1",), use=Use.SERVER)
+    trust.enroll(enrollment_proof(trust.enrollment_code() or "", CONSOLE_PROOF, certificate,
+                                  authority.certificate_pem),
+                 certificate, authority.certificate_pem)
 
 
 def san_trust(tmp_path: Path) -> ServiceTrust:
@@ -183,6 +192,10 @@ async def test_after_enrollment_only_the_console_and_the_hosts_key_get_in(
         intruder.load_cert_chain(other.directory / "client.crt", other.directory / "client.key")
         with pytest.raises(SystemUnreachable):
             await SanClient(url, hosts_key, tls=intruder).luns()
+        # Nor does the SAN describe its API to a caller without a certificate.
+        async with httpx.AsyncClient(base_url=url, verify=host_tls(authority)) as anyone:
+            for page in ("/openapi.json", "/docs", "/redoc"):
+                assert (await anyone.get(page)).status_code in (401, 404), page
         # Plain HTTP to the TLS port is no way in.
         with pytest.raises(SystemUnreachable):
             await SanClient(url.replace("https:", "http:"), hosts_key).luns()
@@ -226,9 +239,7 @@ async def test_the_protocol_hands_the_app_the_certificate_tls_verified(
         return {"certificate": client_certificate(request.scope)}
 
     trust = san_trust(tmp_path)
-    trust.enroll(trust.enrollment_code() or "", authority.issue(
-        trust.certificate_request(), "san1", addresses=("127.0.0.1",), use=Use.SERVER),
-        authority.certificate_pem)
+    enroll_directly(trust, authority, "san1")
     async with serving(app, trust.context) as url:
         async with httpx.AsyncClient(verify=console_tls(authority)) as console:
             shown = (await console.get(f"{url}/who")).json()["certificate"]
@@ -247,9 +258,7 @@ async def test_only_the_console_gives_an_agent_its_san(
     manager = PartitionManager("sys1", state_dir, Capacity(2, 1024), QemuSettings(
         "qemu-system-x86_64", "tcg", BootImage(Path("/k"), Path("/i"), "console=ttyS0")))
     trust = ServiceTrust("sys1", "Managed system sys1", state_dir / "tls", "agent")
-    trust.enroll(trust.enrollment_code() or "", authority.issue(
-        trust.certificate_request(), "sys1", addresses=("127.0.0.1",), use=Use.SERVER),
-        authority.certificate_pem)
+    enroll_directly(trust, authority, "sys1")
     settings = SanSettings(url="https://127.0.0.1:8490", hosts_key="k",
                            authority=authority.certificate_pem)
     async with serving(agent_app(manager, "tcg", "9", None, trust=trust),

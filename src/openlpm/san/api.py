@@ -46,8 +46,11 @@ def create_app(san: San, guard: SanGuard | None, trust: ServiceTrust | None = No
             guard.check(client_certificate(request.scope),
                         request.headers.get("authorization"), request.method, path)
 
+    # No schema or docs pages: they sit outside the guard, and the SAN's TLS lets in
+    # clients without a certificate (its systems, with the hosts key).
     app = FastAPI(title=f"openlpm SAN {san.name}", version=__version__, lifespan=lifespan,
-                  dependencies=[Depends(allowed)])
+                  dependencies=[Depends(allowed)], openapi_url=None, docs_url=None,
+                  redoc_url=None)
     install_error_handlers(app)
     if trust is not None:
         install_enrollment(app, trust)
