@@ -2,18 +2,24 @@
 
 At first start the service makes its key, a self-signed certificate and a one-time
 enrollment code (files in its TLS directory, mode 0600). The console that adds the
-system reads the service's certificate request, signs it with its authority for
-systems, and sends the certificate back with the code: from then on the service serves
-with that certificate and accepts only clients that present a certificate for client
-use from the same authority — which issues that use to the console's own identity only
-(the services' certificates are for server use, so one host's certificate opens no
-other host). Another console, or anyone without such a certificate, is refused during
-the TLS handshake. Until it is enrolled a service answers its enrollment routes only.
-Enrolling again needs the service's directory emptied by hand.
+system, given the code by the administrator, reads the service's certificate request
+with a proof that the service knows the code (an HMAC keyed with the code over that
+request), signs the request with its authority for systems only when the proof holds,
+and sends the certificate back with its own proof (keyed with the code over the
+certificate and the authority). The code itself never travels, so a host answering at
+the service's address without the code gets nothing, and one relaying the real
+service's answer gets a certificate for the real service's key that its proof binds.
+From then on the service serves with that certificate and accepts only clients that
+present a certificate for client use from the same authority — which issues that use to
+the console's own identity only (the services' certificates are for server use, so one
+host's certificate opens no other host). Another console, or anyone without such a
+certificate, is refused during the TLS handshake. Until it is enrolled a service answers
+its enrollment routes only. Enrolling again needs the service's directory emptied by hand.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 import ssl
@@ -32,10 +38,31 @@ from openlpm.private import write_private
 ENROLLMENT_PATH = "/enrollment"
 
 
+# The series whose services give no enrollment proof and take the code itself instead.
+UNPROVEN_SERIES = ("0.1",)
+# Which side an enrollment proof comes from: one side's proof is never the other's.
+SERVICE_PROOF = "openlpm enrollment: service"
+CONSOLE_PROOF = "openlpm enrollment: console"
+
+
 class Enrollment(BaseModel):
-    code: str = Field(repr=False, max_length=256)
+    """``POST /enrollment``: the console's certificate for the service, the authority
+    that signed it, and ``enrollment_proof(code, CONSOLE_PROOF, certificate, authority)``."""
+
+    proof: str = Field(max_length=64)
     certificate: str = Field(max_length=16384)
     authority: str = Field(max_length=16384)
+
+
+def enrollment_proof(code: str, side: str, *pems: str) -> str:
+    """HMAC-SHA256 keyed with the enrollment code over ``side`` and the PEM texts (hex):
+    whoever shows it knows the code, for these very texts."""
+    message = "\0".join((side, *pems)).encode()
+    return hmac.new(code.encode(), message, hashlib.sha256).hexdigest()
+
+
+def proof_holds(proof: str, code: str, side: str, *pems: str) -> bool:
+    return hmac.compare_digest(proof.encode(), enrollment_proof(code, side, *pems).encode())
 
 
 class ServiceTrust:
@@ -77,20 +104,32 @@ class ServiceTrust:
     def certificate_request(self) -> str:
         return certificate_request(self.key.read_bytes(), self.name)
 
-    def enroll(self, code: str, certificate_pem: str, authority_pem: str) -> None:
+    def enrollment_request(self) -> EnrollmentRequest:
+        """``GET /enrollment``: the certificate request, with the proof that this service
+        knows its code while no console enrolled it."""
+        request = self.certificate_request()
+        code = self.enrollment_code()
+        return EnrollmentRequest(
+            request=request, enrolled=code is None, name=self.name,
+            proof="" if code is None else enrollment_proof(code, SERVICE_PROOF, request))
+
+    def enroll(self, proof: str, certificate_pem: str, authority_pem: str) -> None:
         """Take the console's certificate and authority; from now on only it gets in.
 
-        Raises WrongState when a console enrolled this service already, NotPermitted for
-        a wrong code, RequestInvalid for a certificate its authority did not sign or that
-        is for another key.
+        Raises WrongState when a console enrolled this service already, NotPermitted
+        when ``proof`` does not show the console knows the code for these very texts,
+        RequestInvalid for a certificate its authority did not sign or that is for
+        another key.
         """
         if self.enrolled:
             raise WrongState(f"{self.what} already answers its console; to give it to "
                              f"another, empty its TLS directory and restart it.",
                              code="HSCLF507")
-        expected = self.code_file.read_text().strip()
-        if not hmac.compare_digest(code.encode(), expected.encode()):
-            raise NotPermitted(f"Wrong enrollment code for {self.what}.", code="HSCLF506")
+        code = self.code_file.read_text().strip()
+        if not proof_holds(proof, code, CONSOLE_PROOF, certificate_pem, authority_pem):
+            raise NotPermitted(f"Wrong enrollment code for {self.what}: the console's "
+                               f"proof does not match this service's code.",
+                               code="HSCLF506")
         problem = issue_problem(certificate_pem, authority_pem, self.key.read_bytes())
         if problem is not None:
             raise RequestInvalid(f"{self.what} was sent {problem}.", code="HSCLF508")
@@ -112,12 +151,11 @@ def install_enrollment(app: FastAPI, trust: ServiceTrust) -> None:
     @app.get(ENROLLMENT_PATH)
     async def enrollment_request() -> EnrollmentRequest:
         """The service's certificate request, for the console that adds it."""
-        return EnrollmentRequest(request=trust.certificate_request(), enrolled=trust.enrolled,
-                                 name=trust.name)
+        return trust.enrollment_request()
 
     @app.post(ENROLLMENT_PATH, status_code=204)
     async def enroll(body: Enrollment) -> None:
-        trust.enroll(body.code, body.certificate, body.authority)
+        trust.enroll(body.proof, body.certificate, body.authority)
 
     @app.middleware("http")
     async def enrolled_only(request: Request,

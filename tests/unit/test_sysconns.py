@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,17 +25,23 @@ from tests.unit.signed_in import ADMIN, add_user, sign_in
 class ScriptedAgent:
     """An agent's enrollment and ``GET /system``, served over TLS on loopback."""
 
-    def __init__(self, directory: Path, name: str = "sys7") -> None:
+    def __init__(self, directory: Path, name: str = "sys7",
+                 enrollment: Callable[[FastAPI, ServiceTrust], None] = install_enrollment
+                 ) -> None:
+        """``enrollment`` installs its enrollment routes: the real ones unless told."""
         self.name = name
         self.version = __version__
         # The release of the system's one mover service; None: it has none.
         self.mover_version: str | None = None
+        self.mover_url = "https://127.0.0.1:9"
+        # What GET /movers/enrollment-codes answers: the codes of movers not enrolled.
+        self.mover_codes: dict[str, str] = {}
         self.trust = ServiceTrust(name, f"Managed system {name}", directory, "agent")
         app = FastAPI()
         install_error_handlers(app)
-        install_enrollment(app, self.trust)
+        enrollment(app, self.trust)
         app.get("/system")(self.system)
-        app.get("/movers/enrollment-codes")(lambda: {})
+        app.get("/movers/enrollment-codes")(lambda: self.mover_codes)
         self.socket = bind("127.0.0.1:0")
         self.port = self.socket.getsockname()[1]
         # The console keeps its connections open: no waiting for them at the end.
@@ -50,7 +56,7 @@ class ScriptedAgent:
         return SystemInfo(name=self.name, cpus=4, memory_mb=4096, free_cpus=4,
                           free_memory_mb=4096, accel="tcg", qemu_version="7.2.0",
                           agent_version=self.version, movers=() if self.mover_version is None
-                          else (MoverInfo(name="msp7", control_url="https://127.0.0.1:9",
+                          else (MoverInfo(name="msp7", control_url=self.mover_url,
                                           data_address="127.0.0.1:9",
                                           version=self.mover_version),))
 
