@@ -132,7 +132,14 @@ class EnrollingClient(ServiceClient):
         """The service's name, whether a console enrolled it, its certificate request."""
         return EnrollmentRequest.model_validate(await self.request("GET", "/enrollment"))
 
-    async def enroll(self, code: str, certificate: str, authority: str) -> None:
+    async def enroll(self, proof: str, certificate: str, authority: str) -> None:
+        """Give the service its certificate with the proof that this console knows its
+        code (``trust.enrollment_proof``): the code itself never travels."""
+        await self.request("POST", "/enrollment", json={
+            "proof": proof, "certificate": certificate, "authority": authority})
+
+    async def enroll_with_code(self, code: str, certificate: str, authority: str) -> None:
+        """Enroll a service of a release before 0.2, which takes the code itself."""
         await self.request("POST", "/enrollment", json={
             "code": code, "certificate": certificate, "authority": authority})
 
