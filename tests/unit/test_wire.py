@@ -1,15 +1,19 @@
 """Values in the URLs the clients build: each one segment of the path, whatever it holds,
-so a name taken from a request never reaches another path of the service behind."""
+so a name taken from a request never reaches another path of the service behind. Answers
+read up to a limit, and JSON or an error."""
 
 from __future__ import annotations
+
+import gzip
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from fastapi import FastAPI, Request
 
 from openlpm.clients.san import SanClient
-from openlpm.clients.wire import segment
-from openlpm.errors import RequestInvalid
+from openlpm.clients.wire import MIB, Route, ServiceClient, segment
+from openlpm.errors import RequestInvalid, SystemUnreachable, WrongState
 
 LUN = {"name": "l1", "size_mb": 8, "host": "198.18.0.3", "port": 10809}
 
@@ -56,3 +60,58 @@ async def test_a_mapping_named_like_a_path_stays_a_mapping() -> None:
         await san.close()
     assert seen == [("DELETE", b"/luns/l1/mappings/..%2F.."),
                     ("DELETE", b"/luns/l1/mappings/a%2Fb%3Fc")]
+
+
+def answering(response: httpx.Response) -> ServiceClient:
+    """A client of a service that gives every request ``response``."""
+    return ServiceClient("http://service", "Test service",
+                         transport=httpx.MockTransport(lambda _: response))
+
+
+async def endless(sent: list[int]) -> AsyncIterator[bytes]:
+    """A chunked JSON body that never ends, counting the chunks taken from it."""
+    yield b'["'
+    while True:
+        sent.append(1)
+        yield b"a" * 65536
+
+
+async def test_an_answer_over_the_limit_is_refused_as_it_streams() -> None:
+    sent: list[int] = []
+    client = answering(httpx.Response(200, content=endless(sent)))
+    with pytest.raises(SystemUnreachable) as refused:
+        await client.request("GET", "/x")
+    assert refused.value.code == "HSCLF546"
+    assert "Test service at http://service" in refused.value.message
+    assert len(sent) * 65536 <= ServiceClient.answer_limit + 65536
+
+
+async def test_an_answer_declaring_a_length_over_the_limit_is_not_read() -> None:
+    body = b'"' + b"a" * (4 * MIB) + b'"'
+    with pytest.raises(SystemUnreachable) as refused:
+        await answering(httpx.Response(200, content=body)).request("GET", "/x")
+    assert refused.value.code == "HSCLF546"
+    assert await answering(httpx.Response(200, content=body)).call(
+        Route("GET", "/x", answer_limit=8 * MIB)) == "a" * (4 * MIB)
+
+
+@pytest.mark.parametrize("response", [
+    httpx.Response(200, content=b"<html>"), httpx.Response(200, content=b"[" * 100_000),
+    httpx.Response(200, content=b"\xff\xfe\x00"),
+    httpx.Response(200, content=gzip.compress(b"[]"), headers={"content-encoding": "gzip"})])
+async def test_an_answer_that_is_not_plain_json_is_an_error(response: httpx.Response) -> None:
+    with pytest.raises(SystemUnreachable) as refused:
+        await answering(response).request("GET", "/x")
+    assert refused.value.code == "HSCLF547"
+
+
+async def test_answers_are_asked_uncompressed_and_errors_still_decoded() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.headers["accept-encoding"] == "identity"
+        return httpx.Response(409, json=WrongState("busy", code="HSCLF999").to_wire())
+    client = ServiceClient("http://service", "Test service",
+                           transport=httpx.MockTransport(handler))
+    with pytest.raises(WrongState) as refused:
+        await client.request("GET", "/x")
+    assert str(refused.value) == "HSCLF999 busy"
+    assert await answering(httpx.Response(204)).request("DELETE", "/x") is None

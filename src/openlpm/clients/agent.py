@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import ssl
 
-from openlpm.clients.wire import EnrollingClient, Route
+from openlpm.clients.wire import MIB, EnrollingClient, Route
 from openlpm.model import (
     ConsoleLine,
     CpuModel,
@@ -26,6 +26,12 @@ from openlpm.model import (
     SystemInfo,
     SystemUtilization,
 )
+
+# The answers over the client's limit: a partition's UEFI variables (OVMF's largest
+# store, 4 MiB, in base64), and its console's last lines (up to 2,000 of 4,096
+# characters, each up to 6 bytes of JSON as an escaped control character).
+NVRAM_ANSWER_LIMIT = 8 * MIB
+CONSOLE_ANSWER_LIMIT = 64 * MIB
 
 
 class AgentRoutes:
@@ -43,7 +49,7 @@ class AgentRoutes:
     PARTITIONS = Route("GET", "/partitions", peer=True)
     CREATE = Route("POST", "/partitions", peer=True)
     PARTITION = Route("GET", "/partitions/{name}", peer=True, subject="name")
-    NVRAM = Route("GET", "/partitions/{name}/nvram")
+    NVRAM = Route("GET", "/partitions/{name}/nvram", answer_limit=NVRAM_ANSWER_LIMIT)
     CHANGE = Route("PATCH", "/partitions/{name}")
     REMOVE = Route("DELETE", "/partitions/{name}", peer=True, subject="name")
     RUNTIME = Route("GET", "/partitions/{name}/runtime", peer=True, subject="name")
@@ -61,8 +67,10 @@ class AgentRoutes:
     MARK_OUTGOING = Route("POST", "/partitions/{name}/outgoing/inactive")
     UNMARK_OUTGOING = Route("DELETE", "/partitions/{name}/outgoing/inactive")
     CANCEL = Route("POST", "/partitions/{name}/outgoing/cancel")
-    CONSOLE = Route("GET", "/partitions/{name}/console", peer=True, subject="name")
-    FINAL_CONSOLE = Route("POST", "/partitions/{name}/console/final")
+    CONSOLE = Route("GET", "/partitions/{name}/console", peer=True, subject="name",
+                    answer_limit=CONSOLE_ANSWER_LIMIT)
+    FINAL_CONSOLE = Route("POST", "/partitions/{name}/console/final",
+                          answer_limit=CONSOLE_ANSWER_LIMIT)
     MERGE_CONSOLE = Route("POST", "/partitions/{name}/console", peer=True, subject="name")
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from openlpm.clients.agent import CONSOLE_ANSWER_LIMIT
 from openlpm.clients.credentials import token_for
 from openlpm.clients.san import LUN_CREATE_TIMEOUT_S
 from openlpm.clients.wire import ServiceClient, decode, segment
@@ -77,6 +78,9 @@ class HmcClient(ServiceClient):
 
     trust_hint = ("Pin the console's certificate: OPENLPM_HMC_CA=PATH to the console.crt "
                   "of its 'hmc serve --tls-dir'.")
+    # The console passes on a partition's console lines (agent.CONSOLE_ANSWER_LIMIT)
+    # and lists every system's partitions and migrations.
+    answer_limit = CONSOLE_ANSWER_LIMIT
 
     def __init__(self, base_url: str, token: str | None = None,
                  tls: ssl.SSLContext | None = None) -> None:

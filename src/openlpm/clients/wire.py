@@ -3,12 +3,15 @@
 Servers send an ``OpenLpmError`` as its HTTP status and JSON body (``serve.py``); clients
 derive from ``ServiceClient`` so that body becomes the same error again and a part that
 does not answer becomes ``SystemUnreachable``; every value they put in a URL's path goes
-through ``segment``. Kept free of server libraries so that the command-line tools start
-quickly.
+through ``segment``. An answer is read up to a limit (``ServiceClient.answer_limit``, or
+the route's ``answer_limit``) and must be JSON: whoever answers at an address the console
+is given holds none of its memory past that. Kept free of server libraries so that the
+command-line tools start quickly.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import ssl
 from dataclasses import dataclass
@@ -19,6 +22,8 @@ import httpx
 
 from openlpm.errors import OpenLpmError, RequestInvalid, SystemUnreachable, from_wire
 from openlpm.model import EnrollmentRequest
+
+MIB = 1 << 20
 
 
 def segment(value: str) -> str:
@@ -42,13 +47,16 @@ class Route:
 
     ``peer``: another console may make this call of a service of this console's systems,
     for a migration to them (the console's ``/peer`` API passes it on); ``subject``: the
-    path parameter naming what the call acts on (a partition, a migration), if any.
+    path parameter naming what the call acts on (a partition, a migration), if any;
+    ``answer_limit``: the most bytes its answer may have, for the few routes whose answers
+    may be larger than the client's ``answer_limit``.
     """
 
     method: str
     template: str
     peer: bool = False
     subject: str | None = None
+    answer_limit: int | None = None
 
     @property
     def parameters(self) -> tuple[str, ...]:
@@ -69,6 +77,10 @@ class ServiceClient:
 
     # What to do when the service's certificate is not trusted here.
     trust_hint = "Check which certificate authority this client trusts for it."
+    # The most bytes an answer may have (a route may allow more). The agents', movers'
+    # and SAN's answers are a few kB to a few hundred kB (a partition is ~1 kB); the
+    # first answer mksysconn reads comes from whatever listens at the address it is given.
+    answer_limit = 4 * MIB
 
     def __init__(self, base_url: str, what: str, timeout: float = 30.0,
                  transport: httpx.AsyncBaseTransport | None = None,
@@ -80,32 +92,66 @@ class ServiceClient:
         self.what = what
         # Loading the CA bundle costs ~50 ms per client; plain-HTTP peers never use it.
         plain = base_url.startswith("http://")
+        # Uncompressed answers only: a compressed one would be counted against the limit
+        # after it is inflated, a whole chunk at a time.
         self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout,
                                        transport=transport,
                                        verify=(not plain) if tls is None else tls,
-                                       headers=headers)
+                                       headers={"Accept-Encoding": "identity",
+                                                **(headers or {})})
 
     async def close(self) -> None:
         await self._http.aclose()
 
     async def request(self, method: str, path: str, *, timeout: float | None = None,
-                      **kwargs: Any) -> Any:
-        """Send one request; returns the decoded JSON body.
+                      limit: int | None = None, **kwargs: Any) -> Any:
+        """Send one request; returns the decoded JSON body. ``limit``: the most bytes
+        of answer to read (default ``answer_limit``).
 
-        Raises the OpenLpmError the server sent, or SystemUnreachable.
+        Raises the OpenLpmError the server sent, or SystemUnreachable: the service did
+        not answer (HSCLF107, HSCLF528), its answer is over the limit (HSCLF546) or is
+        not JSON (HSCLF547).
         """
         extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
         try:
-            response = await self._http.request(method, path, **kwargs, **extra)
+            async with self._http.stream(method, path, **kwargs, **extra) as response:
+                content = await self._read(response, limit or self.answer_limit)
         except httpx.HTTPError as exc:
             raise self.unreachable(exc) from exc
-        return decode(response, self.what)
+        return answer(response.status_code, content, self.what, self.base_url)
 
     async def call(self, route: Route, *values: str, timeout: float | None = None,
                    **kwargs: Any) -> Any:
         """``request`` of ``route``, its path parameters ``values``."""
         return await self.request(route.method, route.url(*values), timeout=timeout,
-                                  **kwargs)
+                                  limit=route.answer_limit, **kwargs)
+
+    async def _read(self, response: httpx.Response, limit: int) -> bytes:
+        """The answer's body, refused once it is over ``limit`` bytes (leaving the rest
+        unread: the connection is then closed, not reused)."""
+        encoding = response.headers.get("content-encoding", "identity").lower()
+        if encoding != "identity":
+            raise SystemUnreachable(
+                f"{self.what} at {self.base_url} answered in a content encoding that was "
+                f"not asked for ({encoding[:40]!r}). Check what answers at that address.",
+                code="HSCLF547")
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise self.too_large(limit)
+        chunks: list[bytes] = []
+        received = 0
+        async for chunk in response.aiter_bytes():  # as sent: no content encoding
+            received += len(chunk)
+            if received > limit:
+                raise self.too_large(limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def too_large(self, limit: int) -> SystemUnreachable:
+        return SystemUnreachable(
+            f"{self.what} at {self.base_url} answered with more than {limit // 1024} KiB, "
+            f"more than any answer of its API; the rest was not read. Check what answers "
+            f"at that address.", code="HSCLF546")
 
     def unreachable(self, exc: httpx.HTTPError) -> SystemUnreachable:
         """Why the service did not answer, naming an untrusted certificate as such."""
@@ -145,12 +191,26 @@ class EnrollingClient(ServiceClient):
 
 
 def decode(response: httpx.Response, what: str) -> Any:
-    if response.is_success:
-        return response.json() if response.content else None
+    """The JSON body of a response read whole, as ``answer``."""
+    return answer(response.status_code, response.content, what, str(response.url))
+
+
+def answer(status: int, content: bytes, what: str, where: str) -> Any:
+    """The JSON body of a successful answer (None for an empty one); raises the
+    OpenLpmError an error answer carries, SystemUnreachable (HSCLF547) for a successful
+    one that is not JSON."""
+    if 200 <= status < 300:
+        try:
+            return json.loads(content) if content else None
+        except (ValueError, RecursionError):  # RecursionError: nested past the parser
+            raise SystemUnreachable(f"{what} at {where} answered HTTP {status} with a "
+                                    f"body that is not JSON. Check what answers at that "
+                                    f"address.", code="HSCLF547") from None
     try:
-        body = response.json()
-    except ValueError:
+        body = json.loads(content)
+    except (ValueError, RecursionError):
         body = None
     if isinstance(body, dict) and "code" in body:
         raise from_wire(body)
-    raise OpenLpmError(f"{what} answered HTTP {response.status_code}: {response.text[:300]}")
+    raise OpenLpmError(f"{what} answered HTTP {status}: "
+                       f"{content[:300].decode(errors='replace')}")

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
 from openlpm.authority import fingerprint
-from openlpm.clients.agent import AGENT_ROUTES
+from openlpm.clients.agent import AGENT_ROUTES, CONSOLE_ANSWER_LIMIT
 from openlpm.clients.mover import MOVER_ROUTES
 from openlpm.clients.wire import Route, segment
 from openlpm.errors import (
@@ -167,8 +167,10 @@ async def agent(hmc: ConsoleDep, system: str, path: str, request: Request) -> An
         assert subject is not None
         await _require_migration(hmc.board, hmc.site, system, request.method, path, subject,
                                  caller)
+    # The largest answer of the calls passed on is a partition's console lines.
     return await hmc.site.agent(system).request(request.method, call, json=body,
-                                                params=dict(request.query_params))
+                                                params=dict(request.query_params),
+                                                limit=CONSOLE_ANSWER_LIMIT)
 
 
 @peer.api_route("/systems/{system}/movers/{mover}/{path:path}",
