@@ -10,8 +10,10 @@ looser umask at start; ``restrict_umask`` makes what the service and its childre
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+import tempfile
 from pathlib import Path
 from typing import TextIO
 
@@ -20,13 +22,31 @@ PRIVATE_UMASK = 0o077
 
 
 def write_private(path: Path, data: bytes) -> None:
-    temp = path.with_suffix(path.suffix + ".new")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temp, path)
+    """``path`` replaced whole by ``data``, 0600 (``write_replacing``)."""
+    write_replacing(path, data, 0o600)
+
+
+def write_replacing(path: Path, data: bytes, mode: int) -> None:
+    """``path`` replaced whole by ``data``, with ``mode``: readers see the old file or
+    the new one, never a part.
+
+    The new file gets a random name beside ``path`` and is created by this call alone
+    (O_CREAT|O_EXCL|O_NOFOLLOW, as mkstemp does), 0600 until its mode is set, before any
+    byte is written: a link or file someone planted in the directory is never written
+    through or reused. The rename replaces a link at ``path`` itself, not its target.
+    """
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".new")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            os.fchmod(out.fileno(), mode)
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
 
 
 def append_private(path: Path) -> TextIO:

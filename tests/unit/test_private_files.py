@@ -20,7 +20,7 @@ from openlpm.errors import WrongState
 from openlpm.hmc.stores.consoles import Consoles, token_key_file
 from openlpm.hmc.stores.database import open_database
 from openlpm.model import ConsoleLine, PartitionProfile
-from openlpm.private import make_private
+from openlpm.private import make_private, write_private
 from openlpm.san.luns import San
 
 
@@ -158,3 +158,16 @@ def test_a_san_makes_its_state_private_at_start(tmp_path: Path) -> None:
     assert (mode(image), mode(listing)) == (0o600, 0o600)
     for directory in ("", "luns", "fabric", "fabric/authority"):
         assert mode(tmp_path / "san" / directory) == 0o700
+
+
+def test_a_private_file_replaces_a_link_at_its_path_and_never_writes_through_it(
+        tmp_path: Path) -> None:
+    victim = loose(tmp_path / "victim", 0o644, "kept")
+    path = tmp_path / "dir" / "key.pem"
+    path.parent.mkdir()
+    path.symlink_to(victim)
+    (tmp_path / "dir" / "key.pem.new").symlink_to(victim)  # where older openlpm wrote
+    write_private(path, b"secret")
+    assert (victim.read_text(), mode(victim)) == ("kept", 0o644)
+    assert not path.is_symlink() and (path.read_bytes(), mode(path)) == (b"secret", 0o600)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["key.pem", "key.pem.new"]

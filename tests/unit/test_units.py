@@ -24,7 +24,7 @@ def unit(role: str) -> configparser.ConfigParser:
 @pytest.mark.parametrize("role", units.ROLES)
 def test_a_unit_runs_its_service_with_the_interpreter_and_its_config(role: str) -> None:
     service = unit(role)["Service"]
-    assert service["ExecStart"] == (f"/opt/openlpm/bin/python -m openlpm {role} serve "
+    assert service["ExecStart"] == (f'"/opt/openlpm/bin/python" -m openlpm {role} serve '
                                     f"--config /etc/openlpm/{role}.toml")
     assert (service["Restart"], service["StandardOutput"]) == ("on-failure", "journal")
     assert "network-online.target" in unit(role)["Unit"]["After"]
@@ -51,7 +51,7 @@ def test_install_units_writes_units_and_private_samples_under_root(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["install-units", "agent", "san", "--root", str(tmp_path)]) == 0
     agent = tmp_path / "etc/systemd/system/openlpm-agent.service"
-    assert f"ExecStart={sys.executable} -m openlpm agent serve" in agent.read_text()
+    assert f'ExecStart="{sys.executable}" -m openlpm agent serve' in agent.read_text()
     assert stat.S_IMODE(agent.stat().st_mode) == 0o644
     sample = tmp_path / "etc/openlpm/san.toml"
     assert stat.S_IMODE(sample.stat().st_mode) == 0o600
@@ -72,8 +72,46 @@ def test_install_units_keeps_a_configuration_and_renews_the_unit(tmp_path: Path)
     done = units.install(["hmc"], tmp_path, {"hmc": "# sample"}, python="/usr/bin/python3")
     assert config.read_text() == 'listen = "0.0.0.0:8480"\n'
     assert done.kept_configs == [config]
-    assert "ExecStart=/usr/bin/python3 -m openlpm hmc serve" in unit_file.read_text()
+    assert 'ExecStart="/usr/bin/python3" -m openlpm hmc serve' in unit_file.read_text()
     assert done.reloaded is None
+
+
+def test_an_interpreter_path_with_spaces_quotes_and_percent_is_one_word_for_systemd(
+        ) -> None:
+    text = units.unit_text("hmc", '/opt/my env/100%\\"x"/bin/python')
+    assert 'ExecStart="/opt/my env/100%%\\\\\\"x\\"/bin/python" -m openlpm' in text
+
+
+@pytest.mark.parametrize("python", ["/opt/x\nExecStartPre=/bin/sh -c id/python",
+                                    "/opt/$HOME/python", "/opt/x\r/python"])
+def test_an_interpreter_path_a_unit_cannot_hold_is_refused(tmp_path: Path,
+                                                           python: str) -> None:
+    with pytest.raises(OpenLpmError) as refused:
+        units.install(["hmc"], tmp_path, {"hmc": ""}, python=python)
+    assert refused.value.code == "HSCLF708"
+    assert not (tmp_path / units.UNIT_DIR).exists()
+
+
+def test_a_configuration_that_is_a_link_is_kept_even_dangling(tmp_path: Path) -> None:
+    config = tmp_path / units.CONFIG_DIR / "hmc.toml"
+    config.parent.mkdir(parents=True)
+    config.symlink_to(tmp_path / "elsewhere.toml")
+    done = units.install(["hmc"], tmp_path, {"hmc": "# sample"}, python="/usr/bin/python3")
+    assert done.kept_configs == [config]
+    assert config.is_symlink() and not (tmp_path / "elsewhere.toml").exists()
+
+
+def test_a_unit_replaces_a_link_at_its_path_and_leaves_no_temporary_file(
+        tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("kept")
+    unit_file = tmp_path / units.UNIT_DIR / "openlpm-hmc.service"
+    unit_file.parent.mkdir(parents=True)
+    unit_file.symlink_to(victim)
+    units.install(["hmc"], tmp_path, {"hmc": ""}, python="/usr/bin/python3")
+    assert victim.read_text() == "kept"
+    assert not unit_file.is_symlink() and stat.S_IMODE(unit_file.stat().st_mode) == 0o644
+    assert sorted(p.name for p in unit_file.parent.iterdir()) == ["openlpm-hmc.service"]
 
 
 def test_install_units_under_another_root_never_reloads_systemd(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """``openlpm install-units``: each service's systemd unit, rendered from its template
 with this interpreter, and a commented sample of its configuration file.
 
-Errors: HSCLF704 (``OpenLpmError``) a unit or configuration file cannot be written.
+Errors: HSCLF704 (``OpenLpmError``) a unit or configuration file cannot be written;
+HSCLF708 (``RequestInvalid``) an interpreter path a unit's command line cannot hold.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from openlpm.errors import OpenLpmError
+from openlpm.errors import OpenLpmError, RequestInvalid
 from openlpm.install import debian
-from openlpm.private import write_private
+from openlpm.private import write_private, write_replacing
 
 ROLES = ("hmc", "agent", "mover", "san")
 UNIT_DIR = Path("etc/systemd/system")
@@ -30,9 +31,26 @@ def unit_name(role: str) -> str:
 
 def unit_text(role: str, python: str = sys.executable) -> str:
     """The unit of ``role``, started by ``python`` (the interpreter of the environment
-    openlpm is installed in, so the unit runs this installation)."""
+    openlpm is installed in, so the unit runs this installation).
+
+    Raises RequestInvalid (HSCLF708) for a path the command line cannot hold.
+    """
     template = resources.files("openlpm.install").joinpath(unit_name(role))
-    return template.read_text(encoding="utf-8").replace("@PYTHON@", python)
+    return template.read_text(encoding="utf-8").replace("@PYTHON@", _command_word(python))
+
+
+def _command_word(path: str) -> str:
+    """``path`` as one word of a unit's ExecStart: quoted (it may hold spaces), '\\'
+    and '"' escaped, '%' (which starts a specifier) doubled."""
+    if any(ord(c) < 0x20 or c in "\x7f$" for c in path):
+        # A newline would end ExecStart and start a directive of its own; systemd
+        # substitutes '$' in the arguments but not in the program's path.
+        raise RequestInvalid(f"The interpreter path {path!r} holds a control character "
+                             f"or '$', which a systemd unit's command line cannot hold: "
+                             f"install openlpm in an environment whose path has none.",
+                             code="HSCLF708")
+    escaped = path.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
+    return f'"{escaped}"'
 
 
 @dataclass
@@ -54,7 +72,8 @@ def install(roles: list[str], root: Path, samples: Mapping[str, str], *,
     sample configuration (0600) under ``root``; reload systemd when ``root`` is this
     host's and systemd runs it.
 
-    Raises OpenLpmError (HSCLF704) when a file cannot be written.
+    Raises OpenLpmError (HSCLF704) when a file cannot be written, RequestInvalid
+    (HSCLF708) for an interpreter path a unit cannot hold.
     """
     done = Installed()
     for role in roles:
@@ -62,7 +81,7 @@ def install(roles: list[str], root: Path, samples: Mapping[str, str], *,
         _write(unit, unit_text(role, python).encode(), _write_public)
         done.units.append(unit)
         config = root / CONFIG_DIR / f"{role}.toml"
-        if config.exists():
+        if os.path.lexists(config):  # a link, even a dangling one, is kept
             done.kept_configs.append(config)
         else:
             _write(config, samples[role].encode(), write_private)
@@ -91,10 +110,7 @@ def _write(path: Path, data: bytes, write: Callable[[Path, bytes], None]) -> Non
 
 def _write_public(path: Path, data: bytes) -> None:
     """A unit file: systemd and every user may read it, only its owner changes it."""
-    temp = path.with_suffix(path.suffix + ".new")
-    temp.write_bytes(data)
-    temp.chmod(0o644)
-    os.replace(temp, path)
+    write_replacing(path, data, 0o644)
 
 
 def report(done: Installed, roles: list[str]) -> list[str]:
