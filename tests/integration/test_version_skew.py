@@ -206,6 +206,16 @@ def enrollment_code(host: Host) -> str:
     return code
 
 
+def journals(site: SkewSite, lines: int = 15) -> str:
+    """The last lines of each host's journal: why a service did not come up."""
+    shown = []
+    for host in site.hosts.values():
+        if host.journal_path.exists():
+            tail = host.journal_path.read_text(errors="replace").splitlines()[-lines:]
+            shown.append(f"--- {host.name}'s journal:\n" + "\n".join(tail))
+    return "\n".join(shown)
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SkewSite]:
     reason = _can_run()
@@ -220,6 +230,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SkewSite]:
         until_done(made, "openlpm", "login", "-u", "hscroot", stdin=ADMIN_PASSWORD + "\n")
         until_done(made, "mksysconn", "--ip", SYSTEMS["new"], "--passwd",
                    enrollment_code(made.hosts["new"]))
+    except AssertionError as failed:
+        raise AssertionError(f"{failed}\n{journals(made)}") from None
+    else:
         yield made
     finally:
         for name, host in made.hosts.items():
