@@ -1,5 +1,9 @@
-"""Security review of issue 18 (install and run as services, mksysconn, the SAN over
-TLS): each test shows an attack that works today, marked xfail(strict) until fixed."""
+"""Attacks on an installed site, from a security review of installing and running as
+services, mksysconn and the SAN over TLS: a host that answers at an address it should
+not, names and addresses that would bend listings and URLs, oversized answers, planted
+links under install-units' root, configuration files others may write, forwarded
+headers, a system's certificate presented to the SAN, the hosts key and plain HTTP.
+Each was a working attack before its fix."""
 
 from __future__ import annotations
 
