@@ -14,7 +14,9 @@ What it shows: ``mksysconn`` of the old system says clearly why it cannot add it
 0.1 way (POST /systems with its name, URL and enrollment code) is then managed beside
 the new one (lssyscfg -r sys shows each one's version, lssysconn both Connected), and a
 running partition moves live off the old system onto the new one, the rolling upgrade's
-move, with one boot; the move back onto 0.1 is refused at validation (HSCLF403).
+move, with one boot; the move back onto 0.1 is refused at validation (HSCLF403). Then
+the emptied system is upgraded in place to this release (its state kept): the console
+manages it as before, now at 0.2.0, and the partition moves back onto it, one boot.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import json
 import os
 import shlex
 import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,25 +117,33 @@ def unit(description: str, argv: list[str], after: str, extra: str = "") -> str:
 
 def new_configurations(accel: str) -> dict[str, dict[str, dict[str, Any]]]:
     """The console's and the new system's /etc/openlpm/ROLE.toml."""
-    address = SYSTEMS["new"]
     return {
         "hmc": {"hmc": {"name": "hmc1", "listen": f"{CONSOLE_ADDRESS}:{HMC_PORT}",
                         "db": "/var/lib/openlpm/hmc.db", "tls-dir": "/var/lib/openlpm/tls",
                         "admin-password-file": "/etc/openlpm/admin-password"}},
-        "new": {
-            "mover": {"name": "new-msp1", "control": f"{address}:{MOVER_CONTROL_PORT}",
+        "new": system_configuration("new", accel)}
+
+
+def system_configuration(name: str, accel: str) -> dict[str, dict[str, Any]]:
+    """A system's mover.toml and agent.toml (the old system's, once upgraded, says
+    what its 0.1.0 command lines said)."""
+    address = SYSTEMS[name]
+    return {"mover": {"name": f"{name}-msp1", "control": f"{address}:{MOVER_CONTROL_PORT}",
                       "data": f"{address}:{MOVER_DATA_PORT}",
                       "state-dir": "/var/lib/openlpm/mover",
                       "incoming-dir": "/var/lib/openlpm/agent/run"},
-            "agent": {"name": "new", "listen": f"{address}:{AGENT_PORT}",
+            "agent": {"name": name, "listen": f"{address}:{AGENT_PORT}",
                       "state-dir": "/var/lib/openlpm/agent", "cpus": 4, "memory-mb": 2048,
                       "accel": accel, "kernel": "/var/lib/openlpm/boot/vmlinuz",
                       "initrd": "/var/lib/openlpm/boot/initrd.img",
                       "kernel-args": KERNEL_ARGS,
-                      "mover-socket": "/var/lib/openlpm/mover/local.sock"}}}
+                      "mover-socket": "/var/lib/openlpm/mover/local.sock"}}
 
 
 class SkewSite(Site):
+    # What the old host is upgraded with: the wheelhouse, HEAD's wheel, the accelerator.
+    upgrade: tuple[Path, Path, str] | None = None
+
     def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         """(status, JSON body) of a call of the console's REST API from its host."""
         argv = [method, path] + ([json.dumps(body)] if body is not None else [])
@@ -174,6 +185,7 @@ def bring_up(site: SkewSite, tmp: Path) -> None:
 
     started = time.monotonic()
     install_all(list(site.hosts.values()), wheelhouse, wheels, {"old": old_wheels})
+    site.upgrade = (wheelhouse, wheels, accel)
     MEASURED.append(("version skew: three hosts installed (one from 0.1.0's wheel)",
                      f"{time.monotonic() - started:.1f} s"))
     assert site.hosts["old"].run("/opt/openlpm/bin/openlpm", "--version").stdout.split()[-1] \
@@ -311,3 +323,62 @@ def test_a_console_manages_a_system_one_release_older_and_moves_its_partition_of
         argv = Path(f"/proc/{pid}/cmdline").read_text().split("\0")[:-1]
         assert host.owns(pid) and argv[0].startswith("/opt/openlpm/bin/python"), argv
         assert ("--config" in argv) == config, argv
+
+
+def test_the_old_system_upgraded_in_place_is_managed_as_it_was_and_takes_the_partition_back(
+        site: SkewSite) -> None:
+    """The rolling upgrade's next step: the emptied system is upgraded where it stands
+    (its units stopped, HEAD's wheel installed over 0.1.0 in its /opt/openlpm, its units
+    and configuration files written saying what its command lines said, its state
+    directories kept), started again, and the console manages it as before, enrolled
+    as it was, now at 0.2.0; the partition moves back onto it, one boot."""
+    assert site.upgrade is not None
+    wheelhouse, wheels, accel = site.upgrade
+    old = site.hosts["old"]
+    assert site.values("lssyscfg", "-r", "lpar", "-m", "new", "-F", "name,state") == [
+        f"{PARTITION},Running"], "the first test left the partition on new"
+    before = site.wait_ticks("new", PARTITION, more_than=3)
+    boot = before[-1][2]
+
+    started = time.monotonic()
+    supervisor = site.supervisors.pop("old")
+    supervisor.terminate()
+    assert supervisor.wait(60) == 0
+    upgrade = ("/opt/openlpm/bin/pip install -q --no-compile --no-index --find-links "
+               f"{shlex.quote(str(wheelhouse))} --find-links {shlex.quote(str(wheels))} "
+               f"openlpm=={site.version}")
+    done = subprocess.run(old.command(["sh", "-c", upgrade],
+                                      {"PIP_CONFIG_FILE": os.devnull}, hide=False),
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    old.run("/opt/openlpm/bin/openlpm", "install-units", "mover", "agent", "--no-reload")
+    for role, settings in system_configuration("old", accel).items():
+        old.write(f"/etc/openlpm/{role}.toml", toml(settings))
+    assert old.run("/opt/openlpm/bin/openlpm", "--version").stdout.split()[-1] == \
+        site.version
+    site.supervisors["old"] = old.supervise(["openlpm-mover.service",
+                                             "openlpm-agent.service"])
+
+    wait_for("the console saw old at its new release, with its mover", lambda: (
+        info := site.call("GET", "/systems/old")[1].get("info") or {}).get(
+        "agent_version") == site.version and bool(info.get("movers")))
+    assert sorted(site.values("lssyscfg", "-r", "sys", "-F", "name,agent_version")) == [
+        f"new,{site.version}", f"old,{site.version}"]
+    assert sorted(site.values("lssysconn", "-r", "all", "-F", "name,state,version")) == [
+        f"new,Connected,{site.version}", f"old,Connected,{site.version}"]
+
+    validation = site.run("migrlpar", "-o", "v", "-m", "new", "-t", "old", "-p", PARTITION)
+    assert "Error" not in validation.stdout + validation.stderr, validation
+    site.run("migrlpar", "-o", "m", "-m", "new", "-t", "old", "-p", PARTITION)
+    assert site.values("lssyscfg", "-r", "lpar", "-m", "old", "-F", "name,state") == [
+        f"{PARTITION},Running"]
+    assert site.qemu_pids("new") == []
+    assert len(site.qemu_pids("old", PARTITION)) == 1
+    ticks = site.wait_ticks("old", PARTITION, more_than=3, received_on="old")
+    site.assert_one_boot("old", PARTITION, ticks, boot)
+    assert max(n for _, n, _, where in ticks if where == "old") > before[-1][1]
+    argv = Path(f"/proc/{old.main_pids('openlpm-agent.service')[-1]}/cmdline").read_text()
+    assert argv.split("\0")[1:-1] == ["-m", "openlpm", "agent", "serve", "--config",
+                                       "/etc/openlpm/agent.toml"], argv
+    MEASURED.append(("version skew: old system upgraded in place, partition moved back",
+                     f"{time.monotonic() - started:.1f} s"))
