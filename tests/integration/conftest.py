@@ -24,6 +24,7 @@ import pytest
 
 from openlpm.lab import site
 from openlpm.lab.network import NODE_INTERFACE
+from openlpm.paths import RUN_ROOT
 from openlpm.processes import runs_with
 
 TEST_PREFIX = "t"
@@ -99,7 +100,7 @@ def _left_by_a_dead_run(prefix: str) -> bool:
 
 @pytest.fixture(scope="session", autouse=True)
 def no_stale_test_labs() -> None:
-    labs = site.RUN_ROOT / "labs"
+    labs = RUN_ROOT / "labs"
     for stale in labs.glob(f"{TEST_PREFIX}*") if labs.exists() else []:
         if _left_by_a_dead_run(stale.name):
             asyncio.run(site.down(stale.name, quiet=True))

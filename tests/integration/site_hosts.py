@@ -44,6 +44,8 @@ MOUNTS = {"etc": "/etc/openlpm", "lib": "/var/lib/openlpm", "run": "/run/openlpm
           "log": "/var/log/openlpm", "systemd": "/etc/systemd/system",
           "opt": "/opt/openlpm", "home": "/root"}
 HIDDEN = ("/var/cache/openlpm", str(CHECKOUT))
+# The mount points this run made on the test machine (none existed before it).
+MADE_MOUNTPOINTS: list[Path] = []
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 INSTALL_TIMEOUT_S = 300
 
@@ -74,8 +76,11 @@ class Host:
     def make(self) -> None:
         for directory, mountpoint in MOUNTS.items():
             (self.root / directory).mkdir(parents=True, exist_ok=True)
-            # The mount point, empty on the test machine (as after a real install).
-            Path(mountpoint).mkdir(parents=True, exist_ok=True)
+            # The mount point, empty on the test machine (as after a real install);
+            # one this run made is removed with the last site.
+            if not Path(mountpoint).exists():
+                Path(mountpoint).mkdir(parents=True)
+                MADE_MOUNTPOINTS.append(Path(mountpoint))
         (self.root / "etc").chmod(0o700)
 
     def command(self, argv: Iterable[str], env: dict[str, str] | None = None,
@@ -256,6 +261,12 @@ def remove_site(prefix: str, hosts: list[Host]) -> None:
         _end(host.pids(), host)
     network.remove_namespaces(prefix)
     shutil.rmtree(site_dir(prefix), ignore_errors=True)
+    # Another run's site may still bind them in its hosts.
+    if not any(SITE_ROOT.glob("openlpm-site-*")):
+        for mountpoint in reversed(MADE_MOUNTPOINTS):
+            with contextlib.suppress(OSError):
+                mountpoint.rmdir()
+        MADE_MOUNTPOINTS.clear()
 
 
 def stale_sites() -> Iterator[str]:
