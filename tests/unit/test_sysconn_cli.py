@@ -3,11 +3,19 @@ sent, and lssysconn's listing in the HMC's attribute format."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from openlpm.cli.attributes import format_listing
-from openlpm.cli.sysconn import connection_record, mksysconn, rmsysconn
-from openlpm.model import ResourceType, SysConn
+from openlpm.cli.sysconn import (
+    _mksysconn,
+    connection_record,
+    mksysconn,
+    mksysconn_parser,
+    rmsysconn,
+)
+from openlpm.model import ResourceType, SysConn, SysConnCreate
 
 
 @pytest.mark.parametrize("ip", ["10.0.0.1/24", "user@10.0.0.1", "10.0.0.1#x", "a\nb",
@@ -36,3 +44,17 @@ def test_lssysconn_lists_the_hmc_s_attributes_then_name_and_version() -> None:
         "resource_type=sys,type_model_serial_num=openlpm*sys1,sp=primary,"
         "sp_phys_loc=unavailable,ipaddr=198.18.0.11,alt_ipaddr=unavailable,"
         "state=Connected,connection_error_code=,name=sys1,version=0.2.0")
+
+
+async def test_a_code_given_as_dash_is_read_from_standard_input_not_the_command_line(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[SysConnCreate] = []
+
+    class Console:
+        async def connect(self, request: SysConnCreate) -> None:
+            sent.append(request)
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("Zr3-code\n"))
+    args = mksysconn_parser().parse_args(["--ip", "10.0.0.21", "--passwd", "-"])
+    await _mksysconn(args, Console())  # type: ignore[arg-type]
+    assert sent[0].password == "Zr3-code"

@@ -11,6 +11,7 @@ and ``mksysconn`` shows them again.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 
 from openlpm.cli.hmc_command import HmcArgumentParser, listing, listing_options, run_hmc_command
@@ -48,15 +49,19 @@ def mksysconn_parser() -> argparse.ArgumentParser:
                         help="sys: a managed system's agent (default); san: the SAN")
     parser.add_argument("--passwd", metavar="CODE",
                         help="the one-time enrollment code of a service no console "
-                        "enrolled yet (its tls/enrollment-code file)")
+                        "enrolled yet (its tls/enrollment-code file); '-' reads it from "
+                        "standard input, out of other users' sight")
     parser.add_argument("--port", type=port, metavar="N",
                         help="the service's port (sys: 8470, san: 8490)")
     return parser
 
 
 async def _mksysconn(args: argparse.Namespace, hmc: HmcClient) -> None:
+    # A code on the command line is in /proc for every local user to read, and to race
+    # the console to the service with: '-' takes it from standard input instead.
+    code = sys.stdin.readline().strip() if args.passwd == "-" else args.passwd
     await hmc.connect(SysConnCreate(ip=args.ip, resource_type=ResourceType(args.resource_type),
-                                    password=args.passwd, port=args.port))
+                                    password=code, port=args.port))
 
 
 def mksysconn(argv: Sequence[str] | None = None) -> int:
