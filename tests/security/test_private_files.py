@@ -81,10 +81,11 @@ def test_the_secrets_and_the_guest_s_data_are_there_and_0600(ran: Path) -> None:
     """The walk above looked at these: each is where the lab keeps it."""
     expected = [
         "hmc.db", "hmc-tokens.key", "admin-password", "credentials.json",
-        "authority/authority.key", "hmc-tls/console.key", "san/keys/console.key",
-        "san/keys/hosts.key", f"san/luns/{LUN}.img", "san/luns.json",
-        "sys1/profiles/private1.json", "sys1/run/private1.console",
-        "sys1/run/private1/console.raw"]
+        "authority/authority.key", "hmc-tls/console.key", "san/keys/hosts.key",
+        "san/tls/san.key", f"san/luns/{LUN}.img", "san/luns.json", "sys1/san.json",
+        "sys1/tls/agent.key", "sys1/profiles/private1.json", "sys1/run/private1.console",
+        "sys1/run/private1/console.raw", "etc/hmc.toml", "etc/san.toml",
+        "etc/sys1-agent.toml", "etc/sys1-mover.toml"]
     for name in expected:
         path = ran / name
         assert path.exists(), name
