@@ -13,6 +13,7 @@ read as ``ssh HOST cat FILE`` would.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -23,10 +24,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
+from openlpm import config
 from openlpm.lab import network
 from openlpm.lab.accel import probe_accelerator
 from openlpm.lab.image import IMAGE_DIR, KERNEL_ARGS, build_image
@@ -74,22 +76,19 @@ PROFILE = (f"name={PARTITION},profile_name=default,min_mem=128,desired_mem=256,"
            f"virtual_eth_adapters=2/{VLAN},virtual_fc_adapters=4/{WWPNS[0]}/{WWPNS[1]},"
            f"kernel_args=openlpm.root={PARTITION}root openlpm.seq={PARTITION}seq "
            f"openlpm.ip={PARTITION_IP}/24")
-# Asks the console's REST API (GET PATH) from the console host, signed in as openlpm
-# login left its administrator.
+# A call of the console's REST API (METHOD PATH [JSON]) from the console host, signed in
+# as openlpm login left its administrator: prints the status, then the body.
 API = """
-import os, sys, httpx
+import json, os, sys, httpx
 from openlpm.clients.credentials import token_for
 url = os.environ["OPENLPM_HMC"]
-reply = httpx.get(url + sys.argv[1], headers={"Authorization": f"Bearer {token_for(url)}"},
-                  verify=os.environ["OPENLPM_HMC_CA"], timeout=30)
-reply.raise_for_status()
+reply = httpx.request(sys.argv[1], url + sys.argv[2],
+                      json=json.loads(sys.argv[3]) if len(sys.argv) > 3 else None,
+                      headers={"Authorization": f"Bearer {token_for(url)}"},
+                      verify=os.environ["OPENLPM_HMC_CA"], timeout=60)
+print(reply.status_code)
 print(reply.text)
 """
-
-
-def toml(settings: dict[str, Any]) -> str:
-    """A configuration file (JSON's strings, numbers, booleans and lists are TOML's)."""
-    return "".join(f"{key} = {json.dumps(value)}\n" for key, value in settings.items())
 
 
 @dataclass
@@ -110,9 +109,18 @@ class Site(Lab):
         return self.console.run(f"/opt/openlpm/bin/{argv[0]}", *argv[1:],
                                 env=CONSOLE_ENV | (env or {}), stdin=stdin, check=check)
 
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """(status, JSON body) of a call of the console's REST API from its host."""
+        argv = [method, path] + ([json.dumps(body)] if body is not None else [])
+        out = self.console.run("/opt/openlpm/bin/python", "-c", API, *argv,
+                               env=CONSOLE_ENV).stdout
+        status, _, text = out.partition("\n")
+        return int(status), json.loads(text) if text.strip() else None
+
     def api(self, path: str) -> Any:
-        return json.loads(self.console.run("/opt/openlpm/bin/python", "-c", API, path,
-                                           env=CONSOLE_ENV).stdout)
+        status, body = self.call("GET", path)
+        assert status == 200, (path, status, body)
+        return body
 
     def qemu_pids(self, system: str, partition: str = "") -> list[int]:
         """QEMU processes of a partition (or of all) on a system's host."""
@@ -155,13 +163,29 @@ def configurations(accel: str) -> dict[str, dict[str, dict[str, Any]]]:
         **systems}
 
 
-def _can_run() -> str | None:
+S = TypeVar("S", bound="Site")
+
+
+@contextlib.contextmanager
+def module_site(kind: type[S], *programs: str) -> Iterator[S]:
+    """A site of ``kind`` with its directory made (skipped on a machine that cannot run
+    one, an earlier killed run's sites removed first); whatever its hosts run is ended
+    and they are removed afterwards, even after a failure."""
     if os.geteuid() != 0:
-        return "the site needs root (namespaces, mounts)"
-    for program in ("qemu-system-x86_64", "unshare", "ip"):
+        pytest.skip("the site needs root (namespaces, mounts)")
+    for program in ("qemu-system-x86_64", "unshare", "ip", *programs):
         if shutil.which(program) is None:
-            return f"{program} is not installed"
-    return None
+            pytest.skip(f"{program} is not installed")
+    remove_stale_sites()
+    prefix = f"{SITE_PREFIX}{os.getpid()}"
+    made = kind(LabState(prefix=prefix))
+    site_dir(prefix).mkdir(mode=0o700, parents=True)
+    try:
+        yield made
+    finally:
+        for name, host in made.hosts.items():
+            end_host(host, made.supervisors.get(name))
+        remove_site(prefix, list(made.hosts.values()))
 
 
 def wait_for(what: str, ready: Any, timeout: float = READY_TIMEOUT_S) -> Any:
@@ -204,7 +228,7 @@ def bring_up(site: Site, tmp: Path) -> None:
         host = site.hosts[name]
         host.run("/opt/openlpm/bin/openlpm", "install-units", *UNITS[name], "--no-reload")
         for role, settings in roles.items():
-            host.write(f"/etc/openlpm/{role}.toml", toml(settings))
+            host.write(f"/etc/openlpm/{role}.toml", config.render(settings))
     site.console.write("/etc/openlpm/admin-password", ADMIN_PASSWORD + "\n")
     for system in SYSTEMS:
         for part in ("vmlinuz", "initrd.img"):
@@ -261,21 +285,10 @@ def wait_ready(site: Site, system: str) -> None:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    reason = _can_run()
-    if reason:
-        pytest.skip(reason)
-    remove_stale_sites()
-    prefix = f"{SITE_PREFIX}{os.getpid()}"
-    made = Site(LabState(prefix=prefix))
-    site_dir(prefix).mkdir(mode=0o700, parents=True)
-    try:
+    with module_site(Site) as made:
         bring_up(made, tmp_path_factory.mktemp("site"))
         connect(made)
         yield made
-    finally:
-        for name, host in made.hosts.items():
-            end_host(host, made.supervisors.get(name))
-        remove_site(prefix, list(made.hosts.values()))
 
 
 INSIDE = """

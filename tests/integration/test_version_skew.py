@@ -22,7 +22,6 @@ manages it as before, now at 0.2.0, and the partition moves back onto it, one bo
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shlex
 import shutil
@@ -34,28 +33,22 @@ from typing import Any
 
 import pytest
 
+from openlpm import config
 from openlpm.lab import network
 from openlpm.lab.accel import probe_accelerator
 from openlpm.lab.image import IMAGE_DIR, KERNEL_ARGS, build_image
 from openlpm.lab.network import Node
-from openlpm.lab.site import LabState
 from openlpm.paths import RUN_ROOT
 from tests.integration.conftest import MEASURED
 from tests.integration.site_hosts import (
-    SITE_PREFIX,
     Host,
-    end_host,
     install_all,
     prepare_wheels,
-    remove_site,
-    remove_stale_sites,
-    site_dir,
 )
 from tests.integration.test_site import (
     ADMIN_PASSWORD,
-    CONSOLE_ENV,
     Site,
-    toml,
+    module_site,
     until_done,
     wait_for,
 )
@@ -71,19 +64,6 @@ PROFILE = (f"name={PARTITION},profile_name=default,min_mem=128,desired_mem=256,"
            f"max_mem=256,min_procs=1,desired_procs=1,max_procs=1")
 # A call of the console's REST API (METHOD PATH [JSON]) from the console host, signed
 # in as openlpm login left its administrator; prints the status, then the body.
-API = """
-import json, os, sys, httpx
-from openlpm.clients.credentials import token_for
-url = os.environ["OPENLPM_HMC"]
-reply = httpx.request(sys.argv[1], url + sys.argv[2],
-                      json=json.loads(sys.argv[3]) if len(sys.argv) > 3 else None,
-                      headers={"Authorization": f"Bearer {token_for(url)}"},
-                      verify=os.environ["OPENLPM_HMC_CA"], timeout=60)
-print(reply.status_code)
-print(reply.text)
-"""
-
-
 def old_units(accel: str) -> dict[str, str]:
     """The old system's units, as an administrator of 0.1.0 wrote them: its mover's and
     agent's command lines as that release took them (no configuration file), run as
@@ -144,22 +124,6 @@ class SkewSite(Site):
     # What the old host is upgraded with: the wheelhouse, HEAD's wheel, the accelerator.
     upgrade: tuple[Path, Path, str] | None = None
 
-    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        """(status, JSON body) of a call of the console's REST API from its host."""
-        argv = [method, path] + ([json.dumps(body)] if body is not None else [])
-        out = self.console.run("/opt/openlpm/bin/python", "-c", API, *argv,
-                               env=CONSOLE_ENV).stdout
-        status, _, text = out.partition("\n")
-        return int(status), json.loads(text) if text.strip() else None
-
-
-def _can_run() -> str | None:
-    if os.geteuid() != 0:
-        return "the site needs root (namespaces, mounts)"
-    for program in ("qemu-system-x86_64", "unshare", "ip", "git"):
-        if shutil.which(program) is None:
-            return f"{program} is not installed"
-    return None
 
 
 def bring_up(site: SkewSite, tmp: Path) -> None:
@@ -196,7 +160,7 @@ def bring_up(site: SkewSite, tmp: Path) -> None:
         host = site.hosts[name]
         host.run("/opt/openlpm/bin/openlpm", "install-units", *units[name], "--no-reload")
         for role, settings in roles.items():
-            host.write(f"/etc/openlpm/{role}.toml", toml(settings))
+            host.write(f"/etc/openlpm/{role}.toml", config.render(settings))
     for role, text in old_units(accel).items():
         site.hosts["old"].write(f"/etc/systemd/system/openlpm-{role}.service", text,
                                 mode=0o644)
@@ -230,26 +194,28 @@ def journals(site: SkewSite, lines: int = 15) -> str:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SkewSite]:
-    reason = _can_run()
-    if reason:
-        pytest.skip(reason)
-    remove_stale_sites()
-    prefix = f"{SITE_PREFIX}{os.getpid()}"
-    made = SkewSite(LabState(prefix=prefix))
-    site_dir(prefix).mkdir(mode=0o700, parents=True)
-    try:
-        bring_up(made, tmp_path_factory.mktemp("skew"))
-        until_done(made, "openlpm", "login", "-u", "hscroot", stdin=ADMIN_PASSWORD + "\n")
-        until_done(made, "mksysconn", "--ip", SYSTEMS["new"], "--passwd",
-                   enrollment_code(made.hosts["new"]))
-    except AssertionError as failed:
-        raise AssertionError(f"{failed}\n{journals(made)}") from None
-    else:
+    with module_site(SkewSite, "git") as made:
+        try:
+            bring_up(made, tmp_path_factory.mktemp("skew"))
+            until_done(made, "openlpm", "login", "-u", "hscroot",
+                       stdin=ADMIN_PASSWORD + "\n")
+            until_done(made, "mksysconn", "--ip", SYSTEMS["new"], "--passwd",
+                       enrollment_code(made.hosts["new"]))
+        except AssertionError as failed:
+            raise AssertionError(f"{failed}\n{journals(made)}") from None
         yield made
-    finally:
-        for name, host in made.hosts.items():
-            end_host(host, made.supervisors.get(name))
-        remove_site(prefix, list(made.hosts.values()))
+
+
+def move_live(site: SkewSite, source: str, target: str) -> None:
+    """Validate and migrate the running partition, as an administrator does; it runs on
+    the target, its one QEMU there and none left on the source."""
+    validation = site.run("migrlpar", "-o", "v", "-m", source, "-t", target, "-p", PARTITION)
+    assert "Error" not in validation.stdout + validation.stderr, validation
+    site.run("migrlpar", "-o", "m", "-m", source, "-t", target, "-p", PARTITION)
+    assert site.values("lssyscfg", "-r", "lpar", "-m", target, "-F", "name,state") == [
+        f"{PARTITION},Running"]
+    assert site.qemu_pids(source) == []
+    assert len(site.qemu_pids(target, PARTITION)) == 1
 
 
 def test_a_console_manages_a_system_one_release_older_and_moves_its_partition_off_it(
@@ -292,13 +258,7 @@ def test_a_console_manages_a_system_one_release_older_and_moves_its_partition_of
     assert len(site.qemu_pids("old", PARTITION)) == 1
 
     # The rolling upgrade's move: off the old system, onto the new one.
-    validation = site.run("migrlpar", "-o", "v", "-m", "old", "-t", "new", "-p", PARTITION)
-    assert "Error" not in validation.stdout + validation.stderr, validation
-    site.run("migrlpar", "-o", "m", "-m", "old", "-t", "new", "-p", PARTITION)
-    assert site.values("lssyscfg", "-r", "lpar", "-m", "new", "-F", "name,state") == [
-        f"{PARTITION},Running"]
-    assert site.qemu_pids("old") == []
-    assert len(site.qemu_pids("new", PARTITION)) == 1
+    move_live(site, "old", "new")
     record = site.call("GET", f"/partitions/{PARTITION}/migration")[1]
     assert record["state"] == "Migration Complete", record
 
@@ -318,11 +278,11 @@ def test_a_console_manages_a_system_one_release_older_and_moves_its_partition_of
 
     # Each system's agent is its own installation's, started by its unit: the old one
     # by 0.1.0's command line, the new one by its configuration file.
-    for host, config in ((old, False), (new, True)):
+    for host, configured in ((old, False), (new, True)):
         pid = host.main_pids("openlpm-agent.service")[-1]
         argv = Path(f"/proc/{pid}/cmdline").read_text().split("\0")[:-1]
         assert host.owns(pid) and argv[0].startswith("/opt/openlpm/bin/python"), argv
-        assert ("--config" in argv) == config, argv
+        assert ("--config" in argv) == configured, argv
 
 
 def test_the_old_system_upgraded_in_place_is_managed_as_it_was_and_takes_the_partition_back(
@@ -353,7 +313,7 @@ def test_the_old_system_upgraded_in_place_is_managed_as_it_was_and_takes_the_par
     assert done.returncode == 0, done.stdout + done.stderr
     old.run("/opt/openlpm/bin/openlpm", "install-units", "mover", "agent", "--no-reload")
     for role, settings in system_configuration("old", accel).items():
-        old.write(f"/etc/openlpm/{role}.toml", toml(settings))
+        old.write(f"/etc/openlpm/{role}.toml", config.render(settings))
     assert old.run("/opt/openlpm/bin/openlpm", "--version").stdout.split()[-1] == \
         site.version
     site.supervisors["old"] = old.supervise(["openlpm-mover.service",
@@ -367,13 +327,7 @@ def test_the_old_system_upgraded_in_place_is_managed_as_it_was_and_takes_the_par
     assert sorted(site.values("lssysconn", "-r", "all", "-F", "name,state,version")) == [
         f"new,Connected,{site.version}", f"old,Connected,{site.version}"]
 
-    validation = site.run("migrlpar", "-o", "v", "-m", "new", "-t", "old", "-p", PARTITION)
-    assert "Error" not in validation.stdout + validation.stderr, validation
-    site.run("migrlpar", "-o", "m", "-m", "new", "-t", "old", "-p", PARTITION)
-    assert site.values("lssyscfg", "-r", "lpar", "-m", "old", "-F", "name,state") == [
-        f"{PARTITION},Running"]
-    assert site.qemu_pids("new") == []
-    assert len(site.qemu_pids("old", PARTITION)) == 1
+    move_live(site, "new", "old")
     ticks = site.wait_ticks("old", PARTITION, more_than=3, received_on="old")
     site.assert_one_boot("old", PARTITION, ticks, boot)
     assert max(n for _, n, _, where in ticks if where == "old") > before[-1][1]
