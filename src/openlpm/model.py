@@ -559,7 +559,8 @@ class FabricLogin(Frozen):
     """A WWPN or host logging in to the SAN: the certificate request of its own key."""
 
     identity: str = Field(pattern=IDENTITY_PATTERN)
-    request: str
+    # A certificate request is half a kilobyte: any system with the hosts key may call.
+    request: str = Field(max_length=16384)
 
 
 class FabricCredentials(Frozen):

@@ -27,7 +27,7 @@ from openlpm.clients.san import SanClient
 from openlpm.errors import OpenLpmError
 from openlpm.hmc.stores.inventory import SystemEntry
 from openlpm.install import units
-from openlpm.model import SysConnCreate, service_url
+from openlpm.model import FabricLogin, SysConnCreate, service_url
 from openlpm.service import bind, server
 from openlpm.trust import ServiceTrust
 from tests.unit.signed_in import ADMIN, sign_in
@@ -289,3 +289,10 @@ def test_an_ipv6_scope_id_does_not_bend_the_agent_s_url(address: str) -> None:
     url = connection.url()
     assert (urlsplit(url).hostname, urlsplit(url).port) == (address.lower(), 8470), url
     assert service_url(url) == url
+
+
+def test_a_system_with_the_hosts_key_cannot_hand_the_san_a_huge_login() -> None:
+    """POST /logins is one of the three calls the hosts key opens, to every system: its
+    certificate request is bounded before it reaches the fabric's authority."""
+    with pytest.raises(ValidationError):
+        FabricLogin(identity="c050760000000a01", request="x" * (1 << 20))

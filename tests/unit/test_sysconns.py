@@ -208,6 +208,17 @@ def test_removing_an_address_nothing_is_connected_at_says_so(console: TestClient
     assert (reply.status_code, reply.json()["code"]) == (404, "HSCLF555")
 
 
+@pytest.mark.parametrize("name", ["..", "sys1,sys2", "%2e%2e", "sys1%0a"])
+def test_removing_a_system_by_a_name_none_has_removes_nothing(console: TestClient,
+                                                              name: str) -> None:
+    admin = sign_in(console, *ADMIN)
+    console.post("/systems", headers=admin, json={"name": "sys1",
+                                                  "agent_url": "https://127.0.0.1:9"})
+    reply = console.delete(f"/systems/{name}", headers=admin)
+    assert reply.status_code in (400, 404), reply.text  # HSCLF531: no name at all
+    assert [s["name"] for s in console.get("/systems", headers=admin).json()] == ["sys1"]
+
+
 def test_only_a_super_administrator_adds_or_removes_connections(
         console: TestClient) -> None:
     operator = add_user(console, "op1", Role.OPERATOR)
