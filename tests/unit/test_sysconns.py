@@ -215,7 +215,8 @@ def test_removing_a_system_by_a_name_none_has_removes_nothing(console: TestClien
     console.post("/systems", headers=admin, json={"name": "sys1",
                                                   "agent_url": "https://127.0.0.1:9"})
     reply = console.delete(f"/systems/{name}", headers=admin)
-    assert reply.status_code in (400, 404), reply.text  # HSCLF531: no name at all
+    # HSCLF531 (no name at all), or a path the client folded to another route.
+    assert reply.status_code in (400, 404, 405), reply.text
     assert [s["name"] for s in console.get("/systems", headers=admin).json()] == ["sys1"]
 
 
