@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, FastAPI
@@ -37,14 +39,28 @@ ROUTERS: tuple[APIRouter, ...] = (
     placement.router)
 
 
+# Something the console runs along with its API (the SSH door), given the app.
+Service = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
 def create_app(db_path: Path, name: str = "",
-               first_admin: tuple[str, str] | None = None) -> FastAPI:
+               first_admin: tuple[str, str] | None = None,
+               services: Sequence[Service] = ()) -> FastAPI:
     """The console's API. ``first_admin`` (user, password) is made a super administrator
-    unless that user exists: how a new console gets its first user."""
+    unless that user exists: how a new console gets its first user. ``services`` run
+    while the console does, started in order once it is, stopped in reverse."""
     console = Console.open(db_path, name, first_admin)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with console.running(), AsyncExitStack() as stack:
+            for service in services:
+                await stack.enter_async_context(service(app))
+            yield
+
     # The API's description is served behind the guard (api_docs.py), not by FastAPI.
     app = FastAPI(title="openlpm HMC", version=__version__,
-                  lifespan=lambda _: console.running(), dependencies=[Depends(console.guard)],
+                  lifespan=lifespan, dependencies=[Depends(console.guard)],
                   openapi_url=None, docs_url=None, redoc_url=None)
     app.state.console = console
     app.add_middleware(BodyLimit, limit=BODY_LIMIT, refused=lambda method, path:

@@ -1,0 +1,207 @@
+"""The door's listener: who may sign in, how much a client may hold open, and ``Door``,
+which the console's lifespan starts and stops.
+
+Sign-in is by the console user's password, through the console's own ``SignIn``
+(throttled per user and address, audited, as slow for an unknown user as for a known
+one), or by a key the user added (``mkauthkeys -a``; ``Users.authorized_keys``). No other
+method is offered. A signed-in connection holds one console session (a token that
+expires), ended when the connection closes. Nothing but sessions is served: no port
+forwarding (asyncssh refuses them unless a server accepts), no agent or X11 forwarding,
+no sftp or scp; environment variables a client sends are never passed on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import asyncssh
+from pydantic import ValidationError
+
+from openlpm.errors import OpenLpmError
+from openlpm.hmc.door import runner, session
+from openlpm.hmc.door.hostkey import fingerprint
+from openlpm.model import Login
+
+if TYPE_CHECKING:
+    from openlpm.hmc.console import Console
+
+log = logging.getLogger("openlpm.hmc.door")
+
+
+@dataclass(frozen=True)
+class Limits:
+    connections: int = 64
+    sessions_per_connection: int = 10
+    # An interactive session waiting for a line, or a connection with no session.
+    idle_s: float = 900.0
+    # From connecting to signed in.
+    login_s: float = 60.0
+
+
+class DoorConnection(asyncssh.SSHServer):
+    """One client's connection: its sign-in, its console session, its sessions."""
+
+    def __init__(self, door: Door) -> None:
+        self._door = door
+        self._conn: asyncssh.SSHServerConnection | None = None
+        self._address = "-"
+        self._token: str | None = None
+        self._user = ""
+        self._sessions = 0
+        self._idle: asyncio.TimerHandle | None = None
+
+    # -- the connection -----------------------------------------------------------------
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._conn = conn
+        peer = conn.get_extra_info("peername")
+        self._address = str(peer[0]) if peer else "-"
+        if len(self._door.connections) >= self._door.limits.connections:
+            log.warning("refused SSH connection from %s: %d connections open",
+                        self._address, len(self._door.connections))
+            conn.disconnect(asyncssh.DISC_TOO_MANY_CONNECTIONS,
+                            "Too many connections to this console; try again later.")
+            return
+        self._door.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._door.connections.discard(self)
+        if self._idle is not None:
+            self._idle.cancel()
+        if self._token is not None:
+            with contextlib.suppress(OpenLpmError):
+                self._door.console.users.sign_out(self._token)
+            self._token = None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+    # -- signing in ---------------------------------------------------------------------
+
+    def begin_auth(self, username: str) -> bool:
+        return True
+
+    def password_auth_supported(self) -> bool:
+        return True
+
+    async def validate_password(self, username: str, password: str) -> bool:
+        try:
+            login = Login(user=username, password=password)
+        except ValidationError:
+            self._door.console.audit.record(username, "sign in", "refused", "HSCLF501")
+            return False
+        try:
+            signed_in = await self._door.console.sign_in(login, self._address)
+        except OpenLpmError:
+            return False
+        self._token, self._user = signed_in.token, signed_in.user
+        return True
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        offered = key.export_public_key("openssh").decode().split()[:2]
+        try:
+            held = self._door.console.users.authorized_keys(username)
+        except OpenLpmError:
+            return False
+        return any(line.split()[:2] == offered for line in held)
+
+    def auth_completed(self) -> None:
+        """Signed in: by password (SignIn opened the session), or by key (opened here)."""
+        assert self._conn is not None
+        if self._token is None:
+            name = str(self._conn.get_extra_info("username"))
+            console = self._door.console
+            self._user = console.users.user(name).name
+            self._token, _ = console.users.open_session(self._user)
+            console.audit.record(self._user, "sign in (ssh key)", "done")
+        self._arm_idle()
+
+    # -- sessions -----------------------------------------------------------------------
+
+    async def serve(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
+        """One session request of this connection, within the limits."""
+        if self._sessions >= self._door.limits.sessions_per_connection:
+            process.stderr.write(b"HSCLF826 Too many sessions on this connection.\n")
+            process.exit(2)
+            return
+        self._sessions += 1
+        if self._idle is not None:
+            self._idle.cancel()
+        try:
+            await session.serve(process, self._context())
+        finally:
+            self._sessions -= 1
+            if not self._sessions:
+                self._arm_idle()
+
+    def _context(self) -> session.SessionContext:
+        assert self._token is not None
+        return session.SessionContext(
+            user=self._user, console=self._door.console.name or "hmc",
+            child=runner.Child(api=self._door.api, token=self._token,
+                               bin_dir=self._door.bin_dir),
+            audit=self._door.console.audit, idle_s=self._door.limits.idle_s)
+
+    def _arm_idle(self) -> None:
+        """Close the connection when it holds no session for ``idle_s``."""
+        if self._idle is not None:
+            self._idle.cancel()
+        conn = self._conn
+        if conn is not None:
+            self._idle = asyncio.get_running_loop().call_later(
+                self._door.limits.idle_s, conn.close)
+
+
+class Door:
+    """The SSH listener on ``sock`` (bound by ``hmc serve``), serving ``console``'s
+    commands; children reach its API at ``api`` (``unix:PATH``)."""
+
+    def __init__(self, console: Console, sock: socket.socket, key: asyncssh.SSHKey,
+                 api: str, limits: Limits | None = None,
+                 bin_dir: Path = runner.BIN_DIR) -> None:
+        """``bin_dir``: where the commands' scripts are (the interpreter's own)."""
+        self.console = console
+        self.bin_dir = bin_dir
+        self.sock = sock
+        self.key = key
+        self.api = api
+        self.limits = limits or Limits()
+        self.connections: set[DoorConnection] = set()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        def made() -> DoorConnection:
+            return DoorConnection(self)
+
+        async def serve(process: asyncssh.SSHServerProcess[bytes]) -> None:
+            owner = process.get_extra_info("connection")
+            server = owner.get_owner() if owner is not None else None
+            if isinstance(server, DoorConnection):
+                await server.serve(process)
+            else:
+                process.exit(255)
+
+        listener = await asyncssh.listen(
+            sock=self.sock, server_factory=made, server_host_keys=[self.key],
+            process_factory=serve, encoding=None, line_editor=False, allow_scp=False,
+            agent_forwarding=False, x11_forwarding=False, login_timeout=self.limits.login_s,
+            keepalive_interval=60, keepalive_count_max=3)
+        log.info("SSH door listening, host key %s", fingerprint(self.key))
+        try:
+            yield
+        finally:
+            listener.close()
+            for connection in list(self.connections):
+                connection.close()
+            await listener.wait_closed()
