@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import uuid
 from collections.abc import Mapping
 from enum import IntEnum, StrEnum
 from typing import Annotated, TypeVar
@@ -235,6 +236,10 @@ AdapterT = TypeVar("AdapterT", VirtualFcAdapter, VirtualScsiAdapter)
 
 
 MAC_PATTERN = r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$"
+UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+# The UUID shown for a partition created before partitions had one: derived from its
+# name, which a migration keeps, so it is as stable as the partition.
+PARTITION_UUID_NAMESPACE = uuid.UUID("5d0c7e52-8a3f-4c1e-9b7a-0a1b2c3d4e5f")
 # A host PCI device as lspci names it: [domain:]bus:device.function, lowercase hex.
 PCI_ADDRESS_PATTERN = r"^([0-9a-f]{4}:)?[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$"
 # A host file or directory, put inside a QEMU option: absolute, and without a comma
@@ -284,6 +289,9 @@ class PartitionProfile(Frozen):
     virtual_eth_adapters: tuple[VirtualEthernetAdapter, ...] = ()
     virtual_fc_adapters: tuple[VirtualFcAdapter, ...] = ()
     virtual_scsi_adapters: tuple[VirtualScsiAdapter, ...] = ()
+    # The HMC's partition UUID: given by the system that creates the partition (QEMU's
+    # -uuid, the guest's SMBIOS system UUID), kept wherever it moves.
+    uuid: str | None = Field(default=None, pattern=UUID_PATTERN)
 
     @property
     def storage_adapters(self) -> tuple[VirtualFcAdapter | VirtualScsiAdapter, ...]:
@@ -377,6 +385,10 @@ class Partition(Frozen):
     @property
     def lpar_id(self) -> int:
         return self.profile.lpar_id or 0
+
+    @property
+    def uuid(self) -> str:
+        return self.profile.uuid or str(uuid.uuid5(PARTITION_UUID_NAMESPACE, self.name))
 
 
 class PartitionRuntime(Frozen):
@@ -492,6 +504,14 @@ class SystemInfo(Frozen):
     # The VLANs its virtual switch bridges to the network (what a partition's virtual
     # Ethernet adapters may use here).
     vlans: tuple[int, ...] = ()
+
+    def mover_id(self, name: str) -> int | None:
+        """The HMC's MSP id of a mover service: its place among the system's movers, from
+        1 (a host runs one mover, so it is 1; an HMC's MSP id is its VIOS's lpar_id)."""
+        return next((n for n, m in enumerate(self.movers, 1) if m.name == name), None)
+
+    def mover_named_by_id(self, msp_id: int) -> str | None:
+        return self.movers[msp_id - 1].name if 1 <= msp_id <= len(self.movers) else None
 
 
 class MigrationProgress(Frozen):
@@ -661,6 +681,8 @@ class MigrationRecord(Frozen):
     dest_profile_name: str | None = None
     source_msp_name: str | None = None
     dest_msp_name: str | None = None
+    source_msp_id: int | None = None
+    dest_msp_id: int | None = None
     encrypted: bool | None = None
     error_code: str | None = None
     error_message: str | None = None
@@ -672,6 +694,8 @@ class MigrationRecord(Frozen):
     # target; on that console, the one driving it (which alone may stop or recover it).
     target_console: str | None = None
     driven_by: str | None = None
+    # The user this console acts as on target_console (the HMC's remote_user).
+    remote_user: str | None = None
 
 
 class JournalEntry(Frozen):
@@ -703,6 +727,9 @@ class MigrationRequest(Frozen):
     dest_lpar_id: int | None = Field(default=None, ge=1, le=65535)
     source_msp_name: str | None = None
     dest_msp_name: str | None = None
+    # The HMC's MSP ids (SystemInfo.mover_id): another way to name the movers.
+    source_msp_id: int | None = Field(default=None, ge=1)
+    dest_msp_id: int | None = Field(default=None, ge=1)
     # The mover with this data address (the HMC's MSP IP address) on that side.
     source_msp_ipaddr: str | None = None
     dest_msp_ipaddr: str | None = None
@@ -921,6 +948,30 @@ class ApiToken(Frozen):
 
 class TokenCreate(Frozen):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]*$")
+
+
+# The longest public key line a console takes (``mkauthkeys -a``): an RSA key of 16384
+# bits with a comment fits.
+AUTHORIZED_KEY_MAX = 8192
+
+
+class AuthorizedKey(Frozen):
+    """An SSH public key a console user signs in with through the SSH door
+    (``mkauthkeys -a``, ``lsauthkeys``); ``key`` is its line, ``TYPE BASE64 COMMENT``."""
+
+    id: str
+    user: str
+    type: str
+    fingerprint: str
+    comment: str
+    added: float
+    key: str
+
+
+class AuthorizedKeyAdd(Frozen):
+    """``POST /users/{name}/keys``: an OpenSSH public key line, ``TYPE BASE64 [COMMENT]``."""
+
+    key: str = Field(min_length=1, max_length=AUTHORIZED_KEY_MAX)
 
 
 class TokenCreated(Frozen):

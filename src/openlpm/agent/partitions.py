@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import shutil
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -203,7 +204,11 @@ class PartitionManager:
                     f"A partition named {profile.name} already exists on managed system "
                     f"{self.system}. Choose another name.", code="HSCLF122")
             profile = with_macs(profile).model_copy(
-                update={"lpar_id": self._lpar_id_for(profile, preferred_lpar_id)})
+                update={"lpar_id": self._lpar_id_for(profile, preferred_lpar_id),
+                        # A new partition gets its UUID here; a migrating one brings its
+                        # own (one from before UUIDs keeps none: its QEMU had no -uuid).
+                        "uuid": profile.uuid or (None if incoming_migration
+                                                 else str(uuid.uuid4()))})
             if incoming_migration and running:
                 self._reserve(profile)
             record = ProfileRecord(profile=profile, activated_once=incoming_migration is not None,

@@ -155,6 +155,9 @@ class QemuPartition:
             *device_arguments(profile),
             *devices,
         ]
+        if profile.uuid:
+            # The partition's UUID (lssyscfg -F uuid) is its guest's SMBIOS system UUID.
+            cmd += ["-uuid", profile.uuid]
         if incoming:
             cmd += ["-incoming", "defer"]
         return cmd

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import ssl
+from typing import Any
 
 from openlpm.clients.wire import MIB, EnrollingClient, Route
 from openlpm.model import (
@@ -102,7 +103,7 @@ class AgentClient(EnrollingClient):
 
     async def check_storage(self, profile: PartitionProfile) -> StorageSeen:
         return StorageSeen.model_validate(await self.call(
-            AgentRoutes.STORAGE_CHECK, json={"profile": profile.model_dump()}))
+            AgentRoutes.STORAGE_CHECK, json={"profile": _wire_profile(profile)}))
 
     async def set_maintenance(self, on: bool) -> SystemInfo:
         return SystemInfo.model_validate(
@@ -127,7 +128,7 @@ class AgentClient(EnrollingClient):
         """Store a new partition (for a migration: reserve its resources); returns it.
         ``preferred_lpar_id``: its id when the profile names none and that one is free;
         ``nvram``: the UEFI variables it brings."""
-        body = {"profile": profile.model_dump(), "incoming_migration": incoming_migration,
+        body = {"profile": _wire_profile(profile), "incoming_migration": incoming_migration,
                 "running": running, "preferred_lpar_id": preferred_lpar_id,
                 "nvram": base64.b64encode(nvram).decode() if nvram is not None else None}
         return Partition.model_validate(await self.call(AgentRoutes.CREATE, json=body))
@@ -207,3 +208,9 @@ class AgentClient(EnrollingClient):
     async def merge_console(self, name: str, history: list[ConsoleLine]) -> None:
         await self.call(AgentRoutes.MERGE_CONSOLE, name,
                         json=[line.model_dump() for line in history])
+
+
+def _wire_profile(profile: PartitionProfile) -> dict[str, Any]:
+    """The profile as an agent takes it; without a UUID not given yet, so an agent of
+    the release before partitions had UUIDs (which knows no such field) takes it too."""
+    return profile.model_dump(exclude={"uuid"} if profile.uuid is None else None)

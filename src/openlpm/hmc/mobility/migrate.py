@@ -104,7 +104,8 @@ class MigrationJob:
             target=self.target.name, kind=plan.kind, state=MigrationState.STARTING,
             started=time.time(), dest_profile_name=plan.request.dest_profile_name,
             warnings=warnings, convergence=self.policy.kind,
-            target_console=plan.remote.name if plan.remote else None)
+            target_console=plan.remote.name if plan.remote else None,
+            remote_user=plan.remote.user if plan.remote else None)
 
     @property
     def active(self) -> bool:
@@ -271,7 +272,10 @@ class MigrationJob:
         source_mover_info, target_mover_info = self.plan.source_mover, self.plan.target_mover
         encrypted = self.plan.facts.encrypted
         await self._publish(source_msp_name=source_mover_info.name,
-                            dest_msp_name=target_mover_info.name, encrypted=encrypted)
+                            dest_msp_name=target_mover_info.name,
+                            source_msp_id=self.plan.source.mover_id(source_mover_info.name),
+                            dest_msp_id=self.target.mover_id(target_mover_info.name),
+                            encrypted=encrypted)
         source_mover = self._mover(self.site.mover_client(source_mover_info.control_url))
         target_mover = self._mover(
             self.remote.mover(self.target.name, target_mover_info.name) if self.remote

@@ -67,13 +67,13 @@ class MigrationFacts:
 
     def source_mover(self) -> MoverInfo | None:
         return chosen_mover(self.source, self.request.source_msp_name,
-                            self.request.source_msp_ipaddr)
+                            self.request.source_msp_ipaddr, self.request.source_msp_id)
 
     def target_mover(self) -> MoverInfo | None:
         if self.target is None:
             return None
         return chosen_mover(self.target, self.request.dest_msp_name,
-                            self.request.dest_msp_ipaddr)
+                            self.request.dest_msp_ipaddr, self.request.dest_msp_id)
 
 
 def migration_kind(partition: Partition) -> MigrationKind | None:
@@ -89,10 +89,12 @@ def stream_encrypted(source: SystemInfo, target: SystemInfo) -> bool:
     return source.stream_encryption or target.stream_encryption
 
 
-def chosen_mover(system: SystemInfo, name: str | None, ipaddr: str | None) -> MoverInfo | None:
-    """The mover service with that name and/or address, or the system's first."""
+def chosen_mover(system: SystemInfo, name: str | None, ipaddr: str | None,
+                 msp_id: int | None = None) -> MoverInfo | None:
+    """The mover service with that name, address and/or MSP id, or the system's first."""
     return next((m for m in system.movers if name in (None, m.name)
-                 and ipaddr in (None, mover_ipaddr(m))), None)
+                 and ipaddr in (None, mover_ipaddr(m))
+                 and msp_id in (None, system.mover_id(m.name))), None)
 
 
 def mover_ipaddr(mover: MoverInfo) -> str:

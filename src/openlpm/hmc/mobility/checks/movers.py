@@ -11,7 +11,7 @@ from openlpm.hmc.mobility.checks.facts import (
     mover_ipaddr,
     on_target,
 )
-from openlpm.model import Finding, MoverInfo
+from openlpm.model import Finding, MoverInfo, SystemInfo
 
 
 @on_target
@@ -20,9 +20,11 @@ def movers_present(facts: MigrationFacts) -> Iterator[Finding]:
     if not facts.active or facts.target is None:
         return
     request = facts.request
-    for system, side, wanted, address in (
-            (facts.source, "source", request.source_msp_name, request.source_msp_ipaddr),
-            (facts.target, "dest", request.dest_msp_name, request.dest_msp_ipaddr)):
+    for system, side, wanted, address, msp_id in (
+            (facts.source, "source", request.source_msp_name, request.source_msp_ipaddr,
+             request.source_msp_id),
+            (facts.target, "dest", request.dest_msp_name, request.dest_msp_ipaddr,
+             request.dest_msp_id)):
         names = [m.name for m in system.movers]
         if not names:
             yield error("HSCLF194", system.name,
@@ -33,13 +35,28 @@ def movers_present(facts: MigrationFacts) -> Iterator[Finding]:
             yield error("HSCLF195", system.name,
                         f"{side}_msp_name={wanted} is not a mover service of {system.name}.",
                         f"Name one of: {', '.join(names)}, or leave {side}_msp_name out.")
-        elif chosen_mover(system, wanted, address) is None:
+        elif msp_id is not None and system.mover_named_by_id(msp_id) in (
+                None, *((n for n in names if n != wanted) if wanted else ())):
+            yield _unknown_msp_id(system, side, msp_id, wanted)
+        elif chosen_mover(system, wanted, address, msp_id) is None:
             offered = ", ".join(f"{m.name} {mover_ipaddr(m)}" for m in system.movers)
             yield error("HSCLF196", system.name,
                         f"No mover service of {system.name} "
                         f"{f'named {wanted} ' if wanted else ''}has the address {address}.",
                         f"Give {side}_msp_ipaddr one of the movers' addresses ({offered}), "
                         f"or leave it out.")
+
+
+def _unknown_msp_id(system: SystemInfo, side: str, msp_id: int,
+                    wanted: str | None) -> Finding:
+    """HSCLF198: no mover has that MSP id, or it is not the mover named with it."""
+    ids = ", ".join(f"{n} ({m.name})" for n, m in enumerate(system.movers, 1))
+    found = system.mover_named_by_id(msp_id)
+    what = f"is mover service {found}, not {side}_msp_name={wanted}" if found else \
+        "is not the MSP id of a mover service"
+    return error("HSCLF198", system.name, f"{side}_msp_id={msp_id} {what} of {system.name}.",
+                 f"Give one of the MSP ids of {system.name}: {ids}, or leave {side}_msp_id "
+                 f"out ('lslparmigr -r msp' lists them).")
 
 
 @on_target
