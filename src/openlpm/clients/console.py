@@ -85,7 +85,11 @@ class HmcClient(ServiceClient):
     def __init__(self, base_url: str, token: str | None = None,
                  tls: ssl.SSLContext | None = None) -> None:
         token = token or token_for(base_url)
-        super().__init__(base_url, "HMC", timeout=120.0,
+        # unix:PATH: the console's private socket (what the SSH door gives its children).
+        local = base_url.startswith("unix:")
+        super().__init__("http://console" if local else base_url, "HMC", timeout=120.0,
+                         transport=httpx.AsyncHTTPTransport(uds=base_url[5:]) if local
+                         else None,
                          headers={"Authorization": f"Bearer {token}"} if token else None,
                          tls=tls or (hmc_trust(base_url) if base_url.startswith("https:")
                                      else None))
