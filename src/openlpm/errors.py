@@ -25,7 +25,7 @@ status and a JSON body that the HTTP clients turn back into the same class.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 
@@ -136,6 +136,17 @@ class TooManyAttempts(OpenLpmError):
     http_status = 429
     exit_status = 13
     default_code = "HSCLF510"
+
+
+def partition_not_found(names: Sequence[str], system: str) -> ObjectNotFound:
+    """The HMC's own HSCL8012: partitions named that a managed system does not have
+    (scripts and IBM's Ansible collection look for this code)."""
+    which = (f"The partition named {names[0]} was not found" if len(names) == 1
+             else f"The partitions named {', '.join(names)} were not found")
+    return ObjectNotFound(
+        f"{which} on managed system {system}. Please check your entry and retry the "
+        f"command (lssyscfg -r lpar -m {system} -F name lists its partitions).",
+        code="HSCL8012")
 
 
 _KINDS: dict[str, type[OpenLpmError]] = {

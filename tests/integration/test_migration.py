@@ -78,7 +78,7 @@ def site_view(lab: Lab) -> list[list[str]]:
 @pytest.mark.parametrize(("argv", "status", "code", "named"), [
     (("-m", "nosuch", "-t", "sys2", "-p", "web1"), 3, "HSCLF162", "nosuch"),
     (("-m", "sys1", "-t", "nosuch", "-p", "web1"), 3, "HSCLF162", "nosuch"),
-    (("-m", "sys1", "-t", "sys2", "-p", "ghost"), 3, "HSCLF164", "ghost"),
+    (("-m", "sys1", "-t", "sys2", "-p", "ghost"), 3, "HSCL8012", "ghost"),
     (("-m", "sys1", "-t", "sys1", "-p", "web1"), 2, "HSCLF182", "sys1"),
 ])
 def test_a_migration_named_wrongly_is_refused_and_changes_nothing(

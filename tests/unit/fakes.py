@@ -32,6 +32,7 @@ from openlpm.errors import (
     ObjectNotFound,
     OpenLpmError,
     WrongState,
+    partition_not_found,
 )
 from openlpm.hmc.site.systems import Site
 from openlpm.hmc.stores.inventory import Inventory, SystemEntry
@@ -345,8 +346,7 @@ class FakeAgent(Scripted):
         try:
             return self.hosted[name]
         except KeyError:
-            raise ObjectNotFound(f"No partition {name} on {self.name}.",
-                                 code="HSCLF121") from None
+            raise partition_not_found([name], self.name) from None
 
     def _require(self, name: str, *allowed: PartitionState) -> None:
         state = self._get(name).state

@@ -144,7 +144,8 @@ async def test_source_equal_to_target_is_invalid(console: Console) -> None:
 async def test_unknown_partition_is_not_found(console: Console) -> None:
     with pytest.raises(ObjectNotFound) as raised:
         await console.plan(partition="nosuch")
-    assert raised.value.code == "HSCLF164"
+    assert raised.value.code == "HSCL8012"
+    assert "The partition named nosuch was not found" in raised.value.message
 
 
 # -- the partition ------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from openlpm.errors import ObjectNotFound
+from openlpm.errors import partition_not_found
 from openlpm.model import Frozen, PartitionProfile
 from openlpm.private import private_directory, write_private
 
@@ -48,9 +48,7 @@ class ProfileStore:
         try:
             return ProfileRecord.model_validate_json(self._path(name).read_bytes())
         except FileNotFoundError:
-            raise ObjectNotFound(
-                f"Partition {name} was not found on managed system {self.system}.",
-                code="HSCLF121") from None
+            raise partition_not_found([name], self.system) from None
 
     def exists(self, name: str) -> bool:
         return self._path(name).exists()

@@ -7,7 +7,8 @@ Pure functions, no I/O, so the commands and their tests share one grammar:
   is quoted; the quote characters themselves are never part of a name or value;
 * a listing without ``-F`` prints every pair of a record in that grammar;
 * a listing with ``-F`` prints values only, separated by whichever delimiter the user put
-  between the attribute names (``-F name:state`` prints ``p1:Running``).
+  between the attribute names (``-F name:state`` prints ``p1:Running``); ``-F`` with no
+  names prints every value, separated by commas.
 
 ::
 
@@ -166,7 +167,9 @@ def format_listing(
     """The lines an ``ls*`` command prints for ``records``, without a trailing newline.
 
     ``field_spec`` is the raw ``-F`` argument; ``header`` (``--header``) puts the field
-    names first and is ignored without a field spec, as on the HMC. No records give "".
+    names first and is ignored without a field spec, as on the HMC. An empty field spec
+    (``-F`` alone) prints every value of each record, in the record's order, joined by
+    commas, as the HMC does. No records give "".
 
     Raises:
         AttributeSyntaxError: the field spec is malformed.
@@ -175,8 +178,19 @@ def format_listing(
     if field_spec is None:
         lines = [format_record(record, None) for record in records]
         return "\n".join(lines)
+    if not field_spec:
+        return _every_value(list(records), header)
     fields, delimiter = parse_field_spec(field_spec)
     lines = [format_record(record, fields, delimiter=delimiter) for record in records]
     if lines and header:
         lines.insert(0, delimiter.join(fields))
+    return "\n".join(lines)
+
+
+def _every_value(records: Sequence[Mapping[str, object]], header: bool) -> str:
+    """``-F`` without names: each record's values, all of them; the header names the
+    first record's attributes (the records of one listing share them)."""
+    lines = [format_record(record, list(record)) for record in records]
+    if lines and header:
+        lines.insert(0, _DEFAULT_DELIMITER.join(records[0]))
     return "\n".join(lines)

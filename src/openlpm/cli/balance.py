@@ -53,7 +53,7 @@ async def balance(args: argparse.Namespace) -> int:
     out = Console()
     async with HmcClient(hmc_url()) as hmc:
         plan = await hmc.balance(request)
-        if args.F:
+        if args.F is not None:
             _listing(plan, args)
         else:
             out.print(_loads_table(plan))
@@ -69,7 +69,7 @@ async def balance(args: argparse.Namespace) -> int:
                                          Console(stderr=True))
     failed = [r for r in finals.values() if r.state != MigrationState.COMPLETE]
     unstarted = [m for m in plan.moves if m.reason]
-    if not args.F:
+    if args.F is None:
         out.print(f"Balanced in {time.monotonic() - began:.1f} s: "
                   f"{len(finals) - len(failed)} moved, {len(failed) + len(unstarted)} "
                   f"failed; spread {_pct(plan.spread_before)} → "

@@ -34,6 +34,7 @@ from openlpm.errors import (
     RequestInvalid,
     SystemUnreachable,
     ValidationFailed,
+    partition_not_found,
 )
 from openlpm.model import (
     MAX_IO_SERVICES,
@@ -321,9 +322,10 @@ async def _find(hmc: HmcClient, system: str, name: str | None,
     for summary_ in await hmc.partitions(system):
         if summary_.partition.name == name or summary_.partition.lpar_id == lpar_id:
             return summary_
-    wanted = f"named {name}" if name is not None else f"with id {lpar_id}"
-    raise ObjectNotFound(f"No partition {wanted} was found on managed system {system}.",
-                         code="HSCLF164")
+    if name is not None:
+        raise partition_not_found([name], system)
+    raise ObjectNotFound(f"No partition with id {lpar_id} was found on managed system "
+                         f"{system}.", code="HSCLF164")
 
 
 def chsysstate(argv: Sequence[str] | None = None) -> int:
@@ -407,6 +409,26 @@ def lpar_filter(text: str | None) -> Callable[[PartitionSummary], bool]:
     return lambda s: s.partition.name in names or s.partition.lpar_id in ids
 
 
+def filter_partitions(partitions: Sequence[PartitionSummary], text: str | None,
+                      system: str) -> list[PartitionSummary]:
+    """The partitions ``--filter`` keeps, in their order.
+
+    Raises:
+        ObjectNotFound: (HSCL8012, as the HMC) ``lpar_names`` names a partition the system
+            does not have; known names given with it do not save the command.
+    """
+    keep = lpar_filter(text)
+    chosen = [s for s in partitions if keep(s)]
+    if text:
+        wanted = parse_attributes(text, {"lpar_names", "lpar_ids"}, "--filter")
+        named = [n for n in wanted.get("lpar_names", "").split(",") if n]
+        known = {s.partition.name for s in partitions}
+        unknown = [n for n in dict.fromkeys(named) if n not in known]
+        if unknown:
+            raise partition_not_found(unknown, system)
+    return chosen
+
+
 async def _lssyscfg(args: argparse.Namespace, hmc: HmcClient) -> None:
     if args.resource == "sys":
         systems = [await hmc.system(args.system)] if args.system else await hmc.systems()
@@ -414,8 +436,7 @@ async def _lssyscfg(args: argparse.Namespace, hmc: HmcClient) -> None:
         return
     if not args.system:
         raise RequestInvalid(f"lssyscfg -r {args.resource} needs -m SYSTEM.", code="HSCLF009")
-    keep = lpar_filter(args.filter)
-    chosen = [s for s in await hmc.partitions(args.system) if keep(s)]
+    chosen = filter_partitions(await hmc.partitions(args.system), args.filter, args.system)
     make = partition_record if args.resource == "lpar" else profile_record
     listing([make(s) for s in chosen], args)
 
@@ -837,11 +858,11 @@ async def _lslparmigr(args: argparse.Namespace, hmc: HmcClient) -> None:
         await hmc.system(args.system)
         listing([history_record(m) for m in await hmc.migrations(args.system)], args)
         return
-    keep = lpar_filter(args.filter)
+    lpar_filter(args.filter)  # a malformed filter is named before a missing -t
     if args.resource in ("msp", "virtualio") and not args.target:
         raise RequestInvalid(f"lslparmigr -r {args.resource} needs the target system: -t "
                              f"SYSTEM.", code="HSCLF010")
-    chosen = [s for s in await hmc.partitions(args.system) if keep(s)]
+    chosen = filter_partitions(await hmc.partitions(args.system), args.filter, args.system)
     if args.filter and not chosen:
         raise ObjectNotFound(f"No partition of {args.system} matches --filter "
                              f"{args.filter}.", code="HSCLF164")

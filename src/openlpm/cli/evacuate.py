@@ -28,7 +28,7 @@ async def evacuate(args: argparse.Namespace) -> int:
             _print(out, args, [plan_row(p) for p in plan.placements], _plan_table(plan))
             return 0 if all(p.target for p in plan.placements) else \
                 ValidationFailed.exit_status
-        if not args.F:
+        if args.F is None:
             out.print(_plan_table(plan))
         started = time.monotonic()
         finals = await follow_migrations(
@@ -40,7 +40,7 @@ async def evacuate(args: argparse.Namespace) -> int:
     _print(out, args, rows, _report_table(plan, rows, took))
     moved = sum(r["result"] == "moved" for r in rows)
     failed = sum(r["result"] == "failed" for r in rows)
-    if not args.F:
+    if args.F is None:
         out.print(f"Evacuation of {plan.system}: {moved} moved, {failed} failed, "
                   f"{len(rows) - moved - failed} stayed, in {took:.1f} s. {plan.system} "
                   f"stays in maintenance: end it with 'openlpm maintenance -m "
@@ -98,7 +98,7 @@ def _report_table(plan: EvacuationPlan, rows: list[dict[str, object]], took: flo
 
 def _print(out: Console, args: argparse.Namespace, rows: list[dict[str, object]],
            table: Table) -> None:
-    if not args.F:
+    if args.F is None:
         out.print(table)
         return
     try:

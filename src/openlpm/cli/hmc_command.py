@@ -45,6 +45,7 @@ def listing(records: Sequence[Mapping[str, object]], args: argparse.Namespace) -
 
 
 def listing_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-F", metavar="ATTRIBUTES", help="print only these attributes, "
-                        "separated by the delimiter used between their names")
+    parser.add_argument("-F", metavar="ATTRIBUTES", nargs="?", const="",
+                        help="print only these attributes' values, separated by the "
+                        "delimiter used between their names; -F alone: every value")
     parser.add_argument("--header", action="store_true", help="with -F, print a header line")

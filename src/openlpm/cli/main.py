@@ -114,7 +114,7 @@ def _san_commands(parts: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     rmlun = _add(san, "rmlun", "delete an unmapped LUN and its data")
     rmlun.add_argument("-l", dest="lun", required=True, help="LUN name")
     lslun = _add(san, "lslun", "list LUNs, their exports and mappings")
-    lslun.add_argument("-F", metavar="ATTRIBUTES",
+    lslun.add_argument("-F", metavar="ATTRIBUTES", nargs="?", const="",
                        help="print only these attributes (name, size_mb, export, mappings)")
     lslun.add_argument("--header", action="store_true", help="with -F, a header line")
     for action, text in (("map", "let a WWPN (NPIV) or a system's I/O service (vSCSI) "
@@ -140,7 +140,7 @@ def _user_commands(parts: argparse._SubParsersAction[argparse.ArgumentParser]) -
     create = _add(tokens, "create", "make a token for the signed-in user; it is shown once")
     create.add_argument("--name", required=True, help="what the token is for")
     listed = _add(tokens, "list", "list the signed-in user's tokens (never their secret)")
-    listed.add_argument("-F", metavar="ATTRIBUTES",
+    listed.add_argument("-F", metavar="ATTRIBUTES", nargs="?", const="",
                         help="print only these attributes (id, name, user, created, "
                              "last_used)")
     listed.add_argument("--header", action="store_true", help="with -F, a header line")
@@ -210,7 +210,7 @@ def _site_commands(parts: argparse._SubParsersAction[argparse.ArgumentParser]) -
                                "when left out")
     evacuate.add_argument("--dry-run", action="store_true",
                           help="print the plan and each partition's verdict; change nothing")
-    evacuate.add_argument("-F", metavar="ATTRIBUTES",
+    evacuate.add_argument("-F", metavar="ATTRIBUTES", nargs="?", const="",
                           help="print the plan (--dry-run) or the report as these "
                                "attributes, HMC style, instead of tables")
     evacuate.add_argument("--header", action="store_true", help="with -F, a header line")
@@ -226,8 +226,9 @@ def _site_commands(parts: argparse._SubParsersAction[argparse.ArgumentParser]) -
                          help="TOML: [[pin]] partition/system, [[apart]] partitions")
     balance.add_argument("--dry-run", action="store_true",
                          help="print the loads and the moves; move nothing")
-    balance.add_argument("-F", metavar="ATTRIBUTES", help="print the moves as these "
-                         "attributes (name, source, target, migration_id, reason)")
+    balance.add_argument("-F", metavar="ATTRIBUTES", nargs="?", const="",
+                         help="print the moves as these attributes (name, source, target, "
+                         "migration_id, reason)")
     balance.add_argument("--header", action="store_true", help="with -F, a header line")
 
 

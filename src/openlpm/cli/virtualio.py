@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from openlpm.cli.commands import lpar_filter
+from openlpm.cli.commands import filter_partitions
 from openlpm.cli.hmc_command import HmcArgumentParser, listing, listing_options, run_hmc_command
 from openlpm.clients.console import HmcClient, hmc_url
 from openlpm.errors import RequestInvalid
@@ -82,8 +82,7 @@ def scsi_records(summary: PartitionSummary, system: str) -> list[dict[str, objec
 
 
 async def _lshwres(args: argparse.Namespace, hmc: HmcClient) -> None:
-    keep = lpar_filter(args.filter)
-    chosen = [s for s in await hmc.partitions(args.system) if keep(s)]
+    chosen = filter_partitions(await hmc.partitions(args.system), args.filter, args.system)
     records: list[dict[str, object]] = []
     if args.rsubtype == "eth":
         for summary in chosen:

@@ -19,6 +19,7 @@ from openlpm.errors import (
     OpenLpmError,
     RequestInvalid,
     WrongState,
+    partition_not_found,
 )
 from openlpm.hmc.site.remote import RemoteConsoleClient
 from openlpm.hmc.stores.consoles import Consoles
@@ -386,9 +387,10 @@ class Site:
         for partition in await self.agent(system).partitions():
             if partition.name == name or (lpar_id is not None and partition.lpar_id == lpar_id):
                 return partition
-        wanted = f"named {name}" if name is not None else f"with id {lpar_id}"
-        raise ObjectNotFound(f"No partition {wanted} was found on managed system {system}.",
-                             code="HSCLF164")
+        if name is not None:
+            raise partition_not_found([name], system)
+        raise ObjectNotFound(f"No partition with id {lpar_id} was found on managed system "
+                             f"{system}.", code="HSCLF164")
 
     async def close(self) -> None:
         clients: list[ServiceClient] = [*self._agents.values(), *self._movers.values(),
