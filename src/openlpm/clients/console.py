@@ -18,6 +18,7 @@ from openlpm.errors import RequestInvalid, SystemUnreachable
 from openlpm.model import (
     ApiToken,
     AuditEvent,
+    AuthorizedKey,
     BalancePlan,
     BalanceRequest,
     ConsoleLine,
@@ -122,6 +123,20 @@ class HmcClient(ServiceClient):
     async def remove_user(self, name: str) -> None:
         await self.request("DELETE", f"/users/{segment(name)}")
 
+    async def whoami(self) -> User:
+        return User.model_validate(await self.request("GET", "/whoami"))
+
+    async def keys(self, user: str) -> list[AuthorizedKey]:
+        return [AuthorizedKey.model_validate(k)
+                for k in await self.request("GET", f"/users/{segment(user)}/keys")]
+
+    async def add_key(self, user: str, line: str) -> AuthorizedKey:
+        return AuthorizedKey.model_validate(await self.request(
+            "POST", f"/users/{segment(user)}/keys", json={"key": line}))
+
+    async def remove_key(self, user: str, match: str) -> None:
+        await self.request("DELETE", f"/users/{segment(user)}/keys", params={"match": match})
+
     async def tokens(self) -> list[ApiToken]:
         return [ApiToken.model_validate(t) for t in await self.request("GET", "/tokens")]
 
@@ -145,6 +160,12 @@ class HmcClient(ServiceClient):
 
     async def forget_keys(self, ip: str, user: str) -> None:
         await self.request("DELETE", "/authkeys", params={"ip": ip, "user": user})
+
+    async def remote_systems(self, ip: str, user: str | None = None) -> list[str]:
+        """The managed systems of console ``ip`` as ``user`` sees them there: a call
+        through the keys held for it (``mkauthkeys --test``)."""
+        params = {"ip": ip} | ({"user": user} if user else {})
+        return [str(s) for s in await self.request("GET", "/remote-systems", params=params)]
 
     async def audit(self, since: float = 0.0) -> list[AuditEvent]:
         return [AuditEvent.model_validate(e) for e in await self.request(

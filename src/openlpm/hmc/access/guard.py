@@ -44,6 +44,10 @@ RULES: tuple[tuple[str, str, Role | None], ...] = (
     ("DELETE", r"/login", Role.VIEWER),
     ("*", r"/session", None),
     ("GET", r"/", None),
+    ("GET", r"/whoami", Role.VIEWER),
+    # A user's own SSH keys: any user for its own (OWN_ROUTES), a super administrator's
+    # for anyone's.
+    ("*", r"/users/{}/keys", Role.VIEWER),
     ("*", r"/users(/.*)?", Role.SUPERADMIN),
     ("*", r"/authkeys(/.*)?", Role.SUPERADMIN),
     ("POST", r"/systems", Role.SUPERADMIN),
@@ -60,6 +64,9 @@ RULES: tuple[tuple[str, str, Role | None], ...] = (
     ("HEAD", r".*", Role.VIEWER),
     ("*", r".*", Role.OPERATOR),
 )
+# Routes of one user's things, named by the path's ``{name}``: a user below
+# hmcsuperadmin may call them for its own name only.
+OWN_ROUTES = (r"/users/{name}/keys",)
 # What a value in a route's path may be: a name (of a system, partition, LUN, WWPN or
 # host, user, token or migration). Anything else (".." or a "/" sent encoded, a control
 # character) is refused before it reaches another service's URL or a file name.
@@ -110,6 +117,22 @@ def require_names(request: Request) -> None:
 
 def may(user: User, needed: Role) -> bool:
     return RANKS[user.role] >= RANKS[needed]
+
+
+def require_owner(request: Request, user: User) -> None:
+    """On a route of OWN_ROUTES, the user is the one the path names, or a super
+    administrator.
+
+    Raises NotPermitted (HSCLF505).
+    """
+    if route_of(request) not in OWN_ROUTES or may(user, Role.SUPERADMIN):
+        return
+    owner = str(request.path_params.get("name", ""))
+    if owner != user.name:
+        raise NotPermitted(
+            f"User {user.name} ({user.role.value}) may not {request.method} "
+            f"{request.url.path}: a user manages its own SSH keys; another user's need "
+            f"the role {Role.SUPERADMIN.value}.", code="HSCLF505")
 
 
 def require_host_devices_role(user: User | None, profile: PartitionProfile) -> None:
@@ -211,6 +234,7 @@ class Guard:
                     f"User {user.name} ({user.role.value}) may not {method} {path}: that "
                     f"needs the role {needed.value} or higher.", code="HSCLF505")
             require_names(request)
+            require_owner(request, user)
         except OpenLpmError as exc:
             self.audit.record(user.name if user else "-", action, "refused", exc.code)
             raise

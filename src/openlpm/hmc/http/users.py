@@ -1,16 +1,20 @@
-"""The console's pages for signing in, users, API tokens and the audit log."""
+"""The console's pages for signing in, users, their SSH keys, API tokens and the audit
+log."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 
 from openlpm.errors import RequestInvalid
 from openlpm.hmc.access import passwords
 from openlpm.hmc.access.signin import SignIn
 from openlpm.hmc.http.depends import ConsoleDep
 from openlpm.model import (
+    AUTHORIZED_KEY_MAX,
     ApiToken,
     AuditEvent,
+    AuthorizedKey,
+    AuthorizedKeyAdd,
     Login,
     Session,
     TokenCreate,
@@ -54,6 +58,12 @@ async def who(request: Request) -> User:
     return me(request)
 
 
+@router.get("/whoami")
+async def whoami(request: Request) -> User:
+    """The signed-in user (``mkauthkeys --ip`` without ``-u`` acts as its own name)."""
+    return me(request)
+
+
 @router.get("/users")
 async def list_users(hmc: ConsoleDep) -> list[User]:
     return hmc.users.users()
@@ -77,6 +87,26 @@ async def remove_user(hmc: ConsoleDep, name: str, request: Request) -> None:
         raise RequestInvalid("A user cannot remove itself; ask another super "
                              "administrator.", code="HSCLF515")
     hmc.users.remove(name)
+
+
+@router.get("/users/{name}/keys")
+async def list_keys(hmc: ConsoleDep, name: str) -> list[AuthorizedKey]:
+    """``lsauthkeys -u NAME``; the guard lets a user below hmcsuperadmin list its own."""
+    return hmc.users.keys(name)
+
+
+@router.post("/users/{name}/keys", status_code=201)
+async def add_key(hmc: ConsoleDep, name: str, body: AuthorizedKeyAdd) -> AuthorizedKey:
+    """``mkauthkeys -a LINE -u NAME``: a key NAME signs in with at the SSH door."""
+    return hmc.users.add_key(name, body.key)
+
+
+@router.delete("/users/{name}/keys", status_code=204)
+async def remove_key(hmc: ConsoleDep, name: str,
+                     match: str = Query(min_length=1, max_length=AUTHORIZED_KEY_MAX)) -> None:
+    """``mkauthkeys -r MATCH -u NAME``: MATCH is a key line, its comment (user@host),
+    its base64 part or fingerprint."""
+    hmc.users.remove_key(name, match)
 
 
 @router.get("/tokens")

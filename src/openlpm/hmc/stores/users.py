@@ -1,5 +1,5 @@
-"""The console's users: roles, passwords, sessions and API tokens (SQLite, next to the
-inventory).
+"""The console's users: roles, passwords, sessions, API tokens and the SSH keys they
+sign in with at the SSH door (SQLite, next to the inventory).
 
 Passwords are kept only as scrypt hashes (``passwords.py``), tokens only as SHA-256
 digests: the database never holds a secret that would let its reader sign in. A session
@@ -15,10 +15,10 @@ import sqlite3
 import time
 from pathlib import Path
 
-from openlpm.errors import NotSignedIn, ObjectExists, ObjectNotFound
-from openlpm.hmc.access import passwords
+from openlpm.errors import NotSignedIn, ObjectExists, ObjectNotFound, WrongState
+from openlpm.hmc.access import passwords, publickeys
 from openlpm.hmc.stores.database import open_database
-from openlpm.model import ApiToken, Role, User
+from openlpm.model import ApiToken, AuthorizedKey, Role, User
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -26,8 +26,15 @@ CREATE TABLE IF NOT EXISTS users (
 CREATE TABLE IF NOT EXISTS tokens (
     id TEXT PRIMARY KEY, digest TEXT UNIQUE NOT NULL, user TEXT NOT NULL, name TEXT NOT NULL,
     created REAL NOT NULL, expires REAL, last_used REAL);
+CREATE TABLE IF NOT EXISTS authorized_keys (
+    id TEXT PRIMARY KEY, user TEXT NOT NULL, type TEXT NOT NULL, base64 TEXT NOT NULL,
+    comment TEXT NOT NULL, fingerprint TEXT NOT NULL, added REAL NOT NULL,
+    UNIQUE (user, base64));
 """
 SESSION_S = 12 * 3600
+# The most SSH keys a user may have (mkauthkeys -a).
+KEYS_MAX = 100
+KEY_COLUMNS = "id, user, type, base64, comment, fingerprint, added"
 TOKEN_PREFIX = "olpm_"
 
 
@@ -89,6 +96,7 @@ class Users:
     def remove(self, name: str) -> None:
         self.user(name)
         self._db.execute("DELETE FROM tokens WHERE user = ?", (name,))
+        self._db.execute("DELETE FROM authorized_keys WHERE user = ?", (name,))
         self._db.execute("DELETE FROM users WHERE name = ?", (name,))
 
     # -- signing in ---------------------------------------------------------------------
@@ -148,9 +156,83 @@ class Users:
             raise ObjectNotFound(f"User {user} has no API token {token_id}.",
                                  code="HSCLF514")
 
+    # -- SSH keys -----------------------------------------------------------------------
+
+    def add_key(self, user: str, line: str) -> AuthorizedKey:
+        """``mkauthkeys -a LINE``: a public key ``user`` may sign in with at the SSH door.
+
+        Raises ObjectNotFound (HSCLF513) for no such user; RequestInvalid (HSCLF542,
+        HSCLF543, ``publickeys.parse``) for a line it does not take; ObjectExists
+        (HSCLF544) for a key the user has already; WrongState (HSCLF545) when the user
+        has KEYS_MAX keys.
+        """
+        self.user(user)
+        key = publickeys.parse(line)
+        count = self._db.execute("SELECT COUNT(*) FROM authorized_keys WHERE user = ?",
+                                 (user,)).fetchone()[0]
+        if count >= KEYS_MAX:
+            raise WrongState(f"User {user} has {KEYS_MAX} SSH keys, the most a user may "
+                             f"have: remove one first (mkauthkeys -r).", code="HSCLF545")
+        key_id = secrets.token_hex(4)
+        try:
+            self._db.execute("INSERT INTO authorized_keys VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             (key_id, user, key.type, key.base64, key.comment,
+                              key.fingerprint, time.time()))
+        except sqlite3.IntegrityError:
+            raise ObjectExists(f"User {user} has this key already ({key.fingerprint}).",
+                               code="HSCLF544") from None
+        return next(k for k in self.keys(user) if k.id == key_id)
+
+    def keys(self, user: str) -> list[AuthorizedKey]:
+        """The SSH keys of ``user``, oldest first (``lsauthkeys``).
+
+        Raises ObjectNotFound (HSCLF513) for no such user.
+        """
+        self.user(user)
+        rows = self._db.execute(f"SELECT {KEY_COLUMNS} FROM authorized_keys WHERE user = ? "
+                                f"ORDER BY added, id", (user,))
+        return [AuthorizedKey(id=i, user=u, type=t, fingerprint=f, comment=c, added=a,
+                              key=f"{t} {b} {c}".rstrip())
+                for i, u, t, b, c, f, a in rows]
+
+    def remove_key(self, user: str, match: str) -> int:
+        """``mkauthkeys -r MATCH``: remove the keys of ``user`` that MATCH names: a whole
+        key line, its base64 part, its comment (``user@host``), its fingerprint or id.
+
+        Raises ObjectNotFound: HSCLF513 for no such user, HSCLF549 when no key matches.
+        """
+        gone = [k.id for k in self.keys(user) if matches(k, match)]
+        for key_id in gone:
+            self._db.execute("DELETE FROM authorized_keys WHERE id = ? AND user = ?",
+                             (key_id, user))
+        if not gone:
+            raise ObjectNotFound(f"User {user} has no SSH key matching {match[:80]!r}: "
+                                 f"give a key line, its comment (user@host) or its "
+                                 f"fingerprint as lsauthkeys shows them.", code="HSCLF549")
+        return len(gone)
+
+    def authorized_keys(self, user: str) -> list[str]:
+        """The keys ``user`` may sign in with, as OpenSSH lines ``TYPE BASE64`` (none for
+        no such user)."""
+        rows = self._db.execute("SELECT type, base64 FROM authorized_keys WHERE user = ? "
+                                "ORDER BY added, id", (user,))
+        return [f"{t} {b}" for t, b in rows]
+
     def _issue(self, user: str, name: str, expires: float | None) -> str:
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         self._db.execute("INSERT INTO tokens VALUES (?, ?, ?, ?, ?, ?, NULL)",
                          (secrets.token_hex(4), _digest(token), user, name, time.time(),
                           expires))
         return token
+
+
+def matches(key: AuthorizedKey, match: str) -> bool:
+    """Whether ``match`` names ``key``: its line (the comment aside), its base64 part, its
+    comment, its fingerprint or its id."""
+    text = " ".join(match.split())
+    fields = text.split(" ")
+    base64 = key.key.split(" ")[1]
+    if len(fields) >= 2 and fields[0] == key.type and fields[1] == base64:
+        return True
+    return text in (base64, key.fingerprint, key.id) or (bool(key.comment) and
+                                                         text == key.comment)
