@@ -16,7 +16,7 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -68,7 +68,7 @@ class Channel:
     stdin: Reader | None
     stdout: Writer
     stderr: Writer
-    closed: Awaitable[None]
+    closed: Callable[[], Awaitable[None]]
     terminal: bool = False
 
 
@@ -84,7 +84,7 @@ async def run(argv: list[str], child: Child, channel: Channel) -> Outcome:
     kept = bytearray()
     feeding = (asyncio.create_task(_feed(channel.stdin, process.stdin))
                if channel.stdin and process.stdin else None)
-    closed = asyncio.ensure_future(channel.closed)
+    closed = asyncio.ensure_future(channel.closed())
     try:
         assert process.stdout and process.stderr
         copying = asyncio.gather(_copy(process.stdout, channel.stdout, channel.terminal),

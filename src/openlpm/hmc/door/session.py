@@ -89,7 +89,7 @@ async def serve(process: asyncssh.SSHServerProcess[bytes], context: SessionConte
     """Answer one session request; the channel's exit status is the last command's."""
     terminal = process.term_type is not None
     channel = runner.Channel(stdin=process.stdin, stdout=process.stdout,
-                             stderr=process.stderr, closed=process.wait_closed(),
+                             stderr=process.stderr, closed=process.wait_closed,
                              terminal=terminal)
     if process.subsystem is not None:
         process.exit(_refuse(REFUSED_SUBSYSTEM, f"subsystem {process.subsystem}", context,
@@ -104,7 +104,7 @@ async def serve(process: asyncssh.SSHServerProcess[bytes], context: SessionConte
 async def _interactive(process: asyncssh.SSHServerProcess[bytes], context: SessionContext,
                        terminal: bool) -> int:
     channel = runner.Channel(stdin=None, stdout=process.stdout, stderr=process.stderr,
-                             closed=process.wait_closed(), terminal=terminal)
+                             closed=process.wait_closed, terminal=terminal)
     reader = LineReader(process.stdin, process.stdout if terminal else None)
     status = 0
     while True:
