@@ -2,8 +2,10 @@
 and the HMC's ``mkhmcusr``, ``lshmcusr``, ``chhmcusr``, ``rmhmcusr`` and ``lssvcevents``.
 
 Passwords are asked for at a terminal, or read from the first line of standard input
-when there is none (scripts): never taken as an argument, which any user of the host
-could read in the process list.
+when there is none (scripts). ``mkhmcusr --passwd``, ``passwd=`` in ``-i`` and
+``chhmcusr -t passwd -v`` take one on the command line as the HMC does, for the scripts
+written for it; on the machine that runs the command any local user can read it in the
+process list meanwhile, and a shell keeps it in its history (docs/cli.md says so).
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import argparse
 import getpass
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
+from openlpm.cli.commands import parse_attributes
 from openlpm.cli.hmc_command import HmcArgumentParser, listing, listing_options, run_hmc_command
 from openlpm.clients.console import HmcClient, hmc_url
 from openlpm.clients.credentials import forget, save
@@ -75,18 +79,102 @@ def user_record(user: User) -> dict[str, object]:
     return {"name": user.name, "taskrole": user.role.value, "created": _when(user.created)}
 
 
+# What ``-i``/``-f`` of mkhmcusr and chhmcusr take: the HMC's attributes that mean
+# something here. The HMC's others (resourcerole, min_pwage, authentication_type, the
+# time-outs, ...) are refused by name (HSCLF003).
+USER_ATTRIBUTES = {"name", "taskrole", "passwd", "description", "pwage"}
+# The HMC's pwage for a password that never expires, which openlpm's never do.
+NEVER_EXPIRES = "99999"
+
+
 def mkhmcusr_parser() -> argparse.ArgumentParser:
-    parser = HmcArgumentParser(prog="mkhmcusr", description="Create a console user; the "
-                               "password is asked for (or read from standard input).")
-    parser.add_argument("-u", dest="user", required=True, help="user name")
-    parser.add_argument("-a", dest="role", required=True, choices=ROLES, help="task role")
-    parser.add_argument("-d", dest="description", help="accepted for HMC compatibility")
+    parser = HmcArgumentParser(
+        prog="mkhmcusr", description="Create a console user: -u NAME -a ROLE, or -i "
+        '"name=NAME,taskrole=ROLE[,passwd=PW][,description=TEXT][,pwage=99999]" (or -f '
+        "FILE holding that). Without a password it is asked for (or read from standard "
+        "input).")
+    parser.add_argument("-u", dest="user", help="user name")
+    parser.add_argument("-a", dest="role", choices=ROLES, help="task role")
+    parser.add_argument("-d", dest="description", help="description (not kept by openlpm)")
+    parser.add_argument("--passwd", metavar="PASSWORD", help="the password (visible in the "
+                        "process list: leave it out to be asked)")
+    parser.add_argument("-M", dest="pwage", metavar="DAYS", help="password age: 99999 "
+                        "(never expires) only")
+    data = parser.add_mutually_exclusive_group()
+    data.add_argument("-i", dest="attributes", help="input data: name=,taskrole=,passwd=,"
+                      "description=,pwage=")
+    data.add_argument("-f", dest="file", type=Path, help="a file holding the input data")
     return parser
 
 
+def input_data(prog: str, args: argparse.Namespace, flags: Mapping[str, object]
+               ) -> dict[str, str] | None:
+    """The ``-i``/``-f`` attributes, None when neither is given; with one of them, the
+    flags of the other form (``flags``: option -> value) are refused, as on the HMC."""
+    if args.attributes is None and args.file is None:
+        return None
+    given = [option for option, value in flags.items() if value is not None]
+    if given:
+        raise RequestInvalid(f"{prog}: -i and -f cannot be combined with {', '.join(given)}"
+                             f": give every attribute in the input data. See {prog} "
+                             f"--help.", code="HSCLF001")
+    text = args.attributes
+    if text is None:
+        try:
+            text = args.file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RequestInvalid(f"{prog} -f: cannot read {args.file}: {exc}.",
+                                 code="HSCLF016") from exc
+    attributes = parse_attributes(text, USER_ATTRIBUTES, prog)
+    if "name" not in attributes:
+        raise RequestInvalid(f"{prog}: the input data needs name=USER.", code="HSCLF001")
+    return attributes
+
+
+def task_role(prog: str, value: str) -> Role:
+    if value not in ROLES:
+        raise RequestInvalid(f"{prog}: taskrole {value!r} is not a task role of openlpm; "
+                             f"use one of {', '.join(ROLES)}.", code="HSCLF001")
+    return Role(value)
+
+
+def require_no_expiry(prog: str, pwage: str | None) -> None:
+    """The HMC's password age: openlpm's passwords never expire, so only the HMC's value
+    for that (its default) is taken."""
+    if pwage is not None and pwage.strip() != NEVER_EXPIRES:
+        raise RequestInvalid(
+            f"{prog}: pwage {pwage} is not supported: openlpm's passwords do not expire. "
+            f"Leave pwage (-M) out, or give {NEVER_EXPIRES}.", code="HSCLF570")
+
+
+def ignore_description(prog: str, description: str | None) -> None:
+    if description is not None:
+        print(f"{prog}: openlpm does not keep user descriptions; the description is not "
+              f"stored.", file=sys.stderr)
+
+
 async def _mkhmcusr(args: argparse.Namespace, hmc: HmcClient) -> None:
-    await hmc.create_user(UserCreate(name=args.user, role=Role(args.role),
-                                     password=read_secret(f"Password of {args.user}: ")))
+    data = input_data("mkhmcusr", args, {"-u": args.user, "-a": args.role,
+                                         "-d": args.description, "--passwd": args.passwd,
+                                         "-M": args.pwage})
+    if data is None:
+        if args.user is None or args.role is None:
+            raise RequestInvalid("mkhmcusr: give -u USER and -a ROLE, or -i/-f with name= "
+                                 "and taskrole=. See mkhmcusr --help.", code="HSCLF001")
+        data = {"name": args.user, "taskrole": args.role}
+        for key, value in (("passwd", args.passwd), ("description", args.description),
+                           ("pwage", args.pwage)):
+            if value is not None:
+                data[key] = value
+    if "taskrole" not in data:
+        raise RequestInvalid("mkhmcusr: the input data needs taskrole=ROLE.",
+                             code="HSCLF001")
+    role = task_role("mkhmcusr", data["taskrole"])
+    require_no_expiry("mkhmcusr", data.get("pwage"))
+    ignore_description("mkhmcusr", data.get("description"))
+    name = data["name"]
+    password = data.get("passwd") or read_secret(f"Password of {name}: ")
+    await hmc.create_user(UserCreate(name=name, role=role, password=password))
 
 
 def mkhmcusr(argv: Sequence[str] | None = None) -> int:
@@ -108,23 +196,52 @@ def lshmcusr(argv: Sequence[str] | None = None) -> int:
 
 
 def chhmcusr_parser() -> argparse.ArgumentParser:
-    parser = HmcArgumentParser(prog="chhmcusr", description="Change a console user's "
-                               "password (asked for) or task role.")
-    parser.add_argument("-u", dest="user", required=True, help="user name")
-    parser.add_argument("-t", dest="what", required=True, choices=["passwd", "taskrole"])
-    parser.add_argument("-v", dest="value", help="the new task role (with -t taskrole)")
+    parser = HmcArgumentParser(
+        prog="chhmcusr", description="Change a console user's password or task role: -u "
+        "NAME -t passwd|taskrole [-v VALUE], or -i \"name=NAME,taskrole=ROLE|passwd=PW\" "
+        "(or -f FILE holding that). A password left out is asked for.")
+    parser.add_argument("-u", dest="user", help="user name")
+    parser.add_argument("-t", dest="what", choices=["passwd", "taskrole"])
+    parser.add_argument("-v", dest="value", help="the new task role (-t taskrole) or "
+                        "password (-t passwd; visible in the process list: leave it out to "
+                        "be asked)")
+    data = parser.add_mutually_exclusive_group()
+    data.add_argument("-i", dest="attributes", help="input data: name= and taskrole=, "
+                      "passwd=, description=, pwage=")
+    data.add_argument("-f", dest="file", type=Path, help="a file holding the input data")
     return parser
 
 
 async def _chhmcusr(args: argparse.Namespace, hmc: HmcClient) -> None:
+    data = input_data("chhmcusr", args, {"-u": args.user, "-t": args.what, "-v": args.value})
+    if data is not None:
+        await _chhmcusr_data(data, hmc)
+        return
+    if args.user is None or args.what is None:
+        raise RequestInvalid("chhmcusr: give -u USER and -t passwd|taskrole, or -i/-f. See "
+                             "chhmcusr --help.", code="HSCLF001")
     if args.what == "taskrole":
         if args.value not in ROLES:
             raise RequestInvalid(f"chhmcusr -t taskrole needs -v with one of "
                                  f"{', '.join(ROLES)}.", code="HSCLF001")
         change = UserChange(role=Role(args.value))
     else:
-        change = UserChange(password=read_secret(f"New password of {args.user}: "))
+        change = UserChange(password=args.value
+                            or read_secret(f"New password of {args.user}: "))
     await hmc.change_user(args.user, change)
+
+
+async def _chhmcusr_data(data: Mapping[str, str], hmc: HmcClient) -> None:
+    require_no_expiry("chhmcusr", data.get("pwage"))
+    ignore_description("chhmcusr", data.get("description"))
+    role = task_role("chhmcusr", data["taskrole"]) if "taskrole" in data else None
+    password = data.get("passwd")
+    if role is None and password is None:
+        if "description" in data or "pwage" in data:
+            return
+        raise RequestInvalid("chhmcusr: the input data changes nothing: give taskrole= "
+                             "or passwd= with name=.", code="HSCLF001")
+    await hmc.change_user(data["name"], UserChange(role=role, password=password))
 
 
 def chhmcusr(argv: Sequence[str] | None = None) -> int:
