@@ -45,6 +45,8 @@ AGENT_PORT, MOVER_CONTROL_PORT, MOVER_DATA_PORT = 8470, 8471, 8472
 HMC_ADDRESS, REMOTE_HMC_ADDRESS, PEER_PORT = "198.18.0.2", "198.18.0.5", 8480
 SAN_ADDRESS, SAN_PORT, SAN_FIRST_EXPORT_PORT = "198.18.0.3", 8490, 10809
 CLIENT_ADDRESS = "198.18.0.4"
+# The main console's SSH door: ssh hscroot@HMC_ADDRESS from the lab's client namespace.
+SSH_PORT = 22
 SAN_URL = f"https://{SAN_ADDRESS}:{SAN_PORT}"
 READY_TIMEOUT_S = 60.0
 ADMIN_USER = "hscroot"
@@ -287,12 +289,14 @@ def _start_console(state: LabState, name: str, node: Node, port: int, role: str)
     console = "" if role == "hmc" else name
     password = admin_password_file(state.prefix, console)
     write_private(password, (secrets.token_urlsafe(12) + "\n").encode())
+    # The main console's SSH door, for scripts in the lab's client namespace.
+    door = {"ssh-listen": f"{node.address}:{SSH_PORT}"} if role == "hmc" else {}
     _start_service(state, role, "hmc", {
         "listen": f"127.0.0.1:{port}", "name": name, "reach-netns": node.namespace,
         "peer-listen": f"{node.address}:{PEER_PORT}",
         "tls-dir": str(console_tls_dir(state.prefix, console)),
         "db": str(workdir / (f"{console}.db" if console else "hmc.db")),
-        "admin-password-file": str(password)})
+        "admin-password-file": str(password)} | door)
     return f"https://127.0.0.1:{port}"
 
 
