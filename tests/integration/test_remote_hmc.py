@@ -71,9 +71,11 @@ def test_without_keys_exchanged_a_remote_migration_is_refused_and_nothing_change
 
 
 def test_keys_are_exchanged_only_with_the_remote_user_s_password(lab: Lab) -> None:
+    # As the HMC (IBM's Ansible collection looks for it): no keys for hmcb yet.
+    refused(lab, "mkauthkeys", "--ip", HMCB, "--test", code="HSCL3653", status=3)
     refused(lab, "mkauthkeys", "--ip", HMCB, "-u", "hscroot", stdin="not-the-password\n",
             code="HSCLF501", status=11)
-    assert lab.values("lsauthkeys", "-F", "name") == ["No results were found."]
+    assert lab.values("lsauthkeys", "--remote", "-F", "name") == ["No results were found."]
     assert "hscroot:sign in:refused:HSCLF501" in audit(lab, remote(lab))
 
     # A certificate other than the one --fingerprint names: no password is sent.
@@ -83,15 +85,21 @@ def test_keys_are_exchanged_only_with_the_remote_user_s_password(lab: Lab) -> No
                       "AB:" * 31 + "AB", stdin=password(lab, "hmcb"), code="HSCLF528",
                       status=8)
     assert fingerprint(certificate) in message
-    assert lab.values("lsauthkeys", "-F", "name") == ["No results were found."]
+    assert lab.values("lsauthkeys", "--remote", "-F", "name") == ["No results were found."]
     assert [line for line in audit(lab, remote(lab)) if ":sign in:" in line] == sign_ins
 
     out = lab.run("mkauthkeys", "--ip", HMCB, "-u", "hscroot", "--fingerprint",
                   fingerprint(certificate).replace(":", "").lower(),
                   stdin=password(lab, "hmcb")).stdout
     assert "keys exchanged with console hmcb" in out
+    # --test: the signed-in user's own name (hscroot) by default, a call made through
+    # the keys; quiet and exit 0.
+    assert lab.run("mkauthkeys", "--ip", HMCB, "--test").stdout == ""
+    lab.run("mkauthkeys", "--ip", "hmcb", "-u", "hscroot", "--test")
+    refused(lab, "mkauthkeys", "--ip", HMCB, "-u", "nobody", "--test", code="HSCL3653",
+            status=3)
     # Over HTTPS, trusting from now on the certificate hmcb answered with.
-    assert lab.values("lsauthkeys", "-F", "name,url,user,certificate") == [
+    assert lab.values("lsauthkeys", "--remote", "-F", "name,url,user,certificate") == [
         f"hmcb,https://{HMCB}:8480,hscroot,{fingerprint(certificate)}"]
     assert "hscroot:POST /peer/trust:done:null" in audit(lab, remote(lab))
     # The password went on standard input: it is in no log of either console.
@@ -250,8 +258,8 @@ def test_a_viewer_may_not_exchange_keys(lab: Lab) -> None:
     lab.run("mkhmcusr", "-u", "view", "-a", "hmcviewer", stdin="view-password\n",
             env=remote(lab))
     refused(lab, "mkauthkeys", "--ip", HMCB, "-u", "view", stdin="view-password\n",
-            code="HSCLF505", status=12)
-    assert "view" not in lab.values("lsauthkeys", "-F", "user")
+            code="HSCL350B", status=12)
+    assert "view" not in lab.values("lsauthkeys", "--remote", "-F", "user")
 
 
 def test_an_unreachable_remote_console_is_refused_and_nothing_changes(lab: Lab) -> None:
@@ -283,8 +291,11 @@ def test_an_inactive_partition_moves_to_the_other_console_s_system(lab: Lab) -> 
 
 
 def test_keys_forgotten_with_mkauthkeys_r_no_longer_work(lab: Lab) -> None:
+    lab.run("mkauthkeys", "--ip", "hmcb", "-u", "op", "--test")
     lab.run("mkauthkeys", "-r", "--ip", "hmcb", "-u", "op")
-    assert "op" not in lab.values("lsauthkeys", "-F", "user")
+    refused(lab, "mkauthkeys", "--ip", "hmcb", "-u", "op", "--test", code="HSCL3653",
+            status=3)
+    assert "op" not in lab.values("lsauthkeys", "--remote", "-F", "user")
     staying(lab)
     refused(lab, "migrlpar", "-o", "v", "-m", "sys1", "-t", "sys2", "-p", "stay", "--ip",
             "hmcb", "-u", "op", code="HSCLF521", status=3)

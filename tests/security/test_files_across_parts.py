@@ -37,4 +37,4 @@ def test_keys_are_never_exchanged_with_a_plain_http_console(lab: Lab) -> None:
                       "-u", "hscroot", stdin="a-password\n", check=False)
     assert refused.returncode != 0 and "HSCLF540" in refused.stderr
     assert "hscroot:POST /authkeys:failed:HSCLF540" in audited(lab)
-    assert lab.values("lsauthkeys", "-F", "name") == ["No results were found."]
+    assert lab.values("lsauthkeys", "--remote", "-F", "name") == ["No results were found."]

@@ -23,6 +23,7 @@ from openlpm.cli import authkeys, commands, sysconn, users, virtualio
 from openlpm.cli.main import main
 from openlpm.model import (
     AuditEvent,
+    AuthorizedKey,
     Lun,
     MigrationState,
     Partition,
@@ -100,6 +101,14 @@ class FakeConsole:
         return [RemoteConsole(name="hmcb", url="https://hmcb:12443", user="hscroot",
                               added=AT, mover_authority_fingerprint="SHA256:ab")]
 
+    async def whoami(self) -> User:
+        return User(name="hscroot", role=Role.SUPERADMIN, created=AT)
+
+    async def keys(self, user: str) -> list[AuthorizedKey]:
+        return [AuthorizedKey(id="0a1b2c3d", user=user, type="ssh-ed25519",
+                              fingerprint="SHA256:ab", comment="ann@laptop", added=AT,
+                              key="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA ann@laptop")]
+
     async def connections(self) -> list[SysConn]:
         return [SysConn(resource_type=ResourceType.SYS, type_model_serial_num="openlpm*sys1",
                         ipaddr="198.18.0.11", state="Connected", name="sys1",
@@ -152,6 +161,7 @@ LISTINGS: list[tuple[str, Callable[[Sequence[str]], int], list[str]]] = [
     ("lshmcusr", users.lshmcusr, []),
     ("lssvcevents", users.lssvcevents, ["-t", "console"]),
     ("lsauthkeys", authkeys.lsauthkeys, []),
+    ("lsauthkeys --remote", authkeys.lsauthkeys, ["--remote"]),
     ("lssysconn", sysconn.lssysconn, ["-r", "all"]),
     ("openlpm san lslun", san, ["lslun"]),
 ]
