@@ -200,6 +200,28 @@ def test_a_mover_named_by_address_must_have_that_address() -> None:
     assert "198.18.0.99" in found.message and "sys2.test" in found.remedy
 
 
+def test_a_mover_is_chosen_by_its_msp_id_its_place_among_the_system_s_movers() -> None:
+    two = system("sys2", movers=(mover_of("sys2"), mover_of("sys2", "msp2")))
+    given = facts(request={"source_msp_id": 1, "dest_msp_id": 2}, target=two)
+    assert findings(movers.movers_present, given) == []
+    assert given.target_mover() == two.movers[1]
+    assert (two.mover_id("msp2"), two.mover_named_by_id(2), two.mover_named_by_id(3)) == (
+        2, "msp2", None)
+
+
+@pytest.mark.parametrize(("request_", "says"), [
+    ({"dest_msp_id": 3}, "dest_msp_id=3 is not the MSP id of a mover service of sys2"),
+    ({"dest_msp_id": 2, "dest_msp_name": "msp1"},
+     "dest_msp_id=2 is mover service msp2, not dest_msp_name=msp1 of sys2"),
+])
+def test_an_msp_id_no_mover_has_is_an_error_naming_the_ids(request_: dict[str, Any],
+                                                           says: str) -> None:
+    two = system("sys2", movers=(mover_of("sys2"), mover_of("sys2", "msp2")))
+    found = only(movers.movers_present, facts(request=request_, target=two))
+    assert found.code == "HSCLF198" and says in found.message
+    assert "1 (msp1), 2 (msp2)" in found.remedy
+
+
 def test_a_mover_is_chosen_by_its_address() -> None:
     given = facts(request={"dest_msp_ipaddr": "sys2.test"})
     assert findings(movers.movers_present, given) == []

@@ -7,12 +7,15 @@ import pytest
 from openlpm.cli import commands
 from openlpm.errors import RequestInvalid
 from openlpm.model import (
+    MigrationKind,
+    MigrationRecord,
     MigrationState,
     Partition,
     PartitionProfile,
     PartitionState,
     PartitionSummary,
     SystemInfo,
+    VirtualEthernetAdapter,
 )
 
 REAL_WORLD = ["-o", "m", "-m", "wilma", "-t", "visa", "-p", "upt07", "--redundantpgvios", "0",
@@ -79,11 +82,24 @@ def test_adapter_mappings_take_the_hmc_syntax_with_io_service_numbers() -> None:
     assert [(m.slot, m.io_service) for m in request.virtual_fc_mappings] == [(4, 2)]
 
 
+def test_adapter_mappings_take_the_hmc_full_form_with_the_vios_named_or_numbered() -> None:
+    request = request_of("-o", "m", "-m", "sys1", "-t", "sys2", "-p", "db2", "-i",
+                         '"virtual_fc_mappings=4/vios2/2/14/fcs0,5//1//fcs1,6/vios1/",'
+                         '"virtual_scsi_mappings=12/vios2//16,13//1"')
+    assert [(m.slot, m.io_service) for m in request.virtual_fc_mappings] == [
+        (4, 2), (5, 1), (6, 1)]
+    assert [(m.slot, m.io_service) for m in request.virtual_scsi_mappings] == [
+        (12, 2), (13, 1)]
+
+
 @pytest.mark.parametrize(("mapping", "says"), [
-    ("virtual_scsi_mappings=12/vios1//", "numbers, not names: 12//N"),
-    ("virtual_fc_mappings=4/vios1/1", "numbers, not names: 4//1"),
-    ("virtual_fc_mappings=4//1/14/fcs0", "chosen by openlpm"),
-    ("virtual_scsi_mappings=3/2", "not SLOT//IO_SERVICE"),
+    ("virtual_fc_mappings=4/vios2/1", "VIOS vios2 is I/O service 2, not 1"),
+    ("virtual_scsi_mappings=12/p9vios1//", "named vios1 to vios9"),
+    ("virtual_fc_mappings=4//one", "not 'one'"),
+    ("virtual_scsi_mappings=3//", "not SLOT/VIOS_NAME/VIOS_ID"),
+    ("virtual_scsi_mappings=3//1/16/fcs0", r"\[/VIOS_SLOT\] "),
+    ("virtual_fc_mappings=4//1/x", "not SLOT/VIOS_NAME/VIOS_ID"),
+    ("virtual_scsi_mappings=3/2", "not SLOT/VIOS_NAME/VIOS_ID"),
     ("virtual_scsi_mappings=3//0", "io_service"),
 ])
 def test_an_adapter_mapping_openlpm_cannot_take_is_refused_with_its_rule(
@@ -309,3 +325,120 @@ def test_a_filter_selects_partitions_by_name_or_id_and_refuses_other_ids() -> No
     with pytest.raises(RequestInvalid, match="numbers") as caught:
         commands.lpar_filter("lpar_ids=web1")
     assert caught.value.code == "HSCLF013"
+
+
+# -- issue 19: the attributes and fields HMC scripts use ------------------------------------
+
+
+def test_mover_service_partitions_are_taken_by_id() -> None:
+    request = request_of("-o", "m", "-m", "a", "-t", "b", "-p", "p", "-i",
+                         "source_msp_id=1,dest_msp_id=1,dest_msp_name=b-mover")
+    assert (request.source_msp_id, request.dest_msp_id, request.dest_msp_name) == (
+        1, 1, "b-mover")
+    with pytest.raises(RequestInvalid, match="dest_msp_id is a number") as caught:
+        request_of("-o", "m", "-m", "a", "-t", "b", "-p", "p", "-i", "dest_msp_id=vios1")
+    assert caught.value.code == "HSCLF011"
+
+
+@pytest.mark.parametrize("pool", ["shared_proc_pool_name=DefaultPool",
+                                  "shared_proc_pool_id=0",
+                                  "shared_proc_pool_name=DefaultPool,shared_proc_pool_id=0"])
+def test_the_default_processor_pool_is_taken(pool: str) -> None:
+    request_of("-o", "v", "-m", "a", "-t", "b", "-p", "p", "-i", pool)
+
+
+@pytest.mark.parametrize("pool", ["shared_proc_pool_name=Pool1", "shared_proc_pool_id=3",
+                                  "shared_proc_pool_name=DefaultPool,shared_proc_pool_id=1"])
+def test_another_processor_pool_is_refused_naming_the_one_there_is(pool: str) -> None:
+    with pytest.raises(RequestInvalid, match="one pool, DefaultPool \\(id 0\\)") as caught:
+        request_of("-o", "v", "-m", "a", "-t", "b", "-p", "p", "-i", pool)
+    assert caught.value.code == "HSCLF021" and pool in caught.value.message
+
+
+def test_vlan_mappings_take_the_hmc_mac_with_or_without_colons() -> None:
+    assert commands.vlan_mappings("525400AABBCC/10,52:54:00:aa:bb:dd/20") == {
+        "52:54:00:aa:bb:cc": 10, "52:54:00:aa:bb:dd": 20}
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ("525400AABBCC/10/20 30", "tagged VLANs"), ("525400AABBC/10", "not MAC/PVID"),
+    ("525400AABBCC/5000", "not MAC/PVID"), ("525400AABBCC", "not MAC/PVID")])
+def test_a_malformed_vlan_mapping_is_refused(text: str, says: str) -> None:
+    with pytest.raises(RequestInvalid, match=says) as caught:
+        commands.vlan_mappings(text)
+    assert caught.value.code == "HSCLF022"
+
+
+def test_a_vlan_mapping_keeps_the_adapter_s_vlan_or_is_refused() -> None:
+    profile = profile_of('"virtual_eth_adapters=2/10"').model_copy(update={
+        "virtual_eth_adapters": (VirtualEthernetAdapter(slot=2, port_vlan_id=10,
+                                                        mac_addr="52:54:00:aa:bb:cc"),)})
+    moved = [PartitionSummary(system="sys1", partition=Partition(
+        profile=profile, state=PartitionState.RUNNING))]
+    commands.check_vlan_mappings(commands.vlan_mappings("525400aabbcc/10"), moved)
+    with pytest.raises(RequestInvalid, match="is on VLAN 10, and a migration keeps") as caught:
+        commands.check_vlan_mappings(commands.vlan_mappings("525400aabbcc/20"), moved)
+    assert caught.value.code == "HSCLF022"
+    with pytest.raises(RequestInvalid, match="no virtual Ethernet adapter"):
+        commands.check_vlan_mappings(commands.vlan_mappings("525400aabbff/10"), moved)
+
+
+def test_migrlpar_set_for_a_partition_is_refused_naming_what_set_supports(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    status = commands.migrlpar(["-o", "set", "-r", "lpar", "-m", "a", "-p", "vios1", "-i",
+                                "num_active_migrations_configured=4"])
+    err = capsys.readouterr().err
+    assert status == 2 and "HSCLF023" in err and "--max-migrations" in err
+    assert "-r sys: convergence" in err
+
+
+def test_lssyscfg_gives_the_hmc_fields_scripts_read() -> None:
+    running = summary(PartitionState.RUNNING)
+    record = commands.partition_record(running)
+    assert (record["curr_lpar_proc_compat_mode"], record["desired_lpar_proc_compat_mode"],
+            record["rmc_state"], record["msp"]) == ("qemu64", "qemu64", "inactive", 0)
+    # No UUID given yet (a partition from before UUIDs): one from its name, the same
+    # wherever it is listed.
+    assert record["uuid"] == commands.partition_record(
+        running.model_copy(update={"system": "sys2"}))["uuid"]
+    answered = running.partition.model_copy(update={
+        "os_version": "Linux/Debian 6.1.0 12",
+        "profile": running.partition.profile.model_copy(
+            update={"uuid": "0f8fad5b-d9cb-469f-a165-70867728950e"})})
+    record = commands.partition_record(running.model_copy(update={"partition": answered}))
+    assert (record["rmc_state"], record["uuid"]) == (
+        "active", "0f8fad5b-d9cb-469f-a165-70867728950e")
+
+
+def test_lslparmigr_gives_the_movers_ids_and_the_remote_console() -> None:
+    record = MigrationRecord(
+        id="m1", partition="web1", source="sys1", target="sys9",
+        kind=MigrationKind.ACTIVE, state=MigrationState.IN_PROGRESS, started=0.0,
+        source_msp_name="sys1-mover", dest_msp_name="sys9-mover", source_msp_id=1,
+        dest_msp_id=1, target_console="hmc2", remote_user="hscroot")
+    listed = commands.migration_record(summary(PartitionState.MIGRATING_RUNNING), record)
+    assert {k: listed[k] for k in ("source_msp_id", "dest_msp_id", "remote_manager",
+                                   "remote_user")} == {
+        "source_msp_id": 1, "dest_msp_id": 1, "remote_manager": "hmc2",
+        "remote_user": "hscroot"}
+    assert set(listed) == set(commands.migration_record(summary(PartitionState.RUNNING), None))
+    history = commands.history_record(record)
+    assert (history["source_msp_id"], history["dest_msp_id"]) == (1, 1)
+
+
+def test_lslparmigr_lists_the_console_and_the_target_s_processor_pools(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    args = commands.lslparmigr_parser().parse_args(["-r", "manager"])
+    commands.listing([commands.manager_record()], args)
+    assert capsys.readouterr().out == "remote_lpar_mobility_capable=1\n"
+    args = commands.lslparmigr_parser().parse_args(["-r", "procpool", "-m", "sys1", "-t",
+                                                   "sys2"])
+    commands.listing([commands.procpool_record(summary(PartitionState.RUNNING))], args)
+    assert capsys.readouterr().out == (
+        "lpar_name=web1,lpar_id=4,shared_proc_pool_ids=0,shared_proc_pool_names=DefaultPool\n")
+
+
+def test_lslparmigr_needs_a_system_except_for_the_console(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert commands.lslparmigr(["-r", "procpool", "-t", "sys2"]) == 2
+    assert "HSCLF009" in capsys.readouterr().err

@@ -109,3 +109,20 @@ def test_every_state_can_be_left_and_nothing_jumps_to_running_unchecked() -> Non
     assert set(TRANSITIONS) == set(PartitionState)
     assert all(TRANSITIONS[state] for state in PartitionState)
     assert S.RUNNING not in TRANSITIONS[S.NOT_ACTIVATED]
+
+
+async def test_a_new_partition_gets_a_uuid_that_a_migration_brings_along(
+        tmp_path: Path) -> None:
+    systems = manager(tmp_path)
+    created = await systems.create(profile("a"), None, running=False)
+    assert created.profile.uuid is not None and created.uuid == created.profile.uuid
+    qemu = systems._qemu("a").command(created.profile, incoming=False)
+    assert qemu[qemu.index("-uuid") + 1] == created.uuid
+    target = manager(tmp_path / "sys2")
+    moved = await target.create(created.profile.model_copy(update={"lpar_id": None}), "m1",
+                                running=False)
+    assert moved.uuid == created.uuid
+    # A partition from before UUIDs brings none, and its QEMU is started without one.
+    older = await target.create(profile("b"), "m2", running=False)
+    assert older.profile.uuid is None and "-uuid" not in target._qemu("b").command(
+        older.profile, incoming=True)

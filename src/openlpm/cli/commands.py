@@ -56,10 +56,16 @@ PROFILE_ATTRIBUTES = {"name", "lpar_id", "profile_name", "min_mem", "desired_mem
                       *PROFILE_LISTS}
 MIGRATION_ATTRIBUTES = {"dest_lpar_id", "source_msp_name", "dest_msp_name", "source_msp_ipaddr",
                         "dest_msp_ipaddr", "convergence", "max_downtime_ms", "streams",
-                        "compression", "virtual_fc_mappings", "virtual_scsi_mappings"}
+                        "compression", "virtual_fc_mappings", "virtual_scsi_mappings",
+                        "source_msp_id", "dest_msp_id", "shared_proc_pool_name",
+                        "shared_proc_pool_id", "vlan_mappings"}
+# A system's processor pools: partitions have dedicated virtual processors, so there is
+# the HMC's default shared pool only, which migrlpar -i and lslparmigr -r procpool name.
+DEFAULT_POOL_NAME, DEFAULT_POOL_ID = "DefaultPool", 0
 SYSTEM_MIGRATION_ATTRIBUTES = {"convergence", "max_downtime_ms", "stream_encryption"}
 MIGRATION_LISTING = ("migration_type", "source_sys_name", "dest_sys_name", "dest_lpar_id",
-                     "source_msp_name", "dest_msp_name", "migration_step", "bytes_transmitted",
+                     "source_msp_name", "source_msp_id", "dest_msp_name", "dest_msp_id",
+                     "remote_manager", "remote_user", "migration_step", "bytes_transmitted",
                      "bytes_remaining", "rate")
 
 
@@ -370,9 +376,17 @@ def partition_record(summary_: PartitionSummary) -> dict[str, object]:
         "curr_profile": p.profile.profile_name, "default_profile": p.profile.profile_name,
         "curr_mem": p.curr_mem, "curr_procs": p.curr_procs,
         "lpar_proc_compat_mode": p.profile.proc_compat_mode,
+        # The CPU model is the compatibility mode: the running one is the profile's.
+        "curr_lpar_proc_compat_mode": p.profile.proc_compat_mode,
+        "desired_lpar_proc_compat_mode": p.profile.proc_compat_mode,
         "migration_disabled": int(p.profile.migration_disabled),
         "migration_state": summary_.migration_state.value,
         "os_version": p.os_version or "Unknown",
+        # RMC's nearest: the guest agent answered since the partition started.
+        "rmc_state": "active" if p.os_version else "inactive",
+        "uuid": p.uuid,
+        # A client partition: the movers are not partitions.
+        "msp": 0,
     }
 
 
@@ -482,8 +496,9 @@ def _migrlpar_what(parser: argparse.ArgumentParser) -> None:
                         "(it stays on the source), r: recover its migration left half-way "
                         "(the partition ends in exactly one place), set: with -r sys, the "
                         "migration defaults of -m SYSTEM")
-    parser.add_argument("-r", dest="resource", choices=["sys"],
-                        help="with -o set: sys")
+    parser.add_argument("-r", dest="resource", choices=["sys", "lpar"],
+                        help="with -o set: sys (-r lpar, an MSP's settings on the HMC, is "
+                        "refused: movers are not partitions)")
     parser.add_argument("-m", dest="source", required=True, help="source managed system")
     parser.add_argument("-t", dest="target", help="target managed system (-o v and m)")
     who = parser.add_mutually_exclusive_group()
@@ -496,10 +511,16 @@ def _migrlpar_what(parser: argparse.ArgumentParser) -> None:
                         "to 31 characters; default: the partition's profile name)")
     data = parser.add_mutually_exclusive_group()
     data.add_argument("-i", dest="attributes", help=(
-        '"dest_lpar_id=N,source_msp_name=NAME,dest_msp_name=NAME,source_msp_ipaddr=IP,'
-        'dest_msp_ipaddr=IP,convergence=precopy|auto-converge|postcopy,max_downtime_ms=MS,'
-        'streams=N,compression=none|zstd,\\"virtual_fc_mappings=SLOT//IO_SERVICE,...\\",'
-        '\\"virtual_scsi_mappings=SLOT//IO_SERVICE,...\\""; with -o set -r sys: '
+        '"dest_lpar_id=N,source_msp_name=NAME,dest_msp_name=NAME,source_msp_id=N,'
+        'dest_msp_id=N,source_msp_ipaddr=IP,dest_msp_ipaddr=IP,'
+        'shared_proc_pool_name=DefaultPool,shared_proc_pool_id=0,'
+        'convergence=precopy|auto-converge|postcopy,max_downtime_ms=MS,'
+        'streams=N,compression=none|zstd,\\"vlan_mappings=MAC/PVID,...\\",'
+        '\\"virtual_fc_mappings=SLOT/VIOS_NAME/VIOS_ID[/VIOS_SLOT[/FC_PORT]],...\\",'
+        '\\"virtual_scsi_mappings=SLOT/VIOS_NAME/VIOS_ID[/VIOS_SLOT],...\\"" (an MSP id: '
+        "1, the system's mover; a VIOS: the target's I/O service N, named viosN or "
+        "given as VIOS_ID N, e.g. 4//2 or 4/vios2/2; vlan_mappings keep each adapter's "
+        'VLAN); with -o set -r sys: '
         '"convergence=...,max_downtime_ms=MS,stream_encryption=1|0"'))
     data.add_argument("-f", dest="input_file", type=Path, help="file holding the -i data")
 
@@ -567,6 +588,8 @@ def migration_requests(args: argparse.Namespace,
                              "openlpm does not have. Use 0 or 2.", code="HSCLF014")
     attributes = parse_attributes(_input_data(args), MIGRATION_ATTRIBUTES, "migrlpar")
     wanted = _partitions_wanted(args, names)
+    processor_pool(attributes)
+    vlan_mappings(attributes.get("vlan_mappings", ""))
     if len(wanted) > 1 and ("dest_lpar_id" in attributes or args.profile_name):
         raise RequestInvalid("dest_lpar_id and -n apply to one partition; leave them out "
                              "when migrating several.", code="HSCLF015")
@@ -576,6 +599,8 @@ def migration_requests(args: argparse.Namespace,
             wait_minutes=args.wait, dest_lpar_id=attributes.get("dest_lpar_id"),
             source_msp_name=attributes.get("source_msp_name"),
             dest_msp_name=attributes.get("dest_msp_name"),
+            source_msp_id=_number(attributes, "source_msp_id"),
+            dest_msp_id=_number(attributes, "dest_msp_id"),
             remote_hmc=args.remote_hmc, remote_user=args.remote_user,
             vlan_bridge=args.vlanbridge, mpio=args.mpio, redundant_vios=args.redundantvios,
             npiv_validation=args.npivval, convergence=attributes.get("convergence"),
@@ -591,26 +616,122 @@ def migration_requests(args: argparse.Namespace,
         raise RequestInvalid(f"migrlpar: {problems}.", code="HSCLF011") from exc
 
 
+def _number(attributes: Mapping[str, str], name: str) -> int | None:
+    """An attribute that is a number (an MSP id), None when not given."""
+    text = attributes.get(name)
+    if text is None:
+        return None
+    if not text.isdigit():
+        raise RequestInvalid(f"migrlpar: {name} is a number, not {text!r}.", code="HSCLF011")
+    return int(text)
+
+
+def processor_pool(attributes: Mapping[str, str]) -> None:
+    """``shared_proc_pool_name`` / ``_id``: the target's pool. Partitions have dedicated
+    virtual processors, and every system has the HMC's default pool only: it is taken,
+    by name or id (or both, agreeing), and any other is refused (HSCLF021)."""
+    name = attributes.get("shared_proc_pool_name")
+    pool_id = attributes.get("shared_proc_pool_id")
+    if name not in (None, DEFAULT_POOL_NAME) or pool_id not in (None, str(DEFAULT_POOL_ID)):
+        given = ",".join(f"{k}={v}" for k, v in (("shared_proc_pool_name", name),
+                                                  ("shared_proc_pool_id", pool_id)) if v)
+        raise RequestInvalid(
+            f"migrlpar: {given}: the target has no such shared processor pool. Every "
+            f"managed system has one pool, {DEFAULT_POOL_NAME} (id {DEFAULT_POOL_ID}): "
+            f"openlpm's partitions have dedicated virtual processors. Give "
+            f"shared_proc_pool_name={DEFAULT_POOL_NAME} or shared_proc_pool_id="
+            f"{DEFAULT_POOL_ID}, or leave it out.", code="HSCLF021")
+
+
+def vlan_mappings(text: str) -> dict[str, int]:
+    """``vlan_mappings=MAC/PVID[/VLANS],...``: each virtual Ethernet adapter (by its MAC
+    address, 12 hexadecimal digits, colons allowed) and its port VLAN id on the target;
+    returns MAC (lowercase, with colons) to PVID. Additional (tagged) VLANs are refused
+    (HSCLF022): the virtual switch carries untagged VLANs only."""
+    mappings: dict[str, int] = {}
+    for item in _items(text):
+        mac, _, rest = item.partition("/")
+        pvid, _, tagged = rest.partition("/")
+        digits = mac.replace(":", "").lower()
+        if len(digits) != 12 or any(c not in "0123456789abcdef" for c in digits) \
+                or not pvid.isdigit() or not 1 <= int(pvid) <= 4094:
+            raise RequestInvalid(f"migrlpar: vlan_mappings: {item!r} is not MAC/PVID (the "
+                                 f"adapter's MAC address, 12 hexadecimal digits, then a "
+                                 f"VLAN id from 1 to 4094).", code="HSCLF022")
+        if tagged.strip():
+            raise RequestInvalid(f"migrlpar: vlan_mappings: {item!r} adds tagged VLANs "
+                                 f"({tagged.strip()}): openlpm's virtual switch carries one "
+                                 f"untagged VLAN per adapter. Give MAC/PVID only.",
+                                 code="HSCLF022")
+        mappings[":".join(digits[i:i + 2] for i in range(0, 12, 2))] = int(pvid)
+    return mappings
+
+
+def check_vlan_mappings(mappings: Mapping[str, int],
+                        partitions: Sequence[PartitionSummary]) -> None:
+    """Each mapping names an adapter of a partition being moved, and keeps its VLAN:
+    a migration cannot move an adapter to another VLAN (HSCLF022)."""
+    adapters = {a.mac_addr: (s.partition.name, a) for s in partitions
+                for a in s.partition.profile.virtual_eth_adapters if a.mac_addr}
+    for mac, pvid in mappings.items():
+        if mac not in adapters:
+            raise RequestInvalid(
+                f"migrlpar: vlan_mappings: no virtual Ethernet adapter of the partition "
+                f"has the MAC address {mac}.", code="HSCLF022")
+        name, adapter = adapters[mac]
+        if adapter.port_vlan_id != pvid:
+            raise RequestInvalid(
+                f"migrlpar: vlan_mappings: {mac}/{pvid}: the adapter in slot "
+                f"{adapter.slot} of {name} is on VLAN {adapter.port_vlan_id}, and a "
+                f"migration keeps an adapter's VLAN (openlpm cannot move it to another). "
+                f"Give {mac}/{adapter.port_vlan_id}, or leave it out; bridge VLAN "
+                f"{adapter.port_vlan_id} on the target if it is not.", code="HSCLF022")
+
+
 def adapter_mappings(text: str, attribute: str) -> tuple[dict[str, int], ...]:
-    """The HMC's ``SLOT/VIOS_NAME/VIOS_ID[/VIOS_SLOT[/FC_PORT]]`` items, openlpm's I/O
-    services being numbers without names: ``SLOT//IO_SERVICE``. The I/O service's own
-    slot and FC port are openlpm's to choose, so they stay empty."""
+    """The HMC's ``SLOT/VIOS_NAME/VIOS_ID[/VIOS_SLOT[/FC_PORT]]`` items (FC_PORT for
+    virtual FC only): the VIOS is an I/O service of the target, named by its number
+    (``SLOT//2``), its name (``SLOT/vios2/``, see ``io_service_name``) or both, agreeing.
+    An I/O service has no server adapter slots and one SAN port: VIOS_SLOT and FC_PORT
+    are taken and change nothing."""
+    longest = 5 if attribute == "virtual_fc_mappings" else 4
     mappings = []
     for item in _items(text):
         fields = item.split("/")
-        if len(fields) >= 3 and fields[1]:
+        if not 3 <= len(fields) <= longest or not fields[0].isdigit() \
+                or not (fields[1] or fields[2]) or fields[3:4] not in ([], [""]) \
+                and not fields[3].isdigit():
             raise RequestInvalid(
-                f"migrlpar: {attribute}: {item!r} names I/O service {fields[1]!r}; "
-                f"openlpm's I/O services have numbers, not names: "
-                f"{fields[0]}//{fields[2] or 'N'}.", code="HSCLF011")
-        if not 3 <= len(fields) <= 5 or any(fields[3:]) or not fields[0].isdigit() \
-                or not fields[2].isdigit():
-            raise RequestInvalid(
-                f"migrlpar: {attribute}: {item!r} is not SLOT//IO_SERVICE (the client "
-                f"slot, then the number of the target's I/O service; the I/O service's "
-                f"slot and FC port are chosen by openlpm).", code="HSCLF011")
-        mappings.append({"slot": int(fields[0]), "io_service": int(fields[2])})
+                f"migrlpar: {attribute}: {item!r} is not SLOT/VIOS_NAME/VIOS_ID"
+                f"[/VIOS_SLOT{'[/FC_PORT]' if longest == 5 else ''}] (the client slot, then "
+                f"the target's I/O service by name, number or both: 4//2, 4/vios2/, "
+                f"4/vios2/2).", code="HSCLF011")
+        mappings.append({"slot": int(fields[0]),
+                         "io_service": _mapped_io_service(fields[1], fields[2], item,
+                                                          attribute)})
     return tuple(mappings)
+
+
+def io_service_name(number: int) -> str:
+    """The name of a system's I/O service N as the VIOS name of the HMC's mappings."""
+    return f"vios{number}"
+
+
+def _mapped_io_service(name: str, number: str, item: str, attribute: str) -> int:
+    named = int(name[4:]) if name[:4] == "vios" and name[4:].isdigit() else None
+    if name and named is None:
+        raise RequestInvalid(
+            f"migrlpar: {attribute}: {item!r} names VIOS {name!r}: a managed system's I/O "
+            f"services are named vios1 to vios{MAX_IO_SERVICES} (or give the number: "
+            f"{item.split('/')[0]}//N).", code="HSCLF011")
+    if number and not number.isdigit():
+        raise RequestInvalid(f"migrlpar: {attribute}: {item!r}: the VIOS id is the I/O "
+                             f"service's number, not {number!r}.", code="HSCLF011")
+    if named is not None and number and named != int(number):
+        raise RequestInvalid(
+            f"migrlpar: {attribute}: {item!r}: VIOS {name} is I/O service {named}, not "
+            f"{number}. Give one of them, or both agreeing.", code="HSCLF011")
+    return named if named is not None else int(number)
 
 
 def _input_data(args: argparse.Namespace) -> str:
@@ -650,6 +771,7 @@ async def _migrlpar(args: argparse.Namespace, hmc: HmcClient) -> int | None:
     movable = [s.partition.name for s in await hmc.partitions(args.source, mobile=True)] \
         if args.all else []
     requests = migration_requests(args, movable)
+    await _check_vlan_mappings(args, requests, hmc)
     if not requests:
         print(NO_RESULTS)
         return None
@@ -662,8 +784,29 @@ async def _migrlpar(args: argparse.Namespace, hmc: HmcClient) -> int | None:
     return max(statuses)
 
 
+async def _check_vlan_mappings(args: argparse.Namespace, requests: Sequence[MigrationRequest],
+                               hmc: HmcClient) -> None:
+    """``vlan_mappings``, when given, against the adapters of the partitions moved."""
+    mappings = vlan_mappings(parse_attributes(_input_data(args), MIGRATION_ATTRIBUTES,
+                                              "migrlpar").get("vlan_mappings", ""))
+    if not mappings:
+        return
+    names = {r.partition for r in requests}
+    ids = {r.lpar_id for r in requests}
+    moved = [s for s in await hmc.partitions(args.source)
+             if s.partition.name in names or s.partition.lpar_id in ids]
+    check_vlan_mappings(mappings, moved)
+
+
 async def _set_defaults(args: argparse.Namespace, hmc: HmcClient) -> None:
     """``-o set -r sys``: the convergence defaults of migrations leaving the system."""
+    if args.resource == "lpar":
+        raise RequestInvalid(
+            "migrlpar -o set -r lpar sets the HMC's mover service partition (a VIOS) "
+            "attributes num_active_migrations_configured and concurr_migration_perf_level; "
+            "openlpm's mover services are not partitions: a mover's limit is its own "
+            "option (openlpm mover serve --max-migrations N). migrlpar -o set supports "
+            "-r sys: convergence, max_downtime_ms, stream_encryption.", code="HSCLF023")
     if args.resource != "sys":
         raise RequestInvalid("migrlpar -o set needs -r sys.", code="HSCLF019")
     attributes = parse_attributes(_input_data(args), SYSTEM_MIGRATION_ATTRIBUTES,
@@ -760,13 +903,17 @@ def lslparmigr_parser() -> argparse.ArgumentParser:
     parser = HmcArgumentParser(
         prog="lslparmigr", description="List partition migration information of a managed "
         "system: lpar (each partition's migration), sys (limits, counts and migration "
-        "defaults), msp (mover service pairs to -t, each probed), virtualio (how each "
+        "defaults), manager (this console: remote_lpar_mobility_capable), procpool (the "
+        "processor pools each partition may use on -t: DefaultPool, id 0), "
+        "msp (mover service pairs to -t, each probed), virtualio (how each "
         "partition's devices map onto -t), migr (every migration the console keeps that "
         "involves the system, newest first, with its result: an openlpm addition).")
     parser.add_argument("-r", dest="resource", required=True,
-                        choices=["lpar", "sys", "msp", "virtualio", "migr"])
-    parser.add_argument("-m", dest="system", required=True, help="managed system")
-    parser.add_argument("-t", dest="target", help="target managed system (-r msp, virtualio)")
+                        choices=["lpar", "sys", "msp", "virtualio", "migr", "manager",
+                                 "procpool"])
+    parser.add_argument("-m", dest="system", help="managed system (not with -r manager)")
+    parser.add_argument("-t", dest="target", help="target managed system (-r msp, "
+                        "virtualio, procpool)")
     parser.add_argument("--ip", dest="remote_hmc", metavar="REMOTE",
                         help="-r msp: the other console that manages -t (keys exchanged "
                         "first with mkauthkeys)")
@@ -789,7 +936,10 @@ def migration_record(summary_: PartitionSummary,
     return base | {
         "migration_type": record.kind.value, "source_sys_name": record.source,
         "dest_sys_name": record.target, "dest_lpar_id": record.dest_lpar_id,
-        "source_msp_name": record.source_msp_name, "dest_msp_name": record.dest_msp_name,
+        "source_msp_name": record.source_msp_name, "source_msp_id": record.source_msp_id,
+        "dest_msp_name": record.dest_msp_name, "dest_msp_id": record.dest_msp_id,
+        "remote_manager": record.target_console or record.driven_by,
+        "remote_user": record.remote_user,
         "migration_step": int(record.step) if record.step else None,
         "bytes_transmitted": record.bytes_transmitted,
         "bytes_remaining": record.bytes_remaining, "rate": int(record.rate_bps),
@@ -805,16 +955,33 @@ def history_record(record: MigrationRecord) -> dict[str, object]:
         "started": time.strftime("%m/%d/%Y %H:%M:%S", time.localtime(record.started)),
         "downtime_ms": record.downtime_ms, "error_code": record.error_code,
         "dest_hmc": record.target_console, "driven_by_hmc": record.driven_by,
+        "source_msp_name": record.source_msp_name, "source_msp_id": record.source_msp_id,
+        "dest_msp_name": record.dest_msp_name, "dest_msp_id": record.dest_msp_id,
     }
 
 
 def mover_pair_record(pair: Mapping[str, Any]) -> dict[str, object]:
     return {
-        "source_msp_name": pair["source_msp_name"], "dest_msp_name": pair["dest_msp_name"],
+        "source_msp_name": pair["source_msp_name"],
+        "source_msp_id": pair.get("source_msp_id"),
+        "dest_msp_name": pair["dest_msp_name"], "dest_msp_id": pair.get("dest_msp_id"),
         "ipaddr_mappings": f"{pair['source_msp_ipaddr']}//{pair['dest_msp_ipaddr']}",
         "usable": int(pair["reachable"]), "round_trip_ms": pair["round_trip_ms"],
         "reason": pair["error"],
     }
+
+
+def manager_record() -> dict[str, object]:
+    """``lslparmigr -r manager``: this console migrates to systems of other consoles."""
+    return {"remote_lpar_mobility_capable": 1}
+
+
+def procpool_record(summary_: PartitionSummary) -> dict[str, object]:
+    """``lslparmigr -r procpool``: the processor pools a partition may use on the target,
+    its one default pool (see DEFAULT_POOL_NAME)."""
+    return {"lpar_name": summary_.partition.name, "lpar_id": summary_.partition.lpar_id,
+            "shared_proc_pool_ids": DEFAULT_POOL_ID,
+            "shared_proc_pool_names": DEFAULT_POOL_NAME}
 
 
 def virtualio_record(summary_: PartitionSummary, target: SystemInfo) -> dict[str, object]:
@@ -851,6 +1018,12 @@ async def _lslparmigr(args: argparse.Namespace, hmc: HmcClient) -> None:
     if args.resource != "msp" and (args.remote_hmc or args.remote_user):
         raise RequestInvalid(f"lslparmigr --ip and -u apply to -r msp only, not -r "
                              f"{args.resource}.", code="HSCLF523")
+    if args.resource == "manager":
+        listing([manager_record()], args)
+        return
+    if not args.system:
+        raise RequestInvalid(f"lslparmigr -r {args.resource} needs -m SYSTEM.",
+                             code="HSCLF009")
     if args.resource == "sys":
         listing([await hmc.system_migration(args.system)], args)
         return
@@ -859,7 +1032,7 @@ async def _lslparmigr(args: argparse.Namespace, hmc: HmcClient) -> None:
         listing([history_record(m) for m in await hmc.migrations(args.system)], args)
         return
     lpar_filter(args.filter)  # a malformed filter is named before a missing -t
-    if args.resource in ("msp", "virtualio") and not args.target:
+    if args.resource in ("msp", "virtualio", "procpool") and not args.target:
         raise RequestInvalid(f"lslparmigr -r {args.resource} needs the target system: -t "
                              f"SYSTEM.", code="HSCLF010")
     chosen = filter_partitions(await hmc.partitions(args.system), args.filter, args.system)
@@ -870,6 +1043,10 @@ async def _lslparmigr(args: argparse.Namespace, hmc: HmcClient) -> None:
         listing([mover_pair_record(p) for p in
                  await hmc.mover_pairs(args.system, args.target, args.remote_hmc,
                                        args.remote_user)], args)
+        return
+    if args.resource == "procpool":
+        await hmc.system(args.target)
+        listing([procpool_record(s) for s in chosen], args)
         return
     if args.resource == "virtualio":
         target = await hmc.system(args.target)

@@ -66,6 +66,9 @@ class MoverPair(BaseModel):
 
     source_msp_name: str
     dest_msp_name: str
+    # The HMC's MSP ids (SystemInfo.mover_id).
+    source_msp_id: int | None = None
+    dest_msp_id: int | None = None
     source_msp_ipaddr: str
     dest_msp_ipaddr: str
     reachable: bool
@@ -256,6 +259,8 @@ async def mover_pairs(hmc: ConsoleDep, request: Request, system: str, target: st
     encrypted = stream_encrypted(source_info, target_info)
     probes = await asyncio.gather(*(_probe(site, s, t, encrypted) for s, t in pairs))
     return [MoverPair(source_msp_name=s.name, dest_msp_name=t.name,
+                      source_msp_id=source_info.mover_id(s.name),
+                      dest_msp_id=target_info.mover_id(t.name),
                       source_msp_ipaddr=s.data_address.rpartition(":")[0],
                       dest_msp_ipaddr=t.data_address.rpartition(":")[0],
                       reachable=p.reachable, round_trip_ms=p.round_trip_ms, error=p.error)
