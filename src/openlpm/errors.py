@@ -127,7 +127,14 @@ class NotPermitted(OpenLpmError):
 
     http_status = 403
     exit_status = 12
-    default_code = "HSCLF505"
+    default_code = "HSCL350B"
+
+
+def no_authority(detail: str) -> NotPermitted:
+    """The HMC's own HSCL350B and its words, which IBM's Ansible collection looks for: the
+    signed-in user's role does not allow the request (``detail`` says which and why)."""
+    return NotPermitted(f"The user does not have the appropriate authority: {detail}",
+                        code="HSCL350B")
 
 
 class TooManyAttempts(OpenLpmError):

@@ -47,9 +47,9 @@ def test_a_viewer_may_list_but_not_migrate_and_the_refusal_is_audited(
     refused = lab.run("migrlpar", "-o", "m", "-m", "sys1", "-t", "sys2", "-p", "keep1",
                       env=ann, check=False)
     assert refused.returncode == 12
-    assert "HSCLF505" in refused.stderr and "hmcviewer" in refused.stderr
+    assert "HSCL350B" in refused.stderr and "hmcviewer" in refused.stderr
     assert lab.values("lssyscfg", "-r", "lpar", "-m", "sys1", "-F", "name") == ["keep1"]
-    assert "ann:POST /migrations:refused:HSCLF505" in audit(lab)
+    assert "ann:POST /migrations:refused:HSCL350B" in audit(lab)
 
 
 def test_an_operator_migrates_and_the_audit_log_says_who(lab: Lab, tmp_path: Path) -> None:
@@ -68,7 +68,7 @@ def test_an_operator_migrates_and_the_audit_log_says_who(lab: Lab, tmp_path: Pat
     assert "bob:POST /migrations:done:null" in audit(lab)
     refused = lab.run("mkhmcusr", "-u", "eve", "-a", "hmcsuperadmin", stdin="eve-password\n",
                       env=bob, check=False)
-    assert refused.returncode == 12 and "HSCLF505" in refused.stderr
+    assert refused.returncode == 12 and "HSCL350B" in refused.stderr
 
 
 def test_without_signing_in_every_call_is_refused(lab: Lab, tmp_path: Path) -> None:

@@ -246,12 +246,12 @@ def test_a_remote_user_whose_role_there_may_not_migrate_is_refused_there(lab: La
     lab.run("chhmcusr", "-u", "op", "-t", "taskrole", "-v", "hmcviewer", env=remote(lab))
 
     message = refused(lab, "migrlpar", "-o", "m", "-m", "sys1", "-t", "sys2", "-p", "stay",
-                      "--ip", "hmcb", "-u", "op", code="HSCLF505", status=12)
+                      "--ip", "hmcb", "-u", "op", code="HSCL350B", status=12)
     assert "Remote console hmcb (as op)" in message and "hmcviewer" in message
     assert "stay:Running" in names(lab, "sys1")
     assert "stay" not in " ".join(names(lab, "sys2", remote(lab)))
-    assert "op:POST /peer/validations:refused:HSCLF505" in audit(lab, remote(lab))
-    assert "hscroot:POST /migrations:failed:HSCLF505" in audit(lab)
+    assert "op:POST /peer/validations:refused:HSCL350B" in audit(lab, remote(lab))
+    assert "hscroot:POST /migrations:failed:HSCL350B" in audit(lab)
 
 
 def test_a_viewer_may_not_exchange_keys(lab: Lab) -> None:

@@ -226,9 +226,9 @@ def test_a_viewer_may_not_use_the_keys_for_another_console(lab: Lab,
     path = "/systems/sys1/mover-pairs"
     refused = console.get(path, params={"target": "sys2", "remote_hmc": "hmcb"},
                           headers={"Authorization": f"Bearer {token}"})
-    assert code(refused) == (403, "HSCLF505")
+    assert code(refused) == (403, "HSCL350B")
     assert "hmcoperator" in refused.json()["message"]
-    assert f"limitpeek:GET {path}:refused:HSCLF505" in audited(lab)
+    assert f"limitpeek:GET {path}:refused:HSCL350B" in audited(lab)
     # The same viewer still lists this console's own pairs.
     own = console.get(path, params={"target": "sys2"},
                       headers={"Authorization": f"Bearer {token}"})

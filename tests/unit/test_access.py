@@ -85,12 +85,12 @@ def test_a_viewer_may_look_but_not_change(console: TestClient) -> None:
     viewer = add_user(console, "ann", Role.VIEWER)
     assert console.get("/systems", headers=viewer).status_code == 200
     refused = console.post("/systems/sys1/partitions", headers=viewer, json=PROFILE)
-    assert refused.status_code == 403 and refused.json()["code"] == "HSCLF505"
+    assert refused.status_code == 403 and refused.json()["code"] == "HSCL350B"
     assert "hmcoperator" in refused.json()["message"]
     refused = console.post("/migrations", headers=viewer, json={
         "source": "sys1", "target": "sys2", "partition": "p1"})
     assert refused.status_code == 403
-    assert ("ann", "POST /migrations", "refused", "HSCLF505") in audited(console)
+    assert ("ann", "POST /migrations", "refused", "HSCL350B") in audited(console)
 
 
 def test_an_operator_may_operate_but_not_manage_users_or_systems(console: TestClient) -> None:
@@ -101,7 +101,7 @@ def test_an_operator_may_operate_but_not_manage_users_or_systems(console: TestCl
     assert ("bob", "POST /systems/sys9/partitions", "failed", "HSCLF162") in audited(console)
     for method, path in (("GET", "/users"), ("POST", "/systems")):
         assert console.request(method, path, headers=operator,
-                               json={}).json()["code"] == "HSCLF505"
+                               json={}).json()["code"] == "HSCL350B"
 
 
 def test_an_api_token_works_until_it_is_removed(console: TestClient) -> None:
@@ -181,7 +181,7 @@ def test_a_role_is_decided_by_the_route_not_the_path_sent(console: TestClient) -
     admin = sign_in(console, *ADMIN)
     # The LUN's own route, whatever its name looks like: a super administrator's.
     reply = console.delete("/san/luns/%2e%2e", headers=operator)
-    assert reply.status_code == 403 and reply.json()["code"] == "HSCLF505"
+    assert reply.status_code == 403 and reply.json()["code"] == "HSCL350B"
     reply = console.delete("/san/luns/%2e%2e", headers=admin)
     assert reply.status_code == 400 and reply.json()["code"] == "HSCLF531"
     assert ("hscroot", "DELETE /san/luns/..", "refused", "HSCLF531") in audited(console)

@@ -143,9 +143,9 @@ def test_a_viewer_may_not_add_a_key_for_hscroot(console: TestClient) -> None:
     for method, body in (("POST", {"key": ED25519}), ("GET", None), ("DELETE", None)):
         refused = console.request(method, "/users/hscroot/keys", headers=viewer, json=body,
                                   params={"match": "x"} if method == "DELETE" else None)
-        assert refused.status_code == 403 and refused.json()["code"] == "HSCLF505"
+        assert refused.status_code == 403 and refused.json()["code"] == "HSCL350B"
         assert "own SSH keys" in refused.json()["message"]
-    assert ("ann", "POST /users/hscroot/keys", "refused", "HSCLF505") in audited(console)
+    assert ("ann", "POST /users/hscroot/keys", "refused", "HSCL350B") in audited(console)
     admin = sign_in(console, *ADMIN)
     assert console.get("/users/hscroot/keys", headers=admin).json() == []
 

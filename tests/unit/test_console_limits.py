@@ -57,9 +57,9 @@ def test_only_an_operator_may_use_the_keys_for_another_console(console: TestClie
     path = "/systems/sys1/mover-pairs"
     refused = console.get(path, params={"target": "sys2", "remote_hmc": "hmc9"},
                           headers=viewer)
-    assert refused.status_code == 403 and refused.json()["code"] == "HSCLF505"
+    assert refused.status_code == 403 and refused.json()["code"] == "HSCL350B"
     assert "hmcoperator" in refused.json()["message"]
-    assert ("ann", f"GET {path}", "refused", "HSCLF505") in audited(console)
+    assert ("ann", f"GET {path}", "refused", "HSCL350B") in audited(console)
     # Without remote_hmc, a viewer may list this console's own pairs (sys1 is unknown).
     assert console.get(path, params={"target": "sys2"}, headers=viewer).status_code == 404
     operator = add_user(console, "bob", Role.OPERATOR)

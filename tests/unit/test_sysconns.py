@@ -224,6 +224,6 @@ def test_only_a_super_administrator_adds_or_removes_connections(
         console: TestClient) -> None:
     operator = add_user(console, "op1", Role.OPERATOR)
     assert console.post("/sysconns", headers=operator,
-                        json={"ip": "10.0.0.1"}).json()["code"] == "HSCLF505"
+                        json={"ip": "10.0.0.1"}).json()["code"] == "HSCL350B"
     assert console.delete("/sysconns/10.0.0.1", headers=operator).status_code == 403
     assert console.get("/sysconns", headers=operator).status_code == 200

@@ -27,6 +27,7 @@ from openlpm.errors import (
     ObjectNotFound,
     OpenLpmError,
     RequestInvalid,
+    no_authority,
 )
 from openlpm.hmc.stores.database import open_database
 from openlpm.hmc.stores.users import Users
@@ -123,16 +124,16 @@ def require_owner(request: Request, user: User) -> None:
     """On a route of OWN_ROUTES, the user is the one the path names, or a super
     administrator.
 
-    Raises NotPermitted (HSCLF505).
+    Raises NotPermitted (HSCL350B).
     """
     if route_of(request) not in OWN_ROUTES or may(user, Role.SUPERADMIN):
         return
     owner = str(request.path_params.get("name", ""))
     if owner != user.name:
-        raise NotPermitted(
-            f"User {user.name} ({user.role.value}) may not {request.method} "
+        raise no_authority(
+            f"user {user.name} ({user.role.value}) may not {request.method} "
             f"{request.url.path}: a user manages its own SSH keys; another user's need "
-            f"the role {Role.SUPERADMIN.value}.", code="HSCLF505")
+            f"the role {Role.SUPERADMIN.value}.")
 
 
 def require_host_devices_role(user: User | None, profile: PartitionProfile) -> None:
@@ -204,15 +205,16 @@ class Guard:
         """Within a GET route, a role its rule alone cannot ask for (a parameter makes the
         difference); the guard has let the request through, and audits nothing more.
 
-        Raises NotPermitted (HSCLF505), audited, unless the user has ``needed``.
+        Raises NotPermitted (HSCL350B), audited, unless the user has ``needed``.
         """
         user: User = request.state.user
         if may(user, needed):
             return
+        refusal = no_authority(f"user {user.name} ({user.role.value}) may not {what}: "
+                               f"that needs the role {needed.value} or higher.")
         self.audit.record(user.name, f"{request.method} {request.url.path}", "refused",
-                          "HSCLF505")
-        raise NotPermitted(f"User {user.name} ({user.role.value}) may not {what}: that "
-                           f"needs the role {needed.value} or higher.", code="HSCLF505")
+                          refusal.code)
+        raise refusal
 
     async def __call__(self, request: Request) -> AsyncIterator[User | None]:
         method, path = request.method, request.url.path
@@ -230,9 +232,9 @@ class Guard:
                     "USER' (or give an API token), or in the web console.", code="HSCLF502")
             user = self.users.identify(token)
             if not may(user, needed):
-                raise NotPermitted(
-                    f"User {user.name} ({user.role.value}) may not {method} {path}: that "
-                    f"needs the role {needed.value} or higher.", code="HSCLF505")
+                raise no_authority(
+                    f"user {user.name} ({user.role.value}) may not {method} {path}: that "
+                    f"needs the role {needed.value} or higher.")
             require_names(request)
             require_owner(request, user)
         except OpenLpmError as exc:
