@@ -24,7 +24,6 @@ from openlpm.cli.main import main
 from openlpm.model import (
     AuditEvent,
     AuthorizedKey,
-    AuthorizedKey,
     Lun,
     MigrationState,
     Partition,
@@ -109,15 +108,6 @@ class FakeConsole:
         return [AuthorizedKey(id="0a1b2c3d", user=user, type="ssh-ed25519",
                               fingerprint="SHA256:ab", comment="ann@laptop", added=AT,
                               key="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA ann@laptop")]
-
-    async def whoami(self) -> User:
-        return (await self.users())[0]
-
-    async def keys(self, user: str) -> list[AuthorizedKey]:
-        line = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOV0 ann@laptop"
-        return [AuthorizedKey(id="k1", user=user, type="ssh-ed25519",
-                              fingerprint="SHA256:x", comment="ann@laptop", added=AT,
-                              key=line)]
 
     async def connections(self) -> list[SysConn]:
         return [SysConn(resource_type=ResourceType.SYS, type_model_serial_num="openlpm*sys1",
