@@ -290,13 +290,14 @@ def _start_console(state: LabState, name: str, node: Node, port: int, role: str)
     password = admin_password_file(state.prefix, console)
     write_private(password, (secrets.token_urlsafe(12) + "\n").encode())
     # The main console's SSH door, for scripts in the lab's client namespace.
-    door = {"ssh-listen": f"{node.address}:{SSH_PORT}"} if role == "hmc" else {}
-    _start_service(state, role, "hmc", {
+    options: dict[str, str | int | list[str]] = (
+        {"ssh-listen": f"{node.address}:{SSH_PORT}"} if role == "hmc" else {})
+    _start_service(state, role, "hmc", options | {
         "listen": f"127.0.0.1:{port}", "name": name, "reach-netns": node.namespace,
         "peer-listen": f"{node.address}:{PEER_PORT}",
         "tls-dir": str(console_tls_dir(state.prefix, console)),
         "db": str(workdir / (f"{console}.db" if console else "hmc.db")),
-        "admin-password-file": str(password)} | door)
+        "admin-password-file": str(password)})
     return f"https://127.0.0.1:{port}"
 
 

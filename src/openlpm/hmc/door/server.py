@@ -33,6 +33,10 @@ if TYPE_CHECKING:
     from openlpm.hmc.console import Console
 
 log = logging.getLogger("openlpm.hmc.door")
+# asyncssh logs each exec request's command line at INFO, and a command line may hold a
+# password (mkauthkeys --passwd): the console's log keeps its warnings only. The audit
+# log has every line, passwords masked.
+QUIET_LIBRARY = logging.WARNING
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,11 @@ class DoorConnection(asyncssh.SSHServer):
         if self._token is None:
             name = str(self._conn.get_extra_info("username"))
             console = self._door.console
-            self._user = console.users.user(name).name
+            try:
+                self._user = console.users.user(name).name
+            except OpenLpmError:  # removed while signing in
+                self._conn.close()
+                return
             self._token, _ = console.users.open_session(self._user)
             console.audit.record(self._user, "sign in (ssh key)", "done")
         self._arm_idle()
@@ -192,6 +200,7 @@ class Door:
             else:
                 process.exit(255)
 
+        logging.getLogger("asyncssh").setLevel(QUIET_LIBRARY)
         listener = await asyncssh.listen(
             sock=self.sock, server_factory=made, server_host_keys=[self.key],
             process_factory=serve, encoding=None, line_editor=False, allow_scp=False,
