@@ -3,6 +3,7 @@ refusals, and the audit log that records them."""
 
 from __future__ import annotations
 
+import csv
 import json
 import stat
 import subprocess
@@ -50,6 +51,33 @@ def test_a_viewer_may_list_but_not_migrate_and_the_refusal_is_audited(
     assert "HSCL350B" in refused.stderr and "hmcviewer" in refused.stderr
     assert lab.values("lssyscfg", "-r", "lpar", "-m", "sys1", "-F", "name") == ["keep1"]
     assert "ann:POST /migrations:refused:HSCL350B" in audit(lab)
+
+
+def test_hmc_scripts_get_the_hmc_s_codes_and_listings(lab: Lab, tmp_path: Path) -> None:
+    """What scripts written for the HMC look for: mkhmcusr -i, HSCL8012 for an unknown
+    partition in --filter, every value with -F alone, HSCL350B and its words."""
+    lab.run("mksyscfg", "-r", "lpar", "-m", "sys1", "-i", PROFILE.format(name="codes1"))
+    unknown = lab.run("lssyscfg", "-r", "lpar", "-m", "sys1", "--filter",
+                      '"lpar_names=codes1,nosuch"', "-F", "name", check=False)
+    assert unknown.returncode == 3 and unknown.stdout == ""
+    assert unknown.stderr.startswith("HSCL8012 The partition named nosuch was not found "
+                                     "on managed system sys1.")
+    every = lab.run("lssyscfg", "-r", "lpar", "-m", "sys1", "--filter", "lpar_names=codes1",
+                    "-F").stdout
+    pairs = lab.run("lssyscfg", "-r", "lpar", "-m", "sys1", "--filter", "lpar_names=codes1"
+                    ).stdout
+    assert every.count("\n") == 1 and every.startswith("codes1,")
+    assert next(csv.reader([every])) == [p.split("=", 1)[1] for p in
+                                         next(csv.reader([pairs]))]
+
+    lab.run("mkhmcusr", "-i", "name=dee,taskrole=hmcviewer,passwd=dee-password")
+    dee = signed_in_as(lab, "dee", "dee-password", tmp_path)
+    refused = lab.run("chsysstate", "-r", "lpar", "-m", "sys1", "-o", "on", "-n", "codes1",
+                      env=dee, check=False)
+    assert refused.returncode == 12
+    assert refused.stderr.startswith("HSCL350B The user does not have the appropriate "
+                                     "authority")
+    lab.run("rmsyscfg", "-r", "lpar", "-m", "sys1", "-n", "codes1")
 
 
 def test_an_operator_migrates_and_the_audit_log_says_who(lab: Lab, tmp_path: Path) -> None:
