@@ -180,7 +180,33 @@ def test_boot_on_san_partition_migrates_with_its_disks_and_reboots_on_the_target
     assert "openlpm root on SAN LUN web1root" in lab.run(
         "openlpm", "console", "-m", SOURCE, "-p", "web1", "--lines", "200").stdout
 
-    lab.run("migrlpar", "-o", "m", "-m", SOURCE, "-t", TARGET, "-p", "web1")
+    fields = "uuid,rmc_state,curr_lpar_proc_compat_mode,msp"
+    [before] = lab.values("lssyscfg", "-r", "lpar", "-m", SOURCE, "-F", fields,
+                          "--filter", "lpar_names=web1")
+    # The HMC's attributes as scripts give them: the VIOS and FC port of the full form,
+    # MSP ids (lslparmigr -r msp lists them), the default processor pool.
+    assert lab.values("lslparmigr", "-r", "msp", "-m", SOURCE, "-t", TARGET, "-F",
+                      "source_msp_id,dest_msp_id") == ["1,1"]
+    assert lab.values("lslparmigr", "-r", "procpool", "-m", SOURCE, "-t", TARGET, "-F",
+                      "lpar_name,shared_proc_pool_ids,shared_proc_pool_names",
+                      "--filter", "lpar_names=web1") == ["web1,0,DefaultPool"]
+    pool = lab.run("migrlpar", "-o", "v", "-m", SOURCE, "-t", TARGET, "-p", "web1", "-i",
+                   "shared_proc_pool_name=Pool1", check=False)
+    assert pool.returncode == 2 and "HSCLF021" in pool.stderr
+    lab.run("migrlpar", "-o", "m", "-m", SOURCE, "-t", TARGET, "-p", "web1", "-i",
+            '"virtual_fc_mappings=4/vios1/1//fcs0",source_msp_id=1,dest_msp_id=1,'
+            'shared_proc_pool_name=DefaultPool')
+
+    uuid, rmc_state, mode, msp = before.split(",")
+    assert len(uuid) == 36 and rmc_state in ("active", "inactive") and mode and msp == "0"
+    assert lab.values("lssyscfg", "-r", "lpar", "-m", TARGET, "-F", fields,
+                      "--filter", "lpar_names=web1") == [before]
+    assert lab.values("lslparmigr", "-r", "migr", "-m", TARGET, "-F",
+                      "name,source_msp_id,dest_msp_id")[0] == "web1,1,1"
+    # The migration is over: -r lpar still gives every field, empty.
+    assert lab.values("lslparmigr", "-r", "lpar", "-m", TARGET, "-F",
+                      "name,source_msp_id,dest_msp_id,remote_manager,remote_user",
+                      "--filter", "lpar_names=web1") == ["web1,null,null,null,null"]
 
     # The guest kept running: one boot, and it acknowledges new records from the target.
     lab.assert_one_boot(TARGET, "web1",
