@@ -466,7 +466,7 @@ def lssyscfg(argv: Sequence[str] | None = None) -> int:
 NO_EFFECT = {
     "--redundantpgvios": "no shared-memory (AMS) paging devices in openlpm",
     "--vsi": "no 802.1Qbg VSI profiles in openlpm",
-    "--uuid": "partitions are identified by name and id, which migrate unchanged",
+    "--uuid": "a partition's UUID always migrates unchanged",
     "--protectstorage": "a partition's storage is never given to another partition",
     "--requirerr": "no remote-restart capability to keep",
     "--redundantvnicbkdev": "no vNIC backing devices in openlpm",
