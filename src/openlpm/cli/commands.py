@@ -376,12 +376,12 @@ def partition_record(summary_: PartitionSummary) -> dict[str, object]:
         "curr_profile": p.profile.profile_name, "default_profile": p.profile.profile_name,
         "curr_mem": p.curr_mem, "curr_procs": p.curr_procs,
         "lpar_proc_compat_mode": p.profile.proc_compat_mode,
-        # The CPU model is the compatibility mode: the running one is the profile's.
-        "curr_lpar_proc_compat_mode": p.profile.proc_compat_mode,
-        "desired_lpar_proc_compat_mode": p.profile.proc_compat_mode,
         "migration_disabled": int(p.profile.migration_disabled),
         "migration_state": summary_.migration_state.value,
         "os_version": p.os_version or "Unknown",
+        # The CPU model is the compatibility mode: the running one is the profile's.
+        "curr_lpar_proc_compat_mode": p.profile.proc_compat_mode,
+        "desired_lpar_proc_compat_mode": p.profile.proc_compat_mode,
         # RMC's nearest: the guest agent answered since the partition started.
         "rmc_state": "active" if p.os_version else "inactive",
         "uuid": p.uuid,
