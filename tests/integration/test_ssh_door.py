@@ -97,6 +97,16 @@ def test_a_viewer_is_refused_a_migration_with_its_code_status_and_audit_line(
     assert all(VIEWER_PASSWORD not in p.read_text(errors="replace") for p in logs.iterdir())
 
 
+def test_an_interactive_session_runs_line_after_line_until_exit(lab: Lab) -> None:
+    session = client(lab, "sshpass", "-p", password(lab), "ssh", *SSH_OPTIONS,
+                     f"hscroot@{HMC}", stdin="bash\nlssyscfg -r sys -F name\nexit\n"
+                                             "lssyscfg -r sys\n")
+    # exit gives the last command's status, as a shell's exit does.
+    assert session.returncode == 0, session.stderr
+    assert session.stdout == "hscroot@hmc:~> hscroot@hmc:~> sys1\nsys2\nhscroot@hmc:~> "
+    assert session.stderr.startswith("HSCLF823 bash: not an HMC command")
+
+
 @pytest.mark.parametrize(("line", "status", "code"), [
     ("cat /etc/passwd", 127, "HSCLF823"), ("bash", 127, "HSCLF823"),
     ("bash -c id", 127, "HSCLF823"), ("/bin/sh", 127, "HSCLF823"),
