@@ -249,3 +249,16 @@ def test_an_unknown_partition_in_the_filter_is_the_hmc_s_hscl8012(
     assert err.startswith("HSCL8012 The partitions named ghost, x were not found")
     status, output = run_to_pipe(entry, [*argv, "--filter", "lpar_names=web1", "-F"])
     assert status == 0 and output.count(b"\n") == 1 and b"web1," in output
+
+
+@pytest.mark.parametrize(("entry", "argv"), [
+    (commands.rmsyscfg, ["-r", "lpar", "-m", "sys1", "-n", "nosuch"]),
+    (commands.chsysstate, ["-r", "lpar", "-m", "sys1", "-o", "on", "-n", "nosuch"]),
+])
+def test_a_partition_named_that_the_system_does_not_have_is_hscl8012(
+        entry: Callable[[Sequence[str]], int], argv: list[str],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """IBM's Ansible collection takes HSCL8012 after rmsyscfg as "already gone"."""
+    assert entry(argv) == 3
+    assert capsys.readouterr().err.startswith("HSCL8012 The partition named nosuch was not "
+                                              "found on managed system sys1.")
