@@ -716,6 +716,14 @@ class AdapterMapping(Frozen):
     io_service: int = Field(ge=1, le=MAX_IO_SERVICES)
 
 
+class VlanMapping(Frozen):
+    """Where a migration puts one virtual Ethernet adapter of the partition (by its MAC
+    address): a VLAN of the target (``migrlpar -i vlan_mappings=525400AABBCC/10``)."""
+
+    mac_addr: str = Field(pattern=MAC_PATTERN)
+    port_vlan_id: int = Field(ge=1, le=4094)
+
+
 class MigrationRequest(Frozen):
     """One ``migrlpar -o v|m``: built alike by the CLI, the REST API and the web console."""
 
@@ -750,13 +758,21 @@ class MigrationRequest(Frozen):
     # the target has it, and go to its first otherwise.
     virtual_fc_mappings: tuple[AdapterMapping, ...] = ()
     virtual_scsi_mappings: tuple[AdapterMapping, ...] = ()
+    # Virtual Ethernet adapters the user puts on another VLAN of the target; the others
+    # keep theirs.
+    vlan_mappings: tuple[VlanMapping, ...] = ()
 
     def placed(self, profile: PartitionProfile, io_services: int) -> PartitionProfile:
         """The partition's profile with its adapters where this migration puts them on
-        a target with ``io_services`` I/O services."""
-        return profile.on_io_services(
+        a target with ``io_services`` I/O services, and its virtual Ethernet adapters
+        on the VLANs mapped for them."""
+        vlans = {m.mac_addr: m.port_vlan_id for m in self.vlan_mappings}
+        placed = profile.on_io_services(
             io_services, fc={m.slot: m.io_service for m in self.virtual_fc_mappings},
             scsi={m.slot: m.io_service for m in self.virtual_scsi_mappings})
+        return placed.model_copy(update={"virtual_eth_adapters": tuple(
+            a.model_copy(update={"port_vlan_id": vlans.get(a.mac_addr or "", a.port_vlan_id)})
+            for a in placed.virtual_eth_adapters)})
 
 
 class CheckResult(Frozen):

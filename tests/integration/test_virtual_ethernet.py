@@ -87,3 +87,26 @@ def test_a_vlan_the_target_does_not_bridge_fails_validation_unless_vlanbridge_2(
     assert lab.values("lslparmigr", "-r", "virtualio", "-m", SOURCE, "-t", TARGET,
                       "--filter", "lpar_names=db1", "-F", "unmappable_devices") == [
         f"virtual Ethernet slot 2 (VLAN 20 is not bridged on {TARGET})"]
+
+
+def test_vlan_mappings_move_an_adapter_onto_a_vlan_the_target_bridges(lab: Lab) -> None:
+    boot = start(lab, "app1", 20, "198.18.20.22")
+    [mac] = lab.values("lshwres", "-r", "virtualio", "--rsubtype", "eth", "-m", SOURCE,
+                       "--filter", "lpar_names=app1", "-F", "mac_addr")
+    # As an HMC script writes it: the MAC in 12 hexadecimal digits, the PVID on the target.
+    mapping = f'"vlan_mappings={mac}/10"'
+    lab.run("migrlpar", "-o", "v", "-m", SOURCE, "-t", TARGET, "-p", "app1", "-i", mapping)
+    unknown = lab.run("migrlpar", "-o", "v", "-m", SOURCE, "-t", TARGET, "-p", "app1",
+                      "-i", '"vlan_mappings=525400FFFFFF/10"', check=False)
+    assert unknown.returncode == 6 and "HSCLF199" in unknown.stderr
+    tagged = lab.run("migrlpar", "-o", "v", "-m", SOURCE, "-t", TARGET, "-p", "app1",
+                     "-i", f'"vlan_mappings={mac}/10/30"', check=False)
+    assert tagged.returncode == 2 and "HSCLF022" in tagged.stderr
+
+    lab.run("migrlpar", "-o", "m", "-m", SOURCE, "-t", TARGET, "-p", "app1", "-i", mapping)
+
+    lab.assert_one_boot(TARGET, "app1",
+                        lab.wait_ticks(TARGET, "app1", more_than=3, received_on=TARGET), boot)
+    assert lab.values("lshwres", "-r", "virtualio", "--rsubtype", "eth", "-m", TARGET,
+                      "--filter", "lpar_names=app1", "-F",
+                      "slot_num:port_vlan_id:mac_addr") == [f"2:10:{mac}"]

@@ -183,6 +183,22 @@ def test_a_mover_at_its_limit_takes_no_more() -> None:
     assert (found.code, found.object) == ("HSCLF407", busy.name)
 
 
+
+def test_a_vlan_mapping_is_checked_on_the_vlan_it_gives_and_its_adapter_must_exist() -> None:
+    adapters = (VirtualEthernetAdapter(slot=2, port_vlan_id=20,
+                                       mac_addr="52:54:00:aa:bb:cc"),)
+    on_20 = {"virtual_eth_adapters": adapters}
+    target = system("sys2", vlans=(10,))
+    found = only(network.vlans_bridged, facts(profile_changes=on_20, target=target))
+    assert found.code == "HSCLF423"
+    mapped = {"vlan_mappings": ({"mac_addr": "52:54:00:aa:bb:cc", "port_vlan_id": 10},)}
+    assert findings(network.vlans_bridged, facts(profile_changes=on_20, target=target,
+                                                 request=mapped)) == []
+    unknown = {"vlan_mappings": ({"mac_addr": "52:54:00:aa:bb:ff", "port_vlan_id": 10},)}
+    codes = [f.code for f in findings(network.vlans_bridged, facts(
+        profile_changes=on_20, target=target, request=unknown))]
+    assert codes == ["HSCLF199", "HSCLF423"]
+
 # -- movers -------------------------------------------------------------------------
 
 

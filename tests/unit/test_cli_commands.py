@@ -369,18 +369,18 @@ def test_a_malformed_vlan_mapping_is_refused(text: str, says: str) -> None:
     assert caught.value.code == "HSCLF022"
 
 
-def test_a_vlan_mapping_keeps_the_adapter_s_vlan_or_is_refused() -> None:
-    profile = profile_of('"virtual_eth_adapters=2/10"').model_copy(update={
-        "virtual_eth_adapters": (VirtualEthernetAdapter(slot=2, port_vlan_id=10,
-                                                        mac_addr="52:54:00:aa:bb:cc"),)})
-    moved = [PartitionSummary(system="sys1", partition=Partition(
-        profile=profile, state=PartitionState.RUNNING))]
-    commands.check_vlan_mappings(commands.vlan_mappings("525400aabbcc/10"), moved)
-    with pytest.raises(RequestInvalid, match="is on VLAN 10, and a migration keeps") as caught:
-        commands.check_vlan_mappings(commands.vlan_mappings("525400aabbcc/20"), moved)
-    assert caught.value.code == "HSCLF022"
-    with pytest.raises(RequestInvalid, match="no virtual Ethernet adapter"):
-        commands.check_vlan_mappings(commands.vlan_mappings("525400aabbff/10"), moved)
+def test_a_vlan_mapping_puts_the_adapter_on_that_vlan_of_the_target() -> None:
+    request = request_of("-o", "m", "-m", "a", "-t", "b", "-p", "p", "-i",
+                         '"vlan_mappings=525400AABBCC/20"')
+    assert [(m.mac_addr, m.port_vlan_id) for m in request.vlan_mappings] == [
+        ("52:54:00:aa:bb:cc", 20)]
+    profile = profile_of('"virtual_eth_adapters=2/10,3/10"').model_copy(update={
+        "virtual_eth_adapters": (
+            VirtualEthernetAdapter(slot=2, port_vlan_id=10, mac_addr="52:54:00:aa:bb:cc"),
+            VirtualEthernetAdapter(slot=3, port_vlan_id=10, mac_addr="52:54:00:aa:bb:dd"))})
+    placed = request.placed(profile, 1)
+    assert [(a.slot, a.port_vlan_id) for a in placed.virtual_eth_adapters] == [
+        (2, 20), (3, 10)]
 
 
 def test_migrlpar_set_for_a_partition_is_refused_naming_what_set_supports(

@@ -10,11 +10,25 @@ from openlpm.model import Finding
 
 @on_target
 def vlans_bridged(facts: MigrationFacts) -> Iterator[Finding]:
-    """Every VLAN of the virtual Ethernet adapters is bridged on the target (--vlanbridge
-    1, the default: an error; 2: a warning)."""
+    """Every VLAN of the virtual Ethernet adapters, as mapped (vlan_mappings), is bridged
+    on the target (--vlanbridge 1, the default: an error; 2: a warning); each mapping
+    names an adapter of the partition."""
     target = facts.target
-    adapters = facts.partition.profile.virtual_eth_adapters
-    if target is None or not adapters:
+    if target is None:
+        return
+    profile = facts.partition.profile
+    macs = {a.mac_addr for a in profile.virtual_eth_adapters}
+    for mapping in facts.request.vlan_mappings:
+        if mapping.mac_addr not in macs:
+            yield error("HSCLF199", facts.name,
+                        f"vlan_mappings: partition {facts.name} has no virtual Ethernet "
+                        f"adapter with the MAC address {mapping.mac_addr}.",
+                        f"Give the MAC address of one of its adapters ('lshwres -r "
+                        f"virtualio --rsubtype eth -m {facts.request.source}'), or leave "
+                        f"the mapping out.")
+    # Each adapter on the VLAN it will have on the target: its own or the one mapped.
+    adapters = facts.request.placed(profile, target.io_services).virtual_eth_adapters
+    if not adapters:
         return
     missing = sorted({a.port_vlan_id for a in adapters} - set(target.vlans))
     if not missing:
