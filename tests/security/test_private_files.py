@@ -85,7 +85,8 @@ def test_the_secrets_and_the_guest_s_data_are_there_and_0600(ran: Path) -> None:
         "san/tls/san.key", f"san/luns/{LUN}.img", "san/luns.json", "sys1/san.json",
         "sys1/tls/agent.key", "sys1/profiles/private1.json", "sys1/run/private1.console",
         "sys1/run/private1/console.raw", "etc/hmc.toml", "etc/san.toml",
-        "etc/sys1-agent.toml", "etc/sys1-mover.toml"]
+        "etc/sys1-agent.toml", "etc/sys1-mover.toml",
+        "ssh_host_ed25519_key"]
     for name in expected:
         path = ran / name
         assert path.exists(), name

@@ -26,7 +26,8 @@ from tests.unit.signed_in import ADMIN
 
 SCRIPTS = {
     # Prints what it was given: its argv, its environment's names, its token.
-    "lssyscfg": 'echo "argv:$*"; env | cut -d= -f1 | sort | tr "\\n" " "; echo; '
+    "lssyscfg": 'echo "argv:$*"; echo "words:$OPENLPM_ARGV"; '
+                'env | cut -d= -f1 | sort | tr "\\n" " "; echo; '
                 'echo "token:$OPENLPM_TOKEN"; echo "api:$OPENLPM_HMC"',
     "migrlpar": 'echo "HSCLF505 User may not migrate." >&2; exit 12',
     "lshmcusr": 'printf "a\\nb\\n"',
@@ -75,10 +76,13 @@ async def test_a_command_runs_with_the_users_session_and_nothing_else(door: Runn
         result = await conn.run("lssyscfg -r sys -F 'name,state'", env={"LD_PRELOAD": "x"})
         out = str(result.stdout)
         assert result.exit_status == 0
-        assert "argv:-r sys -F name,state\n" in out
-        names = out.splitlines()[1].split()
-        assert set(names) <= {"PATH", "LANG", "HOME", "OPENLPM_HMC", "OPENLPM_TOKEN", "PWD",
-                              "SHLVL", "_"}
+        # The words reach the child in its environment, which only its owner reads; its
+        # argv, which every user of the host reads in /proc, holds none.
+        assert "argv:\n" in out
+        assert 'words:["-r", "sys", "-F", "name,state"]\n' in out
+        names = out.splitlines()[2].split()
+        assert set(names) <= {"PATH", "LANG", "HOME", "OPENLPM_HMC", "OPENLPM_TOKEN",
+                              "OPENLPM_ARGV", "PWD", "SHLVL", "_"}
         token = out.split("token:")[1].split()[0]
         assert door.console.users.identify(token).name == "hscroot"
         assert "api:unix:/nowhere" in out

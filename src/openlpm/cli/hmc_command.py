@@ -4,16 +4,17 @@ listing options and output (-F, --header), and running the command against the c
 from __future__ import annotations
 
 import argparse
+import json
+import os
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 from openlpm.cli.attributes import NO_RESULTS, AttributeSyntaxError, format_listing
 from openlpm.cli.runner import run_command
-from openlpm.clients.console import HmcClient, hmc_url
+from openlpm.clients.console import DOOR_ARGV, HmcClient, hmc_url
 from openlpm.errors import RequestInvalid
 
 Command = Callable[[argparse.Namespace, HmcClient], Coroutine[Any, Any, int | None]]
-
 
 
 class HmcArgumentParser(argparse.ArgumentParser):
@@ -26,12 +27,26 @@ class HmcArgumentParser(argparse.ArgumentParser):
 
 def run_hmc_command(build: Callable[[], argparse.ArgumentParser], command: Command,
          argv: Sequence[str] | None) -> int:
+    words = argv if argv is not None else door_words()
+
     async def body() -> int | None:
-        args = build().parse_args(argv)
+        args = build().parse_args(words)
         async with HmcClient(hmc_url()) as hmc:
             return await command(args, hmc)
 
     return run_command(body)
+
+
+def door_words() -> list[str] | None:
+    """The words the SSH door passed in the environment (``DOOR_ARGV``), else None (the
+    command line's)."""
+    passed = os.environ.pop(DOOR_ARGV, None)
+    if passed is None:
+        return None
+    words = json.loads(passed)
+    if not (isinstance(words, list) and all(isinstance(w, str) for w in words)):
+        raise RequestInvalid(f"{DOOR_ARGV} is not a JSON list of words.", code="HSCLF001")
+    return words
 
 
 def listing(records: Sequence[Mapping[str, object]], args: argparse.Namespace) -> None:

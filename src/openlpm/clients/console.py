@@ -51,6 +51,10 @@ from openlpm.model import (
 from openlpm.paths import last_lab
 
 DEFAULT_URL = "http://127.0.0.1:8480"
+# The words of a command the SSH door runs, as JSON: in the child's environment, which
+# only its owner may read, not in its argv, which every user of the host may read in
+# /proc (a --passwd value among them).
+DOOR_ARGV = "OPENLPM_ARGV"
 
 
 def hmc_url() -> str:

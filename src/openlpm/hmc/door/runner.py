@@ -1,8 +1,9 @@
 """One HMC command as a child process, wired to an SSH channel.
 
 The child is the command's own console script, in the bin directory of the console's
-interpreter, started by ``execve`` with an argv list (no shell) and a clean environment:
-where the console's API is and the signed-in user's session token, nothing from the
+interpreter, started by ``execve`` (no shell) with a clean environment: where the console's API
+is, the signed-in user's session token and the command's words (``DOOR_ARGV``: its
+argv, which any user of the host may read, holds none of them), nothing else from the
 client. It reaches the API as that user, so the API's role checks and audit apply to
 everything it does. It leads a process group of its own: when the channel closes
 first, the group is killed.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import signal
@@ -20,6 +22,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+from openlpm.clients.console import DOOR_ARGV
 
 # The first HSCL code a command prints on stderr is the one the door audits; it is
 # looked for in the first bytes only.
@@ -55,9 +59,10 @@ class Child:
     token: str
     bin_dir: Path = BIN_DIR
 
-    def environment(self) -> dict[str, str]:
+    def environment(self, words: list[str]) -> dict[str, str]:
         return {"PATH": CHILD_PATH, "LANG": "C.UTF-8", "HOME": "/",
-                "OPENLPM_HMC": self.api, "OPENLPM_TOKEN": self.token}
+                "OPENLPM_HMC": self.api, "OPENLPM_TOKEN": self.token,
+                DOOR_ARGV: json.dumps(words)}
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,7 @@ async def run(argv: list[str], child: Child, channel: Channel) -> Outcome:
     Returns its exit status (128 + N when killed by signal N, 255 when the channel
     closed first) and the first HSCL code it printed on stderr."""
     process = await asyncio.create_subprocess_exec(
-        str(child.bin_dir / argv[0]), *argv[1:], env=child.environment(), cwd="/",
+        str(child.bin_dir / argv[0]), env=child.environment(argv[1:]), cwd="/",
         stdin=asyncio.subprocess.PIPE if channel.stdin else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         start_new_session=True)
