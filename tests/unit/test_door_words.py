@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import pytest
 
+from openlpm.cli.commands import migrlpar
 from openlpm.cli.hmc_command import door_words
+from openlpm.cli.users import chhmcusr, mkhmcusr
 from openlpm.clients.console import DOOR_ARGV
 from openlpm.errors import RequestInvalid
 
@@ -34,3 +38,38 @@ def test_words_that_are_not_a_list_of_strings_are_refused(
     with pytest.raises(RequestInvalid) as refused:
         door_words()
     assert refused.value.code == "HSCLF001"
+
+
+@pytest.mark.parametrize("command,words", [
+    (migrlpar, ["-o", "v", "-m", "a", "-t", "b", "-p", "x", "-f", "SECRET"]),
+    # -v is a flag of migrlpar's: argparse reads "-vfFILE" as -v -f FILE.
+    (migrlpar, ["-o", "v", "-m", "a", "-t", "b", "-p", "x", "-vfSECRET"]),
+    (migrlpar, ["-o", "v", "-m", "a", "-t", "b", "-p", "x", "-f=SECRET"]),
+    (mkhmcusr, ["-f", "SECRET"]),
+    (chhmcusr, ["-fSECRET"]),
+])
+def test_a_file_of_the_console_host_is_not_read_through_the_door(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        command: Callable[[Sequence[str] | None], int], words: list[str]) -> None:
+    # What a door user tries: a file only the console's own user may read, its content
+    # shown back in a parse error (mkhmcusr -f /etc/shadow, migrlpar -f the database).
+    secret = tmp_path / "shadow"
+    secret.write_text("root:$6$hash-of-the-console-hosts-root:19000:0:99999:7:::\n")
+    monkeypatch.setenv(DOOR_ARGV, json.dumps([str(secret) if w == "SECRET" else
+                                              w.replace("SECRET", str(secret))
+                                              for w in words]))
+    monkeypatch.setenv("OPENLPM_HMC", "unix:/nowhere")
+    monkeypatch.setenv("OPENLPM_TOKEN", "olpm_x")
+    assert command(None) != 0
+    err = capsys.readouterr().err
+    assert "HSCLF827" in err
+    assert "hash-of" not in err
+
+
+def test_outside_the_door_a_file_is_still_read(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "user"
+    data.write_text("taskrole=hmcviewer\n")
+    assert mkhmcusr(["-f", str(data)]) != 0
+    # Read, and found wanting (no name=): the command line's user reads its own files.
+    assert "needs name=USER" in capsys.readouterr().err

@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 from collections.abc import Callable, Coroutine, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from openlpm.cli.attributes import NO_RESULTS, AttributeSyntaxError, format_listing
@@ -28,9 +29,12 @@ class HmcArgumentParser(argparse.ArgumentParser):
 def run_hmc_command(build: Callable[[], argparse.ArgumentParser], command: Command,
          argv: Sequence[str] | None) -> int:
     words = argv if argv is not None else door_words()
+    through_door = argv is None and words is not None
 
     async def body() -> int | None:
         args = build().parse_args(words)
+        if through_door:
+            refuse_host_files(args)
         async with HmcClient(hmc_url()) as hmc:
             return await command(args, hmc)
 
@@ -47,6 +51,20 @@ def door_words() -> list[str] | None:
     if not (isinstance(words, list) and all(isinstance(w, str) for w in words)):
         raise RequestInvalid(f"{DOOR_ARGV} is not a JSON list of words.", code="HSCLF001")
     return words
+
+
+def refuse_host_files(args: argparse.Namespace) -> None:
+    """Through the SSH door, no option naming a file (``migrlpar -f``, ``mkhmcusr -f``,
+    ``chhmcusr -f``): the file would be the console host's, read as the console's own
+    user (its database, its keys, /etc/shadow), not the client's.
+
+    Raises RequestInvalid (HSCLF827).
+    """
+    if any(isinstance(value, Path) for value in vars(args).values()):
+        raise RequestInvalid(
+            "-f FILE is not taken through the console's SSH door: the file would be read "
+            "on the console host, not on yours. Give its data with -i instead.",
+            code="HSCLF827")
 
 
 def listing(records: Sequence[Mapping[str, object]], args: argparse.Namespace) -> None:
