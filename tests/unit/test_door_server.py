@@ -63,7 +63,8 @@ async def door(tmp_path: Path) -> AsyncIterator[Running]:
     console = Console.open(tmp_path / "hmc.db", "hmc1", ADMIN)
     sock = socket.create_server(("127.0.0.1", 0))
     listening = Door(console, sock, host_key(tmp_path / "key"), "unix:/nowhere",
-                     Limits(connections=4, sessions_per_connection=2, idle_s=5.0),
+                     Limits(connections=4, connecting_per_address=2, auth_attempts=3,
+                            sessions_per_connection=2, sessions_per_user=3, idle_s=5.0),
                      bin_dir=bin_dir)
     async with listening.running():
         yield Running(console, sock.getsockname()[1], bin_dir)
@@ -221,3 +222,52 @@ async def test_sessions_and_connections_are_bounded(door: Running) -> None:
 
 async def test_the_host_key_stays_private(door: Running, tmp_path: Path) -> None:
     assert stat.S_IMODE((tmp_path / "key").stat().st_mode) == 0o600
+
+
+async def test_a_refused_key_is_audited_and_guesses_are_bounded(door: Running) -> None:
+    keys = [asyncssh.generate_private_key("ssh-ed25519") for _ in range(5)]
+    with pytest.raises(asyncssh.PermissionDenied):
+        async with door.connect(password=None, client_keys=keys[:1]):
+            pass
+    await asyncio.sleep(0.2)
+    assert door.audited()[-1] == ("hscroot", "sign in (ssh key)", "refused", "HSCLF501")
+    # Past auth_attempts refusals (keys offered, passwords), the door hangs up: a
+    # connection is not a place to try keys or passwords without end.
+    with pytest.raises(asyncssh.DisconnectError) as dropped:
+        async with door.connect(password="wrong", client_keys=keys):
+            pass
+    assert "Too many failed sign-in attempts" in str(dropped.value)
+
+
+async def test_connections_that_never_sign_in_hold_few_places(door: Running) -> None:
+    # Many connections from one address that never sign in (a TCP connect and nothing
+    # more) would keep every other client out until each one's login timeout.
+    idle = [socket.create_connection(("127.0.0.1", door.port)) for _ in range(2)]
+    try:
+        await asyncio.sleep(0.3)
+        with pytest.raises((asyncssh.DisconnectError, ConnectionError)):
+            async with door.connect():
+                pass
+    finally:
+        for sock in idle:
+            sock.close()
+    await asyncio.sleep(0.3)
+    # Signed-in connections do not count among them.
+    async with door.connect() as first, door.connect() as second, door.connect() as third:
+        for conn in (first, second, third):
+            assert (await conn.run("lshmcusr")).exit_status == 0
+
+
+async def test_one_user_holds_a_bounded_number_of_sessions(door: Running) -> None:
+    # Each session's command is a process on the console host: a viewer opening
+    # sessions over many connections must not exhaust its memory.
+    async with door.connect() as first, door.connect() as second:
+        held = [await first.create_process() for _ in range(2)]
+        held.append(await second.create_process())
+        await asyncio.sleep(0.3)
+        refused = await second.run("lshmcusr")
+        assert refused.exit_status == 2 and "HSCLF826" in str(refused.stderr)
+        for process in held:
+            process.close()
+        await asyncio.sleep(0.3)
+        assert (await second.run("lshmcusr")).exit_status == 0

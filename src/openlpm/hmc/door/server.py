@@ -5,7 +5,9 @@ Sign-in is by the console user's password, through the console's own ``SignIn``
 (throttled per user and address, audited, as slow for an unknown user as for a known
 one), or by a key the user added (``mkauthkeys -a``; ``Users.authorized_keys``). No other
 method is offered. A signed-in connection holds one console session (a token that
-expires), ended when the connection closes. Nothing but sessions is served: no port
+expires), ended when the connection closes. A connection is dropped after
+``Limits.auth_attempts`` refused attempts; a key refused is audited when its connection
+ends unsigned-in. Nothing but sessions is served: no port
 forwarding (asyncssh refuses them unless a server accepts), no agent or X11 forwarding,
 no sftp or scp; environment variables a client sends are never passed on.
 """
@@ -16,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +45,16 @@ QUIET_LIBRARY = logging.WARNING
 @dataclass(frozen=True)
 class Limits:
     connections: int = 64
+    # Connections from one address not signed in yet: a client that opens many and
+    # never signs in holds these, not every connection the door takes.
+    connecting_per_address: int = 8
+    # Failed sign-in attempts (a password, a key offered) before the door disconnects.
+    auth_attempts: int = 10
     sessions_per_connection: int = 10
+    # Each session runs its command as a process of its own (some 40 MB): the sessions
+    # one user holds over all its connections, and all the door holds.
+    sessions_per_user: int = 16
+    sessions: int = 64
     # An interactive session waiting for a line, or a connection with no session.
     idle_s: float = 900.0
     # From connecting to signed in.
@@ -59,6 +71,9 @@ class DoorConnection(asyncssh.SSHServer):
         self._token: str | None = None
         self._user = ""
         self._sessions = 0
+        self._failures = 0
+        # The user a refused key was offered for, audited if the connection never signs in.
+        self._key_refused: str | None = None
         self._idle: asyncio.TimerHandle | None = None
 
     # -- the connection -----------------------------------------------------------------
@@ -67,16 +82,25 @@ class DoorConnection(asyncssh.SSHServer):
         self._conn = conn
         peer = conn.get_extra_info("peername")
         self._address = str(peer[0]) if peer else "-"
-        if len(self._door.connections) >= self._door.limits.connections:
-            log.warning("refused SSH connection from %s: %d connections open",
-                        self._address, len(self._door.connections))
+        limits, open_now = self._door.limits, self._door.connections
+        connecting = sum(1 for c in open_now if c.connecting_from(self._address))
+        if len(open_now) >= limits.connections or connecting >= limits.connecting_per_address:
+            log.warning("refused SSH connection from %s: %d connections open, %d of them "
+                        "from there signing in", self._address, len(open_now), connecting)
             conn.disconnect(asyncssh.DISC_TOO_MANY_CONNECTIONS,
                             "Too many connections to this console; try again later.")
             return
         self._door.connections.add(self)
 
+    def connecting_from(self, address: str) -> bool:
+        """Whether this connection is from ``address`` and not signed in yet."""
+        return self._address == address and self._token is None
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._door.connections.discard(self)
+        if self._token is None and self._key_refused is not None:
+            self._door.console.audit.record(self._key_refused, "sign in (ssh key)",
+                                            "refused", "HSCLF501")
         if self._idle is not None:
             self._idle.cancel()
         if self._token is not None:
@@ -101,11 +125,11 @@ class DoorConnection(asyncssh.SSHServer):
             login = Login(user=username, password=password)
         except ValidationError:
             self._door.console.audit.record(username, "sign in", "refused", "HSCLF501")
-            return False
+            return self._failed()
         try:
             signed_in = await self._door.console.sign_in(login, self._address)
         except OpenLpmError:
-            return False
+            return self._failed()
         self._token, self._user = signed_in.token, signed_in.user
         return True
 
@@ -117,8 +141,20 @@ class DoorConnection(asyncssh.SSHServer):
         try:
             held = self._door.console.users.authorized_keys(username)
         except OpenLpmError:
-            return False
-        return any(line.split()[:2] == offered for line in held)
+            held = []
+        if any(line.split()[:2] == offered for line in held):
+            return True
+        self._key_refused = username
+        return self._failed()
+
+    def _failed(self) -> bool:
+        """A refused attempt (False); past ``auth_attempts`` of them, the connection is
+        dropped, as OpenSSH's MaxAuthTries does."""
+        self._failures += 1
+        if self._failures >= self._door.limits.auth_attempts and self._conn is not None:
+            self._conn.disconnect(asyncssh.DISC_NO_MORE_AUTH_METHODS_AVAILABLE,
+                                  "Too many failed sign-in attempts.")
+        return False
 
     def auth_completed(self) -> None:
         """Signed in: by password (SignIn opened the session), or by key (opened here)."""
@@ -139,17 +175,24 @@ class DoorConnection(asyncssh.SSHServer):
 
     async def serve(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
         """One session request of this connection, within the limits."""
-        if self._sessions >= self._door.limits.sessions_per_connection:
-            process.stderr.write(b"HSCLF826 Too many sessions on this connection.\n")
+        limits, held = self._door.limits, self._door.sessions
+        if (self._sessions >= limits.sessions_per_connection
+                or held[self._user] >= limits.sessions_per_user
+                or held.total() >= limits.sessions):
+            process.stderr.write(b"HSCLF826 Too many sessions on this connection, of this "
+                                 b"user or on this console; close some, or try again "
+                                 b"later.\n")
             process.exit(2)
             return
         self._sessions += 1
+        held[self._user] += 1
         if self._idle is not None:
             self._idle.cancel()
         try:
             await session.serve(process, self._context())
         finally:
             self._sessions -= 1
+            held[self._user] -= 1
             if not self._sessions:
                 self._arm_idle()
 
@@ -186,6 +229,8 @@ class Door:
         self.api = api
         self.limits = limits or Limits()
         self.connections: set[DoorConnection] = set()
+        # The sessions open, by user.
+        self.sessions: Counter[str] = Counter()
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
