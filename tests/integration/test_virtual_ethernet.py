@@ -110,3 +110,6 @@ def test_vlan_mappings_move_an_adapter_onto_a_vlan_the_target_bridges(lab: Lab) 
     assert lab.values("lshwres", "-r", "virtualio", "--rsubtype", "eth", "-m", TARGET,
                       "--filter", "lpar_names=app1", "-F",
                       "slot_num:port_vlan_id:mac_addr") == [f"2:10:{mac}"]
+    record = lab.api("/partitions/app1/migration")
+    assert any(e["phase"] == "moved" and e["detail"] == "virtual Ethernet slot 2 from VLAN 20 "
+               f"to 10 on {TARGET}" for e in lab.api(f"/migrations/{record['id']}/journal"))

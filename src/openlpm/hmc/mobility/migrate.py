@@ -205,6 +205,8 @@ class MigrationJob:
             preferred_lpar_id=self.plan.partition.profile.lpar_id, nvram=nvram)
         self._on_failure("remove the profile from the target",
                          lambda: self.target_agent.remove(self.name))
+        for moved in _vlan_moves(self.plan.partition.profile, self._profile_on_target):
+            self._journal(Step.PROFILE_TO_TARGET, "moved", f"{moved} on {self.target.name}")
         await self._publish(dest_lpar_id=created.lpar_id)
         if not self.active:
             await self.source_agent.mark_outgoing(self.name)
@@ -536,6 +538,14 @@ class MigrationEngine:
         task.cancel()
         await asyncio.wait([task])
         return job.record
+
+
+def _vlan_moves(before: PartitionProfile, after: PartitionProfile) -> list[str]:
+    """Each virtual Ethernet adapter put on another VLAN (vlan_mappings), as the journal
+    says it."""
+    return [f"virtual Ethernet slot {a.slot} from VLAN {a.port_vlan_id} to {b.port_vlan_id}"
+            for a, b in zip(before.virtual_eth_adapters, after.virtual_eth_adapters,
+                            strict=True) if a.port_vlan_id != b.port_vlan_id]
 
 
 def _io_service_moves(before: PartitionProfile, after: PartitionProfile) -> list[str]:
