@@ -70,3 +70,29 @@ def test_passwords_are_masked_in_what_the_audit_log_keeps() -> None:
     assert masked(["chhmcusr", "-u", "u", "-t", "passwd", "-v", "pw2"]).endswith("-v ***")
     assert "pw3" not in shown_line("mkauthkeys --passwd pw3; id")
     assert "\n" not in shown_line("bash\nid")
+
+
+@pytest.mark.parametrize("argv", [
+    # argparse takes any unambiguous start of a long option, and -vP for -v P: the audit
+    # log, which every viewer reads (lssvcevents), must not show the password either way.
+    ["mkauthkeys", "--ip", "h2", "-u", "hscroot", "--pass", "pw4"],
+    ["mkhmcusr", "-u", "bob", "-a", "hmcviewer", "--passw=pw4"],
+    ["mksysconn", "--ip", "10.0.0.9", "--passwo", "pw4"],
+    ["chhmcusr", "-u", "hscroot", "-t", "passwd", "-vpw4"],
+    ["chhmcusr", "-u", "hscroot", "-t", "passwd", "-v=pw4"],
+    # A quoted attribute may hold a comma: the whole value is the password.
+    ["mkhmcusr", "-i", 'name=bob,"passwd=pw4,pw4",taskrole=hmcviewer'],
+])
+def test_a_password_however_spelled_is_masked(argv: list[str]) -> None:
+    shown = masked(argv)
+    assert "pw4" not in shown
+    assert shown.startswith(argv[0])
+
+
+def test_masking_keeps_what_is_not_a_password() -> None:
+    assert masked(["mkhmcusr", "-i", "name=bob,passwd=x,taskrole=hmcviewer"]) == \
+        "mkhmcusr -i name=bob,passwd=***,taskrole=hmcviewer"
+    assert masked(["lssyscfg", "-r", "lpar", "-m", "sys1", "-v"]) == \
+        "lssyscfg -r lpar -m sys1 -v"
+    assert masked(["mksysconn", "--ip", "h", "--port", "8481"]) == \
+        "mksysconn --ip h --port 8481"

@@ -22,8 +22,10 @@ from openlpm.hmc.door.lines import LineReader
 
 # What an audit line shows of a password given in a command line.
 MASK = "***"
-SECRET_OPTIONS = frozenset({"--passwd", "--password"})
-SECRET_ATTRIBUTE = re.compile(r"\b(passwd|password)=([^,\"']*)")
+SECRET_OPTIONS = ("--passwd", "--password")
+# passwd=P in -i's attributes, up to the next comma; within a quoted attribute
+# ("passwd=a,b"), up to the closing quote.
+SECRET_ATTRIBUTE = re.compile(r"(\")?\b(passwd|password)=((?(1)[^\"]*|[^,\"']*))")
 REFUSED_SUBSYSTEM = Refused("HSCLF825", 2, "This console serves no SSH subsystem (sftp, "
                                            "scp): it runs HMC commands only.")
 
@@ -44,12 +46,26 @@ class SessionContext:
 
 def masked(argv: list[str]) -> str:
     """The command line as the audit log keeps it: no password in it (``--passwd P``,
-    ``passwd=P`` in ``-i``, ``chhmcusr -t passwd -v P``)."""
+    ``passwd=P`` in ``-i``, ``chhmcusr -t passwd -v P``), however argparse would take
+    the option (``--passwd=P``, ``--pass P``, ``-vP``)."""
     shown: list[str] = []
     hide_next = False
     for word in argv:
-        shown.append(MASK if hide_next else SECRET_ATTRIBUTE.sub(rf"\1={MASK}", word))
-        hide_next = word in SECRET_OPTIONS or (argv[0] == "chhmcusr" and word == "-v")
+        if hide_next:
+            shown.append(MASK)
+            hide_next = False
+            continue
+        name, equals, _ = word.partition("=")
+        if len(name) > 2 and name.startswith("--") and any(
+                option.startswith(name) for option in SECRET_OPTIONS):
+            # argparse takes any unambiguous start of a long option: --pass is --passwd.
+            shown.append(f"{name}={MASK}" if equals else word)
+            hide_next = not equals
+        elif argv[0] == "chhmcusr" and word.startswith("-v") and word != "-v":
+            shown.append(f"-v{MASK}")
+        else:
+            shown.append(SECRET_ATTRIBUTE.sub(rf"\1\2={MASK}", word))
+            hide_next = argv[0] == "chhmcusr" and word == "-v"
     return " ".join(shown)
 
 
