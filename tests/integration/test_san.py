@@ -187,6 +187,7 @@ def test_boot_on_san_partition_migrates_with_its_disks_and_reboots_on_the_target
     # MSP ids (lslparmigr -r msp lists them), the default processor pool.
     assert lab.values("lslparmigr", "-r", "msp", "-m", SOURCE, "-t", TARGET, "-F",
                       "source_msp_id,dest_msp_id") == ["1,1"]
+    assert lab.values("lslparmigr", "-r", "manager") == ["remote_lpar_mobility_capable=1"]
     assert lab.values("lslparmigr", "-r", "procpool", "-m", SOURCE, "-t", TARGET, "-F",
                       "lpar_name,shared_proc_pool_ids,shared_proc_pool_names",
                       "--filter", "lpar_names=web1") == ["web1,0,DefaultPool"]

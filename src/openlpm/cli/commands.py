@@ -985,6 +985,7 @@ async def _lslparmigr(args: argparse.Namespace, hmc: HmcClient) -> None:
         raise RequestInvalid(f"lslparmigr --ip and -u apply to -r msp only, not -r "
                              f"{args.resource}.", code="HSCLF523")
     if args.resource == "manager":
+        await hmc.whoami()  # the console answers, and the user is signed in there
         listing([manager_record()], args)
         return
     if not args.system:
