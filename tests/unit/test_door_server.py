@@ -21,6 +21,7 @@ from openlpm.hmc.access import signin
 from openlpm.hmc.access.throttle import PER_USER
 from openlpm.hmc.console import Console
 from openlpm.hmc.door.hostkey import host_key
+from openlpm.hmc.door.runner import STDIN_MAX
 from openlpm.hmc.door.server import Door, Limits
 from tests.unit.signed_in import ADMIN
 
@@ -33,6 +34,7 @@ SCRIPTS = {
     "lshmcusr": 'printf "a\\nb\\n"',
     "mkauthkeys": 'read answer; echo "answer:$answer"',
     "chsysstate": 'echo $$ > "$0.pid"; exec sleep 60',
+    "lssvcevents": "wc -c",
 }
 
 
@@ -271,3 +273,12 @@ async def test_one_user_holds_a_bounded_number_of_sessions(door: Running) -> Non
             process.close()
         await asyncio.sleep(0.3)
         assert (await second.run("lshmcusr")).exit_status == 0
+
+
+async def test_a_child_is_given_a_bounded_standard_input(door: Running) -> None:
+    # A command reads one line there (a password); a client sending without end, with no
+    # newline, would have the child's readline grow until the host's memory is gone.
+    async with door.connect() as conn:
+        result = await conn.run("lssvcevents -t console", input="x" * (4 * STDIN_MAX))
+    assert result.exit_status == 0
+    assert int(str(result.stdout)) == STDIN_MAX

@@ -30,6 +30,10 @@ from openlpm.clients.console import DOOR_ARGV
 CODE_PATTERN = re.compile(rb"\bHSCL\w+")
 STDERR_KEPT = 4096
 CHUNK = 65536
+# The most of the client's standard input a child is given: the commands read a
+# password there, one line. A client sending without end (no newline) would make the
+# child's readline grow until the host runs out of memory.
+STDIN_MAX = 65536
 # The PATH of a child: the system's, no directory a user may write.
 CHILD_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 # Where the commands' console scripts are: beside the console's interpreter.
@@ -117,9 +121,12 @@ async def _finished(copying: Awaitable[object], process: asyncio.subprocess.Proc
 
 
 async def _feed(source: Reader, sink: asyncio.StreamWriter) -> None:
-    """The client's input to the child, until the client's EOF or the child's."""
+    """The client's input to the child, until the client's EOF, the child's, or
+    STDIN_MAX bytes (then the child reads an end of input)."""
+    left = STDIN_MAX
     with contextlib.suppress(OSError, ConnectionError):
-        while data := await source.read(CHUNK):
+        while left and (data := await source.read(min(CHUNK, left))):
+            left -= len(data)
             sink.write(data)
             await sink.drain()
     sink.close()
