@@ -17,12 +17,13 @@ import asyncssh
 import pytest
 
 from openlpm.errors import NotSignedIn
-from openlpm.hmc.access import signin
+from openlpm.hmc.access import passwords, signin
 from openlpm.hmc.access.throttle import PER_USER
 from openlpm.hmc.console import Console
 from openlpm.hmc.door.hostkey import host_key
 from openlpm.hmc.door.runner import STDIN_MAX
 from openlpm.hmc.door.server import Door, Limits
+from openlpm.model import Role
 from tests.unit.signed_in import ADMIN
 
 SCRIPTS = {
@@ -66,6 +67,7 @@ async def door(tmp_path: Path) -> AsyncIterator[Running]:
     sock = socket.create_server(("127.0.0.1", 0))
     listening = Door(console, sock, host_key(tmp_path / "key"), "unix:/nowhere",
                      Limits(connections=4, connecting_per_address=2, auth_attempts=3,
+                            connections_per_user=3,
                             sessions_per_connection=2, sessions_per_user=3, idle_s=5.0),
                      bin_dir=bin_dir)
     async with listening.running():
@@ -214,9 +216,17 @@ async def test_sessions_and_connections_are_bounded(door: Running) -> None:
         assert third.exit_status == 2 and "HSCLF826" in str(third.stderr)
         for process in held:
             process.close()
-    connections = [await door.connect() for _ in range(4)]
+    connections = [await door.connect() for _ in range(3)]
+    # A fourth of the same user is dropped once signed in: one user (a viewer's
+    # password, a script gone wrong) cannot hold every place.
+    with pytest.raises((asyncssh.DisconnectError, asyncssh.ChannelOpenError,
+                        ConnectionError)):
+        async with door.connect() as fourth:
+            await fourth.run("lshmcusr", check=True)
+    door.console.users.create("ann", Role.VIEWER, passwords.make_hash("ann-password-1"))
+    connections.append(await door.connect("ann", "ann-password-1"))
     with pytest.raises((asyncssh.DisconnectError, ConnectionError)):
-        async with door.connect():
+        async with door.connect("ann", "ann-password-1"):
             pass
     for made in connections:
         made.close()

@@ -48,6 +48,8 @@ class Limits:
     # Connections from one address not signed in yet: a client that opens many and
     # never signs in holds these, not every connection the door takes.
     connecting_per_address: int = 8
+    # Connections one user holds signed in: one user cannot keep the others out.
+    connections_per_user: int = 32
     # Failed sign-in attempts (a password, a key offered) before the door disconnects.
     auth_attempts: int = 10
     sessions_per_connection: int = 10
@@ -95,6 +97,9 @@ class DoorConnection(asyncssh.SSHServer):
     def connecting_from(self, address: str) -> bool:
         """Whether this connection is from ``address`` and not signed in yet."""
         return self._address == address and self._token is None
+
+    def signed_in_as(self, user: str) -> bool:
+        return self._user == user and self._token is not None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._door.connections.discard(self)
@@ -169,6 +174,14 @@ class DoorConnection(asyncssh.SSHServer):
                 return
             self._token, _ = console.users.open_session(self._user)
             console.audit.record(self._user, "sign in (ssh key)", "done")
+        held = sum(1 for c in self._door.connections
+                   if c is not self and c.signed_in_as(self._user))
+        if held >= self._door.limits.connections_per_user:
+            log.warning("closed SSH connection of %s from %s: %d connections of that user "
+                        "open", self._user, self._address, held)
+            self._conn.disconnect(asyncssh.DISC_TOO_MANY_CONNECTIONS,
+                                  f"Too many connections of user {self._user}.")
+            return
         self._arm_idle()
 
     # -- sessions -----------------------------------------------------------------------
