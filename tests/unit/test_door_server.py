@@ -292,3 +292,30 @@ async def test_a_child_is_given_a_bounded_standard_input(door: Running) -> None:
         result = await conn.run("lssvcevents -t console", input="x" * (4 * STDIN_MAX))
     assert result.exit_status == 0
     assert int(str(result.stdout)) == STDIN_MAX
+
+
+async def test_keyboard_interactive_is_the_password_with_its_throttle(
+        door: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(signin, "FAILED_SIGN_IN_DELAY_S", 0.01)
+    kbdint = {"preferred_auth": "keyboard-interactive"}
+    async with door.connect(**kbdint) as conn:
+        assert (await conn.run("lshmcusr")).exit_status == 0
+    for _ in range(PER_USER.attempts):
+        with pytest.raises(asyncssh.PermissionDenied):
+            async with door.connect(password="wrong-password", **kbdint):
+                pass
+    with pytest.raises(asyncssh.PermissionDenied):
+        async with door.connect(**kbdint):
+            pass
+    assert door.audited()[-1] == ("hscroot", "sign in", "refused", "HSCLF510")
+
+
+@pytest.mark.parametrize("options", [
+    {"password": ""}, {"password": None}, {"username": "HSCROOT"}])
+async def test_no_sign_in_without_the_password(door: Running, options: dict[str, Any]) -> None:
+    # An empty password, none at all (the "none" method only), hscroot's password given
+    # for a name that only looks like hscroot's.
+    settings = {"user": options.pop("username", "hscroot")} | options
+    with pytest.raises(asyncssh.DisconnectError):
+        async with door.connect(**settings):
+            pass
