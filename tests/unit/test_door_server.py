@@ -319,3 +319,26 @@ async def test_no_sign_in_without_the_password(door: Running, options: dict[str,
     with pytest.raises(asyncssh.DisconnectError):
         async with door.connect(**settings):
             pass
+
+
+async def test_the_session_ends_with_the_door(tmp_path: Path) -> None:
+    # The console stopping closes its stores right after the door: the door's sessions
+    # are ended as it stops, not when each connection is gone (maybe never, then).
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "lssyscfg").write_text("#!/bin/sh\necho $OPENLPM_TOKEN\n")
+    (bin_dir / "lssyscfg").chmod(0o755)
+    console = Console.open(tmp_path / "hmc.db", "hmc1", ADMIN)
+    sock = socket.create_server(("127.0.0.1", 0))
+    listening = Door(console, sock, host_key(tmp_path / "key"), "unix:/nowhere",
+                     bin_dir=bin_dir)
+    async with listening.running():
+        running = Running(console, sock.getsockname()[1], bin_dir)
+        conn = await running.connect()
+        token = str((await conn.run("lssyscfg -r sys")).stdout).strip()
+        assert console.users.identify(token).name == "hscroot"
+    with pytest.raises(NotSignedIn):
+        console.users.identify(token)
+    conn.close()
+    console.users.close()
+    console.audit.close()

@@ -108,14 +108,20 @@ class DoorConnection(asyncssh.SSHServer):
                                             "refused", "HSCLF501")
         if self._idle is not None:
             self._idle.cancel()
+        self._sign_out()
+
+    def close(self) -> None:
+        """Close the connection, its session ended now: the door is stopping, and the
+        console's stores may be closed before the connection is gone."""
+        self._sign_out()
+        if self._conn is not None:
+            self._conn.close()
+
+    def _sign_out(self) -> None:
         if self._token is not None:
             with contextlib.suppress(OpenLpmError):
                 self._door.console.users.sign_out(self._token)
             self._token = None
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
 
     # -- signing in ---------------------------------------------------------------------
 
