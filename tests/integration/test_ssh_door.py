@@ -120,6 +120,16 @@ def test_a_command_outside_the_hmc_set_is_refused(lab: Lab, line: str, status: i
     assert ("hscroot", f"ssh {line}", "refused", code) in audit(lab)
 
 
+@pytest.mark.parametrize("line", [
+    "mkhmcusr -f /etc/shadow", "chhmcusr -f/etc/shadow",
+    "migrlpar -o v -m sys1 -t sys2 -p p1 -vf /etc/shadow"])
+def test_no_file_of_the_console_host_is_read(lab: Lab, line: str) -> None:
+    # Its first line came back in the parse error (HSCLF002 ... 'root:$y$...').
+    result = ssh(lab, line)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("HSCLF827") and "root:" not in result.stderr
+
+
 def test_no_forwarding_no_sftp_no_environment(lab: Lab) -> None:
     forwarded = ssh(lab, "lssyscfg -r sys -F name", "hscroot", None, "-o",
                     "ExitOnForwardFailure=yes", "-R", "0:127.0.0.1:22")
