@@ -153,14 +153,6 @@ def test_hscl3653_leaves_the_command_with_a_non_zero_status(
     assert status != 0 and capsys.readouterr().err.startswith("HSCL3653 ")
 
 
-def test_passwd_is_masked_for_the_audit() -> None:
-    argv = ["mkauthkeys", "--ip", "hmcb", "-u", "u", "--passwd", "s3cret", "-g"]
-    assert authkeys.masked(argv) == ["mkauthkeys", "--ip", "hmcb", "-u", "u", "--passwd",
-                                     "********", "-g"]
-    assert authkeys.masked(["mkauthkeys", "--passwd=s3cret"]) == ["mkauthkeys",
-                                                                 "--passwd=********"]
-
-
 async def test_lsauthkeys_lists_the_user_s_keys_or_the_remote_consoles(
         capsys: pytest.CaptureFixture[str]) -> None:
     console = Console()

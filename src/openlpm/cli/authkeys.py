@@ -31,23 +31,6 @@ from openlpm.model import FINGERPRINT_PATTERN, AuthorizedKey, KeyExchange
 
 # The HMC's code for "no working keys for that console and user" (mkauthkeys --test).
 NO_KEYS = "HSCL3653"
-MASK = "********"
-
-
-def masked(argv: Sequence[str]) -> list[str]:
-    """``argv`` with the value of ``--passwd`` hidden, for an audit log or a log line:
-    ``mkauthkeys --ip X -u U --passwd SECRET`` -> ``... --passwd ********``."""
-    shown: list[str] = []
-    hide = False
-    for word in argv:
-        if hide:
-            shown.append(MASK)
-        elif word.startswith("--passwd="):
-            shown.append("--passwd=" + MASK)
-        else:
-            shown.append(word)
-        hide = word == "--passwd" and not hide
-    return shown
 
 
 def sha256_fingerprint(value: str) -> str:
