@@ -125,7 +125,6 @@ class SkewSite(Site):
     upgrade: tuple[Path, Path, str] | None = None
 
 
-
 def bring_up(site: SkewSite, tmp: Path) -> None:
     prefix = site.state.prefix
     image = build_image(IMAGE_DIR)
@@ -133,7 +132,11 @@ def bring_up(site: SkewSite, tmp: Path) -> None:
     started = time.monotonic()
     wheelhouse, wheels = prepare_wheels(tmp)
     old_wheelhouse, old_wheels = prepare_wheels(tmp, OLD_RELEASE)
-    assert old_wheelhouse == wheelhouse, "0.1.0 and HEAD should share their dependencies"
+    # Every host installs from HEAD's wheelhouse: it must hold what 0.1.0 needs (HEAD
+    # may need more, asyncssh for the SSH door).
+    missing = ({w.name for w in old_wheelhouse.iterdir()}
+               - {w.name for w in wheelhouse.iterdir()})
+    assert not missing, f"HEAD's dependencies no longer hold 0.1.0's: {sorted(missing)}"
     site.version = next(wheels.glob("openlpm-*.whl")).name.split("-")[1]
     assert next(old_wheels.glob("openlpm-*.whl")).name.split("-")[1] == OLD_VERSION
     MEASURED.append(("version skew: HEAD's and 0.1.0's wheels",
