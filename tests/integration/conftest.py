@@ -126,6 +126,14 @@ class Lab:
         """Lines of a listing command's output (use with -F)."""
         return self.run(*argv).stdout.splitlines()
 
+    def assert_not_on(self, system: str, partition: str) -> None:
+        """The system has no partition of that name: asked for by name, ``lssyscfg``
+        answers the HMC's HSCL8012 (exit 3)."""
+        result = self.run("lssyscfg", "-r", "lpar", "-m", system, "--filter",
+                          f"lpar_names={partition}", check=False)
+        assert result.returncode == 3 and result.stderr.startswith("HSCL8012 "), \
+            f"{partition} on {system}: exit {result.returncode}\n{result.stdout}{result.stderr}"
+
     def ticks(self, system: str, partition: str, env: dict[str, str] | None = None) -> \
             list[tuple[float, int, str, str]]:
         """(receive time, counter, boot id, system) of each tick line on the console

@@ -29,8 +29,7 @@ def migrate_and_check(lab: Lab, name: str, source: str, target: str) -> None:
 
     assert lab.values("lssyscfg", "-r", "lpar", "-m", target, "-F", "name,state",
                       "--filter", f"lpar_names={name}") == [f"{name},Running"]
-    assert lab.values("lssyscfg", "-r", "lpar", "-m", source, "--filter",
-                      f"lpar_names={name}") == ["No results were found."]
+    lab.assert_not_on(source, name)
     assert lab.qemu_pids(source, name) == []
     assert len(lab.qemu_pids(target, name)) == 1
     assert lab.values("lslparmigr", "-r", "lpar", "-m", target, "-F",

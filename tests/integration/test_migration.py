@@ -62,8 +62,7 @@ def test_an_inactive_partition_moves_by_its_profile_and_activates_on_the_target(
 
     assert lab.values("lssyscfg", "-r", "lpar", "-m", "sys2", "-F", "name,state,curr_mem",
                       "--filter", "lpar_names=db1") == ["db1,Not Activated,0"]
-    assert lab.values("lssyscfg", "-r", "lpar", "-m", "sys1", "--filter",
-                      "lpar_names=db1") == ["No results were found."]
+    lab.assert_not_on("sys1", "db1")
     lab.run("chsysstate", "-r", "lpar", "-m", "sys2", "-o", "on", "-n", "db1")
     lab.wait_ticks("sys2", "db1", more_than=0, received_on="sys2")
     lab.run("chsysstate", "-r", "lpar", "-m", "sys2", "-o", "shutdown", "--immed", "-n", "db1")

@@ -200,8 +200,7 @@ def test_a_stream_altered_between_the_movers_fails_cleanly_on_the_source(lab: La
     assert result.returncode != 0, result.stdout
     record = lab.api("/partitions/tamp1/migration")
     assert record["state"] == "Migration Failed" and record["step"] == 4, record
-    assert lab.values("lssyscfg", "-r", "lpar", "-m", TARGET, "--filter",
-                      "lpar_names=tamp1") == ["No results were found."]
+    lab.assert_not_on(TARGET, "tamp1")
     assert lab.qemu_pids(TARGET, "tamp1") == []
     kept_running(lab, "tamp1", SOURCE, boot)
     remove(lab, "tamp1", SOURCE)
