@@ -214,6 +214,7 @@ async def test_sessions_and_connections_are_bounded(door: Running) -> None:
         held = [await conn.create_process() for _ in range(2)]
         third = await conn.run("lshmcusr")
         assert third.exit_status == 2 and "HSCLF826" in str(third.stderr)
+        assert ("hscroot", "ssh session", "refused", "HSCLF826") in door.audited()
         for process in held:
             process.close()
     connections = [await door.connect() for _ in range(3)]

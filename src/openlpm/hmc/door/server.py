@@ -201,6 +201,9 @@ class DoorConnection(asyncssh.SSHServer):
             process.stderr.write(b"HSCLF826 Too many sessions on this connection, of this "
                                  b"user or on this console; close some, or try again "
                                  b"later.\n")
+            # Its command line is not kept: it may hold a password, unmasked unread.
+            self._door.console.audit.record(self._user, "ssh session", "refused",
+                                            "HSCLF826")
             process.exit(2)
             return
         self._sessions += 1
