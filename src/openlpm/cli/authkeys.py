@@ -59,8 +59,10 @@ def mkauthkeys_parser() -> argparse.ArgumentParser:
     parser.add_argument("-a", "--add", action="store_true",
                         help="add KEYLINE to the keys USER signs in with at the SSH door")
     parser.add_argument("-r", "--remove", action="store_true",
-                        help="remove KEYLINE from USER's keys; with --ip, forget the keys "
-                        "for USER of REMOTE instead")
+                        help="remove from USER's keys the one KEYLINE names (the whole "
+                        "line, its base64 part, its comment such as user@host, its "
+                        "fingerprint or its id, as lsauthkeys shows them); with --ip, forget "
+                        "the keys for USER of REMOTE instead")
     parser.add_argument("-u", dest="user",
                         help="with -a/-r: the console user whose keys (default: the "
                         "signed-in user; another's need hmcsuperadmin); with --ip: the "

@@ -207,8 +207,9 @@ class Users:
                              (key_id, user))
         if not gone:
             raise ObjectNotFound(f"User {user} has no SSH key matching {match[:80]!r}: "
-                                 f"give a key line, its comment (user@host) or its "
-                                 f"fingerprint as lsauthkeys shows them.", code="HSCLF549")
+                                 f"give a key line, its base64 part, its comment "
+                                 f"(user@host), its fingerprint or its id as lsauthkeys "
+                                 f"shows them.", code="HSCLF549")
         return len(gone)
 
     def authorized_keys(self, user: str) -> list[str]:
