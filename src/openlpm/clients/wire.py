@@ -24,6 +24,10 @@ from openlpm.errors import OpenLpmError, RequestInvalid, SystemUnreachable, from
 from openlpm.model import EnrollmentRequest
 
 MIB = 1 << 20
+# The services close a connection idle for 5 s (uvicorn's keep-alive); a client reusing
+# one at that moment meets a closed socket (RemoteProtocolError, "did not answer"). It
+# drops its idle connections well before.
+KEEPALIVE_S = 2.0
 
 
 def segment(value: str) -> str:
@@ -96,6 +100,7 @@ class ServiceClient:
         # after it is inflated, a whole chunk at a time.
         self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout,
                                        transport=transport,
+                                       limits=httpx.Limits(keepalive_expiry=KEEPALIVE_S),
                                        verify=(not plain) if tls is None else tls,
                                        headers={"Accept-Encoding": "identity",
                                                 **(headers or {})})
