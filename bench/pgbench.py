@@ -70,7 +70,13 @@ from benchlab import BenchError, run_bench, run_cli, say
 from rich.console import Console
 from rich.table import Table
 
-from openlpm.agent.qemu import STREAM_BANDWIDTH, BootImage, QemuPartition, QemuSettings
+from openlpm.agent.qemu import (
+    STREAM_BANDWIDTH,
+    BootImage,
+    QemuPartition,
+    QemuSettings,
+    event_time,
+)
 from openlpm.cli.commands import PROFILE_ATTRIBUTES, parse_attributes, profile_from
 from openlpm.clients.guest_agent import GuestAgent, GuestAgentAbsent, GuestCommandFailed
 from openlpm.lab import network, site
@@ -421,7 +427,7 @@ async def migrate_direct(source: m.Monitor, target: m.Monitor, address: str) -> 
                 downtime_ms=float(info["downtime"]),
                 bytes_sent=int(info["ram"]["transferred"]), detail={
                     "query_migrate": info,
-                    "stop_to_resume_ms": (m.qemu_time(resumed) - m.qemu_time(stopped)) * 1000
+                    "stop_to_resume_ms": (event_time(resumed) - event_time(stopped)) * 1000
                     if stopped else None})
 
 
@@ -464,9 +470,10 @@ class OpenlpmGuest:
             .raise_for_status().json()
         step = step_window(journal, MigrationStep.MIGRATE)
         return Move(began=began, ended=ended, stream_began=step[0], stream_ended=step[1],
-                    downtime_ms=float(record["downtime_ms"] or 0),
+                    downtime_ms=float(record["qemu_downtime_ms"] or 0),
                     bytes_sent=int(record["bytes_transmitted"]),
-                    detail={"record": record, "step_s": m.step_durations(journal)})
+                    detail={"record": record, "step_s": m.step_durations(journal),
+                            "stop_to_resume_ms": record["downtime_ms"]})
 
 
 def step_window(journal: list[dict[str, Any]], step: MigrationStep) -> tuple[float, float]:

@@ -528,6 +528,24 @@ class MigrationProgress(Frozen):
     error: str | None = None
     dirty_rate_pps: float = 0.0
     throttle_pct: int = 0
+    # When the source QEMU paused the guest for the switch-over (its STOP event's stamp,
+    # seconds since the epoch on the source host's clock); None while the guest runs.
+    paused_at: float | None = None
+
+
+class IncomingFinished(Frozen):
+    """The target's answer once a migrated partition runs there (step 5a): the partition,
+    and when its QEMU resumed the guest (its RESUME event's stamp, seconds since the epoch
+    on the target host's clock; None for an inactive partition)."""
+
+    partition: Partition
+    resumed_at: float | None = None
+
+
+class HostClock(Frozen):
+    """A host's clock as its agent read it (seconds since the epoch)."""
+
+    time: float
 
 
 class Severity(StrEnum):
@@ -675,7 +693,11 @@ class MigrationRecord(Frozen):
     bytes_remaining: int = 0
     rate_bps: float = 0.0
     passes: int = 0
+    # The guest's real pause: source QEMU's STOP to target QEMU's RESUME, the two hosts'
+    # clocks compared; qemu_downtime_ms is QEMU's own figure, measured by the source
+    # alone up to its last byte written (before the bytes in flight reach the target).
     downtime_ms: int | None = None
+    qemu_downtime_ms: int | None = None
     total_time_ms: int | None = None
     dest_lpar_id: int | None = None
     dest_profile_name: str | None = None

@@ -41,6 +41,7 @@ from openlpm.model import (
     ConsoleLine,
     CpuModel,
     GuestVerdict,
+    IncomingFinished,
     MigrationProgress,
     MoverCertificate,
     MoverInfo,
@@ -51,6 +52,7 @@ from openlpm.model import (
     PartitionState,
     StorageSeen,
     StreamOptions,
+    StreamStatus,
     SystemInfo,
 )
 
@@ -177,6 +179,11 @@ class FakeAgent(Scripted):
         self.cpu_models_offered = [CpuModel(name="qemu64"), CpuModel(name="max")]
         self.max_active_migrations = 16
         self.guest = GuestVerdict(answered=True)
+        # How far this host's clock is ahead of the console's; when its QEMU paused the
+        # guest for a switch-over (that clock's reading).
+        self.clock_offset_s = 0.0
+        self.paused_at: float | None = None
+        self.resume_delay_s = 0.0
 
     # -- set-up by tests ---------------------------------------------------------------
 
@@ -192,6 +199,10 @@ class FakeAgent(Scripted):
         return self._get(name).state
 
     # -- what a migration asks of an agent (clients.seams.MigrationAgent) ----------------
+
+    async def clock(self) -> float:
+        self._call("clock")
+        return time.time() + self.clock_offset_s
 
     async def system(self, timeout: float | None = None) -> SystemInfo:
         self._call("system")
@@ -275,20 +286,24 @@ class FakeAgent(Scripted):
         self.incoming_uris[name] = f"unix:/run/{self.name}/{name}/incoming.sock"
         return self.incoming_uris[name]
 
-    async def finish_incoming(self, name: str) -> Partition:
+    async def finish_incoming(self, name: str) -> IncomingFinished:
         self._call("finish_incoming", name)
         hosted = self._get(name)
+        resumed_at = None
         if hosted.state == S.MIGRATING_RUNNING:
+            await asyncio.sleep(self.resume_delay_s)  # the last pages and devices load
             hosted.state = S.RUNNING
+            resumed_at = time.time() + self.clock_offset_s
         elif hosted.state == S.MIGRATING_NOT_ACTIVATED:
             hosted.state = S.NOT_ACTIVATED
-        return hosted.view()
+        return IncomingFinished(partition=hosted.view(), resumed_at=resumed_at)
 
     async def start_outgoing(self, name: str, uri: str, options: StreamOptions) -> None:
         self._call("start_outgoing", name, uri)
         self._require(name, S.RUNNING)
         self._get(name).state = S.MIGRATING_RUNNING
         self._streams[name] = list(self.script)
+        self.paused_at = None
 
     async def tune_outgoing(self, name: str, downtime_limit_ms: int) -> None:
         self._call("tune_outgoing", name, downtime_limit_ms)
@@ -303,7 +318,14 @@ class FakeAgent(Scripted):
         samples = self._streams[name]
         await asyncio.sleep(0)  # a round trip: the console's other tasks run meanwhile
         if samples:
-            self._last_sample[name] = samples.pop(0)
+            sample = samples.pop(0)
+            status = sample.status
+            if status.switching_over or status.postcopy or status == StreamStatus.COMPLETED:
+                # QEMU stopped the guest for the switch-over: as the real agent, the
+                # sample carries the STOP's stamp on this host's clock.
+                self.paused_at = self.paused_at or time.time() + self.clock_offset_s
+                sample = sample.model_copy(update={"paused_at": self.paused_at})
+            self._last_sample[name] = sample
         elif self._last_sample[name].status not in FINAL_STATUSES:
             await asyncio.sleep(wait)  # nothing changes: the agent waits, then answers
         return self._last_sample[name]

@@ -234,8 +234,33 @@ async def test_record_names_the_movers_and_keeps_the_counters_of_the_completed_s
     assert (record.source_msp_name, record.dest_msp_name) == ("msp1", "msp1")
     assert record.bytes_transmitted == final.transferred
     assert record.bytes_remaining == 0
-    assert record.downtime_ms == final.downtime_ms
+    assert record.qemu_downtime_ms == final.downtime_ms
     assert record.dest_lpar_id == 3
+
+
+async def test_downtime_is_the_guest_s_pause_from_source_stop_to_target_resume(
+        lab: Lab) -> None:
+    # The hosts' clocks disagree by 8 s; the guest really pauses for at least 0.2 s.
+    lab.source.clock_offset_s, lab.target.clock_offset_s = -5.0, 3.0
+    lab.target.resume_delay_s = 0.2
+
+    record = await lab.migrate()
+
+    assert 200 <= (record.downtime_ms or 0) < 1000
+    assert record.qemu_downtime_ms == completing_stream()[-1].downtime_ms
+    [paused] = lab.phases(record, "paused")
+    assert "ms (±" in paused and "QEMU measured 42 ms on sys1" in paused
+
+
+async def test_downtime_stays_qemu_s_figure_when_a_clock_cannot_be_read(lab: Lab) -> None:
+    lab.target.fail_on["clock"] = SystemUnreachable("Agent of sys2 did not answer.")
+
+    record = await lab.migrate()
+
+    assert record.state == MigrationState.COMPLETE
+    assert record.downtime_ms == record.qemu_downtime_ms == 42
+    assert lab.phases(record, "clocks unread") == ["HSCLF107 Agent of sys2 did not answer."]
+    assert "could not be timed" in lab.phases(record, "paused")[0]
 
 
 async def test_target_profile_takes_dest_lpar_id_and_dest_profile_name(lab: Lab) -> None:

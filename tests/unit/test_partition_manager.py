@@ -70,7 +70,9 @@ async def test_an_incoming_inactive_partition_reserves_nothing(tmp_path: Path) -
     incoming = await systems.create(profile("a", mem=2048), "m1", running=False)
     assert incoming.state == S.MIGRATING_NOT_ACTIVATED
     assert systems.free().memory_mb == 512
-    assert (await systems.finish_incoming("a")).state == S.NOT_ACTIVATED
+    finished = await systems.finish_incoming("a")
+    assert finished.partition.state == S.NOT_ACTIVATED
+    assert finished.resumed_at is None
 
 
 async def test_an_outgoing_inactive_partition_is_migrating_until_released(

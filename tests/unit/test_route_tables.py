@@ -24,7 +24,8 @@ from openlpm.mover.api import create_app as mover_app
 # What another console may ask of an agent here (the calls of a migration to this
 # console's systems): a change to this list is a change to what /peer lets through.
 PEER_AGENT = {
-    ("GET", "/system"), ("GET", "/system/cpu-models"), ("GET", "/partitions"),
+    ("GET", "/system"), ("GET", "/system/clock"), ("GET", "/system/cpu-models"),
+    ("GET", "/partitions"),
     ("GET", "/partitions/{name}"), ("GET", "/partitions/{name}/console"),
     ("GET", "/partitions/{name}/runtime"), ("POST", "/system/storage-check"),
     ("POST", "/partitions"), ("DELETE", "/partitions/{name}"),

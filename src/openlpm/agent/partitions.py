@@ -33,6 +33,7 @@ from openlpm.model import (
     ConsoleLine,
     Firmware,
     GuestVerdict,
+    IncomingFinished,
     MigrationProgress,
     Partition,
     PartitionProfile,
@@ -361,9 +362,10 @@ class PartitionManager:
         await qemu.set_stream_options(options)
         return await qemu.listen_incoming()
 
-    async def finish_incoming(self, name: str) -> Partition:
+    async def finish_incoming(self, name: str) -> IncomingFinished:
         """The partition is this system's now: wait until it runs, announce it (step 5)."""
         record = self.store.get(name)
+        resumed_at = None
         if self._state(name) == S.MIGRATING_RUNNING:
             qemu = self._qemu(name)
             if qemu.pid() is None:
@@ -371,13 +373,14 @@ class PartitionManager:
                                  f"{self.system}: its memory never arrived here.",
                                  code="HSCLF129")
             await qemu.wait_running(RESUME_TIMEOUT_S)
+            resumed_at = await qemu.resume_time()
             await qemu.announce()
             self._move(name, S.RUNNING)
             self._watch_guest(record.profile, set_clock=True)
         elif self._state(name) == S.MIGRATING_NOT_ACTIVATED:
             self._move(name, S.NOT_ACTIVATED)
         self.store.put(record.model_copy(update={"incoming_migration": None}))
-        return self.partition(name)
+        return IncomingFinished(partition=self.partition(name), resumed_at=resumed_at)
 
     def merge_console(self, name: str, history: list[ConsoleLine]) -> None:
         self.store.get(name)

@@ -20,6 +20,7 @@ from typing import Any, cast
 
 from qemu.qmp import EventListener, QMPClient
 from qemu.qmp.error import QMPError
+from qemu.qmp.message import Message
 
 from openlpm.clients.guest_agent import (
     HOOK_TIMEOUT_S,
@@ -92,6 +93,9 @@ class QemuPartition:
         self._migration_status = StreamStatus.NONE
         # When QEMU last paused the guest (its STOP event's time); None while it runs.
         self.paused_at: float | None = None
+        # When QEMU last resumed the guest (its RESUME event's time): on a migration's
+        # target, the end of the guest's pause.
+        self.resumed_at: float | None = None
 
     @property
     def qmp_socket(self) -> Path:
@@ -282,10 +286,10 @@ class QemuPartition:
                 data = cast(dict[str, Any], event["data"])
                 self._migration_status = StreamStatus(data["status"])
             elif event["event"] == "STOP":
-                stamp = cast(dict[str, int], event["timestamp"])
-                self.paused_at = stamp["seconds"] + stamp["microseconds"] / 1e6
+                self.paused_at = event_time(event)
             elif event["event"] == "RESUME":
                 self.paused_at = None
+                self.resumed_at = event_time(event)
             async with self._changed:
                 self._changed.notify_all()
 
@@ -420,7 +424,7 @@ class QemuPartition:
             while info.get("status") == StreamStatus.COMPLETED and not info.get("total-time"):
                 await asyncio.sleep(0.005)
                 info = await self.execute("query-migrate")
-        return to_progress(info)
+        return to_progress(info).model_copy(update={"paused_at": self.paused_at})
 
     async def wait_running(self, timeout: float) -> None:
         """Wait until the guest runs (after an incoming migration).
@@ -438,6 +442,14 @@ class QemuPartition:
             raise HypervisorError(
                 f"Partition {self.name} did not start running within {timeout:.0f} s "
                 f"(QEMU status {await self.status()}).", code="HSCLF131") from None
+
+    async def resume_time(self, timeout: float = 1.0) -> float | None:
+        """When QEMU resumed the guest; waits up to ``timeout`` s for the RESUME event,
+        which the event task may read after the status that says the guest runs."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout), self._changed:
+                await self._changed.wait_for(lambda: self.resumed_at is not None)
+        return self.resumed_at
 
     async def stop(self, *, graceful_timeout: float = 0.0) -> None:
         """End QEMU: ask the guest to power off first when a grace period is given."""
@@ -502,6 +514,12 @@ def _escape(value: str) -> str:
 async def _wait_or(condition: asyncio.Condition, timeout: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(condition.wait(), timeout)
+
+
+def event_time(event: Message) -> float:
+    """When QEMU emitted an event: its host's clock, in seconds since the epoch."""
+    stamp = cast(dict[str, int], event["timestamp"])
+    return stamp["seconds"] + stamp["microseconds"] / 1e6
 
 
 def to_progress(info: dict[str, Any]) -> MigrationProgress:

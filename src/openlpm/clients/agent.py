@@ -17,6 +17,8 @@ from openlpm.model import (
     ConsoleLine,
     CpuModel,
     GuestVerdict,
+    HostClock,
+    IncomingFinished,
     MigrationProgress,
     Partition,
     PartitionProfile,
@@ -42,6 +44,7 @@ class AgentRoutes:
     MOVER_ENROLLMENT_CODES = Route("GET", "/movers/enrollment-codes")
     SAN = Route("PUT", "/san")
     SYSTEM = Route("GET", "/system", peer=True)
+    CLOCK = Route("GET", "/system/clock", peer=True)
     STORAGE_CHECK = Route("POST", "/system/storage-check", peer=True)
     MAINTENANCE = Route("PUT", "/system/maintenance")
     MIGRATION_DEFAULTS = Route("PATCH", "/system/migration-defaults")
@@ -96,6 +99,10 @@ class AgentClient(EnrollingClient):
 
     async def system(self, timeout: float | None = None) -> SystemInfo:
         return SystemInfo.model_validate(await self.call(AgentRoutes.SYSTEM, timeout=timeout))
+
+    async def clock(self) -> float:
+        """The system's host clock, in seconds since the epoch."""
+        return HostClock.model_validate(await self.call(AgentRoutes.CLOCK)).time
 
     async def utilization(self, window_s: float) -> SystemUtilization:
         return SystemUtilization.model_validate(
@@ -166,8 +173,9 @@ class AgentClient(EnrollingClient):
         body = await self.call(AgentRoutes.INCOMING, name, json=options.model_dump(mode="json"))
         return str(body["uri"])
 
-    async def finish_incoming(self, name: str) -> Partition:
-        return Partition.model_validate(await self.call(AgentRoutes.FINISH_INCOMING, name))
+    async def finish_incoming(self, name: str) -> IncomingFinished:
+        return IncomingFinished.model_validate(
+            await self.call(AgentRoutes.FINISH_INCOMING, name))
 
     async def start_outgoing(self, name: str, uri: str,
                              options: StreamOptions) -> None:

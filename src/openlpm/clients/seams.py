@@ -16,6 +16,7 @@ from openlpm.model import (
     ConsoleLine,
     CpuModel,
     GuestVerdict,
+    IncomingFinished,
     Lun,
     MigrationProgress,
     MoverInfo,
@@ -32,6 +33,8 @@ class MigrationAgent(Protocol):
     """A managed system's agent, as a migration drives it (either side)."""
 
     async def system(self, timeout: float | None = None) -> SystemInfo: ...
+
+    async def clock(self) -> float: ...
 
     async def check_storage(self, profile: PartitionProfile) -> StorageSeen: ...
 
@@ -57,7 +60,7 @@ class MigrationAgent(Protocol):
 
     async def prepare_incoming(self, name: str, options: StreamOptions) -> str: ...
 
-    async def finish_incoming(self, name: str) -> Partition: ...
+    async def finish_incoming(self, name: str) -> IncomingFinished: ...
 
     async def start_outgoing(self, name: str, uri: str, options: StreamOptions) -> None: ...
 

@@ -189,6 +189,6 @@ def _verdict(ticks: list[ConsoleLine], downtime_ms: int) -> str:
     if len(boots) != 1 or not continuous:
         return f"FAILED: boot ids {sorted(boots)}, counters continuous: {continuous}"
     return (f"PROOF: one boot id ({boots.pop()}) before and after the move; the counter went "
-            f"{counters[0]}..{counters[-1]} without a gap; QEMU measured {downtime_ms} ms of "
-            f"downtime; the longest silence on the console was {max(gaps):.2f} s against "
-            f"a usual {statistics.median(gaps):.2f} s between ticks.")
+            f"{counters[0]}..{counters[-1]} without a gap; the guest paused {downtime_ms} ms "
+            f"(source STOP to target RESUME); the longest silence on the console was "
+            f"{max(gaps):.2f} s against a usual {statistics.median(gaps):.2f} s between ticks.")

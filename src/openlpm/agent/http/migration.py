@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from openlpm.agent.http.state import Manager
-from openlpm.model import MigrationProgress, Partition, StreamOptions
+from openlpm.model import IncomingFinished, MigrationProgress, Partition, StreamOptions
 
 router = APIRouter()
 
@@ -34,7 +34,7 @@ async def incoming(name: str, options: StreamOptions, manager: Manager) -> Incom
 
 
 @router.post("/partitions/{name}/incoming/finish")
-async def finish_incoming(name: str, manager: Manager) -> Partition:
+async def finish_incoming(name: str, manager: Manager) -> IncomingFinished:
     return await manager.finish_incoming(name)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
@@ -16,6 +17,7 @@ from openlpm.errors import OpenLpmError, RequestInvalid
 from openlpm.model import (
     Convergence,
     CpuModel,
+    HostClock,
     LocalMover,
     MaintenanceChange,
     MigrationDefaults,
@@ -43,6 +45,13 @@ async def mover_enrollment_codes(agent: Agent) -> dict[str, str]:
 @router.get("/system")
 async def system(agent: Agent) -> SystemInfo:
     return await system_info(agent)
+
+
+@router.get("/system/clock")
+async def clock() -> HostClock:
+    """This host's clock: the console compares it with its own to put the two sides of
+    a migration's pause (source STOP, target RESUME) on one time line."""
+    return HostClock(time=time.time())
 
 
 @router.post("/system/storage-check")

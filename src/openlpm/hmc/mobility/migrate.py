@@ -28,6 +28,7 @@ from openlpm.clients.seams import MigrationAgent, MigrationMover, MigrationSan
 from openlpm.errors import MigrationFailed, ObjectNotFound, OpenLpmError, WrongState
 from openlpm.hmc.mobility.board import MigrationBoard
 from openlpm.hmc.mobility.convergence import ConvergencePolicy
+from openlpm.hmc.mobility.pause import ClockOffset, clock_offset, guest_pause
 from openlpm.hmc.mobility.slots import Limit, MigrationSlots, mover_limit, system_limit
 from openlpm.hmc.mobility.validate import MigrationPlan
 from openlpm.hmc.site.remote import PUBLISH_TIMEOUT_S
@@ -95,6 +96,8 @@ class MigrationJob:
         self._profile_on_target = plan.partition.profile
         self.stall_timeout_s = STALL_TIMEOUT_S
         self._wait_limit: asyncio.Timeout | None = None
+        # The source's STOP stamp of the switch-over, on the source host's clock.
+        self._paused_at: float | None = None
         self.policy = ConvergencePolicy(
             plan.request.convergence or plan.source.convergence,
             plan.request.max_downtime_ms or plan.source.max_downtime_ms)
@@ -185,9 +188,7 @@ class MigrationJob:
                 await self._transfer(stream_uri)
                 await self._note_connections()
         async with self._step(Step.RESUME_ON_TARGET):
-            await self.target_agent.finish_incoming(self.name)
-            self._commit(Step.RESUME_ON_TARGET, "the target holds the partition")
-            await self._publish(step_phase="b: traffic handed over")
+            await self._resume_on_target()
         async with self._step(Step.STORAGE_OFF_SOURCE, self._storage_note()):
             await self._storage_off_source()
         async with self._step(Step.PROFILE_OFF_SOURCE):
@@ -212,6 +213,47 @@ class MigrationJob:
             await self.source_agent.mark_outgoing(self.name)
             self._on_failure("mark the partition not migrating on the source",
                              lambda: self.source_agent.unmark_outgoing(self.name))
+
+    async def _resume_on_target(self) -> None:
+        # Both hosts' clocks are read while the target waits for its guest to run, so
+        # that timing the guest's pause costs the migration no time.
+        clocks = asyncio.create_task(self._host_clocks()) if self.active else None
+        try:
+            finished = await self.target_agent.finish_incoming(self.name)
+        except BaseException:
+            if clocks is not None:
+                clocks.cancel()
+            raise
+        self._commit(Step.RESUME_ON_TARGET, "the target holds the partition")
+        await self._publish(step_phase="b: traffic handed over")
+        if clocks is not None:
+            await self._note_pause(finished.resumed_at, await clocks)
+
+    async def _host_clocks(self) -> tuple[ClockOffset, ClockOffset] | None:
+        try:
+            source, target = await asyncio.gather(clock_offset(self.source_agent),
+                                                  clock_offset(self.target_agent))
+        except OpenLpmError as exc:
+            self._journal(Step.RESUME_ON_TARGET, "clocks unread", str(exc))
+            return None
+        return source, target
+
+    async def _note_pause(self, resumed_at: float | None,
+                          clocks: tuple[ClockOffset, ClockOffset] | None) -> None:
+        """The record's downtime becomes the guest's real pause, source STOP to target
+        RESUME; without both stamps and both clocks it stays QEMU's own figure."""
+        qemu_ms = self.record.qemu_downtime_ms
+        if self._paused_at is None or resumed_at is None or clocks is None:
+            self._journal(Step.RESUME_ON_TARGET, "paused",
+                          f"QEMU measured {qemu_ms} ms on {self.record.source}; the guest's "
+                          f"pause could not be timed across both systems")
+            return
+        pause = guest_pause(self._paused_at, clocks[0], resumed_at, clocks[1])
+        self._journal(Step.RESUME_ON_TARGET, "paused",
+                      f"{pause.ms} ms (±{pause.uncertainty_ms:.1f}) from the STOP on "
+                      f"{self.record.source} to the RESUME on {self.record.target}; QEMU "
+                      f"measured {qemu_ms} ms on {self.record.source}")
+        await self._publish(downtime_ms=pause.ms)
 
     def _target_profile(self) -> PartitionProfile:
         """The profile as the target keeps it: the id and profile name requested (else
@@ -337,7 +379,9 @@ class MigrationJob:
             if status == StreamStatus.COMPLETED:
                 self._commit(Step.MIGRATE, "the stream is complete: the partition now "
                              "belongs to the target")
-                await self._publish(downtime_ms=sample.downtime_ms, bytes_remaining=0,
+                self._paused_at = sample.paused_at
+                await self._publish(downtime_ms=sample.downtime_ms,
+                                    qemu_downtime_ms=sample.downtime_ms, bytes_remaining=0,
                                     total_time_ms=sample.total_time_ms)
                 return
             if status in (StreamStatus.FAILED, StreamStatus.CANCELLED):
