@@ -73,3 +73,81 @@ async def run_cli(lab: site.LabState, *argv: str, check: bool = True) -> str:
     if check and proc.returncode != 0:
         raise BenchError(f"{' '.join(argv)} exited {proc.returncode}:\n{text}")
     return text
+
+
+def thread_cpu_s(pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) of each thread of ``pid`` so far, by thread name
+    (threads of one name added up); empty once the process is gone."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used: dict[str, float] = {}
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                # The name is in parentheses and may hold spaces: split after it.
+                stat = (task / "stat").read_text()
+                name = stat[stat.index("(") + 1:stat.rindex(")")]
+                fields = stat[stat.rindex(")") + 2:].split()
+                used[name] = used.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return used
+
+
+class ThreadClock:
+    """Samples the per-thread CPU time of some processes while a measurement runs, so
+    that what each thread used is known even for a process that ends before the
+    measurement does (a migrated partition's source QEMU). ``find`` names the processes
+    to follow (role → pid) at each sample: a process that starts during the
+    measurement (the target QEMU) counts from its start."""
+
+    INTERVAL_S = 0.1
+
+    def __init__(self, find: Callable[[], dict[str, int]]) -> None:
+        self.find = find
+        self.at_start: dict[str, dict[str, float]] = {}
+        self.last: dict[str, dict[str, float]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def sample(self) -> None:
+        for role, pid in self.find().items():
+            if used := thread_cpu_s(pid):
+                self.last[role] = used
+
+    async def _run(self) -> None:
+        while True:
+            self.sample()
+            await asyncio.sleep(self.INTERVAL_S)
+
+    async def __aenter__(self) -> ThreadClock:
+        self.sample()
+        self.at_start = dict(self.last)
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self.sample()
+
+    def used(self) -> dict[str, dict[str, float]]:
+        """CPU seconds of each thread of each process over the measurement."""
+        return {role: {name: round(t - self.at_start.get(role, {}).get(name, 0.0), 3)
+                       for name, t in sorted(last.items(), key=lambda kv: -kv[1])}
+                for role, last in self.last.items()}
+
+
+def qemu_pids(name: str, marks: dict[str, str]) -> dict[str, int]:
+    """The pids of the QEMUs of partition ``name`` whose command line holds each mark
+    (e.g. the state directory of a system), by role."""
+    found: dict[str, int] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if f"guest={name}," not in cmdline:
+                continue
+            for role, mark in marks.items():
+                if mark in cmdline:
+                    found[role] = int(proc.name)
+    return found

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import httpx
-from benchlab import BenchError, run_bench, run_cli, say
+from benchlab import BenchError, ThreadClock, qemu_pids, run_bench, run_cli, say
 from qemu.qmp import EventListener, QMPClient
 from qemu.qmp.message import Message
 from rich.console import Console
@@ -74,8 +74,9 @@ Line = tuple[float, str, str]
 class Sample:
     """One measured migration.
 
-    total_s: wall clock as a user sees it: from the migrate command to QEMU's "completed"
-    for (a), the whole ``migrlpar -o m`` command for (b).
+    total_s: wall clock as a user sees it: from the migrate command to the target QEMU's
+    RESUME event, the guest running there, for (a) (to the source's "completed" event is
+    in detail["completed_s"]); the whole ``migrlpar -o m`` command for (b).
     downtime_ms: QEMU's own downtime, measured by the source alone up to its last byte.
     guest_pause_ms: the guest's real pause, source QEMU's STOP to target QEMU's RESUME by
     their QMP event stamps: read by this bench's own QMP connections for (a), the
@@ -253,7 +254,10 @@ async def qemu_direct(setup: Setup, run: int) -> Sample:
         await tap.follow(target, TARGET)
         monitors.append(await Monitor.open(source))
         monitors.append(await Monitor.open(target))
-        sample = await _measure_direct(monitors[0], monitors[1], run, boot_s)
+        pids = {"source QEMU": source.pid(), "target QEMU": target.pid()}
+        async with ThreadClock(lambda: {k: v for k, v in pids.items() if v}) as clock:
+            sample = await _measure_direct(monitors[0], monitors[1], run, boot_s)
+        sample.detail["cpu_s"] = clock.used()
         await tap.wait_for(has_ticks(TARGET, TICKS_AFTER), 30.0, "ticks on the target")
         return Sample(**asdict(sample) | {"pause_ms": switch_over_pause_ms(tap.lines)})
     finally:
@@ -275,15 +279,17 @@ async def _measure_direct(source: Monitor, target: Monitor, run: int, boot_s: fl
     if info["status"] != "completed":
         raise BenchError(f"QEMU's own migration ended {info['status']}: "
                          f"{info.get('error-desc')}")
-    _, resumed = await target.wait_event(lambda e: e["event"] == "RESUME", 30.0)
+    resumed_at, resumed = await target.wait_event(lambda e: e["event"] == "RESUME", 30.0)
     stopped = source.first("STOP")
     ram = info["ram"]
+    # Done when the guest runs on the target, as migrlpar is: the source's "completed"
+    # comes before the last bytes are loaded there.
     return Sample(
-        path=QEMU_PATH, run=run, total_s=ended - began, downtime_ms=float(info["downtime"]),
+        path=QEMU_PATH, run=run, total_s=resumed_at - began, downtime_ms=float(info["downtime"]),
         bytes_sent=int(ram["transferred"]), stream_s=info["total-time"] / 1000,
         pause_ms=None, boot_s=boot_s,
         guest_pause_ms=(event_time(resumed) - event_time(stopped)) * 1000 if stopped else None,
-        detail={"query_migrate": info})
+        detail={"query_migrate": info, "completed_s": ended - began})
 
 
 async def final_migration_info(source: Monitor) -> dict[str, Any]:
@@ -328,13 +334,15 @@ async def openlpm_migration(setup: Setup, http: httpx.AsyncClient, run: int,
         await cli(setup, "chsysstate", "-r", "lpar", "-m", SOURCE, "-o", "on", "-n", name)
         await wait_console_api(http, SOURCE, name, has_text(FILLED), f"'{FILLED}' on {name}")
         boot_s = time.monotonic() - booted
-        began = time.monotonic()
-        await cli(setup, "migrlpar", "-o", "m", "-m", SOURCE, "-t", TARGET, "-p", name,
-                  *options)
-        wall_s = time.monotonic() - began
+        async with ThreadClock(lambda: openlpm_pids(setup.lab, name)) as clock:
+            began = time.monotonic()
+            await cli(setup, "migrlpar", "-o", "m", "-m", SOURCE, "-t", TARGET, "-p", name,
+                      *options)
+            wall_s = time.monotonic() - began
         lines = await wait_console_api(http, TARGET, name, has_ticks(TARGET, TICKS_AFTER),
                                        f"ticks of {name} on {TARGET}")
         sample = await _openlpm_sample(http, name, run, wall_s, boot_s)
+        sample.detail["cpu_s"] = clock.used()
         return Sample(**asdict(sample) | {"pause_ms": switch_over_pause_ms(lines),
                                           "path": path})
     finally:
@@ -362,6 +370,15 @@ async def _openlpm_sample(http: httpx.AsyncClient, name: str, run: int, wall_s: 
                   pause_ms=None, boot_s=boot_s, guest_pause_ms=record["downtime_ms"], detail={
                       "record": record, "step_s": steps, "console_s": console_s,
                       "cli_overhead_s": wall_s - console_s})
+
+
+def openlpm_pids(lab: site.LabState, name: str) -> dict[str, int]:
+    """The processes that carry a migration from sys1 to sys2: both QEMUs of the
+    partition and both mover services."""
+    systems = {f"{role} QEMU": f"/{PREFIX}/{system}/"
+               for role, system in (("source", SOURCE), ("target", TARGET))}
+    return {**qemu_pids(name, systems), "source mover": lab.pids[f"{SOURCE}-mover"],
+            "target mover": lab.pids[f"{TARGET}-mover"]}
 
 
 def step_durations(journal: list[dict[str, Any]]) -> dict[str, float]:
@@ -446,6 +463,23 @@ def medians(samples: list[Sample], path: str) -> dict[str, float | None]:
     }
 
 
+def cpu_medians(samples: list[Sample], path: str) -> dict[str, dict[str, Any]]:
+    """Per process of the path: the median CPU seconds it used during the migration,
+    and its busiest thread with that thread's median."""
+    used = [s.detail.get("cpu_s", {}) for s in samples if s.path == path]
+    roles = sorted({role for u in used for role in u})
+    out: dict[str, dict[str, Any]] = {}
+    for role in roles:
+        totals = [sum(u[role].values()) for u in used if role in u]
+        busiest = max((name for u in used if role in u for name in u[role]),
+                      key=lambda n: statistics.median(
+                          u[role].get(n, 0.0) for u in used if role in u))
+        out[role] = {"cpu_s": statistics.median(totals), "busiest_thread": busiest,
+                     "busiest_cpu_s": statistics.median(u[role].get(busiest, 0.0)
+                                                        for u in used if role in u)}
+    return out
+
+
 def ratios(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float | None]:
     both_paused = a["pause_ms"] is not None and b["pause_ms"] is not None
     both_stamped = a["guest_pause_ms"] is not None and b["guest_pause_ms"] is not None
@@ -499,6 +533,10 @@ def show(samples: list[Sample], summary: dict[str, Any]) -> None:
     out.print("  QEMU downtime: QEMU's own, as the source measures it; STOP→RESUME: the guest's "
               "real pause by both QEMUs' event stamps; console gap: console silence across "
               "the switch-over beyond one tick")
+    for path, roles in summary["cpu_s"].items():
+        out.print(f"  {PATH_LABELS[path]}, CPU s during the migration (medians): " + "; ".join(
+            f"{role} {u['cpu_s']:.2f} (busiest thread {u['busiest_thread']} "
+            f"{u['busiest_cpu_s']:.2f})" for role, u in roles.items()))
     for target, met in summary["targets"].items():
         out.print(f"  {'met    ' if met else 'MISSED '} {target}")
 
@@ -540,6 +578,7 @@ async def bench(args: argparse.Namespace) -> tuple[list[Sample], dict[str, Any]]
         "bench": "migration", "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "runs": args.runs, "fill_mb": args.fill_mb, "memory_mb": args.memory_mb,
         "host": host, "medians": {QEMU_PATH: a, OPENLPM_PATH: b}, "ratios": r,
+        "cpu_s": {path: cpu_medians(samples, path) for path in (QEMU_PATH, OPENLPM_PATH)},
         "targets": targets(b, r), "definitions": Sample.__doc__,
         "samples": [asdict(s) | {"mib_sent": s.mib_sent, "mib_per_s": s.mib_per_s}
                     for s in samples],

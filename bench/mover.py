@@ -100,6 +100,8 @@ async def measure(runs: int) -> dict[str, Any]:
         "zstd_vs_direct": ratio("zstd"), "multifd_vs_direct": ratio("multifd"),
         "multifd_tls_vs_direct": ratio("multifd_tls"),
         "downtime_delta_ms": medians["mover"]["downtime_ms"] - medians[DIRECT]["downtime_ms"],
+        "guest_pause_ms": {path: m.medians(samples, path)["guest_pause_ms"] for path in PATHS},
+        "cpu_s": {path: m.cpu_medians(samples, path) for path in PATHS},
         "samples": [asdict(s) | {"mib_sent": s.mib_sent} for s in samples],
         "bench_s": time.monotonic() - started,
     }
@@ -120,6 +122,11 @@ def show(summary: dict[str, Any]) -> None:
     Console(width=120).print(table)
     print(f"downtime through the movers: {summary['downtime_delta_ms']:+.0f} ms against "
           f"direct (QEMU's own figure, medians)")
+    for path, roles in summary["cpu_s"].items():
+        print(f"{PATHS[path]}: guest pause {m._ms(summary['guest_pause_ms'][path])} ms; CPU s "
+              "(medians): " + "; ".join(
+                  f"{role} {u['cpu_s']:.2f} (busiest thread {u['busiest_thread']} "
+                  f"{u['busiest_cpu_s']:.2f})" for role, u in roles.items()))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,8 +17,13 @@ import ssl
 import threading
 from dataclasses import dataclass, field
 
-CHUNK = 1 << 20
-SOCKET_BUFFER = 4 * CHUNK
+CHUNK = 256 << 10
+# What may wait unsent in a link socket's buffer. Every byte buffered between the two
+# QEMUs when the source pauses the guest must still cross before the target resumes
+# it: the relay's buffers lengthen the guest's pause, not only the stream. So the link
+# keeps the kernel's autotuned buffers (what is in flight on the wire), with little
+# queued behind them, and the unix sockets to QEMU their default size.
+UNSENT_LOWAT = 128 << 10
 F_SETPIPE_SZ = 1031
 
 
@@ -155,8 +160,8 @@ def copy(src: End, dst: End, count: ByteCount, forward: bool) -> None:
 def relay(a: socket.socket, b: socket.socket, count: ByteCount) -> None:
     """Join ``a`` (the side QEMU's stream comes from) and ``b`` until both ends close."""
     for sock in (a, b):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, UNSENT_LOWAT)
     if isinstance(a, ssl.SSLSocket) or isinstance(b, ssl.SSLSocket):
         ends = [TlsEnd(s) if isinstance(s, ssl.SSLSocket) else PlainEnd(s) for s in (a, b)]
         back = threading.Thread(target=copy, args=(ends[1], ends[0], count, False),

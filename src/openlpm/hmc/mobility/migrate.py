@@ -23,6 +23,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import partial
+from typing import TypeVar
 
 from openlpm.clients.seams import MigrationAgent, MigrationMover, MigrationSan
 from openlpm.errors import MigrationFailed, ObjectNotFound, OpenLpmError, WrongState
@@ -61,6 +62,7 @@ MAX_ROUNDS_KEPT = 100
 CONSOLE_HISTORY_LINES = 2000
 
 Undo = Callable[[], Awaitable[object]]
+T = TypeVar("T")
 
 
 class Owner(enum.Enum):
@@ -93,6 +95,7 @@ class MigrationJob:
         self._undo: list[tuple[str, Undo]] = []
         self._owner = Owner.SOURCE
         self._movers: list[MigrationMover] = []
+        self._owned_movers: list[MigrationMover] = []
         self._profile_on_target = plan.partition.profile
         self.stall_timeout_s = STALL_TIMEOUT_S
         self._wait_limit: asyncio.Timeout | None = None
@@ -320,20 +323,30 @@ class MigrationJob:
                             source_msp_id=self.plan.source.mover_id(source_mover_info.name),
                             dest_msp_id=self.target.mover_id(target_mover_info.name),
                             encrypted=encrypted)
-        source_mover = self._mover(self.site.mover_client(source_mover_info.control_url))
+        source_mover = self._mover(self.site.migration_mover(source_mover_info.control_url))
         target_mover = self._mover(
             self.remote.mover(self.target.name, target_mover_info.name) if self.remote
-            else self.site.mover_client(target_mover_info.control_url))
-        await self.target_agent.prepare_incoming(self.name, self.stream_options())
-        # Undos are registered before the calls they undo: a call cut short by a stop or
-        # by -w may still have acted, and an undo of what was not done is harmless.
-        self._on_failure("close the target mover channel",
-                         lambda: target_mover.close_channel(self.record.id))
-        await target_mover.expect(self.record.id, self.token, self.name, encrypted)
-        self._on_failure("close the source mover channel",
-                         lambda: source_mover.close_channel(self.record.id))
-        return await source_mover.open(self.record.id, self.token,
-                                       target_mover_info.data_address, encrypted)
+            else self.site.migration_mover(target_mover_info.control_url),
+            owned=self.remote is not None)
+
+        async def join_movers() -> str:
+            # Undos are registered before the calls they undo: a call cut short by a stop
+            # or by -w may still have acted, and an undo of what was not done is harmless.
+            self._on_failure("close the target mover channel",
+                             lambda: target_mover.close_channel(self.record.id))
+            await target_mover.expect(self.record.id, self.token, self.name, encrypted)
+            self._on_failure("close the source mover channel",
+                             lambda: source_mover.close_channel(self.record.id))
+            return await source_mover.open(self.record.id, self.token,
+                                           target_mover_info.data_address, encrypted)
+
+        # The target QEMU starts while the movers join: the target mover connects to
+        # it only when the stream arrives, so neither waits for the other. Its undo is
+        # the profile's removal (step 1), which ends it.
+        _, uri = await _together(
+            self.target_agent.prepare_incoming(self.name, self.stream_options()),
+            join_movers())
+        return uri
 
     async def _transfer(self, uri: str) -> None:
         wait = self.plan.request.wait_minutes
@@ -444,8 +457,12 @@ class MigrationJob:
 
     # -- bookkeeping ------------------------------------------------------------------
 
-    def _mover(self, client: MigrationMover) -> MigrationMover:
+    def _mover(self, client: MigrationMover, owned: bool = False) -> MigrationMover:
+        """A mover of this migration; ``owned``: a client made for it alone (through
+        another console), closed when it ends."""
         self._movers.append(client)
+        if owned:
+            self._owned_movers.append(client)
         return client
 
     async def _close_channels(self) -> None:
@@ -458,8 +475,10 @@ class MigrationJob:
                 with contextlib.suppress(OpenLpmError, TimeoutError):
                     async with asyncio.timeout(CLEANUP_TIMEOUT_S):
                         await mover.close_channel(self.record.id)
+        for mover in self._owned_movers:
             await mover.close()
         self._movers.clear()
+        self._owned_movers.clear()
 
     def _on_failure(self, what: str, undo: Undo) -> None:
         self._undo.append((what, undo))
@@ -582,6 +601,21 @@ class MigrationEngine:
         task.cancel()
         await asyncio.wait([task])
         return job.record
+
+
+async def _together(*calls: Awaitable[T]) -> list[T]:
+    """Await ``calls`` at once; the first to fail is raised as itself, the others are
+    cancelled (the steps' error handling knows OpenLpmError, not exception groups)."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(_awaited(call)) for call in calls]
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    return [task.result() for task in tasks]
+
+
+async def _awaited(call: Awaitable[T]) -> T:
+    return await call
 
 
 def _vlan_moves(before: PartitionProfile, after: PartitionProfile) -> list[str]:

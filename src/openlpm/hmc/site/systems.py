@@ -71,6 +71,7 @@ class Site:
         # Systems last seen running a release this console does not manage, and why.
         self._skews: dict[str, WrongState] = {}
         self._movers: dict[str, MoverClient] = {}
+        self._migration_movers: dict[str, MoverClient] = {}
         self._remotes: dict[tuple[str, str], RemoteConsoleClient] = {}
 
     def agent(self, system: str) -> AgentClient:
@@ -312,6 +313,13 @@ class Site:
         """A new client of a mover service, as this console's identity."""
         return MoverClient(control_url, timeout=timeout, tls=self.tls_for(control_url))
 
+    def migration_mover(self, control_url: str) -> MoverClient:
+        """The client the migrations through a mover service share: its connection is
+        kept open between them, so that a migration's step 3 pays no TLS handshake."""
+        if control_url not in self._migration_movers:
+            self._migration_movers[control_url] = self.mover_client(control_url)
+        return self._migration_movers[control_url]
+
     async def enroll_movers(self, system: str) -> tuple[MoverInfo, ...]:
         """Issue each mover service of ``system`` a certificate for its encrypted streams;
         it trusts this console's movers and those of the consoles it exchanged keys with.
@@ -394,11 +402,13 @@ class Site:
 
     async def close(self) -> None:
         clients: list[ServiceClient] = [*self._agents.values(), *self._movers.values(),
+                                        *self._migration_movers.values(),
                                         *self._remotes.values()]
         for client in [*clients, *([self._san] if self._san else [])]:
             await client.close()
         self._agents.clear()
         self._movers.clear()
+        self._migration_movers.clear()
         self._remotes.clear()
 
 
