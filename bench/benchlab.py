@@ -76,8 +76,8 @@ async def run_cli(lab: site.LabState, *argv: str, check: bool = True) -> str:
 
 
 def thread_cpu_s(pid: int) -> dict[str, float]:
-    """CPU seconds (user + system) of each thread of ``pid`` so far, by thread name
-    (threads of one name added up); empty once the process is gone."""
+    """CPU seconds (user + system) of each live thread of ``pid`` so far, as
+    ``NAME[TID]``; empty once the process is gone."""
     ticks = os.sysconf("SC_CLK_TCK")
     used: dict[str, float] = {}
     with contextlib.suppress(OSError):
@@ -87,7 +87,7 @@ def thread_cpu_s(pid: int) -> dict[str, float]:
                 stat = (task / "stat").read_text()
                 name = stat[stat.index("(") + 1:stat.rindex(")")]
                 fields = stat[stat.rindex(")") + 2:].split()
-                used[name] = used.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+                used[f"{name}[{task.name}]"] = (int(fields[11]) + int(fields[12])) / ticks
     return used
 
 
@@ -107,9 +107,10 @@ class ThreadClock:
         self._task: asyncio.Task[None] | None = None
 
     def sample(self) -> None:
+        # Merged, not replaced: a thread that ended (QEMU's migration thread, at the
+        # end of the stream) keeps the time it was last seen with.
         for role, pid in self.find().items():
-            if used := thread_cpu_s(pid):
-                self.last[role] = used
+            self.last.setdefault(role, {}).update(thread_cpu_s(pid))
 
     async def _run(self) -> None:
         while True:
@@ -118,7 +119,7 @@ class ThreadClock:
 
     async def __aenter__(self) -> ThreadClock:
         self.sample()
-        self.at_start = dict(self.last)
+        self.at_start = {role: dict(used) for role, used in self.last.items()}
         self._task = asyncio.create_task(self._run())
         return self
 

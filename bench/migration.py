@@ -470,14 +470,23 @@ def cpu_medians(samples: list[Sample], path: str) -> dict[str, dict[str, Any]]:
     roles = sorted({role for u in used for role in u})
     out: dict[str, dict[str, Any]] = {}
     for role in roles:
-        totals = [sum(u[role].values()) for u in used if role in u]
-        busiest = max((name for u in used if role in u for name in u[role]),
-                      key=lambda n: statistics.median(
-                          u[role].get(n, 0.0) for u in used if role in u))
-        out[role] = {"cpu_s": statistics.median(totals), "busiest_thread": busiest,
-                     "busiest_cpu_s": statistics.median(u[role].get(busiest, 0.0)
-                                                        for u in used if role in u)}
+        threads = [by_name(u[role]) for u in used if role in u]
+        busiest = max({name for t in threads for name in t},
+                      key=lambda n: statistics.median(t.get(n, 0.0) for t in threads))
+        out[role] = {"cpu_s": statistics.median(sum(t.values()) for t in threads),
+                     "busiest_thread": busiest,
+                     "busiest_cpu_s": statistics.median(t.get(busiest, 0.0) for t in threads)}
     return out
+
+
+def by_name(threads: dict[str, float]) -> dict[str, float]:
+    """CPU seconds by thread name (``NAME[TID]`` without the TID): one run's threads
+    named alike (a mover's relay threads, QEMU's vCPUs) added up."""
+    named: dict[str, float] = {}
+    for thread, used in threads.items():
+        name = thread.rpartition("[")[0]
+        named[name] = named.get(name, 0.0) + used
+    return named
 
 
 def ratios(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float | None]:

@@ -141,7 +141,9 @@ class QemuPartition:
                 devices: Sequence[str] = ()) -> list[str]:
         cmd = [
             self.settings.binary,
-            "-name", f"guest={profile.name},process=openlpm-{profile.name}",
+            # debug-threads names QEMU's threads (CPU 0/TCG, live_migration, ...) for
+            # top -H and for the benches' per-thread CPU time.
+            "-name", f"guest={profile.name},process=openlpm-{profile.name},debug-threads=on",
             "-machine", "q35", "-accel", self.settings.accel,
             "-cpu", profile.proc_compat_mode,
             "-smp", f"{profile.desired_procs},maxcpus={profile.max_procs}",
