@@ -452,8 +452,10 @@ class MigrationJob:
         history = await (self.source_agent.final_console(self.name, CONSOLE_HISTORY_LINES)
                          if self.active else
                          self.source_agent.console(self.name, CONSOLE_HISTORY_LINES))
-        await self.target_agent.merge_console(self.name, history)
-        await self.source_agent.remove(self.name)
+        # The source's copy goes while the target takes its console history: neither
+        # needs the other.
+        await _together(self.target_agent.merge_console(self.name, history),
+                        self.source_agent.remove(self.name))
 
     # -- bookkeeping ------------------------------------------------------------------
 
