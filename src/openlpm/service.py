@@ -29,6 +29,12 @@ from openlpm.model import IDENTITY_PATTERN, LUN_NAME_PATTERN
 
 # Path parameters naming a LUN, and a WWPN or host it is mapped to: a value no such
 # object could have is refused before it reaches a file name or another service's URL.
+# How long a service keeps an idle connection: uvicorn's default, for the listeners
+# anybody may reach; one that answers only its console's certificate (an agent, a
+# mover) keeps it for a minute, so that the console's calls pay no new handshake.
+KEEP_ALIVE_S = 5.0
+CONSOLE_ONLY_KEEP_ALIVE_S = 60.0
+
 LunName = Annotated[str, PathParameter(pattern=LUN_NAME_PATTERN)]
 LunIdentity = Annotated[str, PathParameter(pattern=IDENTITY_PATTERN)]
 
@@ -84,21 +90,23 @@ def configure_logging() -> None:
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
 
-def serve(app: FastAPI, *listeners: socket.socket,
-          tls: ssl.SSLContext | None = None) -> None:
+def serve(app: FastAPI, *listeners: socket.socket, tls: ssl.SSLContext | None = None,
+          keep_alive_s: float = KEEP_ALIVE_S) -> None:
     """Serve on every listener until stopped; over TLS with ``tls``, a context its owner
     may change while serving (new certificates apply to the next connection)."""
     configure_logging()
-    server(app, tls).run(sockets=list(listeners))
+    server(app, tls, keep_alive_s).run(sockets=list(listeners))
 
 
-def server(app: FastAPI, tls: ssl.SSLContext | None = None) -> uvicorn.Server:
+def server(app: FastAPI, tls: ssl.SSLContext | None = None,
+           keep_alive_s: float = KEEP_ALIVE_S) -> uvicorn.Server:
     """The server of ``app``, over TLS with ``tls``, telling it its clients' certificates
-    (``client_certificate``)."""
+    (``client_certificate``); an idle connection is closed after ``keep_alive_s``."""
     # proxy_headers off: uvicorn would take X-Forwarded-For from loopback, where the
     # console listens, and let a local user pick the address sign-in throttles by.
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5,
-                            http=PeerCertificateProtocol, proxy_headers=False)
+                            http=PeerCertificateProtocol, proxy_headers=False,
+                            timeout_keep_alive=int(keep_alive_s))
     config.load()
     if tls is not None:
         config.ssl = tls

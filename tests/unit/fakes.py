@@ -499,7 +499,8 @@ def install_movers(monkeypatch: pytest.MonkeyPatch,
     """
     movers = {info.control_url: FakeMover(info) for agent in agents for info in agent.movers}
 
-    def build(base_url: str, timeout: float = 30.0, tls: object = None) -> FakeMover:
+    def build(base_url: str, timeout: float = 30.0, tls: object = None,
+              keepalive_s: float = 0.0) -> FakeMover:
         movers[base_url].clients_built += 1
         return movers[base_url]
 

@@ -69,7 +69,13 @@ def serve(args: argparse.Namespace) -> None:
     from openlpm.agent.partitions import Capacity, PartitionManager
     from openlpm.agent.qemu import QemuSettings
     from openlpm.net.switch import VirtualSwitch
-    from openlpm.service import bind, enter_netns, serve
+    from openlpm.service import (
+        CONSOLE_ONLY_KEEP_ALIVE_S,
+        KEEP_ALIVE_S,
+        bind,
+        enter_netns,
+        serve,
+    )
     from openlpm.trust import ServiceTrust
 
     if args.netns:
@@ -86,7 +92,8 @@ def serve(args: argparse.Namespace) -> None:
         getattr(args, "tls_dir", None) or args.state_dir / "tls",
         "agent")
     serve(create_app(manager, args.accel, qemu_version(args.qemu), args.mover_socket,
-                     limits, trust), bind(args.listen), tls=trust.context if trust else None)
+                     limits, trust), bind(args.listen), tls=trust.context if trust else None,
+          keep_alive_s=CONSOLE_ONLY_KEEP_ALIVE_S if trust else KEEP_ALIVE_S)
 
 
 def boot_image(args: argparse.Namespace) -> BootImage | None:

@@ -12,7 +12,7 @@ import base64
 import ssl
 from typing import Any
 
-from openlpm.clients.wire import MIB, EnrollingClient, Route
+from openlpm.clients.wire import KEEPALIVE_S, MIB, EnrollingClient, Route
 from openlpm.model import (
     ConsoleLine,
     CpuModel,
@@ -85,9 +85,10 @@ AGENT_ROUTES: tuple[Route, ...] = tuple(
 class AgentClient(EnrollingClient):
     def __init__(self, base_url: str, system: str = "", timeout: float = 60.0,
                  tls: ssl.SSLContext | bool | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None,
+                 keepalive_s: float = KEEPALIVE_S) -> None:
         super().__init__(base_url, f"Agent of managed system {system}", timeout=timeout,
-                         tls=tls, headers=headers)
+                         tls=tls, headers=headers, keepalive_s=keepalive_s)
 
     async def mover_enrollment_codes(self) -> dict[str, str]:
         """The codes of this system's movers that no console enrolled yet, by name."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import ssl
 
-from openlpm.clients.wire import EnrollingClient, Route
+from openlpm.clients.wire import KEEPALIVE_S, EnrollingClient, Route
 from openlpm.model import ChannelStats, MoverInfo, MoverProbe
 
 
@@ -31,9 +31,10 @@ MOVER_ROUTES: tuple[Route, ...] = tuple(
 class MoverClient(EnrollingClient):
     def __init__(self, base_url: str, timeout: float = 30.0,
                  headers: dict[str, str] | None = None,
-                 tls: ssl.SSLContext | bool | None = None) -> None:
+                 tls: ssl.SSLContext | bool | None = None,
+                 keepalive_s: float = KEEPALIVE_S) -> None:
         super().__init__(base_url, "Mover service", timeout=timeout, headers=headers,
-                         tls=tls)
+                         tls=tls, keepalive_s=keepalive_s)
 
     async def info(self) -> MoverInfo:
         return MoverInfo.model_validate(await self.call(MoverRoutes.MOVER))

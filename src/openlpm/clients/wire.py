@@ -28,6 +28,11 @@ MIB = 1 << 20
 # one at that moment meets a closed socket (RemoteProtocolError, "did not answer"). It
 # drops its idle connections well before.
 KEEPALIVE_S = 2.0
+# The agents and movers, which answer their console's certificate only, keep an idle
+# connection for a minute (service.CONSOLE_ONLY_KEEP_ALIVE_S): the console's clients of
+# them keep theirs for less, so that a migration after its validation, or the next
+# migration, pays no TLS handshake.
+CONSOLE_ONLY_KEEPALIVE_S = 50.0
 
 
 def segment(value: str) -> str:
@@ -89,9 +94,12 @@ class ServiceClient:
     def __init__(self, base_url: str, what: str, timeout: float = 30.0,
                  transport: httpx.AsyncBaseTransport | None = None,
                  headers: dict[str, str] | None = None,
-                 tls: ssl.SSLContext | bool | None = None) -> None:
+                 tls: ssl.SSLContext | bool | None = None,
+                 keepalive_s: float = KEEPALIVE_S) -> None:
         """``tls``: the context that verifies the peer (and may hold our certificate),
-        or False not to verify it; default: the system's CA bundle for https."""
+        or False not to verify it; default: the system's CA bundle for https.
+        ``keepalive_s``: how long an idle connection is kept (less than the service
+        keeps it)."""
         self.base_url = base_url
         self.what = what
         # Loading the CA bundle costs ~50 ms per client; plain-HTTP peers never use it.
@@ -100,7 +108,7 @@ class ServiceClient:
         # after it is inflated, a whole chunk at a time.
         self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout,
                                        transport=transport,
-                                       limits=httpx.Limits(keepalive_expiry=KEEPALIVE_S),
+                                       limits=httpx.Limits(keepalive_expiry=keepalive_s),
                                        verify=(not plain) if tls is None else tls,
                                        headers={"Accept-Encoding": "identity",
                                                 **(headers or {})})

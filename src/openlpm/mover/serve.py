@@ -34,7 +34,13 @@ def serve(args: argparse.Namespace) -> None:
     from openlpm.model import MoverInfo
     from openlpm.mover.api import MoverSetup, create_app
     from openlpm.private import make_private
-    from openlpm.service import bind, enter_netns, serve
+    from openlpm.service import (
+        CONSOLE_ONLY_KEEP_ALIVE_S,
+        KEEP_ALIVE_S,
+        bind,
+        enter_netns,
+        serve,
+    )
     from openlpm.trust import ServiceTrust
 
     if args.netns:
@@ -48,4 +54,5 @@ def serve(args: argparse.Namespace) -> None:
                      data_address=args.advertise or args.data, version=__version__,
                      max_migrations=args.max_migrations)
     setup = MoverSetup(info, args.state_dir, args.data, args.incoming_dir, trust)
-    serve(create_app(setup), bind(args.control), tls=trust.context if trust else None)
+    serve(create_app(setup), bind(args.control), tls=trust.context if trust else None,
+          keep_alive_s=CONSOLE_ONLY_KEEP_ALIVE_S if trust else KEEP_ALIVE_S)

@@ -12,7 +12,7 @@ from openlpm.authority import CertificateAuthority, Use, fingerprint
 from openlpm.clients.agent import AgentClient
 from openlpm.clients.mover import MoverClient
 from openlpm.clients.san import SanClient
-from openlpm.clients.wire import EnrollingClient, ServiceClient
+from openlpm.clients.wire import CONSOLE_ONLY_KEEPALIVE_S, EnrollingClient, ServiceClient
 from openlpm.errors import (
     NotPermitted,
     ObjectNotFound,
@@ -91,7 +91,8 @@ class Site:
         entry = self.inventory.system(system)
         client = self._agents.get(system)
         if client is None or client.base_url != entry.agent_url:
-            client = AgentClient(entry.agent_url, system, tls=self.tls_for(entry.agent_url))
+            client = AgentClient(entry.agent_url, system, tls=self.tls_for(entry.agent_url),
+                                 keepalive_s=CONSOLE_ONLY_KEEPALIVE_S)
             self._agents[system] = client
         return client
 
@@ -311,7 +312,8 @@ class Site:
 
     def mover_client(self, control_url: str, timeout: float = 30.0) -> MoverClient:
         """A new client of a mover service, as this console's identity."""
-        return MoverClient(control_url, timeout=timeout, tls=self.tls_for(control_url))
+        return MoverClient(control_url, timeout=timeout, tls=self.tls_for(control_url),
+                           keepalive_s=CONSOLE_ONLY_KEEPALIVE_S)
 
     def migration_mover(self, control_url: str) -> MoverClient:
         """The client the migrations through a mover service share: its connection is
