@@ -7,7 +7,12 @@ running). Each round runs, as new processes and in an order that rotates round b
     start-up and ``site``, the venv's .pth files included: what every command pays);
 (a') ``python -I -S -c pass``: the interpreter alone, the floor no Python command goes under;
 (b) ``lssyscfg -r lpar -m sys1 -F name,state`` (one GET, the console asks sys1's agent);
-(c) ``lssyscfg -r sys -F name,state`` (one GET, the console asks every agent).
+(c) ``lssyscfg -r sys -F name,state`` (one GET, the console asks every agent);
+(b') (b) in the environment the bench was given, whose ``PYTHONDONTWRITEBYTECODE`` (set on
+    this machine) leaves openlpm's own modules compiled from source at every run.
+
+(a) to (c) run with bytecode caches, as an installed package has them (pip compiles them):
+in a directory of the bench's (``PYTHONPYCACHEPREFIX``), written by an unmeasured run.
 
 Besides, from the bench's own process: (d) the console's answer to (b)'s GET on a
 kept-alive connection (what the console and agent take), (e) the same GET through the
@@ -29,6 +34,7 @@ import ssl
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -58,10 +64,12 @@ COMMANDS: dict[str, list[str]] = {
     "lpar": [str(BIN / "lssyscfg"), "-r", "lpar", "-m", SYSTEM, "-F", "name,state"],
     "sys": [str(BIN / "lssyscfg"), "-r", "sys", "-F", "name,state"],
 }
+UNCACHED = "lpar_uncached"  # (b), in the environment as given
 LABELS = {"noop": "(a) python -c pass (baseline)",
           "noop_isolated": "(a') python -I -S -c pass (the floor)",
           "lpar": "(b) lssyscfg -r lpar -m sys1 -F name,state",
           "sys": "(c) lssyscfg -r sys -F name,state",
+          UNCACHED: "(b') (b) as given (PYTHONDONTWRITEBYTECODE={})",
           "console": "(d) console's answer to (b)'s GET (kept-alive)",
           "reader": "(e) (b)'s GET by ConsoleReader, new TLS connection",
           "imports": "    imports of openlpm.cli.lssyscfg (-X importtime)"}
@@ -107,25 +115,36 @@ async def bench(rounds: int) -> dict[str, Any]:
                         say=lambda text: say(f"[dim]{text}[/dim]"))
     for name in PARTITIONS:
         await run_cli(lab, "mksyscfg", "-r", "lpar", "-m", SYSTEM, "-i", PROFILE.format(name))
-    env = os.environ | site.client_env(lab)
+    given = os.environ | site.client_env(lab)
+    with tempfile.TemporaryDirectory(prefix="clib-pycache-") as caches:
+        env = {k: v for k, v in given.items() if k != "PYTHONDONTWRITEBYTECODE"} | {
+            "PYTHONPYCACHEPREFIX": caches}
+        samples = await measure(lab, rounds, env, given)
+    return summarize(samples, lab, rounds, load_before, time.monotonic() - started)
+
+
+async def measure(lab: site.LabState, rounds: int, env: dict[str, str],
+                  given: dict[str, str]) -> dict[str, list[float]]:
+    """Every sample; ``env`` with bytecode caches, ``given`` the environment as it was."""
     expected = "".join(f"{name},Not Activated\n" for name in PARTITIONS)
     for argv in COMMANDS.values():  # once, unmeasured: bytecode caches, the console's warm-up
         run_timed(argv, env)
     samples: dict[str, list[float]] = {name: [] for name in LABELS}
-    names = list(COMMANDS)
+    names = [*COMMANDS, UNCACHED]
     path = f"/systems/{SYSTEM}/partitions"
     tls = site.console_trust(lab)
     async with site.console_client(lab, timeout=60) as http:
         for i in range(rounds):
             for name in names[i % len(names):] + names[:i % len(names)]:
-                elapsed, out = run_timed(COMMANDS[name], env)
-                if name == "lpar" and out != expected:
+                elapsed, out = run_timed(COMMANDS["lpar" if name == UNCACHED else name],
+                                         given if name == UNCACHED else env)
+                if name in ("lpar", UNCACHED) and out != expected:
                     raise BenchError(f"lssyscfg printed {out!r}, not {expected!r}")
                 samples[name].append(elapsed)
             samples["console"].append(await _answer_ms(http, path))
             samples["reader"].append(_reader_ms(lab, path, tls))
     samples["imports"] = [import_ms(env) for _ in range(IMPORT_RUNS)]
-    return summarize(samples, lab, rounds, load_before, time.monotonic() - started)
+    return samples
 
 
 async def _answer_ms(http: httpx.AsyncClient, path: str) -> float:
@@ -152,7 +171,8 @@ def summarize(samples: dict[str, list[float]], lab: site.LabState, rounds: int,
         "host": {"node": platform.node(), "nproc": os.cpu_count(),
                  "kernel": platform.release(), "python": platform.python_version(),
                  "accel": lab.accel, "load_before": load_before,
-                 "load_after": os.getloadavg()},
+                 "load_after": os.getloadavg(),
+                 "PYTHONDONTWRITEBYTECODE": os.environ.get("PYTHONDONTWRITEBYTECODE", "")},
         "rounds": rounds, "results": results,
         "lpar_over_noop_ms": lpar["median_ms"] - results["noop"]["median_ms"],
         "target_ms": TARGET_MS,
@@ -169,7 +189,8 @@ def show(summary: dict[str, Any]) -> None:
         table.add_column(column, justify="left" if column == "measure" else "right")
     for name, label in LABELS.items():
         result = summary["results"][name]
-        table.add_row(label, f"{result['median_ms']:.1f}", f"{result['p95_ms']:.1f}")
+        table.add_row(label.format(summary["host"]["PYTHONDONTWRITEBYTECODE"] or "unset"),
+                      f"{result['median_ms']:.1f}", f"{result['p95_ms']:.1f}")
     Console().print(table)
     lpar = summary["results"]["lpar"]
     print(f"(b) - (a) = {summary['lpar_over_noop_ms']:.1f} ms; target (b) <= "

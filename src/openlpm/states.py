@@ -4,17 +4,18 @@ without pydantic (``model.py``'s types use them, and re-export the enumerations)
 
 from __future__ import annotations
 
-import uuid
 from enum import StrEnum
 
 # The UUID shown for a partition created before partitions had one: derived from its
 # name, which a migration keeps, so it is as stable as the partition.
-PARTITION_UUID_NAMESPACE = uuid.UUID("5d0c7e52-8a3f-4c1e-9b7a-0a1b2c3d4e5f")
+PARTITION_UUID_NAMESPACE = "5d0c7e52-8a3f-4c1e-9b7a-0a1b2c3d4e5f"
 
 
 def name_uuid(name: str) -> str:
     """The UUID of partition ``name`` when its profile has none."""
-    return str(uuid.uuid5(PARTITION_UUID_NAMESPACE, name))
+    import uuid  # only for such a partition: 2 ms a listing of others does without
+
+    return str(uuid.uuid5(uuid.UUID(PARTITION_UUID_NAMESPACE), name))
 
 
 class PartitionState(StrEnum):

@@ -1,9 +1,11 @@
 """What the listing commands read of the console's answers about systems and partitions.
 
-Frozen dataclasses read from an answer's JSON with the standard library only: importing
+Named tuples (immutable, typed, cheaper to define than dataclasses, which import
+``inspect``) read from an answer's JSON with the standard library only: importing
 pydantic and ``model.py`` costs a command about 100 ms before its first request
 (docs/performance.md, "Command latency"). Each view keeps the fields of its ``model.py``
-type that a listing prints, with the same names, types and defaults; ``read`` checks every
+type that a listing prints, with the same names, types and defaults (those without one
+first); ``read`` checks every
 value against its field's type (a state against the names of ``states.py``), and an
 answer that does not fit is refused whole. Unlike the models, the views leave a value's
 pattern and range unchecked: the console checked those when it took the profile. A unit
@@ -12,17 +14,12 @@ test holds each view to its model (``tests/unit/test_console_views.py``).
 
 from __future__ import annotations
 
-import dataclasses
 import types
-from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
-from typing import TYPE_CHECKING, Any, TypeVar, get_args, get_origin, get_type_hints
+from typing import Any, NamedTuple, TypeVar, get_args, get_origin, get_type_hints
 
 from openlpm.states import Firmware, MigrationState, PartitionState, name_uuid
-
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
 
 
 class AnswerInvalid(ValueError):
@@ -30,11 +27,11 @@ class AnswerInvalid(ValueError):
     names the first value that does not fit."""
 
 
-View = TypeVar("View", bound="DataclassInstance")
+View = TypeVar("View", bound=tuple[Any, ...])  # a NamedTuple of this module
 
 
 def read(view: type[View], value: object, where: str = "answer") -> View:
-    """``value`` (decoded JSON) as ``view``, a dataclass of this module; a field the
+    """``value`` (decoded JSON) as ``view``, a named tuple of this module; a field the
     answer leaves out takes its default, a name the view does not keep is ignored.
 
     Raises AnswerInvalid.
@@ -43,12 +40,11 @@ def read(view: type[View], value: object, where: str = "answer") -> View:
         raise AnswerInvalid(f"{where} is not an object")
     hints = _hints(view)
     given: dict[str, Any] = {}
-    for field in dataclasses.fields(view):
-        if field.name in value:
-            given[field.name] = _typed(hints[field.name], value[field.name],
-                                       f"{where}.{field.name}")
-        elif field.default is dataclasses.MISSING:
-            raise AnswerInvalid(f"{where} has no {field.name}")
+    for name in hints:
+        if name in value:
+            given[name] = _typed(hints[name], value[name], f"{where}.{name}")
+        elif name not in view._field_defaults:  # type: ignore[attr-defined]  # NamedTuple's
+            raise AnswerInvalid(f"{where} has no {name}")
     return view(**given)
 
 
@@ -60,7 +56,7 @@ def read_list(view: type[View], value: object, where: str = "answer") -> list[Vi
 
 
 @cache
-def _hints(view: type[DataclassInstance]) -> dict[str, Any]:
+def _hints(view: type) -> dict[str, Any]:
     return get_type_hints(view)
 
 
@@ -74,7 +70,7 @@ def _typed(hint: Any, value: object, where: str) -> Any:  # noqa: ANN401 - any f
         return _typed(kind, value, where)
     if get_origin(hint) is tuple:
         return _items(get_args(hint), value, where)
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and issubclass(hint, tuple):  # a view
         return read(hint, value, where)
     if isinstance(hint, type) and issubclass(hint, StrEnum):
         if value not in {member.value for member in hint}:
@@ -101,15 +97,12 @@ def _items(kinds: tuple[Any, ...], value: object, where: str) -> tuple[Any, ...]
 # -- systems (model.SystemSummary) ----------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
-class MoverInfoView:
+class MoverInfoView(NamedTuple):
     name: str
 
 
-@dataclass(frozen=True, kw_only=True)
-class SystemInfoView:
+class SystemInfoView(NamedTuple):
     name: str
-    maintenance: bool = False
     cpus: int
     memory_mb: int
     free_cpus: int
@@ -117,12 +110,12 @@ class SystemInfoView:
     accel: str
     qemu_version: str
     agent_version: str
+    maintenance: bool = False
     movers: tuple[MoverInfoView, ...] = ()
     io_services: int = 1
 
 
-@dataclass(frozen=True, kw_only=True)
-class SystemSummaryView:
+class SystemSummaryView(NamedTuple):
     name: str
     state: str
     agent_url: str
@@ -132,37 +125,33 @@ class SystemSummaryView:
 # -- partitions (model.PartitionSummary) ----------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
-class VirtualEthernetAdapterView:
+class VirtualEthernetAdapterView(NamedTuple):
     slot: int
     port_vlan_id: int
 
 
-@dataclass(frozen=True, kw_only=True)
-class VirtualFcAdapterView:
+class VirtualFcAdapterView(NamedTuple):
     slot: int
     wwpns: tuple[str, str]
     io_service: int = 1
 
 
-@dataclass(frozen=True, kw_only=True)
-class VirtualScsiAdapterView:
+class VirtualScsiAdapterView(NamedTuple):
     slot: int
     luns: tuple[str, ...]
     io_service: int = 1
 
 
-@dataclass(frozen=True, kw_only=True)
-class PartitionProfileView:
+class PartitionProfileView(NamedTuple):
     name: str
-    lpar_id: int | None = None
-    profile_name: str = "default"
     min_mem: int
     desired_mem: int
     max_mem: int
     min_procs: int
     desired_procs: int
     max_procs: int
+    lpar_id: int | None = None
+    profile_name: str = "default"
     proc_compat_mode: str = "qemu64"
     migration_disabled: bool = False
     kernel_args: str = ""
@@ -178,8 +167,7 @@ class PartitionProfileView:
     uuid: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
-class PartitionView:
+class PartitionView(NamedTuple):
     profile: PartitionProfileView
     state: PartitionState
     curr_mem: int = 0
@@ -200,8 +188,7 @@ class PartitionView:
         return self.profile.uuid or name_uuid(self.name)
 
 
-@dataclass(frozen=True, kw_only=True)
-class PartitionSummaryView:
+class PartitionSummaryView(NamedTuple):
     system: str
     partition: PartitionView
     migration_state: MigrationState = MigrationState.NOT_MIGRATING
