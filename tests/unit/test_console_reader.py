@@ -112,3 +112,22 @@ def test_a_name_is_one_segment_of_the_path() -> None:
             pytest.raises(OpenLpmError, match="HTTP 404"):
         reader.partitions("a/../b")
     assert seen.requests[0][0] == "/systems/a%2F..%2Fb/partitions"
+
+
+@pytest.mark.parametrize("variable", ["HTTPS_PROXY", "http_proxy", "ALL_PROXY"])
+def test_a_proxy_the_environment_names_is_used_as_httpx_uses_it(
+        variable: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As HmcClient's (httpx's trust_env): through the proxy, unless NO_PROXY names the
+    console."""
+    with serving({}) as (closed, _):
+        pass  # a proxy that does not answer
+    monkeypatch.setenv(variable, closed)
+    with serving(ANSWERS) as (url, seen):
+        https_url = url.replace("http:", "https:") if variable == "HTTPS_PROXY" else url
+        with ConsoleReader(https_url, token="t") as reader, \
+                pytest.raises(SystemUnreachable, match=r"\(ConnectError\)"):
+            reader.systems()
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        with ConsoleReader(url, token="t") as reader:
+            assert [s.name for s in reader.systems()] == ["sys1"]
+    assert len(seen.requests) == 1
