@@ -1,8 +1,8 @@
 """The listing commands' client of the console: GET only, synchronous, on the standard
 library (http.client, ssl, json), one connection for the whole command.
 
-Importing httpx, asyncio and pydantic costs a command about 150 ms before its first
-request, three times what a listing needs in all (docs/performance.md, "Command
+Importing httpx, asyncio and pydantic cost lssyscfg about 200 ms before its first
+request, three times what the whole listing takes now (docs/performance.md, "Command
 latency"). The reader finds, trusts and signs in to the console as ``HmcClient`` does
 (``console_address.py``, ``credentials.py``: ``$OPENLPM_HMC`` with ``unix:PATH``, the pinned
 certificate or the same authorities, the token), reads an answer under the same limit

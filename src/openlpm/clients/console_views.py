@@ -1,15 +1,15 @@
 """What the listing commands read of the console's answers about systems and partitions.
 
 Named tuples (immutable, typed, cheaper to define than dataclasses, which import
-``inspect``) read from an answer's JSON with the standard library only: importing
-pydantic and ``model.py`` costs a command about 100 ms before its first request
-(docs/performance.md, "Command latency"). Each view keeps the fields of its ``model.py``
-type that a listing prints, with the same names, types and defaults (those without one
-first); ``read`` checks every
-value against its field's type (a state against the names of ``states.py``), and an
-answer that does not fit is refused whole. Unlike the models, the views leave a value's
-pattern and range unchecked: the console checked those when it took the profile. A unit
-test holds each view to its model (``tests/unit/test_console_views.py``).
+``inspect``) read from an answer's JSON with the standard library only: pydantic and
+``model.py`` cost a command 50 ms of imports, and a module of the listing's models alone
+~90 ms with its first validation (docs/performance.md, "Command latency"). Each view
+keeps the fields of its ``model.py`` type that a listing prints, with the same names,
+types and defaults (those without one first); ``read`` checks every value against its
+field's type (a state against the names of ``states.py``), and an answer that does not
+fit is refused whole. Unlike the models, the views leave a value's pattern and range
+unchecked: the console checked those when it took the profile. A unit test holds each
+view to its model (``tests/unit/test_console_views.py``).
 """
 
 from __future__ import annotations
