@@ -45,8 +45,7 @@ from openlpm.agent.qemu import (
     QemuPartition,
     QemuSettings,
 )
-from openlpm.cli.commands import PROFILE_ATTRIBUTES, profile_from
-from openlpm.cli.hmc_syntax import parse_attributes
+from openlpm.cli.commands import PROFILE_ATTRIBUTES, parse_attributes, profile_from
 from openlpm.lab import site
 from openlpm.lab.image import KERNEL_ARGS, PartitionImage
 from openlpm.model import MigrationStep, PartitionProfile, StreamStatus

@@ -71,8 +71,7 @@ from rich.console import Console
 from rich.table import Table
 
 from openlpm.agent.qemu import STREAM_BANDWIDTH, BootImage, QemuPartition, QemuSettings
-from openlpm.cli.commands import PROFILE_ATTRIBUTES, profile_from
-from openlpm.cli.hmc_syntax import parse_attributes
+from openlpm.cli.commands import PROFILE_ATTRIBUTES, parse_attributes, profile_from
 from openlpm.clients.guest_agent import GuestAgent, GuestAgentAbsent, GuestCommandFailed
 from openlpm.lab import network, site
 from openlpm.lab.image import KERNEL_ARGS, PartitionImage
