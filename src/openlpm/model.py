@@ -2,20 +2,26 @@
 
 They are pydantic models because they cross the wire between the console, the agents
 and the movers; frozen so that a value read from an API cannot drift from what was sent.
-This module imports no other part of openlpm.
+This module imports no other part of openlpm (its state enumerations are
+``states.py``'s).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-import uuid
 from collections.abc import Mapping
 from enum import IntEnum, StrEnum
 from typing import Annotated, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# Re-exported: every part names them as model types.
+from openlpm.states import Firmware as Firmware
+from openlpm.states import MigrationState as MigrationState
+from openlpm.states import PartitionState as PartitionState
+from openlpm.states import name_uuid
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,46}$"
 # The HMC's rule for profile names: up to 31 letters, digits, spaces and ,./;:~@#^-_=+{}
@@ -25,34 +31,6 @@ PROFILE_NAME_PATTERN = r"^[A-Za-z0-9 ,./;:~@#^\-_=+{}]{1,31}$"
 class Frozen(BaseModel):
     # Schemas are built on first use: a CLI command needs few of them, and starts sooner.
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
-
-
-class PartitionState(StrEnum):
-    """Partition states with the HMC's names (``lssyscfg -F state``)."""
-
-    NOT_ACTIVATED = "Not Activated"
-    STARTING = "Starting"
-    RUNNING = "Running"
-    SHUTTING_DOWN = "Shutting Down"
-    MIGRATING_RUNNING = "Migrating - Running"
-    MIGRATING_NOT_ACTIVATED = "Migrating - Not Activated"
-    ERROR = "Error"
-
-
-class MigrationState(StrEnum):
-    """Migration states with the HMC's names (``lslparmigr -F migration_state``)."""
-
-    NOT_MIGRATING = "Not Migrating"
-    STARTING = "Migration Starting"
-    IN_PROGRESS = "Migration In Progress"
-    STOPPED = "Migration Stopped"
-    FAILED = "Migration Failed"
-    RECOVERING = "Migration Recovering"
-    COMPLETE = "Migration Complete"
-
-    @property
-    def finished(self) -> bool:
-        return self in (MigrationState.STOPPED, MigrationState.FAILED, MigrationState.COMPLETE)
 
 
 class MigrationKind(StrEnum):
@@ -114,13 +92,6 @@ class BalanceGoal(StrEnum):
 
     CPU = "cpu"  # processor cores the partitions used over a window, per system processor
     MEMORY = "memory"  # memory given to running partitions, per system memory
-
-
-class Firmware(StrEnum):
-    """What starts a partition that boots from its own disk (``boot_device_slot``)."""
-
-    BIOS = "bios"  # SeaBIOS
-    UEFI = "uefi"  # OVMF, with the partition's own UEFI variables (its NVRAM)
 
 
 class Compression(StrEnum):
@@ -237,9 +208,6 @@ AdapterT = TypeVar("AdapterT", VirtualFcAdapter, VirtualScsiAdapter)
 
 MAC_PATTERN = r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$"
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-# The UUID shown for a partition created before partitions had one: derived from its
-# name, which a migration keeps, so it is as stable as the partition.
-PARTITION_UUID_NAMESPACE = uuid.UUID("5d0c7e52-8a3f-4c1e-9b7a-0a1b2c3d4e5f")
 # A host PCI device as lspci names it: [domain:]bus:device.function, lowercase hex.
 PCI_ADDRESS_PATTERN = r"^([0-9a-f]{4}:)?[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$"
 # A host file or directory, put inside a QEMU option: absolute, and without a comma
@@ -388,7 +356,7 @@ class Partition(Frozen):
 
     @property
     def uuid(self) -> str:
-        return self.profile.uuid or str(uuid.uuid5(PARTITION_UUID_NAMESPACE, self.name))
+        return self.profile.uuid or name_uuid(self.name)
 
 
 class PartitionRuntime(Frozen):

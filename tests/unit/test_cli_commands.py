@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from openlpm.cli import commands
+from openlpm.cli import commands, lssyscfg
+from openlpm.clients.console_views import PartitionSummaryView, read
 from openlpm.errors import RequestInvalid
 from openlpm.model import (
     MigrationKind,
@@ -22,6 +23,11 @@ REAL_WORLD = ["-o", "m", "-m", "wilma", "-t", "visa", "-p", "upt07", "--redundan
               "-n", "upt07_noams_npiv", "-u", "hscroot", "--vlanbridge", "2", "--mpio", "2",
               "-w", "60", "-d", "5", "-v", "-i", "source_msp_name=wilmav2,dest_msp_name=visav2",
               "--ip", "destiny4"]
+
+
+def view(summary_: PartitionSummary) -> PartitionSummaryView:
+    """The partition as lssyscfg reads it: from the console's JSON."""
+    return read(PartitionSummaryView, summary_.model_dump(mode="json"))
 
 
 def migrlpar_args(*argv: str) -> commands.argparse.Namespace:
@@ -225,8 +231,8 @@ def test_each_virtual_storage_adapter_names_the_io_service_hosting_it_first_by_d
     assert [(a.slot, a.io_service) for a in profile.storage_adapters] == [
         (4, 2), (5, 2), (6, 1), (7, 2), (8, 1)]
     assert profile.io_services == (1, 2)
-    listed = commands.profile_record(PartitionSummary(system="sys1", partition=Partition(
-        profile=profile, state=PartitionState.NOT_ACTIVATED)))
+    listed = lssyscfg.profile_record(view(PartitionSummary(system="sys1", partition=Partition(
+        profile=profile, state=PartitionState.NOT_ACTIVATED))))
     assert profile_of(f'"virtual_fc_adapters={listed["virtual_fc_adapters"]}",'
                       f'"virtual_scsi_adapters={listed["virtual_scsi_adapters"]}"'
                       ).storage_adapters == profile.storage_adapters
@@ -288,10 +294,10 @@ def summary(state: PartitionState) -> PartitionSummary:
 
 def test_lssyscfg_lists_partitions_with_the_hmc_attribute_names(
         capsys: pytest.CaptureFixture[str]) -> None:
-    args = commands.lssyscfg_parser().parse_args(["-r", "lpar", "-m", "sys1", "-F",
+    args = lssyscfg.lssyscfg_parser().parse_args(["-r", "lpar", "-m", "sys1", "-F",
                                                   "name:lpar_id:state", "--header"])
-    commands.listing([commands.partition_record(summary(PartitionState.MIGRATING_RUNNING))],
-                     args)
+    commands.listing([lssyscfg.partition_record(view(summary(
+        PartitionState.MIGRATING_RUNNING)))], args)
     assert capsys.readouterr().out.splitlines() == ["name:lpar_id:state",
                                                     "web1:4:Migrating - Running"]
 
@@ -307,7 +313,7 @@ def test_lslparmigr_gives_every_attribute_even_without_a_migration_record(
 
 
 def test_an_empty_listing_says_so(capsys: pytest.CaptureFixture[str]) -> None:
-    args = commands.lssyscfg_parser().parse_args(["-r", "lpar", "-m", "sys1"])
+    args = lssyscfg.lssyscfg_parser().parse_args(["-r", "lpar", "-m", "sys1"])
     commands.listing([], args)
     assert capsys.readouterr().out == "No results were found.\n"
 
@@ -319,11 +325,11 @@ def test_stop_and_recover_take_one_partition(who: list[str]) -> None:
 
 
 def test_a_filter_selects_partitions_by_name_or_id_and_refuses_other_ids() -> None:
-    keep = commands.lpar_filter('"lpar_names=web1,db1",lpar_ids=9')
+    keep = lssyscfg.lpar_filter('"lpar_names=web1,db1",lpar_ids=9')
     assert keep(summary(PartitionState.RUNNING))
-    assert not commands.lpar_filter("lpar_ids=3")(summary(PartitionState.RUNNING))
+    assert not lssyscfg.lpar_filter("lpar_ids=3")(summary(PartitionState.RUNNING))
     with pytest.raises(RequestInvalid, match="numbers") as caught:
-        commands.lpar_filter("lpar_ids=web1")
+        lssyscfg.lpar_filter("lpar_ids=web1")
     assert caught.value.code == "HSCLF013"
 
 
@@ -394,18 +400,18 @@ def test_migrlpar_set_for_a_partition_is_refused_naming_what_set_supports(
 
 def test_lssyscfg_gives_the_hmc_fields_scripts_read() -> None:
     running = summary(PartitionState.RUNNING)
-    record = commands.partition_record(running)
+    record = lssyscfg.partition_record(view(running))
     assert (record["curr_lpar_proc_compat_mode"], record["desired_lpar_proc_compat_mode"],
             record["rmc_state"], record["msp"]) == ("qemu64", "qemu64", "inactive", 0)
     # No UUID given yet (a partition from before UUIDs): one from its name, the same
     # wherever it is listed.
-    assert record["uuid"] == commands.partition_record(
-        running.model_copy(update={"system": "sys2"}))["uuid"]
+    assert record["uuid"] == lssyscfg.partition_record(view(
+        running.model_copy(update={"system": "sys2"})))["uuid"]
     answered = running.partition.model_copy(update={
         "os_version": "Linux/Debian 6.1.0 12",
         "profile": running.partition.profile.model_copy(
             update={"uuid": "0f8fad5b-d9cb-469f-a165-70867728950e"})})
-    record = commands.partition_record(running.model_copy(update={"partition": answered}))
+    record = lssyscfg.partition_record(view(running.model_copy(update={"partition": answered})))
     assert (record["rmc_state"], record["uuid"]) == (
         "active", "0f8fad5b-d9cb-469f-a165-70867728950e")
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from openlpm.cli.commands import migrlpar
-from openlpm.cli.hmc_command import door_words
+from openlpm.cli.hmc_syntax import door_words
 from openlpm.cli.users import chhmcusr, mkhmcusr
-from openlpm.clients.console import DOOR_ARGV
+from openlpm.clients.console_address import DOOR_ARGV
 from openlpm.errors import RequestInvalid
 
 

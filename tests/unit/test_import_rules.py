@@ -16,7 +16,7 @@ SOURCE = Path(__file__).resolve().parents[2] / "src" / "openlpm"
 # Modules every layer may use: the domain and wire types, the error tree, and the small
 # helpers that belong to no part (keys and certificates, files, processes, serving).
 SHARED = {"model", "errors", "authority", "trust", "private", "processes", "paths",
-          "service", "config", "versions", "__init__"}
+          "service", "config", "versions", "states", "__init__"}
 SERVICES = {"agent", "mover", "san", "hmc"}
 # What each layer may import besides itself and SHARED.
 ALLOWED: dict[str, set[str]] = {

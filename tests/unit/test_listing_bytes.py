@@ -6,6 +6,7 @@ HSCL8012 for an unknown partition in ``--filter lpar_names=``."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import os
@@ -19,8 +20,14 @@ from typing import Any
 
 import pytest
 
-from openlpm.cli import authkeys, commands, sysconn, users, virtualio
+from openlpm.cli import authkeys, commands, lssyscfg, sysconn, users, virtualio
 from openlpm.cli.main import main
+from openlpm.clients.console_views import (
+    PartitionSummaryView,
+    SystemSummaryView,
+    read,
+    read_list,
+)
 from openlpm.model import (
     AuditEvent,
     AuthorizedKey,
@@ -115,11 +122,40 @@ class FakeConsole:
                         version="0.2.0")]
 
 
+class FakeReader:
+    """lssyscfg's ConsoleReader: FakeConsole's answers, read from their JSON as the
+    reader reads the console's."""
+
+    def __init__(self, _url: str = "") -> None:
+        self._console = FakeConsole()
+
+    def __enter__(self) -> FakeReader:
+        return self
+
+    def __exit__(self, *_: type[BaseException] | BaseException | TracebackType | None
+                 ) -> None:
+        pass
+
+    def systems(self) -> list[SystemSummaryView]:
+        answer = asyncio.run(self._console.systems())
+        return read_list(SystemSummaryView, [s.model_dump(mode="json") for s in answer])
+
+    def system(self, name: str) -> SystemSummaryView:
+        answer = asyncio.run(self._console.system(name))
+        return read(SystemSummaryView, answer.model_dump(mode="json"))
+
+    def partitions(self, system: str) -> list[PartitionSummaryView]:
+        answer = asyncio.run(self._console.partitions(system))
+        return read_list(PartitionSummaryView, [p.model_dump(mode="json") for p in answer])
+
+
 @pytest.fixture(autouse=True)
 def fake_console(monkeypatch: pytest.MonkeyPatch) -> None:
     for module in ("openlpm.cli.hmc_command", "openlpm.cli.virtualio"):
         monkeypatch.setattr(f"{module}.HmcClient", FakeConsole)
         monkeypatch.setattr(f"{module}.hmc_url", lambda: "https://hmc:12443")
+    monkeypatch.setattr("openlpm.cli.lssyscfg.ConsoleReader", FakeReader)
+    monkeypatch.setattr("openlpm.cli.lssyscfg.hmc_url", lambda: "https://hmc:12443")
 
 
 def run_to_pipe(entry: Callable[[Sequence[str]], int], argv: Sequence[str]
@@ -148,9 +184,9 @@ def token(argv: Sequence[str]) -> int:
 
 
 LISTINGS: list[tuple[str, Callable[[Sequence[str]], int], list[str]]] = [
-    ("lssyscfg sys", commands.lssyscfg, ["-r", "sys"]),
-    ("lssyscfg lpar", commands.lssyscfg, ["-r", "lpar", "-m", "sys1"]),
-    ("lssyscfg prof", commands.lssyscfg, ["-r", "prof", "-m", "sys1"]),
+    ("lssyscfg sys", lssyscfg.lssyscfg, ["-r", "sys"]),
+    ("lssyscfg lpar", lssyscfg.lssyscfg, ["-r", "lpar", "-m", "sys1"]),
+    ("lssyscfg prof", lssyscfg.lssyscfg, ["-r", "prof", "-m", "sys1"]),
     ("lslparmigr lpar", commands.lslparmigr, ["-r", "lpar", "-m", "sys1"]),
     ("lslparmigr sys", commands.lslparmigr, ["-r", "sys", "-m", "sys1"]),
     ("lshwres eth", virtualio.lshwres, ["-r", "virtualio", "--rsubtype", "eth", "-m",
@@ -195,13 +231,13 @@ def test_a_listing_to_a_pipe_is_records_only_in_the_hmc_s_bytes(
 
 
 def test_f_alone_prints_every_value_in_the_record_s_order() -> None:
-    _, every = run_to_pipe(commands.lssyscfg, ["-r", "lpar", "-m", "sys1", "-F"])
-    _, named = run_to_pipe(commands.lssyscfg, ["-r", "lpar", "-m", "sys1"])
+    _, every = run_to_pipe(lssyscfg.lssyscfg, ["-r", "lpar", "-m", "sys1", "-F"])
+    _, named = run_to_pipe(lssyscfg.lssyscfg, ["-r", "lpar", "-m", "sys1"])
     pairs = next(csv.reader([named.decode().splitlines()[0]]))
     values = [pair.split("=", 1)[1] for pair in pairs]
     assert next(csv.reader([every.decode().splitlines()[0]])) == values
     assert every.decode().startswith("web1,1,aixlinux,Running,")
-    _, header = run_to_pipe(commands.lssyscfg, ["-r", "lpar", "-m", "sys1", "-F", "--header"])
+    _, header = run_to_pipe(lssyscfg.lssyscfg, ["-r", "lpar", "-m", "sys1", "-F", "--header"])
     assert header.decode().splitlines()[0].split(",") == [p.split("=")[0] for p in pairs]
 
 
@@ -229,8 +265,8 @@ def test_a_value_with_commas_is_quoted_so_awk_and_cut_see_the_hmc_s_fields(
 
 
 @pytest.mark.parametrize(("entry", "argv"), [
-    (commands.lssyscfg, ["-r", "lpar", "-m", "sys1"]),
-    (commands.lssyscfg, ["-r", "prof", "-m", "sys1"]),
+    (lssyscfg.lssyscfg, ["-r", "lpar", "-m", "sys1"]),
+    (lssyscfg.lssyscfg, ["-r", "prof", "-m", "sys1"]),
     (commands.lslparmigr, ["-r", "lpar", "-m", "sys1"]),
     (virtualio.lshwres, ["-r", "virtualio", "--rsubtype", "eth", "-m", "sys1"]),
 ])

@@ -23,7 +23,8 @@ import sys
 import time
 from collections.abc import Sequence
 
-from openlpm.cli.hmc_command import HmcArgumentParser, listing, listing_options, run_hmc_command
+from openlpm.cli.hmc_command import run_hmc_command
+from openlpm.cli.hmc_syntax import HmcArgumentParser, listing, listing_options
 from openlpm.cli.users import read_secret
 from openlpm.clients.console import HmcClient
 from openlpm.errors import NotPermitted, ObjectNotFound, OpenLpmError, RequestInvalid

@@ -14,7 +14,8 @@ from rich.table import Table
 
 from openlpm.cli.attributes import AttributeSyntaxError, format_listing
 from openlpm.cli.following import follow_migrations
-from openlpm.clients.console import HmcClient, hmc_url
+from openlpm.clients.console import HmcClient
+from openlpm.clients.console_address import hmc_url
 from openlpm.errors import MigrationFailed, RequestInvalid, ValidationFailed
 from openlpm.model import EvacuationPlan, MigrationRecord, MigrationState, Placement
 

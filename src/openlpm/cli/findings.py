@@ -15,8 +15,10 @@ output.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from openlpm.model import Finding, Severity, ValidationReport
+if TYPE_CHECKING:  # pydantic's: the commands that print no findings start without it
+    from openlpm.model import Finding, ValidationReport
 
 DEFAULT_DETAIL = 2
 
@@ -33,6 +35,8 @@ def finding_lines(findings: Iterable[Finding], detail: int = DEFAULT_DETAIL,
 
 
 def summary_lines(report: ValidationReport, detail: int) -> list[str]:
+    from openlpm.model import Severity
+
     lines = []
     if detail >= 3:
         errors = sum(f.severity == Severity.ERROR for f in report.findings)

@@ -14,7 +14,8 @@ from typing import Any
 from openlpm import __version__, config
 from openlpm.cli.runner import report_error, run_command
 from openlpm.cli.sizes import mb, size_mb
-from openlpm.clients.console import HmcClient, hmc_url
+from openlpm.clients.console import HmcClient
+from openlpm.clients.console_address import hmc_url
 from openlpm.errors import OpenLpmError, RequestInvalid
 from openlpm.model import MAX_IO_SERVICES
 

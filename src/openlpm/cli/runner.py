@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from openlpm.cli.findings import DEFAULT_DETAIL, finding_lines
 from openlpm.errors import OpenLpmError
-from openlpm.model import Finding
 
 
 def run_command(command: Callable[[], Coroutine[Any, Any, int | None]]) -> int:
     """Run an async command; an OpenLpmError becomes ``CODE message`` and its exit status."""
+    import asyncio  # the listing commands run without an event loop (run_reporting)
+
+    return run_reporting(lambda: asyncio.run(command()))
+
+
+def run_reporting(command: Callable[[], int | None]) -> int:
+    """Run a command; an OpenLpmError becomes ``CODE message`` and its exit status."""
     try:
-        return asyncio.run(command()) or 0
+        return command() or 0
     except OpenLpmError as exc:
         return report_error(exc)
     except KeyboardInterrupt:
@@ -27,7 +32,11 @@ def report_error(exc: OpenLpmError, detail: int = DEFAULT_DETAIL,
                  nodetails: bool = False) -> int:
     """Print ``CODE message`` and the findings it carries; returns its exit status."""
     print(str(exc), file=sys.stderr)
-    findings = [Finding.model_validate(f) for f in exc.details.get("findings", [])]
-    for line in finding_lines(findings, detail, nodetails):
-        print(line, file=sys.stderr)
+    if exc.details.get("findings"):
+        # pydantic's: only an error that carries findings (validation's) needs it
+        from openlpm.model import Finding
+
+        findings = [Finding.model_validate(f) for f in exc.details["findings"]]
+        for line in finding_lines(findings, detail, nodetails):
+            print(line, file=sys.stderr)
     return exc.exit_status

@@ -14,7 +14,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from openlpm.cli.hmc_command import HmcArgumentParser, listing, listing_options, run_hmc_command
+from openlpm.cli.hmc_command import run_hmc_command
+from openlpm.cli.hmc_syntax import HmcArgumentParser, listing, listing_options
 from openlpm.clients.console import HmcClient
 from openlpm.model import ResourceType, SysConn, SysConnCreate, host_address
 

@@ -17,9 +17,10 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from openlpm.cli.commands import parse_attributes
-from openlpm.cli.hmc_command import HmcArgumentParser, listing, listing_options, run_hmc_command
-from openlpm.clients.console import HmcClient, hmc_url
+from openlpm.cli.hmc_command import run_hmc_command
+from openlpm.cli.hmc_syntax import HmcArgumentParser, listing, listing_options, parse_attributes
+from openlpm.clients.console import HmcClient
+from openlpm.clients.console_address import hmc_url
 from openlpm.clients.credentials import forget, save
 from openlpm.errors import RequestInvalid
 from openlpm.model import AuditEvent, Role, User, UserChange, UserCreate

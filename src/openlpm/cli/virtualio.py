@@ -7,9 +7,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from openlpm.cli.commands import filter_partitions
-from openlpm.cli.hmc_command import HmcArgumentParser, listing, listing_options, run_hmc_command
-from openlpm.clients.console import HmcClient, hmc_url
+from openlpm.cli.hmc_command import run_hmc_command
+from openlpm.cli.hmc_syntax import HmcArgumentParser, listing, listing_options
+from openlpm.cli.lssyscfg import filter_partitions
+from openlpm.clients.console import HmcClient
+from openlpm.clients.console_address import hmc_url
 from openlpm.errors import RequestInvalid
 from openlpm.model import Lun, LunCreate, PartitionSummary, host_identity
 

@@ -12,6 +12,7 @@ import base64
 import ssl
 from typing import Any
 
+from openlpm.clients.plain_wire import CONSOLE_ANSWER_LIMIT as CONSOLE_ANSWER_LIMIT
 from openlpm.clients.wire import KEEPALIVE_S, MIB, EnrollingClient, Route
 from openlpm.model import (
     ConsoleLine,
@@ -31,10 +32,8 @@ from openlpm.model import (
 )
 
 # The answers over the client's limit: a partition's UEFI variables (OVMF's largest
-# store, 4 MiB, in base64), and its console's last lines (up to 2,000 of 4,096
-# characters, each up to 6 bytes of JSON as an escaped control character).
+# store, 4 MiB, in base64), and its console's last lines (CONSOLE_ANSWER_LIMIT).
 NVRAM_ANSWER_LIMIT = 8 * MIB
-CONSOLE_ANSWER_LIMIT = 64 * MIB
 
 
 class AgentRoutes:

@@ -1,8 +1,8 @@
-"""The CLI's client of the console's REST API, and where it finds the console."""
+"""The CLI's client of the console's REST API (where it finds the console:
+``console_address.py``)."""
 
 from __future__ import annotations
 
-import os
 import ssl
 from collections.abc import AsyncIterator
 from types import TracebackType
@@ -10,11 +10,12 @@ from typing import Any
 
 import httpx
 
-from openlpm.clients.agent import CONSOLE_ANSWER_LIMIT
+from openlpm.clients.console_address import TRUST_HINT, hmc_trust
 from openlpm.clients.credentials import token_for
+from openlpm.clients.plain_wire import CONSOLE_ANSWER_LIMIT, segment
 from openlpm.clients.san import LUN_CREATE_TIMEOUT_S
-from openlpm.clients.wire import ServiceClient, decode, segment
-from openlpm.errors import RequestInvalid, SystemUnreachable
+from openlpm.clients.wire import ServiceClient, decode
+from openlpm.errors import SystemUnreachable
 from openlpm.model import (
     ApiToken,
     AuditEvent,
@@ -48,43 +49,15 @@ from openlpm.model import (
     UserCreate,
     ValidationReport,
 )
-from openlpm.paths import last_lab
-
-DEFAULT_URL = "http://127.0.0.1:8480"
-# The words of a command the SSH door runs, as JSON: in the child's environment, which
-# only its owner may read, not in its argv, which every user of the host may read in
-# /proc (a --passwd value among them).
-DOOR_ARGV = "OPENLPM_ARGV"
-
-
-def hmc_url() -> str:
-    """``$OPENLPM_HMC``, else the console of the lab started last, else the default."""
-    return os.environ.get("OPENLPM_HMC") or str(last_lab().get("url") or DEFAULT_URL)
-
-
-def hmc_trust(url: str) -> ssl.SSLContext | None:
-    """How an https console is trusted: its certificate pinned by ``$OPENLPM_HMC_CA``
-    (or by the lab started last, for its console), else the system's authorities."""
-    lab = last_lab()
-    pinned = os.environ.get("OPENLPM_HMC_CA") or (lab.get("ca") if lab.get("url") == url
-                                                  else None)
-    if not pinned:
-        return None
-    try:
-        return ssl.create_default_context(cafile=pinned)
-    except (OSError, ssl.SSLError) as exc:
-        raise RequestInvalid(f"The console's certificate {pinned} (OPENLPM_HMC_CA) cannot "
-                             f"be read: {exc}.", code="HSCLF529") from None
 
 
 class HmcClient(ServiceClient):
     """The console's API as a signed-in user: the token comes from ``token`` or, by
     default, from the credentials ``openlpm login`` saved for this console."""
 
-    trust_hint = ("Pin the console's certificate: OPENLPM_HMC_CA=PATH to the console.crt "
-                  "of its 'hmc serve --tls-dir'.")
-    # The console passes on a partition's console lines (agent.CONSOLE_ANSWER_LIMIT)
-    # and lists every system's partitions and migrations.
+    trust_hint = TRUST_HINT
+    # The console passes on a partition's console lines and lists every system's
+    # partitions and migrations.
     answer_limit = CONSOLE_ANSWER_LIMIT
 
     def __init__(self, base_url: str, token: str | None = None,

@@ -13,7 +13,6 @@ import os
 from pathlib import Path
 
 from openlpm.paths import last_lab
-from openlpm.private import write_private
 
 USER_FILE = Path.home() / ".config" / "openlpm" / "credentials.json"
 
@@ -37,6 +36,10 @@ def token_for(url: str, path: Path | None = None) -> str | None:
 
 
 def save(url: str, token: str, path: Path | None = None) -> Path:
+    # Imported by the writers only: private.py's tempfile costs the listing commands,
+    # which only read a token, ~4 ms.
+    from openlpm.private import write_private
+
     path = path or credentials_file()
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tokens = _read(path) | {url.rstrip("/"): token}
@@ -45,6 +48,8 @@ def save(url: str, token: str, path: Path | None = None) -> Path:
 
 
 def forget(url: str) -> None:
+    from openlpm.private import write_private  # as in save
+
     path = credentials_file()
     tokens = _read(path)
     if tokens.pop(url.rstrip("/"), None) is not None:

@@ -6,24 +6,25 @@ does not answer becomes ``SystemUnreachable``; every value they put in a URL's p
 through ``segment``. An answer is read up to a limit (``ServiceClient.answer_limit``, or
 the route's ``answer_limit``) and must be JSON: whoever answers at an address the console
 is given holds none of its memory past that. Kept free of server libraries so that the
-command-line tools start quickly.
+command-line tools start quickly; ``segment`` and ``answer`` live in ``plain_wire.py``,
+for the listing commands' client, which starts without httpx.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import ssl
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
-from openlpm.errors import OpenLpmError, RequestInvalid, SystemUnreachable, from_wire
+from openlpm.clients.plain_wire import MIB as MIB
+from openlpm.clients.plain_wire import answer as answer
+from openlpm.clients.plain_wire import segment as segment
+from openlpm.clients.plain_wire import too_large, unreachable, wrong_encoding
 from openlpm.model import EnrollmentRequest
 
-MIB = 1 << 20
 # The services close a connection idle for 5 s (uvicorn's keep-alive); a client reusing
 # one at that moment meets a closed socket (RemoteProtocolError, "did not answer"). It
 # drops its idle connections well before.
@@ -33,20 +34,6 @@ KEEPALIVE_S = 2.0
 # them keep theirs for less, so that a migration after its validation, or the next
 # migration, pays no TLS handshake.
 CONSOLE_ONLY_KEEPALIVE_S = 50.0
-
-
-def segment(value: str) -> str:
-    """``value`` as exactly one segment of a URL's path, whatever it holds.
-
-    Percent-encoded whole, so a ``/``, ``?``, ``#`` or ``%`` in a name stays in it: a
-    name taken from a request never reaches another path of the service behind.
-    Raises RequestInvalid for ``""``, ``.`` and ``..``: no encoding keeps them a name
-    (httpx folds ``..`` into the path, and ``%2E%2E`` is ``..`` to RFC 3986).
-    """
-    if value in ("", ".", ".."):
-        raise RequestInvalid(f"{value!r} does not name anything: a name in a request "
-                             f"is not empty, '.' or '..'.", code="HSCLF530")
-    return quote(value, safe="")
 
 
 @dataclass(frozen=True)
@@ -130,7 +117,7 @@ class ServiceClient:
             async with self._http.stream(method, path, **kwargs, **extra) as response:
                 content = await self._read(response, limit or self.answer_limit)
         except httpx.HTTPError as exc:
-            raise self.unreachable(exc) from exc
+            raise unreachable(self.what, self.base_url, exc, self.trust_hint) from exc
         return answer(response.status_code, content, self.what, self.base_url)
 
     async def call(self, route: Route, *values: str, timeout: float | None = None,
@@ -144,41 +131,18 @@ class ServiceClient:
         unread: the connection is then closed, not reused)."""
         encoding = response.headers.get("content-encoding", "identity").lower()
         if encoding != "identity":
-            raise SystemUnreachable(
-                f"{self.what} at {self.base_url} answered in a content encoding that was "
-                f"not asked for ({encoding[:40]!r}). Check what answers at that address.",
-                code="HSCLF547")
+            raise wrong_encoding(self.what, self.base_url, encoding)
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
-            raise self.too_large(limit)
+            raise too_large(self.what, self.base_url, limit)
         chunks: list[bytes] = []
         received = 0
         async for chunk in response.aiter_bytes():  # as sent: no content encoding
             received += len(chunk)
             if received > limit:
-                raise self.too_large(limit)
+                raise too_large(self.what, self.base_url, limit)
             chunks.append(chunk)
         return b"".join(chunks)
-
-    def too_large(self, limit: int) -> SystemUnreachable:
-        return SystemUnreachable(
-            f"{self.what} at {self.base_url} answered with more than {limit // 1024} KiB, "
-            f"more than any answer of its API; the rest was not read. Check what answers "
-            f"at that address.", code="HSCLF546")
-
-    def unreachable(self, exc: httpx.HTTPError) -> SystemUnreachable:
-        """Why the service did not answer, naming an untrusted certificate as such."""
-        cause: BaseException | None = exc
-        while cause is not None and not isinstance(cause, ssl.SSLCertVerificationError):
-            cause = cause.__cause__ or cause.__context__
-        if cause is not None:
-            return SystemUnreachable(
-                f"{self.what} at {self.base_url} answered with a certificate that is not "
-                f"trusted here ({cause.verify_message}). {self.trust_hint}",
-                code="HSCLF528")
-        return SystemUnreachable(
-            f"{self.what} at {self.base_url} did not answer ({type(exc).__name__}). "
-            f"Check that it is running and reachable.")
 
 
 class EnrollingClient(ServiceClient):
@@ -206,24 +170,3 @@ class EnrollingClient(ServiceClient):
 def decode(response: httpx.Response, what: str) -> Any:
     """The JSON body of a response read whole, as ``answer``."""
     return answer(response.status_code, response.content, what, str(response.url))
-
-
-def answer(status: int, content: bytes, what: str, where: str) -> Any:
-    """The JSON body of a successful answer (None for an empty one); raises the
-    OpenLpmError an error answer carries, SystemUnreachable (HSCLF547) for a successful
-    one that is not JSON."""
-    if 200 <= status < 300:
-        try:
-            return json.loads(content) if content else None
-        except (ValueError, RecursionError):  # RecursionError: nested past the parser
-            raise SystemUnreachable(f"{what} at {where} answered HTTP {status} with a "
-                                    f"body that is not JSON. Check what answers at that "
-                                    f"address.", code="HSCLF547") from None
-    try:
-        body = json.loads(content)
-    except (ValueError, RecursionError):
-        body = None
-    if isinstance(body, dict) and "code" in body:
-        raise from_wire(body)
-    raise OpenLpmError(f"{what} answered HTTP {status}: "
-                       f"{content[:300].decode(errors='replace')}")

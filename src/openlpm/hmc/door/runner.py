@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from openlpm.clients.console import DOOR_ARGV
+from openlpm.clients.console_address import DOOR_ARGV
 
 # The first HSCL code a command prints on stderr is the one the door audits; it is
 # looked for in the first bytes only.

@@ -1,0 +1,183 @@
+"""The listing commands' client of the console: GET only, synchronous, on the standard
+library (http.client, ssl, json), one connection for the whole command.
+
+Importing httpx, asyncio and pydantic cost lssyscfg about 200 ms before its first
+request, three times what the whole listing takes now (docs/performance.md, "Command
+latency"). The reader finds, trusts and signs in to the console as ``HmcClient`` does
+(``console_address.py``, ``credentials.py``: ``$OPENLPM_HMC`` with ``unix:PATH``, the pinned
+certificate or the same authorities, the token), reads an answer under the same limit
+and turns it into the same errors (``plain_wire.py``); its answers are the views of
+``console_views.py``. In an environment that names an HTTP proxy, where httpx would go
+through it, each GET is HmcClient's, at httpx's cost.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+import ssl
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from openlpm.clients.console_address import TRUST_HINT, hmc_trust, system_trust
+from openlpm.clients.console_views import (
+    AnswerInvalid,
+    PartitionSummaryView,
+    SystemSummaryView,
+    read,
+    read_list,
+)
+from openlpm.clients.credentials import token_for
+from openlpm.clients.plain_wire import (
+    CONSOLE_ANSWER_LIMIT,
+    answer,
+    segment,
+    too_large,
+    unreachable,
+    wrong_encoding,
+)
+from openlpm.errors import SystemUnreachable
+
+View = TypeVar("View", SystemSummaryView, PartitionSummaryView)
+CHUNK = 65536
+TIMEOUT_S = 120.0  # HmcClient's
+# What httpx's trust_env reads (its NO_PROXY rules with them): HmcClient's requests go
+# through that proxy, so a command in such an environment asks through HmcClient.
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
+
+
+def proxied() -> bool:
+    return any(os.environ.get(name) or os.environ.get(name.upper())
+               for name in PROXY_VARIABLES)
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    """HTTP on the console's private socket (``unix:PATH``, what the SSH door gives the
+    commands it runs)."""
+
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("console", timeout=timeout)
+        self.path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
+class ConsoleReader:
+    """The console's listings as a signed-in user: the token comes from ``token`` or, by
+    default, from the credentials ``openlpm login`` saved for this console."""
+
+    what = "HMC"
+    answer_limit = CONSOLE_ANSWER_LIMIT
+
+    def __init__(self, base_url: str, token: str | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
+        token = token or token_for(base_url)
+        self._token, self._tls = token, tls
+        self._through_httpx = False  # the console's private socket is never proxied
+        self._headers = {"Accept-Encoding": "identity",
+                         **({"Authorization": f"Bearer {token}"} if token else {})}
+        if base_url.startswith("unix:"):
+            self.base_url, self._prefix = "http://console", ""
+            self._connection: http.client.HTTPConnection = _UnixConnection(base_url[5:],
+                                                                           TIMEOUT_S)
+            return
+        self.base_url = base_url
+        url = urlsplit(base_url)
+        self._prefix = url.path.rstrip("/")
+        self._through_httpx = proxied()
+        if url.scheme == "https":
+            self._connection = http.client.HTTPSConnection(
+                url.hostname or "", url.port or 443, timeout=TIMEOUT_S,
+                context=tls or hmc_trust(base_url) or system_trust())
+        elif url.scheme == "http":
+            self._connection = http.client.HTTPConnection(url.hostname or "", url.port or 80,
+                                                          timeout=TIMEOUT_S)
+        else:
+            raise unreachable(self.what, base_url, ValueError(base_url), TRUST_HINT)
+
+    def __enter__(self) -> ConsoleReader:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._connection.close()
+
+    def systems(self) -> list[SystemSummaryView]:
+        return self._list(SystemSummaryView, "/systems")
+
+    def system(self, system: str) -> SystemSummaryView:
+        return self._one(SystemSummaryView, f"/systems/{segment(system)}")
+
+    def partitions(self, system: str) -> list[PartitionSummaryView]:
+        return self._list(PartitionSummaryView, f"/systems/{segment(system)}/partitions")
+
+    def _one(self, view: type[View], path: str) -> View:
+        body = self.get(path)
+        try:
+            return read(view, body)
+        except AnswerInvalid as exc:
+            raise self._not_its_api(path, exc) from None
+
+    def _list(self, view: type[View], path: str) -> list[View]:
+        body = self.get(path)
+        try:
+            return read_list(view, body)
+        except AnswerInvalid as exc:
+            raise self._not_its_api(path, exc) from None
+
+    def get(self, path: str) -> Any:  # noqa: ANN401 - decoded JSON
+        """``GET path``; returns the decoded JSON body.
+
+        Raises the OpenLpmError the console sent, or SystemUnreachable: it did not answer
+        (HSCLF107, HSCLF528), its answer is over the limit (HSCLF546) or is not JSON
+        (HSCLF547).
+        """
+        if self._through_httpx:
+            return self._get_by_httpx(path)
+        try:
+            self._connection.request("GET", self._prefix + path, headers=self._headers)
+            response = self._connection.getresponse()
+            content = self._read(response)
+        except (OSError, http.client.HTTPException) as exc:
+            raise unreachable(self.what, self.base_url, exc, TRUST_HINT) from exc
+        return answer(response.status, content, self.what, self.base_url)
+
+    def _get_by_httpx(self, path: str) -> Any:  # noqa: ANN401 - decoded JSON
+        """``get`` by HmcClient, which goes through the proxy as httpx decides."""
+        import asyncio
+
+        from openlpm.clients.console import HmcClient
+
+        async def one() -> Any:  # noqa: ANN401 - decoded JSON
+            async with HmcClient(self.base_url, self._token, self._tls) as hmc:
+                return await hmc.request("GET", path)
+
+        return asyncio.run(one())
+
+    def _read(self, response: http.client.HTTPResponse) -> bytes:
+        """The answer's body, refused once it is over the limit (the rest unread)."""
+        encoding = (response.getheader("content-encoding") or "identity").lower()
+        if encoding != "identity":
+            raise wrong_encoding(self.what, self.base_url, encoding)
+        declared = response.getheader("content-length") or ""
+        limit = self.answer_limit
+        if declared.isdigit() and int(declared) > limit:
+            raise too_large(self.what, self.base_url, limit)
+        chunks: list[bytes] = []
+        received = 0
+        while chunk := response.read(CHUNK):  # read(limit) would allocate it whole
+            received += len(chunk)
+            if received > limit:
+                raise too_large(self.what, self.base_url, limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _not_its_api(self, path: str, exc: AnswerInvalid) -> SystemUnreachable:
+        return SystemUnreachable(
+            f"{self.what} at {self.base_url} answered GET {path} with a body its API does "
+            f"not give ({exc}). Check what answers at that address.", code="HSCLF547")
