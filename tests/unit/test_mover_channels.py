@@ -9,6 +9,7 @@ console authority; no root needed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 from collections.abc import AsyncIterator
@@ -19,7 +20,7 @@ import pytest
 
 from openlpm.authority import CertificateAuthority
 from openlpm.errors import WrongState
-from openlpm.mover.channels import ChannelTable, probe_peer, serve_data_port
+from openlpm.mover.channels import ChannelTable, connect, probe_peer, serve_data_port
 from openlpm.mover.credentials import MoverCredentials
 from tests.tamper_proxy import TamperProxy
 
@@ -254,6 +255,38 @@ async def test_a_probe_of_a_peer_mover_is_answered_and_timed(movers: Movers) -> 
     probe = await probe_peer(movers.data, movers.source.credentials.contexts()[1])
     assert probe.reachable and probe.encrypted and probe.error is None
     assert probe.round_trip_ms is not None
+
+
+class Accepted:
+    """Stands in for a channel table: keeps the connections the data port accepts."""
+
+    def __init__(self) -> None:
+        self.sockets: list[socket.socket] = []
+
+    def accept_peer(self, sock: socket.socket) -> None:
+        self.sockets.append(sock)
+
+
+async def test_the_movers_connections_send_small_writes_without_nagle_s_delay() -> None:
+    # A handshake ends with two small writes in a row (TLS's last flight, the header):
+    # delayed, the second waited 40 ms for the peer's ACK.
+    accepted, address = Accepted(), f"127.0.0.1:{free_port()}"
+    port = asyncio.create_task(serve_data_port(accepted, address))  # type: ignore[arg-type]
+    try:
+        for _ in range(100):
+            with contextlib.suppress(OSError):
+                peer = await asyncio.to_thread(connect, address, 5.0)
+                break
+            await asyncio.sleep(0.01)
+        with peer:
+            while not accepted.sockets:
+                await asyncio.sleep(0.01)
+            for sock in (peer, accepted.sockets[0]):
+                assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        port.cancel()
+        for sock in accepted.sockets:
+            sock.close()
 
 
 async def test_a_probe_of_an_address_where_no_mover_listens_says_why() -> None:
