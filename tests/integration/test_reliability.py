@@ -1,7 +1,8 @@
 """Never lose a partition: faults injected for real at step 4, and what becomes of it.
 
 Each case injects one fault while a running partition's memory is crossing (step 4) —
-a QEMU, a mover, an agent or the console killed, the lab link cut — and then asserts:
+a QEMU, a mover, an agent or the console killed, a QEMU frozen (SIGSTOP), the lab link
+cut — and then asserts:
 the partition is on exactly one system (its profile and, when running, one QEMU); its
 workload's counter went on without a gap and without a reboot; no leftover remains on
 the other system; lssyscfg and lslparmigr tell the truth. The outcome of every case is
