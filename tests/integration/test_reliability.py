@@ -21,6 +21,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -210,6 +211,46 @@ def test_a_frozen_qemu_ends_the_migration_at_the_stall_cut_off_naming_that_qemu(
     assert_in_one_place(lab, busy, SOURCE)
     assert_workload_went_on(lab, busy, SOURCE, boot, seen)
     FAULT_MATRIX.append((case, "4", outcome, took))
+
+
+@contextlib.contextmanager
+def full(directory: Path) -> Iterator[None]:
+    """``directory`` on a small file system of its own, its files copied there and the
+    rest filled, as a full disk; as it was again afterwards (what was written there
+    meanwhile is dropped with it)."""
+    files = {path.name: path.read_bytes() for path in directory.iterdir() if path.is_file()}
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs",
+                    str(directory)], check=True)
+    try:
+        for name, data in files.items():
+            (directory / name).write_bytes(data)
+        with contextlib.suppress(OSError), open(directory / "filler", "wb") as filler:
+            while True:
+                filler.write(bytes(1 << 16))
+                filler.flush()
+        yield
+    finally:
+        subprocess.run(["umount", str(directory)], check=True)
+
+
+def test_a_full_state_directory_on_the_target_stops_the_migration_in_step_1(
+        lab: Lab, busy: str) -> None:
+    boot, seen = ticks_now(lab, SOURCE, busy)
+    profiles = site.LabState.directory(lab.state.prefix) / TARGET / "profiles"
+
+    with full(profiles):
+        fault = time.monotonic()
+        moved = lab.run("migrlpar", "-o", "m", "-m", SOURCE, "-t", TARGET, "-p", busy,
+                        check=False)
+        took = seconds_since(fault)
+
+    assert moved.returncode == 10 and "HSCLF136" in moved.stderr, moved.stderr
+    assert f"state directory {profiles} is full" in moved.stderr
+    assert newest_record(lab, busy)["step"] == 1
+    assert_in_one_place(lab, busy, SOURCE)
+    assert_workload_went_on(lab, busy, SOURCE, boot, seen)
+    FAULT_MATRIX.append(("target state directory full", "1",
+                         "failed HSCLF136; runs on the source", took))
 
 
 def test_console_killed_in_step_4_is_recovered_when_it_restarts(lab: Lab, busy: str) -> None:
