@@ -580,6 +580,7 @@ async def test_a_progress_question_the_source_agent_never_answers_is_cut_at_the_
         await asyncio.Event().wait()
 
     monkeypatch.setattr(lab.source, "outgoing_progress", frozen)
+    monkeypatch.setattr("openlpm.hmc.mobility.migrate.PROGRESS_ANSWER_S", 0.2)
     record = await asyncio.wait_for(job.run(), 3.0)
 
     assert (record.state, record.error_code) == (MigrationState.FAILED, "HSCLF217")

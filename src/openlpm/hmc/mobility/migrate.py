@@ -59,6 +59,10 @@ log = logging.getLogger("openlpm.hmc.mobility.migrate")
 
 Step = MigrationStep
 PROGRESS_WAIT_S = 0.5
+# A progress question still unanswered this long after the stall cut-off is not waited
+# on (its agent's wait, PROGRESS_WAIT_S, and a loaded host's delay fit well within it):
+# the agent, or its QEMU, does not answer.
+PROGRESS_ANSWER_S = 5.0
 # A stream that makes no progress for this long is cut off (a link down for good, a
 # stopped QEMU): it is stopped even without -w, so a migration never runs forever.
 STALL_TIMEOUT_S = 30.0
@@ -354,11 +358,11 @@ class MigrationJob:
     async def _sample(self, status: StreamStatus, watch: StallWatch) -> \
             MigrationProgress | None:
         """The source's progress; None when its QEMU or agent did not answer, in time for
-        the stall cut-off (which is not waited past) or at all. After the commit point
-        the cut-off no longer applies and any failure is raised."""
+        the stall cut-off (not waited past by more than PROGRESS_ANSWER_S) or at all.
+        After the commit point the cut-off no longer applies and any failure is raised."""
         try:
             async with asyncio.timeout(None if self.committed
-                                       else watch.left() + PROGRESS_WAIT_S):
+                                       else watch.left() + PROGRESS_ANSWER_S):
                 return await self.source_agent.outgoing_progress(
                     self.name, wait=PROGRESS_WAIT_S, known_status=status)
         except TimeoutError:
