@@ -176,8 +176,8 @@ class FakeAgent(Scripted):
         self._last_sample: dict[str, MigrationProgress] = {}
         self.cpu_models_offered = [CpuModel(name="qemu64"), CpuModel(name="max")]
         self.max_active_migrations = 16
-        self.guest = GuestVerdict(answered=True)
         self.silent_qemus: set[str] = set()  # partitions whose QEMU does not answer
+        self.guest = GuestVerdict(answered=True)
 
     # -- set-up by tests ---------------------------------------------------------------
 
