@@ -41,6 +41,8 @@ STEADY_DOWNTIME_MS = 20
 # plus what docs/reliability.md allows the diagnosis and the undo (15 s), on a machine
 # busy with other labs beside: 30 s more here.
 CUT_OFF_MARGIN_S = 30.0
+# The console waits this long for an agent's answer (clients/agent.py).
+AGENT_CALL_TIMEOUT_S = 60.0
 
 
 def place(lab: Lab, name: str) -> dict[str, str | None]:
@@ -391,6 +393,43 @@ def test_target_agent_killed_after_the_stream_completes_is_finished_by_recovery(
     FAULT_MATRIX.append(("target agent killed, stream completes", "5",
                          "failed after the commit point; -o r finished it; runs on the "
                          "target"))
+
+
+def test_target_agent_frozen_in_step_4_ends_the_job_at_its_time_out_in_step_5(
+        lab: Lab) -> None:
+    """An agent that hangs is waited on no longer than the console's time-out of agent
+    calls (60 s): the stream completes without it, step 5 waits that long for it, and
+    the job ends after its commit point for recovery to finish."""
+    where = next(s for s, state in place(lab, "calm").items() if state == "Running")
+    other = TARGET if where == SOURCE else SOURCE
+    boot, seen = ticks_now(lab, where, "calm")
+    migration = start_migration(lab, "calm", converging=True, source=where, target=other)
+    deadline = time.monotonic() + STEP_TIMEOUT_S
+    while lab.values("lslparmigr", "-r", "lpar", "-m", where, "-F", "migration_step",
+                     "--filter", "lpar_names=calm") != ["4"]:
+        assert time.monotonic() < deadline, "the migration did not reach step 4"
+        time.sleep(0.1)
+    agent = site.LabState.load(lab.state.prefix).pids[f"{other}-agent"]
+    assert runs_with(agent, site.service_marker(lab.state.prefix))
+
+    fault = time.monotonic()
+    os.kill(agent, signal.SIGSTOP)
+    try:
+        status, err = finish(migration)
+        took = seconds_since(fault)
+    finally:
+        os.kill(agent, signal.SIGCONT)
+
+    assert status == 10 and "HSCLF107" in err and f"migrlpar -o r -m {where} -p calm" in err, \
+        err
+    assert float(took) <= AGENT_CALL_TIMEOUT_S + STEP_TIMEOUT_S, f"ended {took} s after"
+    recovered = lab.run("migrlpar", "-o", "r", "-m", where, "-p", "calm")
+    assert f"the partition is on {other}" in recovered.stdout
+    assert_in_one_place(lab, "calm", other)
+    assert_workload_went_on(lab, "calm", other, boot, seen)
+    FAULT_MATRIX.append(("target agent frozen (SIGSTOP), stream completes", "5",
+                         "failed HSCLF107 after the commit point (agent time-out); -o r "
+                         "finished it; runs on the target", took))
 
 
 def test_target_out_of_memory_at_activation_leaves_the_partition_inactive_there(
