@@ -108,6 +108,11 @@ class HypervisorError(OpenLpmError):
     default_code = "HSCLF108"
 
 
+# The code of a HypervisorError for a QMP command QEMU did not answer in time (stopped or
+# hung, agent/qemu.py): the console's diagnosis of a stalled stream reads it.
+QEMU_NOT_ANSWERING = "HSCLF135"
+
+
 class MigrationFailed(OpenLpmError):
     http_status = 500
     exit_status = 10

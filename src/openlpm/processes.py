@@ -46,11 +46,23 @@ async def wait_exit(pid: int, timeout: float) -> bool:
         os.close(fd)
 
 
+def stopped(pid: int) -> bool:
+    """True if process ``pid`` is stopped (SIGSTOP, or a tracer's stop)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] in (["T"], ["t"])
+
+
 async def terminate(pid: int, marker: bytes) -> None:
-    """SIGTERM, then SIGKILL, the process while it still carries ``marker``."""
+    """SIGTERM, then SIGKILL, the process while it still carries ``marker``; a stopped
+    process gets SIGKILL at once (it would only act on SIGTERM once continued)."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         if not runs_with(pid, marker):
             return
+        if sig == signal.SIGTERM and stopped(pid):
+            continue
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
         if await wait_exit(pid, 5.0):

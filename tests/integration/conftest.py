@@ -29,8 +29,9 @@ from openlpm.processes import runs_with
 
 TEST_PREFIX = "t"
 BIN = Path(sys.executable).parent
-# Rows (case, step, outcome) that the reliability tests add; printed after the run.
-FAULT_MATRIX: list[tuple[str, str, str]] = []
+# Rows (case, step, outcome[, seconds from the fault to the migration's end]) that the
+# reliability tests add; printed after the run.
+FAULT_MATRIX: list[tuple[str, str, str] | tuple[str, str, str, str]] = []
 # What tests measured along the way (what, value), printed after the run.
 MEASURED: list[tuple[str, str]] = []
 
@@ -49,11 +50,14 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not FAULT_MATRIX:
         return
     terminalreporter.section("fault matrix: where the partition ended")
-    width = max(len(case) for case, _, _ in FAULT_MATRIX)
-    steps = max(4, *(len(step) for _, step, _ in FAULT_MATRIX))
-    terminalreporter.write_line(f"{'case':<{width}}  {'step':<{steps}}  outcome")
-    for case, step, outcome in FAULT_MATRIX:
-        terminalreporter.write_line(f"{case:<{width}}  {step:<{steps}}  {outcome}")
+    rows = [(*row, "-")[:4] for row in FAULT_MATRIX]
+    width = max(len(case) for case, *_ in rows)
+    steps = max(4, *(len(step) for _, step, *_ in rows))
+    terminalreporter.write_line(f"{'case':<{width}}  {'step':<{steps}}  {'s':>3}  outcome "
+                                f"(s: from the fault to the migration's end)")
+    for case, step, outcome, seconds in rows:
+        terminalreporter.write_line(f"{case:<{width}}  {step:<{steps}}  {seconds:>3}  "
+                                    f"{outcome}")
 
 
 def _can_run_lab() -> str | None:

@@ -178,6 +178,7 @@ class FakeAgent(Scripted):
         self._last_sample: dict[str, MigrationProgress] = {}
         self.cpu_models_offered = [CpuModel(name="qemu64"), CpuModel(name="max")]
         self.max_active_migrations = 16
+        self.silent_qemus: set[str] = set()  # partitions whose QEMU does not answer
         self.guest = GuestVerdict(answered=True)
         # How far this host's clock is ahead of the console's; when its QEMU paused the
         # guest for a switch-over (that clock's reading).
@@ -235,8 +236,13 @@ class FakeAgent(Scripted):
         return StorageSeen(luns=())
 
     async def runtime(self, name: str) -> PartitionRuntime:
+        """A QEMU runs for a running or migrating partition; it reports no status when
+        the test made it silent (``silent_qemus``), as the real agent's does when it
+        does not answer."""
         self._call("runtime", name)
-        return PartitionRuntime(name=name, state=self._get(name).state)
+        state = self._get(name).state
+        runs = state in (S.RUNNING, S.MIGRATING_RUNNING) and name not in self.silent_qemus
+        return PartitionRuntime(name=name, state=state, qemu_status="running" if runs else None)
 
     async def keep(self, name: str) -> Partition:
         self._call("keep", name)

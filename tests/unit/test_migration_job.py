@@ -574,6 +574,66 @@ async def test_a_stream_that_sends_nothing_is_cut_off_even_without_a_wait_time(
     assert NAME not in lab.target.hosted
 
 
+async def test_a_stalled_stream_whose_target_qemu_does_not_answer_names_that_qemu(
+        lab: Lab) -> None:
+    lab.source.script = stalled_stream()
+    lab.target.silent_qemus.add(NAME)
+    job = await lab.job()
+    job.stall_timeout_s = 0.3
+
+    record = await asyncio.wait_for(job.run(), 3.0)
+
+    assert (record.state, record.error_code) == (MigrationState.FAILED, "HSCLF215")
+    assert f"QEMU of {NAME} on the target system {TARGET}" in str(record.error_message)
+    assert lab.source.state_of(NAME) == S.RUNNING
+    assert NAME not in lab.target.hosted
+
+
+async def test_a_source_qemu_that_does_not_answer_is_cut_off_and_named(lab: Lab) -> None:
+    lab.source.script = stalled_stream()
+    lab.source.fail_on["outgoing_progress"] = HypervisorError(
+        f"QEMU of partition {NAME} did not answer 'query-migrate' within 10 s: it is "
+        f"stopped or hung.", code="HSCLF135")
+    job = await lab.job()
+    job.stall_timeout_s = 0.3
+
+    record = await asyncio.wait_for(job.run(), 3.0)
+
+    assert (record.state, record.error_code) == (MigrationState.FAILED, "HSCLF216")
+    assert f"QEMU of {NAME} on the source system {SOURCE}" in str(record.error_message)
+    assert NAME not in lab.target.hosted
+
+
+async def test_a_progress_question_the_source_agent_never_answers_is_cut_at_the_stall_time(
+        lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    lab.source.script = stalled_stream()
+    job = await lab.job()
+    job.stall_timeout_s = 0.3
+
+    async def frozen(*_: object, **__: object) -> None:
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(lab.source, "outgoing_progress", frozen)
+    monkeypatch.setattr("openlpm.hmc.mobility.migrate.PROGRESS_ANSWER_S", 0.2)
+    record = await asyncio.wait_for(job.run(), 3.0)
+
+    assert (record.state, record.error_code) == (MigrationState.FAILED, "HSCLF217")
+    assert NAME not in lab.target.hosted
+
+
+async def test_a_stalled_stream_through_a_silent_mover_names_the_mover(lab: Lab) -> None:
+    lab.source.script = stalled_stream()
+    lab.target_mover.fail_on["stats"] = SystemUnreachable("Mover did not answer.")
+    job = await lab.job()
+    job.stall_timeout_s = 0.3
+
+    record = await asyncio.wait_for(job.run(), 3.0)
+
+    assert (record.state, record.error_code) == (MigrationState.FAILED, "HSCLF211")
+    assert f"mover service {lab.target.movers[0].name} does not answer" in \
+        str(record.error_message)
+
+
 async def test_engine_stop_undoes_a_migration_before_its_commit_point(lab: Lab) -> None:
     lab.source.script = stalled_stream()
     engine = MigrationEngine(lab.site, lab.board)

@@ -4,6 +4,7 @@ tokens are sealed, so a copy of the console's database alone acts on no console.
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 import stat
@@ -16,7 +17,7 @@ from openlpm.agent.console import ConsoleLog
 from openlpm.agent.profiles import ProfileRecord, ProfileStore
 from openlpm.agent.settings import SettingsFile, SystemSettings
 from openlpm.authority import CertificateAuthority
-from openlpm.errors import WrongState
+from openlpm.errors import InsufficientResources, WrongState
 from openlpm.hmc.stores.consoles import Consoles, token_key_file
 from openlpm.hmc.stores.database import open_database
 from openlpm.model import ConsoleLine, PartitionProfile
@@ -171,3 +172,20 @@ def test_a_private_file_replaces_a_link_at_its_path_and_never_writes_through_it(
     assert (victim.read_text(), mode(victim)) == ("kept", 0o644)
     assert not path.is_symlink() and (path.read_bytes(), mode(path)) == (b"secret", 0o600)
     assert sorted(p.name for p in path.parent.iterdir()) == ["key.pem", "key.pem.new"]
+
+
+def test_a_profile_that_does_not_fit_its_full_state_directory_says_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = ProfileStore(tmp_path / "profiles", "sys2")
+    profile = PartitionProfile(name="web1", min_mem=128, desired_mem=128, max_mem=128,
+                               min_procs=1, desired_procs=1, max_procs=1)
+
+    def full(*_: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("openlpm.agent.profiles.write_private", full)
+    with pytest.raises(InsufficientResources) as caught:
+        store.put(ProfileRecord(profile=profile))
+
+    assert caught.value.code == "HSCLF136" and "state directory" in caught.value.message
+    assert not store.exists("web1")

@@ -4,18 +4,21 @@ would hold the partition's disks), and no obstacle to an agent that restarts bes
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from openlpm.agent.partitions import Capacity, PartitionManager
-from openlpm.agent.qemu import BootImage, QemuPartition, QemuSettings
-from openlpm.errors import HypervisorError
+from openlpm.agent.qemu import QUIT_TIMEOUT_S, BootImage, QemuPartition, QemuSettings
+from openlpm.errors import QEMU_NOT_ANSWERING, HypervisorError
 from openlpm.model import PartitionProfile, PartitionState
 from openlpm.processes import runs_with
 
@@ -78,3 +81,57 @@ async def test_an_agent_restarted_beside_a_hung_qemu_starts_and_says_so(
     finally:
         hung.kill()
         hung.wait()
+
+
+async def _mute_monitor(path: Path) -> asyncio.Server:
+    """A QMP monitor that greets and takes the capabilities, then answers nothing more,
+    as a QEMU stopped with SIGSTOP after its agent attached."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b'{"QMP": {"version": {"qemu": {"major": 7, "minor": 2, "micro": 0},'
+                     b' "package": ""}, "capabilities": []}}\r\n')
+        pending, decoder = "", json.JSONDecoder()
+        answered = 0
+        while answered < 2:  # qmp_capabilities, migrate-set-capabilities; then silence
+            pending += (await reader.read(4096)).decode()
+            with contextlib.suppress(ValueError):  # not a whole request yet
+                request, end = decoder.raw_decode(pending)
+                pending = pending[end:]
+                answer = {"return": {}} | ({"id": request["id"]} if "id" in request else {})
+                writer.write(json.dumps(answer).encode() + b"\r\n")
+                answered += 1
+        await reader.read()
+
+    return await asyncio.start_unix_server(serve, str(path))
+
+
+async def test_a_stopped_qemu_fails_its_commands_in_time_and_is_ended(tmp_path: Path) -> None:
+    """The undo of a migration to a target whose QEMU was stopped (SIGSTOP) waited on
+    its 'quit' until the console gave up after 60 s."""
+    run_dir = tmp_path / "run" / "web1"
+    run_dir.mkdir(parents=True)
+    qemu = QemuPartition("web1", run_dir, QemuSettings("qemu-system-x86_64", "tcg", None))
+    stopped = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",
+                                str(run_dir)], start_new_session=True)
+    server = await _mute_monitor(qemu.qmp_socket)
+    try:
+        while not runs_with(stopped.pid, str(run_dir).encode()):
+            await asyncio.sleep(0.01)
+        os.kill(stopped.pid, signal.SIGSTOP)
+        qemu.pidfile.write_text(str(stopped.pid))
+        await qemu.connect()
+
+        with pytest.raises(HypervisorError) as caught:
+            await qemu.execute("query-status", timeout=0.2)
+        assert caught.value.code == QEMU_NOT_ANSWERING
+        started = time.monotonic()
+        await qemu.stop()
+
+        assert time.monotonic() - started < QUIT_TIMEOUT_S + 2
+        assert stopped.wait(timeout=5) == -signal.SIGKILL
+    finally:
+        server.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(stopped.pid, signal.SIGCONT)
+        stopped.kill()
+        stopped.wait()

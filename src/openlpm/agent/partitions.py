@@ -17,7 +17,7 @@ from pathlib import Path
 from openlpm.agent.console import ConsoleLog
 from openlpm.agent.host_devices import AllowedDirectories
 from openlpm.agent.profiles import ProfileRecord, ProfileStore
-from openlpm.agent.qemu import QemuPartition, QemuSettings
+from openlpm.agent.qemu import QMP_PROBE_TIMEOUT_S, QemuPartition, QemuSettings
 from openlpm.agent.settings import SettingsFile, SystemSettings
 from openlpm.agent.storage import SanAccess
 from openlpm.agent.storage import qemu_arguments as storage_arguments
@@ -276,9 +276,12 @@ class PartitionManager:
                                 incoming_migration=record.incoming_migration)
         if qemu.pid() is None:
             return view
+        # Briefly: a QEMU that does not answer (stopped, hung) is reported without its
+        # status, as one that is gone, and the console asking does not wait on it.
         try:
-            return view.model_copy(update={"qemu_status": await qemu.status(),
-                                           "migration_status": await qemu.migration_status()})
+            return view.model_copy(update={
+                "qemu_status": await qemu.status(QMP_PROBE_TIMEOUT_S),
+                "migration_status": await qemu.migration_status(QMP_PROBE_TIMEOUT_S)})
         except HypervisorError:
             return view
 

@@ -8,12 +8,13 @@ disks, networks and kernel arguments.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from openlpm.errors import partition_not_found
+from openlpm.errors import InsufficientResources, partition_not_found
 from openlpm.model import Frozen, PartitionProfile
 from openlpm.private import private_directory, write_private
 
@@ -54,8 +55,22 @@ class ProfileStore:
         return self._path(name).exists()
 
     def put(self, record: ProfileRecord) -> None:
-        write_private(self._path(record.profile.name),
-                      record.model_dump_json(indent=1).encode())
+        """Store ``record`` for good.
+
+        Raises InsufficientResources (HSCLF136) when the state directory is full; the
+        record there stays as it was.
+        """
+        try:
+            write_private(self._path(record.profile.name),
+                          record.model_dump_json(indent=1).encode())
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise InsufficientResources(
+                f"Managed system {self.system} cannot store partition "
+                f"{record.profile.name}: its state directory {self.directory} is full "
+                f"({exc.strerror}). Free space there, then try again.",
+                code="HSCLF136") from None
         self._sync_directory()
 
     def delete(self, name: str) -> None:

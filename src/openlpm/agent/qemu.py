@@ -30,7 +30,7 @@ from openlpm.clients.guest_agent import (
     GuestCommandFailed,
     from_guest,
 )
-from openlpm.errors import HypervisorError, WrongState
+from openlpm.errors import QEMU_NOT_ANSWERING, HypervisorError, WrongState
 from openlpm.model import (
     Compression,
     Firmware,
@@ -51,6 +51,15 @@ log = logging.getLogger("openlpm.agent.qemu")
 GUEST_ANSWER_TIMEOUT_S = 1.5
 # A daemonized QEMU has its monitor up before it returns: one silent this long is hung.
 QMP_CONNECT_TIMEOUT_S = 10.0
+# A QMP command is answered in milliseconds, even during a switch-over (QEMU then holds
+# its lock for the downtime limit, at most seconds): a QEMU silent this long is stopped
+# (SIGSTOP) or hung, and waiting on would hang the agent's call with it.
+QMP_ANSWER_TIMEOUT_S = 10.0
+# How long a runtime question (recovery, the console's diagnosis of a stalled stream)
+# waits for QEMU's answer before it reports the QEMU as not answering.
+QMP_PROBE_TIMEOUT_S = 5.0
+# A QEMU asked to quit answers at once; one that does not is ended by signal instead.
+QUIT_TIMEOUT_S = 3.0
 # QEMU caps a migration at 128 MiB/s unless told otherwise; the stream should run as fast
 # as the link allows (1 TiB/s is "no cap" while staying within QEMU's accepted range).
 STREAM_BANDWIDTH = 1 << 40
@@ -295,21 +304,32 @@ class QemuPartition:
             async with self._changed:
                 self._changed.notify_all()
 
-    async def execute(self, command: str, arguments: dict[str, Any] | None = None) -> Any:
+    async def execute(self, command: str, arguments: dict[str, Any] | None = None,
+                      timeout: float = QMP_ANSWER_TIMEOUT_S) -> Any:
+        """Run one QMP command.
+
+        Raises WrongState when no QEMU is attached, HypervisorError when QEMU fails the
+        command or does not answer within ``timeout`` seconds (HSCLF135).
+        """
         if self._qmp is None:
             raise WrongState(f"Partition {self.name} has no running QEMU.")
         try:
-            return await self._qmp.execute(command, arguments)
+            async with asyncio.timeout(timeout):
+                return await self._qmp.execute(command, arguments)
+        except TimeoutError:
+            raise HypervisorError(
+                f"QEMU of partition {self.name} did not answer '{command}' within "
+                f"{timeout:.0f} s: it is stopped or hung.", code=QEMU_NOT_ANSWERING) from None
         except (QMPError, OSError, EOFError) as exc:
             raise HypervisorError(
                 f"QEMU of partition {self.name} failed '{command}': {exc}") from exc
 
-    async def status(self) -> str:
-        result = await self.execute("query-status")
+    async def status(self, timeout: float = QMP_ANSWER_TIMEOUT_S) -> str:
+        result = await self.execute("query-status", timeout=timeout)
         return str(result["status"])
 
-    async def migration_status(self) -> StreamStatus:
-        info = await self.execute("query-migrate")
+    async def migration_status(self, timeout: float = QMP_ANSWER_TIMEOUT_S) -> StreamStatus:
+        info = await self.execute("query-migrate", timeout=timeout)
         return StreamStatus(info.get("status", "none"))
 
     async def listen_incoming(self) -> str:
@@ -463,10 +483,12 @@ class QemuPartition:
         marker = str(self.run_dir).encode()
         if self._qmp is not None and pid is not None and runs_with(pid, marker):
             with contextlib.suppress(HypervisorError):
-                await self.execute("quit")
-        await self.disconnect()
+                await self.execute("quit", timeout=QUIT_TIMEOUT_S)
+        # A QEMU that did not quit (stopped, hung) is ended before its monitor is let go:
+        # closing a connection it does not read could wait for it.
         if pid is not None:
             await terminate(pid, marker)
+        await self.disconnect()
         for leftover in (self.qmp_socket, self.console_socket, self.mobility_socket,
                          self.guest_agent_socket, self.pidfile):
             leftover.unlink(missing_ok=True)

@@ -26,11 +26,19 @@ from functools import partial
 from typing import TypeVar
 
 from openlpm.clients.seams import MigrationAgent, MigrationMover, MigrationSan
-from openlpm.errors import MigrationFailed, ObjectNotFound, OpenLpmError, WrongState
+from openlpm.errors import (
+    QEMU_NOT_ANSWERING,
+    HypervisorError,
+    MigrationFailed,
+    ObjectNotFound,
+    OpenLpmError,
+    WrongState,
+)
 from openlpm.hmc.mobility.board import MigrationBoard
 from openlpm.hmc.mobility.convergence import ConvergencePolicy
 from openlpm.hmc.mobility.pause import ClockOffset, clock_offset, guest_pause
 from openlpm.hmc.mobility.slots import Limit, MigrationSlots, mover_limit, system_limit
+from openlpm.hmc.mobility.stall import Silent, StalledStream, StallWatch, diagnose
 from openlpm.hmc.mobility.validate import MigrationPlan
 from openlpm.hmc.site.remote import PUBLISH_TIMEOUT_S
 from openlpm.hmc.site.systems import Site
@@ -53,8 +61,12 @@ log = logging.getLogger("openlpm.hmc.mobility.migrate")
 
 Step = MigrationStep
 PROGRESS_WAIT_S = 0.5
-# A stream that sends nothing for this long is cut off (a link down for good): it is
-# stopped even without -w, so a migration never runs forever.
+# A progress question still unanswered this long after the stall cut-off is not waited
+# on (its agent's wait, PROGRESS_WAIT_S, and a loaded host's delay fit well within it):
+# the agent, or its QEMU, does not answer.
+PROGRESS_ANSWER_S = 5.0
+# A stream that makes no progress for this long is cut off (a link down for good, a
+# stopped QEMU): it is stopped even without -w, so a migration never runs forever.
 STALL_TIMEOUT_S = 30.0
 # A mover that does not answer within this long when a job ends is left for recovery.
 CLEANUP_TIMEOUT_S = 5.0
@@ -366,20 +378,18 @@ class MigrationJob:
         await self.source_agent.start_outgoing(self.name, uri, self.stream_options())
         await self._publish(downtime_limit_ms=self.policy.downtime_limit_ms)
         status = StreamStatus.SETUP
-        sent, moved_at = 0, time.monotonic()
+        watch = StallWatch(self.stall_timeout_s)
         while True:
-            sample = await self.source_agent.outgoing_progress(
-                self.name, wait=PROGRESS_WAIT_S, known_status=status)
+            sample = await self._sample(status, watch)
+            if sample is None:
+                if watch.overdue:
+                    raise await diagnose(self._stalled_stream(), watch)
+                continue
             status = sample.status
             await self._follow_policy(sample)
-            if sample.transferred > sent or self.committed:
-                # After the switch to post-copy, giving up would lose the partition.
-                sent, moved_at = sample.transferred, time.monotonic()
-            elif (time.monotonic() - moved_at > self.stall_timeout_s
-                  and status != StreamStatus.COMPLETED):
-                raise MigrationFailed(
-                    f"The stream of {self.name} sent nothing for {self.stall_timeout_s:.0f} s: "
-                    f"the link between the mover services is down.", code="HSCLF211")
+            watch.sampled(sample.transferred, self.committed)
+            if watch.overdue and status != StreamStatus.COMPLETED:
+                raise await diagnose(self._stalled_stream(), watch)
             phase = "b: switch-over" if status.switching_over else self.record.step_phase
             # A failed or cancelled stream reports no counters: keep the last ones.
             await self._publish(step_phase=phase, bytes_transmitted=max(
@@ -401,6 +411,31 @@ class MigrationJob:
                 raise MigrationFailed(
                     f"QEMU ended the stream of {self.name} with status {status}: "
                     f"{sample.error or 'no reason given'}.", code="HSCLF203")
+
+    async def _sample(self, status: StreamStatus, watch: StallWatch) -> \
+            MigrationProgress | None:
+        """The source's progress; None when its QEMU or agent did not answer, in time for
+        the stall cut-off (not waited past by more than PROGRESS_ANSWER_S) or at all.
+        After the commit point the cut-off no longer applies and any failure is raised."""
+        try:
+            async with asyncio.timeout(None if self.committed
+                                       else watch.left() + PROGRESS_ANSWER_S):
+                return await self.source_agent.outgoing_progress(
+                    self.name, wait=PROGRESS_WAIT_S, known_status=status)
+        except TimeoutError:
+            # Cut while waiting: a QEMU already found silent is still the cause.
+            watch.silent = watch.silent or Silent.AGENT
+        except HypervisorError as exc:
+            if exc.code != QEMU_NOT_ANSWERING or self.committed:
+                raise
+            watch.silent = Silent.QEMU
+        return None
+
+    def _stalled_stream(self) -> StalledStream:
+        names = (self.plan.source_mover.name, self.plan.target_mover.name)
+        return StalledStream(self.name, self.record.source, self.record.target,
+                             self.target_agent, tuple(zip(names, self._movers, strict=False)),
+                             self.record.id)
 
     async def _note_connections(self) -> None:
         """Journal how many connections the stream used through the source mover."""
@@ -502,13 +537,19 @@ class MigrationJob:
                        f"source {self.record.source} was not fully cleaned up: run "
                        f"'migrlpar -o r -m {self.record.source} -p {self.name}'.")
         else:
-            await self._roll_back()
+            failed = await self._roll_back()
             message = f"{exc.message} The partition remains on {self.record.source}."
+            if failed:
+                message += (f" Not undone: {'; '.join(failed)} (journal 'undo failed'): run "
+                            f"'migrlpar -o r -m {self.record.source} -p {self.name}' once "
+                            f"both systems answer.")
         self._journal(self.record.step, "stopped" if stopped else "failed", message)
         await self._publish(state=MigrationState.STOPPED if stopped else MigrationState.FAILED,
                             ended=time.time(), error_code=exc.code, error_message=message)
 
-    async def _roll_back(self) -> None:
+    async def _roll_back(self) -> list[str]:
+        """Run the undos newest first; returns those that failed."""
+        failed: list[str] = []
         for what, undo in reversed(self._undo):
             try:
                 await undo()
@@ -517,9 +558,11 @@ class MigrationJob:
             except OpenLpmError as exc:
                 self._journal(self.record.step, "undo failed", f"{what}: {exc}")
                 log.warning("migration %s: could not %s: %s", self.record.id, what, exc)
+                failed.append(what)
             else:
                 self._journal(self.record.step, "undone", what)
         self._undo.clear()
+        return failed
 
     async def _publish(self, **changes: object) -> None:
         self.record = self.record.model_copy(update=changes)
