@@ -68,11 +68,15 @@ def test_migrlpar_validates_and_migrates_without_them() -> None:
     first = MigrationRecord(id="m-1", partition="web1", source="sys1", target="sys2",
                             kind=MigrationKind.ACTIVE, state=MigrationState.STARTING,
                             started=1.0)
+    moving = first.model_copy(update={"state": MigrationState.IN_PROGRESS,
+                                      "step": MigrationStep.MIGRATE,
+                                      "step_phase": "a: pre-copy"})
     done = first.model_copy(update={"state": MigrationState.COMPLETE, "ended": 3.5,
                                     "step": MigrationStep.PROFILE_OFF_SOURCE})
     answers = {"POST /validations": Answer.json(report.model_dump(mode="json")),
                "POST /migrations": Answer.json(first.model_dump(mode="json")),
-               "/migrations/m-1/events": Answer.events([done.model_dump_json()]),
+               "/migrations/m-1/events": Answer.events([moving.model_dump_json(),
+                                                          done.model_dump_json()]),
                "/migrations/m-1/journal": Answer.json([])}
     with serving(answers) as (url, seen):
         validated = run_by_door(url, MIGRLPAR, ["-o", "v", "-m", "sys1", "-t", "sys2",
@@ -84,7 +88,8 @@ def test_migrlpar_validates_and_migrates_without_them() -> None:
         "0 warning(s).\n"), "[]\n")
     assert (migrated.returncode, migrated.stderr) == (0, (
         "step 1/7 Profile to target\nstep 2/7 Storage on target\nstep 3/7 Mover services\n"
-        "step 4/7 Migrate\nstep 5/7 Resume on target\nstep 6/7 Storage off source\n"
+        "step 4/7 Migrate (a: pre-copy)  0 MiB sent, 0 MiB remaining, 0 MiB/s\n"
+        "step 5/7 Resume on target\nstep 6/7 Storage off source\n"
         "step 7/7 Profile off source\n[]\n"))
     assert migrated.stdout == ("Migration m-1 of web1 (active) from sys1 to sys2: Migration "
                                "Complete in 2.5 s, 0.0 MiB sent.\n")

@@ -86,7 +86,8 @@ COMPLETE = record(MigrationState.COMPLETE, MigrationStep.PROFILE_OFF_SOURCE,
                   encrypted=True, source_msp_name="sys1-msp1", dest_msp_name="sys2-msp1",
                   rounds=ROUNDS)
 STEPS = (record(step=MigrationStep.PROFILE_TO_TARGET),
-         record(step=MigrationStep.MIGRATE, bytes_transmitted=100 * MIB,
+         record(step=MigrationStep.MIGRATE, step_phase="a: pre-copy",
+                bytes_transmitted=100 * MIB,
                 bytes_remaining=242 * MIB, rate_bps=110 * MIB),
          record(step=MigrationStep.MIGRATE, step_phase="switch-over",
                 bytes_transmitted=342 * MIB, rate_bps=112 * MIB),
@@ -170,7 +171,7 @@ def test_a_migration_prints_its_steps_summary_journal_and_passes_the_same(
     status, out, err = both([*MIGRATE, *extra], migration(*STEPS, COMPLETE, journal=JOURNAL),
                             capsys, monkeypatch)
     assert status == 0
-    assert "step 4/7 Migrate  100 MiB sent, 242 MiB remaining, 110 MiB/s" in err
+    assert "step 4/7 Migrate (a: pre-copy)  100 MiB sent, 242 MiB remaining, 110 MiB/s" in err
     assert "step 6/7 Storage off source" in err
     assert ("pass 2:" in out) == ("-v" in extra)
 
@@ -272,17 +273,28 @@ def test_the_quick_checks_keep_the_model_s_rules() -> None:
 
 def test_rich_writes_a_line_it_leaves_unchanged_as_written() -> None:
     import io
+    import random
+    import string
 
     from rich.console import Console
 
-    for line in ("step 4/7 Migrate (switch-over)  1 MiB sent, 0 MiB remaining, 3 MiB/s",
-                 "step 1/7 Profile to target", "a  b", "x" * 80, "Migration Complete"):
-        assert PlainLines.unchanged_by_rich(line, 80)
+    def by_rich(line: str) -> str:
         written = io.StringIO()
         Console(file=written, width=80).print(line, highlight=False)
-        assert written.getvalue() == line + "\n"
-    for line in ("x" * 81, "[b]x", "a:b", " x", "x ", "é", "a\tb", ""):
+        return written.getvalue()
+
+    for line in ("step 4/7 Migrate (a: pre-copy)  1 MiB sent, 0 MiB remaining, 3 MiB/s",
+                 "step 1/7 Profile to target", "a  b", "x" * 80, "a: b: c"):
+        assert PlainLines.unchanged_by_rich(line, 80)
+        assert by_rich(line) == line + "\n"
+    for line in ("x" * 81, "[b]x", "a:smile:", "a::b", " x", "x ", "é", "a\tb", ""):
         assert not PlainLines.unchanged_by_rich(line, 80)
+    shuffle = random.Random(21)
+    lines = ["".join(shuffle.choice(string.printable[:95] + "   :")
+                     for _ in range(shuffle.randint(1, 90))) for _ in range(3000)]
+    for line in lines:
+        if PlainLines.unchanged_by_rich(line, 80):
+            assert by_rich(line) == line + "\n", line
 
 
 @pytest.mark.parametrize(("url", "through_httpx"), [

@@ -11,6 +11,7 @@ syntax, within the width rich wraps at), else through rich itself.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -146,7 +147,10 @@ def rich_width() -> int | None:
     return 80
 
 
-_PLAIN = frozenset(chr(c) for c in range(0x20, 0x7F)) - {"[", "]", ":", "\\"}
+_PLAIN = frozenset(chr(c) for c in range(0x20, 0x7F)) - {"[", "]", "\\"}
+# What rich's emoji replacement looks at (rich/_emoji_replace.py): two colons with no
+# space between; a phase such as "a: pre-copy" has one.
+_EMOJI_CODE = re.compile(r":\S*:")
 
 
 class PlainLines:
@@ -172,11 +176,11 @@ class PlainLines:
 
     @staticmethod
     def unchanged_by_rich(line: str, width: int) -> bool:
-        """Printable ASCII without markup (``[``), emoji codes (``:``) or escapes, not
-        starting or ending with a space, and no wider than ``width``: rich writes such a
-        line as it is (a unit test holds rich to it)."""
+        """Printable ASCII without markup (``[``), emoji codes (``:smile:``) or escapes,
+        not starting or ending with a space, and no wider than ``width``: rich writes
+        such a line as it is (a unit test holds rich to it)."""
         return (0 < len(line) <= width and line[0] != " " and line[-1] != " "
-                and all(c in _PLAIN for c in line))
+                and all(c in _PLAIN for c in line) and not _EMOJI_CODE.search(line))
 
 
 # -- -v: the journal and the passes ----------------------------------------------------------

@@ -223,6 +223,9 @@ class ConsoleReader:
             response = self._connection.getresponse()
             if not 200 <= response.status < 300:
                 answer(response.status, self._read(response), self.what, self.base_url)
+            encoding = (response.getheader("content-encoding") or "identity").lower()
+            if encoding != "identity":
+                raise wrong_encoding(self.what, self.base_url, encoding)
         except (OSError, http.client.HTTPException) as exc:
             raise unreachable(self.what, self.base_url, exc, TRUST_HINT) from exc
         if self._connection.sock is not None:
