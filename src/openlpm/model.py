@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from enum import IntEnum, StrEnum
+from enum import StrEnum
 from typing import Annotated, TypeVar
 from urllib.parse import urlsplit
 
@@ -19,8 +19,11 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 # Re-exported: every part names them as model types.
 from openlpm.states import Firmware as Firmware
+from openlpm.states import MigrationKind as MigrationKind
 from openlpm.states import MigrationState as MigrationState
+from openlpm.states import MigrationStep as MigrationStep
 from openlpm.states import PartitionState as PartitionState
+from openlpm.states import Severity as Severity
 from openlpm.states import name_uuid
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,46}$"
@@ -31,11 +34,6 @@ PROFILE_NAME_PATTERN = r"^[A-Za-z0-9 ,./;:~@#^\-_=+{}]{1,31}$"
 class Frozen(BaseModel):
     # Schemas are built on first use: a CLI command needs few of them, and starts sooner.
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
-
-
-class MigrationKind(StrEnum):
-    ACTIVE = "active"
-    INACTIVE = "inactive"
 
 
 class Convergence(StrEnum):
@@ -120,33 +118,6 @@ class MigrationRound(Frozen):
     remaining: int
     downtime_limit_ms: int
     throttle_pct: int = 0
-
-
-class MigrationStep(IntEnum):
-    """The seven steps of a migration, in the order a job shows them."""
-
-    PROFILE_TO_TARGET = 1
-    STORAGE_ON_TARGET = 2
-    MOVER_SERVICES = 3
-    MIGRATE = 4
-    RESUME_ON_TARGET = 5
-    STORAGE_OFF_SOURCE = 6
-    PROFILE_OFF_SOURCE = 7
-
-    @property
-    def label(self) -> str:
-        return _STEP_LABELS[self]
-
-
-_STEP_LABELS = {
-    MigrationStep.PROFILE_TO_TARGET: "Profile to target",
-    MigrationStep.STORAGE_ON_TARGET: "Storage on target",
-    MigrationStep.MOVER_SERVICES: "Mover services",
-    MigrationStep.MIGRATE: "Migrate",
-    MigrationStep.RESUME_ON_TARGET: "Resume on target",
-    MigrationStep.STORAGE_OFF_SOURCE: "Storage off source",
-    MigrationStep.PROFILE_OFF_SOURCE: "Profile off source",
-}
 
 
 WWPN_PATTERN = r"^[0-9a-f]{16}$"
@@ -514,11 +485,6 @@ class HostClock(Frozen):
     """A host's clock as its agent read it (seconds since the epoch)."""
 
     time: float
-
-
-class Severity(StrEnum):
-    ERROR = "error"
-    WARNING = "warning"
 
 
 class Finding(Frozen):

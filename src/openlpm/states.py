@@ -1,10 +1,11 @@
-"""The HMC's state names of partitions and migrations, what starts a partition, and the
-UUID of a partition that has none: plain Python, so that the listing commands read them
-without pydantic (``model.py``'s types use them, and re-export the enumerations)."""
+"""The HMC's state names of partitions and migrations, a migration's kind and steps, a
+finding's severity, what starts a partition, and the UUID of a partition that has none:
+plain Python, so that the listing commands and migrlpar read them without pydantic
+(``model.py``'s types use them, and re-export the enumerations)."""
 
 from __future__ import annotations
 
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 # The UUID shown for a partition created before partitions had one: derived from its
 # name, which a migration keeps, so it is as stable as the partition.
@@ -51,3 +52,40 @@ class Firmware(StrEnum):
 
     BIOS = "bios"  # SeaBIOS
     UEFI = "uefi"  # OVMF, with the partition's own UEFI variables (its NVRAM)
+
+
+class MigrationKind(StrEnum):
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+
+
+class MigrationStep(IntEnum):
+    """The seven steps of a migration, in the order a job shows them."""
+
+    PROFILE_TO_TARGET = 1
+    STORAGE_ON_TARGET = 2
+    MOVER_SERVICES = 3
+    MIGRATE = 4
+    RESUME_ON_TARGET = 5
+    STORAGE_OFF_SOURCE = 6
+    PROFILE_OFF_SOURCE = 7
+
+    @property
+    def label(self) -> str:
+        return _STEP_LABELS[self]
+
+
+_STEP_LABELS = {
+    MigrationStep.PROFILE_TO_TARGET: "Profile to target",
+    MigrationStep.STORAGE_ON_TARGET: "Storage on target",
+    MigrationStep.MOVER_SERVICES: "Mover services",
+    MigrationStep.MIGRATE: "Migrate",
+    MigrationStep.RESUME_ON_TARGET: "Resume on target",
+    MigrationStep.STORAGE_OFF_SOURCE: "Storage off source",
+    MigrationStep.PROFILE_OFF_SOURCE: "Profile off source",
+}
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"

@@ -33,6 +33,11 @@ MODELS: list[tuple[type[Any], type[BaseModel]]] = [
     (views.VirtualScsiAdapterView, model.VirtualScsiAdapter),
     (views.PartitionProfileView, model.PartitionProfile),
     (views.PartitionView, model.Partition), (views.PartitionSummaryView, model.PartitionSummary),
+    (views.FindingView, model.Finding), (views.CheckResultView, model.CheckResult),
+    (views.ValidationReportView, model.ValidationReport),
+    (views.MigrationRoundView, model.MigrationRound),
+    (views.MigrationRecordView, model.MigrationRecord),
+    (views.JournalEntryView, model.JournalEntry),
 ]
 PROFILE = PartitionProfile(
     name="db1", lpar_id=7, min_mem=256, desired_mem=512, max_mem=1024, min_procs=1,

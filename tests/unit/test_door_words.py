@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from openlpm.cli.commands import migrlpar
+from openlpm.cli import commands
 from openlpm.cli.hmc_syntax import door_words
+from openlpm.cli.migrlpar import migrlpar
 from openlpm.cli.users import chhmcusr, mkhmcusr
 from openlpm.clients.console_address import DOOR_ARGV
 from openlpm.errors import RequestInvalid
@@ -45,6 +46,8 @@ def test_words_that_are_not_a_list_of_strings_are_refused(
     # -v is a flag of migrlpar's: argparse reads "-vfFILE" as -v -f FILE.
     (migrlpar, ["-o", "v", "-m", "a", "-t", "b", "-p", "x", "-vfSECRET"]),
     (migrlpar, ["-o", "v", "-m", "a", "-t", "b", "-p", "x", "-f=SECRET"]),
+    (migrlpar, ["-o", "m", "-m", "a", "-t", "b", "-p", "x", "-f", "SECRET"]),
+    (commands.migrlpar, ["-o", "v", "-m", "a", "-t", "b", "-p", "x", "-f", "SECRET"]),
     (mkhmcusr, ["-f", "SECRET"]),
     (chhmcusr, ["-fSECRET"]),
 ])

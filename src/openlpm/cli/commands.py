@@ -12,17 +12,33 @@ import secrets
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from openlpm.cli.attributes import NO_RESULTS
-from openlpm.cli.findings import DEFAULT_DETAIL, finding_lines, summary_lines
+from openlpm.cli.findings import finding_lines, summary_lines
 from openlpm.cli.hmc_command import run_hmc_command
 from openlpm.cli.hmc_syntax import HmcArgumentParser, listing, listing_options, parse_attributes
 from openlpm.cli.lssyscfg import PROFILE_LISTS, filter_partitions, lpar_filter
+from openlpm.cli.migration_input import (
+    DEFAULT_POOL_ID,
+    DEFAULT_POOL_NAME,
+    input_data,
+    items,
+    migration_fields,
+    migrlpar_parser,
+    validated,
+)
+
+# migrlpar's words, re-exported: the tests and benches name them as commands'.
+from openlpm.cli.migration_input import MIGRATION_ATTRIBUTES as MIGRATION_ATTRIBUTES
+from openlpm.cli.migration_input import NO_EFFECT as NO_EFFECT
+from openlpm.cli.migration_input import adapter_mappings as adapter_mappings
+from openlpm.cli.migration_input import processor_pool as processor_pool
+from openlpm.cli.migration_input import vlan_mappings as vlan_mappings
 from openlpm.cli.runner import report_error
+from openlpm.cli.steps import journal_lines, pass_lines, summary
 from openlpm.clients.console import HmcClient
 from openlpm.errors import (
     MigrationFailed,
@@ -48,14 +64,6 @@ PROFILE_ATTRIBUTES = {"name", "lpar_id", "profile_name", "min_mem", "desired_mem
                       "boot_device_slot", "firmware",
                       "virtual_eth_adapters", "virtual_fc_adapters", "virtual_scsi_adapters",
                       *PROFILE_LISTS}
-MIGRATION_ATTRIBUTES = {"dest_lpar_id", "source_msp_name", "dest_msp_name", "source_msp_ipaddr",
-                        "dest_msp_ipaddr", "convergence", "max_downtime_ms", "streams",
-                        "compression", "virtual_fc_mappings", "virtual_scsi_mappings",
-                        "source_msp_id", "dest_msp_id", "shared_proc_pool_name",
-                        "shared_proc_pool_id", "vlan_mappings"}
-# A system's processor pools: partitions have dedicated virtual processors, so there is
-# the HMC's default shared pool only, which migrlpar -i and lslparmigr -r procpool name.
-DEFAULT_POOL_NAME, DEFAULT_POOL_ID = "DefaultPool", 0
 SYSTEM_MIGRATION_ATTRIBUTES = {"convergence", "max_downtime_ms", "stream_encryption"}
 MIGRATION_LISTING = ("migration_type", "source_sys_name", "dest_sys_name", "dest_lpar_id",
                      "source_msp_name", "source_msp_id", "dest_msp_name", "dest_msp_id",
@@ -137,7 +145,7 @@ def eth_adapters(text: str) -> tuple[dict[str, object], ...]:
     """``SLOT/VLAN,...``, or the HMC's ``SLOT/IEEE/VLAN/ADDL_VLANS/TRUNK/REQUIRED`` with
     IEEE 0 and no additional VLANs (the virtual switch carries no tagged VLANs)."""
     adapters: list[dict[str, object]] = []
-    for item in _items(text):
+    for item in items(text):
         fields = item.split("/")
         if len(fields) == 6 and fields[1] in ("", "0") and not fields[3]:
             fields = [fields[0], fields[2]]
@@ -154,7 +162,7 @@ def fc_adapters(text: str) -> tuple[dict[str, object], ...]:
     """``SLOT[/WWPN/WWPN][/IO_SERVICE],...``: a slot alone gets a new pair of WWPNs, as
     on the HMC."""
     adapters: list[dict[str, object]] = []
-    for item in _items(text):
+    for item in items(text):
         slot, *rest = item.split("/")
         io_service = rest.pop() if len(rest) in (1, 3) and rest[-1].isdigit() else "1"
         if len(rest) not in (0, 2):
@@ -170,7 +178,7 @@ def scsi_adapters(text: str) -> tuple[dict[str, object], ...]:
     """``SLOT/LUN[+LUN...][/IO_SERVICE],...``: the LUNs each virtual SCSI adapter serves,
     and the system's I/O service that serves them."""
     adapters: list[dict[str, object]] = []
-    for item in _items(text):
+    for item in items(text):
         slot, *rest = item.split("/")
         if len(rest) not in (1, 2) or not rest[0]:
             raise RequestInvalid(f"virtual_scsi_adapters: {item!r} is not "
@@ -185,10 +193,6 @@ def _io_service(text: str, item: str) -> int:
         raise RequestInvalid(f"{item!r}: the I/O service is a number from 1 to "
                              f"{MAX_IO_SERVICES}, not {text!r}.", code="HSCLF007")
     return int(text)
-
-
-def _items(text: str) -> list[str]:
-    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 def _slot(text: str, item: str) -> int:
@@ -314,283 +318,14 @@ def chsysstate(argv: Sequence[str] | None = None) -> int:
     return run_hmc_command(chsysstate_parser, _chsysstate, argv)
 
 
-# -- migrlpar -----------------------------------------------------------------------------
-
-# The HMC's policy flags that openlpm accepts but that change nothing, and why; --help
-# and docs/cli.md say the same.
-NO_EFFECT = {
-    "--redundantpgvios": "no shared-memory (AMS) paging devices in openlpm",
-    "--vsi": "no 802.1Qbg VSI profiles in openlpm",
-    "--uuid": "a partition's UUID always migrates unchanged",
-    "--protectstorage": "a partition's storage is never given to another partition",
-    "--requirerr": "no remote-restart capability to keep",
-    "--redundantvnicbkdev": "no vNIC backing devices in openlpm",
-    "--vniccfg": "no vNIC adapters in openlpm",
-    "--migsriov": "no SR-IOV logical ports in openlpm",
-    "--affinity": "no NUMA placement in openlpm",
-    "--steps": "progress is always shown step by step",
-}
-
-
-def migrlpar_parser() -> argparse.ArgumentParser:
-    parser = HmcArgumentParser(
-        prog="migrlpar", description="Validate or migrate a partition to another managed "
-        "system. -o v validates only; -o m validates, then migrates a running partition "
-        "live (or an inactive one by its profile); -o s stops a migration, -o r recovers "
-        "one; -o set -r sys sets a system's migration defaults.")
-    for options in (_migrlpar_what, _migrlpar_how, _migrlpar_checks):
-        options(parser)
-    return parser
-
-
-def _migrlpar_what(parser: argparse.ArgumentParser) -> None:
-    """The operation, the partitions, where they go, and the -i data."""
-    parser.add_argument("-o", dest="operation", required=True,
-                        choices=["v", "m", "s", "r", "set"],
-                        help="v: validate, m: migrate, s: stop the partition's migration "
-                        "(it stays on the source), r: recover its migration left half-way "
-                        "(the partition ends in exactly one place), set: with -r sys, the "
-                        "migration defaults of -m SYSTEM")
-    parser.add_argument("-r", dest="resource", choices=["sys", "lpar"],
-                        help="with -o set: sys (-r lpar, an MSP's settings on the HMC, is "
-                        "refused: movers are not partitions)")
-    parser.add_argument("-m", dest="source", required=True, help="source managed system")
-    parser.add_argument("-t", dest="target", help="target managed system (-o v and m)")
-    who = parser.add_mutually_exclusive_group()
-    who.add_argument("-p", dest="partition", help="partition name, or names separated by "
-                     "commas")
-    who.add_argument("--id", dest="lpar_id", help="partition id, or ids separated by commas")
-    who.add_argument("--all", action="store_true", help="every partition of the source "
-                     "that can migrate (running or activated once)")
-    parser.add_argument("-n", dest="profile_name", help="profile name on the target (up "
-                        "to 31 characters; default: the partition's profile name)")
-    data = parser.add_mutually_exclusive_group()
-    data.add_argument("-i", dest="attributes", help=(
-        '"dest_lpar_id=N,source_msp_name=NAME,dest_msp_name=NAME,source_msp_id=N,'
-        'dest_msp_id=N,source_msp_ipaddr=IP,dest_msp_ipaddr=IP,'
-        'shared_proc_pool_name=DefaultPool,shared_proc_pool_id=0,'
-        'convergence=precopy|auto-converge|postcopy,max_downtime_ms=MS,'
-        'streams=N,compression=none|zstd,\\"vlan_mappings=MAC/PVID,...\\",'
-        '\\"virtual_fc_mappings=SLOT/VIOS_NAME/VIOS_ID[/VIOS_SLOT[/FC_PORT]],...\\",'
-        '\\"virtual_scsi_mappings=SLOT/VIOS_NAME/VIOS_ID[/VIOS_SLOT],...\\"" (an MSP id: '
-        "1, the system's mover; a VIOS: the target's I/O service N, named viosN or "
-        "given as VIOS_ID N, e.g. 4//2 or 4/vios2/2; vlan_mappings: the adapter with "
-        "that MAC address goes onto VLAN PVID of the target); with -o set -r sys: "
-        '"convergence=...,max_downtime_ms=MS,stream_encryption=1|0"'))
-    data.add_argument("-f", dest="input_file", type=Path, help="file holding the -i data")
-
-
-def _migrlpar_how(parser: argparse.ArgumentParser) -> None:
-    """Another console, waiting, and what is printed."""
-    parser.add_argument("--ip", dest="remote_hmc", metavar="REMOTE",
-                        help="another console that manages the target (its address or "
-                        "name; keys exchanged first with mkauthkeys); this console's own "
-                        "name means a local migration")
-    parser.add_argument("-u", dest="remote_user", metavar="USER",
-                        help="the user of the --ip console to act as (needed when keys "
-                        "were exchanged for several)")
-    parser.add_argument("-w", dest="wait", type=float, help="minutes to wait before the "
-                        "migration gives up and leaves the partition on the source")
-    parser.add_argument("-d", dest="detail", type=int, choices=range(1, 6),
-                        default=DEFAULT_DETAIL, help="detail of validation messages: 1 one "
-                        "line per finding, 2 and what to do (default), 3 and a summary, 4 "
-                        "and every check run, 5 and the time taken")
-    parser.add_argument("-v", dest="verbose", action="store_true",
-                        help="print a validation summary, or the migration's summary and "
-                        "journal")
-    parser.add_argument("--nodetails", action="store_true",
-                        help="leave out what to do under each finding")
-    parser.add_argument("--force", action="store_true", help="with -o r: recover even when "
-                        "one of the two systems does not answer, deciding from the other")
-    parser.add_argument("--async", dest="no_wait", action="store_true",
-                        help="with -o m: return once the migration has started")
-
-
-def _migrlpar_checks(parser: argparse.ArgumentParser) -> None:
-    """How strict validation is, and the HMC's flags that mean nothing here."""
-    parser.add_argument("--vlanbridge", type=int, choices=[1, 2], help="1 (default): every "
-                        "VLAN of the partition must be bridged on the target (an error "
-                        "otherwise); 2: only if possible (a warning)")
-    parser.add_argument("--mpio", type=int, choices=[1, 2], help="1: every path of the "
-                        "partition's storage (one per I/O service its adapters use) must be "
-                        "kept on the target, an error otherwise; 2: keep what the target "
-                        "has (a warning)")
-    parser.add_argument("--redundantvios", type=int, choices=[0, 1, 2], help="redundant I/O "
-                        "services: 0: do not require (no warning), 1: require (as --mpio 1), "
-                        "2 (default): keep if possible (a warning when the target has fewer)")
-    parser.add_argument("--npivval", choices=["port", "portdisk"], help="storage check "
-                        "depth: port, or port and each disk (both: validation checks the "
-                        "target's SAN connection; step 2 opens every disk)")
-    parser.add_argument("--redundantmsps", type=int, choices=[0, 1, 2], help="0 and 2: one "
-                        "mover pair (openlpm has no redundant pairs); 1 is refused")
-    parser.add_argument("--usecurrdata", action="store_true", help="accepted: openlpm "
-                        "always validates against current data, never a cache")
-    for flag, why in NO_EFFECT.items():
-        if flag in ("--affinity",):
-            parser.add_argument(flag, action="store_true", help=f"accepted, no effect: {why}")
-        else:
-            parser.add_argument(flag, metavar="N", help=f"accepted, no effect: {why}")
+# -- migrlpar (its words and request bodies: migration_input.py; its quick path for -o v
+# and m: migrlpar.py) -------------------------------------------------------------------
 
 
 def migration_requests(args: argparse.Namespace,
                        names: Sequence[str]) -> list[MigrationRequest]:
     """One request per partition named; ``names`` are the partitions of the source."""
-    if not args.target:
-        raise RequestInvalid(f"migrlpar -o {args.operation} needs the target system: -t "
-                             f"SYSTEM.", code="HSCLF010")
-    if args.redundantmsps == 1:
-        raise RequestInvalid("--redundantmsps 1 requires redundant mover pairs, which "
-                             "openlpm does not have. Use 0 or 2.", code="HSCLF014")
-    attributes = parse_attributes(_input_data(args), MIGRATION_ATTRIBUTES, "migrlpar")
-    wanted = _partitions_wanted(args, names)
-    processor_pool(attributes)
-    if len(wanted) > 1 and ("dest_lpar_id" in attributes or args.profile_name):
-        raise RequestInvalid("dest_lpar_id and -n apply to one partition; leave them out "
-                             "when migrating several.", code="HSCLF015")
-    try:
-        return [MigrationRequest(
-            source=args.source, target=args.target, dest_profile_name=args.profile_name,
-            wait_minutes=args.wait, dest_lpar_id=attributes.get("dest_lpar_id"),
-            source_msp_name=attributes.get("source_msp_name"),
-            dest_msp_name=attributes.get("dest_msp_name"),
-            source_msp_id=_number(attributes, "source_msp_id"),
-            dest_msp_id=_number(attributes, "dest_msp_id"),
-            remote_hmc=args.remote_hmc, remote_user=args.remote_user,
-            vlan_bridge=args.vlanbridge, mpio=args.mpio, redundant_vios=args.redundantvios,
-            npiv_validation=args.npivval, convergence=attributes.get("convergence"),
-            max_downtime_ms=attributes.get("max_downtime_ms"),
-            **{k: attributes[k] for k in ("streams", "compression", "source_msp_ipaddr",
-                                          "dest_msp_ipaddr") if k in attributes},
-            **{k: adapter_mappings(attributes[k], k) for k in (
-                "virtual_fc_mappings", "virtual_scsi_mappings") if k in attributes},
-            vlan_mappings=tuple({"mac_addr": mac, "port_vlan_id": pvid} for mac, pvid in
-                                vlan_mappings(attributes.get("vlan_mappings", "")).items()),
-            **who) for who in wanted]
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                             for e in exc.errors())
-        raise RequestInvalid(f"migrlpar: {problems}.", code="HSCLF011") from exc
-
-
-def _number(attributes: Mapping[str, str], name: str) -> int | None:
-    """An attribute that is a number (an MSP id), None when not given."""
-    text = attributes.get(name)
-    if text is None:
-        return None
-    if not text.isdigit():
-        raise RequestInvalid(f"migrlpar: {name} is a number, not {text!r}.", code="HSCLF011")
-    return int(text)
-
-
-def processor_pool(attributes: Mapping[str, str]) -> None:
-    """``shared_proc_pool_name`` / ``_id``: the target's pool. Partitions have dedicated
-    virtual processors, and every system has the HMC's default pool only: it is taken,
-    by name or id (or both, agreeing), and any other is refused (HSCLF021)."""
-    name = attributes.get("shared_proc_pool_name")
-    pool_id = attributes.get("shared_proc_pool_id")
-    if name not in (None, DEFAULT_POOL_NAME) or pool_id not in (None, str(DEFAULT_POOL_ID)):
-        given = ",".join(f"{k}={v}" for k, v in (("shared_proc_pool_name", name),
-                                                  ("shared_proc_pool_id", pool_id)) if v)
-        raise RequestInvalid(
-            f"migrlpar: {given}: the target has no such shared processor pool. Every "
-            f"managed system has one pool, {DEFAULT_POOL_NAME} (id {DEFAULT_POOL_ID}): "
-            f"openlpm's partitions have dedicated virtual processors. Give "
-            f"shared_proc_pool_name={DEFAULT_POOL_NAME} or shared_proc_pool_id="
-            f"{DEFAULT_POOL_ID}, or leave it out.", code="HSCLF021")
-
-
-def vlan_mappings(text: str) -> dict[str, int]:
-    """``vlan_mappings=MAC/PVID[/VLANS],...``: each virtual Ethernet adapter (by its MAC
-    address, 12 hexadecimal digits, colons allowed) and its port VLAN id on the target;
-    returns MAC (lowercase, with colons) to PVID. Additional (tagged) VLANs are refused
-    (HSCLF022): the virtual switch carries untagged VLANs only. Whether the partition has
-    that adapter, and the target that VLAN, is validation's question (HSCLF199, 423)."""
-    mappings: dict[str, int] = {}
-    for item in _items(text):
-        mac, _, rest = item.partition("/")
-        pvid, _, tagged = rest.partition("/")
-        digits = mac.replace(":", "").lower()
-        if len(digits) != 12 or any(c not in "0123456789abcdef" for c in digits) \
-                or not pvid.isdigit() or not 1 <= int(pvid) <= 4094:
-            raise RequestInvalid(f"migrlpar: vlan_mappings: {item!r} is not MAC/PVID (the "
-                                 f"adapter's MAC address, 12 hexadecimal digits, then a "
-                                 f"VLAN id from 1 to 4094).", code="HSCLF022")
-        if tagged.strip():
-            raise RequestInvalid(f"migrlpar: vlan_mappings: {item!r} adds tagged VLANs "
-                                 f"({tagged.strip()}): openlpm's virtual switch carries one "
-                                 f"untagged VLAN per adapter. Give MAC/PVID only.",
-                                 code="HSCLF022")
-        mappings[":".join(digits[i:i + 2] for i in range(0, 12, 2))] = int(pvid)
-    return mappings
-
-
-def adapter_mappings(text: str, attribute: str) -> tuple[dict[str, int], ...]:
-    """The HMC's ``SLOT/VIOS_NAME/VIOS_ID[/VIOS_SLOT[/FC_PORT]]`` items (FC_PORT for
-    virtual FC only): the VIOS is an I/O service of the target, named by its number
-    (``SLOT//2``), its name (``SLOT/vios2/``, see ``io_service_name``) or both, agreeing.
-    An I/O service has no server adapter slots and one SAN port: VIOS_SLOT and FC_PORT
-    are taken and change nothing."""
-    longest = 5 if attribute == "virtual_fc_mappings" else 4
-    mappings = []
-    for item in _items(text):
-        fields = item.split("/")
-        if not 3 <= len(fields) <= longest or not fields[0].isdigit() \
-                or not (fields[1] or fields[2]) or fields[3:4] not in ([], [""]) \
-                and not fields[3].isdigit():
-            raise RequestInvalid(
-                f"migrlpar: {attribute}: {item!r} is not SLOT/VIOS_NAME/VIOS_ID"
-                f"[/VIOS_SLOT{'[/FC_PORT]' if longest == 5 else ''}] (the client slot, then "
-                f"the target's I/O service by name, number or both: 4//2, 4/vios2/, "
-                f"4/vios2/2).", code="HSCLF011")
-        mappings.append({"slot": int(fields[0]),
-                         "io_service": _mapped_io_service(fields[1], fields[2], item,
-                                                          attribute)})
-    return tuple(mappings)
-
-
-def io_service_name(number: int) -> str:
-    """The name of a system's I/O service N as the VIOS name of the HMC's mappings."""
-    return f"vios{number}"
-
-
-def _mapped_io_service(name: str, number: str, item: str, attribute: str) -> int:
-    named = int(name[4:]) if name[:4] == "vios" and name[4:].isdigit() else None
-    if name and named is None:
-        raise RequestInvalid(
-            f"migrlpar: {attribute}: {item!r} names VIOS {name!r}: a managed system's I/O "
-            f"services are named vios1 to vios{MAX_IO_SERVICES} (or give the number: "
-            f"{item.split('/')[0]}//N).", code="HSCLF011")
-    if number and not number.isdigit():
-        raise RequestInvalid(f"migrlpar: {attribute}: {item!r}: the VIOS id is the I/O "
-                             f"service's number, not {number!r}.", code="HSCLF011")
-    if named is not None and number and named != int(number):
-        raise RequestInvalid(
-            f"migrlpar: {attribute}: {item!r}: VIOS {name} is I/O service {named}, not "
-            f"{number}. Give one of them, or both agreeing.", code="HSCLF011")
-    return named if named is not None else int(number)
-
-
-def _input_data(args: argparse.Namespace) -> str:
-    if args.input_file is None:
-        return str(args.attributes or "")
-    try:
-        return " ".join(args.input_file.read_text().split())
-    except OSError as exc:
-        raise RequestInvalid(f"migrlpar -f: cannot read {args.input_file}: {exc.strerror}.",
-                             code="HSCLF016") from exc
-
-
-def _partitions_wanted(args: argparse.Namespace,
-                       names: Sequence[str]) -> list[dict[str, Any]]:
-    if args.all:
-        return [{"partition": name} for name in names]
-    if args.partition is not None:
-        return [{"partition": p.strip()} for p in args.partition.split(",") if p.strip()]
-    ids = [i.strip() for i in str(args.lpar_id).split(",") if i.strip()]
-    if not ids or not all(i.isdigit() for i in ids):
-        raise RequestInvalid(f"migrlpar --id takes partition ids (numbers), not "
-                             f"{args.lpar_id}.", code="HSCLF013")
-    return [{"lpar_id": int(i)} for i in ids]
+    return [validated(fields) for fields in migration_fields(args, names)]
 
 
 async def _migrlpar(args: argparse.Namespace, hmc: HmcClient) -> int | None:
@@ -630,7 +365,7 @@ async def _set_defaults(args: argparse.Namespace, hmc: HmcClient) -> None:
             "-r sys: convergence, max_downtime_ms, stream_encryption.", code="HSCLF023")
     if args.resource != "sys":
         raise RequestInvalid("migrlpar -o set needs -r sys.", code="HSCLF019")
-    attributes = parse_attributes(_input_data(args), SYSTEM_MIGRATION_ATTRIBUTES,
+    attributes = parse_attributes(input_data(args), SYSTEM_MIGRATION_ATTRIBUTES,
                                   "migrlpar -o set -r sys")
     if not attributes:
         raise RequestInvalid("migrlpar -o set -r sys needs -i with convergence=, "
@@ -686,7 +421,7 @@ async def _migrate(request: MigrationRequest, hmc: HmcClient,
 async def _migrate_one(request: MigrationRequest, hmc: HmcClient,
                        args: argparse.Namespace) -> int:
     # rich is imported only by the commands that draw progress: it costs startup time.
-    from openlpm.cli.progress import show_progress, summary
+    from openlpm.cli.progress import show_progress
 
     record = await hmc.migrate(request)
     for line in finding_lines(record.warnings, args.detail, args.nodetails):
@@ -698,15 +433,8 @@ async def _migrate_one(request: MigrationRequest, hmc: HmcClient,
     if args.verbose or final.state != MigrationState.COMPLETE:
         print(summary(final))
     if args.verbose:
-        for entry in await hmc.journal(final.id):
-            step = f"step {int(entry.step)}" if entry.step else "job"
-            detail = f": {entry.detail}" if entry.detail else ""
-            print(f"  {time.strftime('%H:%M:%S', time.localtime(entry.at))}"
-                  f".{int(entry.at % 1 * 1000):03d} {step} {entry.phase}{detail}")
-        for r in final.rounds:
-            print(f"  pass {r.number}: {r.dirty_rate_pps:.0f} pages/s dirtied, "
-                  f"{r.remaining / 2**20:.0f} MiB remaining, limit {r.downtime_limit_ms} ms"
-                  + (f", throttle {r.throttle_pct}%" if r.throttle_pct else ""))
+        for line in [*journal_lines(await hmc.journal(final.id)), *pass_lines(final.rounds)]:
+            print(line)
     if final.state != MigrationState.COMPLETE:
         raise MigrationFailed(final.error_message or "The migration did not complete.",
                               code=final.error_code or "HSCLF109")

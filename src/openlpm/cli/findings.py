@@ -17,13 +17,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # pydantic's: the commands that print no findings start without it
+from openlpm.states import Severity
+
+if TYPE_CHECKING:
+    from openlpm.clients.console_views import FindingView, ValidationReportView
     from openlpm.model import Finding, ValidationReport
 
 DEFAULT_DETAIL = 2
 
 
-def finding_lines(findings: Iterable[Finding], detail: int = DEFAULT_DETAIL,
+def finding_lines(findings: Iterable[Finding | FindingView], detail: int = DEFAULT_DETAIL,
                   nodetails: bool = False) -> list[str]:
     lines = []
     for f in findings:
@@ -34,9 +37,7 @@ def finding_lines(findings: Iterable[Finding], detail: int = DEFAULT_DETAIL,
     return lines
 
 
-def summary_lines(report: ValidationReport, detail: int) -> list[str]:
-    from openlpm.model import Severity
-
+def summary_lines(report: ValidationReport | ValidationReportView, detail: int) -> list[str]:
     lines = []
     if detail >= 3:
         errors = sum(f.severity == Severity.ERROR for f in report.findings)

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from openlpm.cli.progress import describe
+from openlpm.cli.steps import describe
 from openlpm.clients.console import HmcClient
 from openlpm.model import MigrationRecord
 

@@ -28,3 +28,15 @@ def run_hmc_command(build: Callable[[], argparse.ArgumentParser], command: Comma
             return await command(args, hmc)
 
     return run_command(body)
+
+
+def run_parsed(command: Command, args: argparse.Namespace) -> int | None:
+    """``command`` of words already parsed (``migrlpar.py`` passes on what its quick path
+    does not take); its errors are the caller's to report."""
+    import asyncio
+
+    async def body() -> int | None:
+        async with HmcClient(hmc_url()) as hmc:
+            return await command(args, hmc)
+
+    return asyncio.run(body())

@@ -1,9 +1,10 @@
-"""Showing a migration as it happens: a live bar on a terminal, step lines otherwise."""
+"""Showing a migration as it happens: a live bar on a terminal, step lines otherwise
+(``steps.py``, which says what each line holds)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
+from typing import TypeVar
 
 from rich.console import Console
 from rich.progress import (
@@ -14,81 +15,61 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from openlpm.model import MigrationKind, MigrationRecord, MigrationStep
+from openlpm.cli.steps import Shown, StepLines, describe
+from openlpm.cli.steps import summary as summary
+
+Record = TypeVar("Record", bound=Shown)
 
 
-def describe(record: MigrationRecord) -> str:
-    if record.step is None:
-        return record.state.value
-    phase = f" ({record.step_phase})" if record.step_phase else ""
-    return f"step {int(record.step)}/7 {record.step.label}{phase}"
-
-
-async def show_progress(records: AsyncIterator[MigrationRecord],
-                        console: Console | None = None) -> MigrationRecord:
+async def show_progress(records: AsyncIterator[Record],
+                        console: Console | None = None) -> Record:
     """Render every update of a migration; returns the final record."""
     console = console or Console(stderr=True)
+    last: Record | None = None
     if not console.is_terminal:
-        return await _print_steps(records, console)
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(binary_units=True),
-               TextColumn("{task.fields[rate]}"), TimeElapsedColumn())
-    last: MigrationRecord | None = None
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task("starting", total=None, rate="")
+        lines = StepLines(lambda line: console.print(line, highlight=False))
         async for record in records:
-            total = record.bytes_transmitted + record.bytes_remaining
-            # QEMU's rate, not one derived from our samples: it is what the wire carries.
-            progress.update(task, description=describe(record), completed=
-                            record.bytes_transmitted, total=total or None,
-                            rate=f"{record.rate_bps / 2**20:.0f} MiB/s")
+            lines.show(record)
+            last = record
+    else:
+        with _Bar(console) as bar:
+            async for record in records:
+                bar.show(record)
+                last = record
+    assert last is not None
+    return last
+
+
+def draw_progress(records: Iterable[Record]) -> Record:
+    """``show_progress`` on a terminal, for records that come synchronously
+    (``migrlpar.py``'s)."""
+    last: Record | None = None
+    with _Bar(Console(stderr=True)) as bar:
+        for record in records:
+            bar.show(record)
             last = record
     assert last is not None
     return last
 
 
-async def _print_steps(records: AsyncIterator[MigrationRecord],
-                       console: Console) -> MigrationRecord:
-    """One line per step (steps done between two updates included) and per second."""
-    last: MigrationRecord | None = None
-    shown, shown_at, step_shown = "", 0.0, 0
-    async for record in records:
-        step = int(record.step or 0)
-        for skipped in range(step_shown + 1, step):
-            console.print(_passed_step(MigrationStep(skipped), record), highlight=False)
-        step_shown = max(step_shown, step)
-        line = describe(record)
-        if line != shown or (record.step == MigrationStep.MIGRATE
-                             and time.monotonic() - shown_at >= 1.0):
-            console.print(line + _bytes(record), highlight=False)
-            shown, shown_at = line, time.monotonic()
-        last = record
-    assert last is not None
-    return last
+class _Bar:
+    def __init__(self, console: Console) -> None:
+        columns = (TextColumn("{task.description}"), BarColumn(),
+                   DownloadColumn(binary_units=True), TextColumn("{task.fields[rate]}"),
+                   TimeElapsedColumn())
+        self._progress = Progress(*columns, console=console)
 
+    def __enter__(self) -> _Bar:
+        self._progress.__enter__()
+        self._task = self._progress.add_task("starting", total=None, rate="")
+        return self
 
-def _passed_step(step: MigrationStep, record: MigrationRecord) -> str:
-    moves_memory = step in (MigrationStep.MOVER_SERVICES, MigrationStep.MIGRATE)
-    if moves_memory and record.kind == MigrationKind.INACTIVE:
-        return f"step {int(step)}/7 {step.label} (not needed: the partition is not running)"
-    return f"step {int(step)}/7 {step.label}"
+    def __exit__(self, *exc: object) -> None:
+        self._progress.__exit__(None, None, None)
 
-
-def _bytes(record: MigrationRecord) -> str:
-    if record.step != MigrationStep.MIGRATE:
-        return ""
-    return (f"  {record.bytes_transmitted / 2**20:.0f} MiB sent, "
-            f"{record.bytes_remaining / 2**20:.0f} MiB remaining, "
-            f"{record.rate_bps / 2**20:.0f} MiB/s")
-
-
-def summary(record: MigrationRecord) -> str:
-    took = (record.ended or record.started) - record.started
-    downtime = f", downtime {record.downtime_ms} ms" if record.downtime_ms is not None else ""
-    sent = f", {record.bytes_transmitted / 2**20:.1f} MiB sent" \
-        if record.kind.value == "active" else ""
-    if record.encrypted is not None:
-        sent += f" {'encrypted' if record.encrypted else 'in the clear'} between " \
-                f"{record.source_msp_name} and {record.dest_msp_name}"
-    return (f"Migration {record.id} of {record.partition} ({record.kind.value}) from "
-            f"{record.source} to {record.target}: {record.state.value} in {took:.1f} s"
-            f"{downtime}{sent}.")
+    def show(self, record: Shown) -> None:
+        total = record.bytes_transmitted + record.bytes_remaining
+        # QEMU's rate, not one derived from our samples: it is what the wire carries.
+        self._progress.update(self._task, description=describe(record),
+                              completed=record.bytes_transmitted, total=total or None,
+                              rate=f"{record.rate_bps / 2**20:.0f} MiB/s")

@@ -33,10 +33,10 @@ def report_error(exc: OpenLpmError, detail: int = DEFAULT_DETAIL,
     """Print ``CODE message`` and the findings it carries; returns its exit status."""
     print(str(exc), file=sys.stderr)
     if exc.details.get("findings"):
-        # pydantic's: only an error that carries findings (validation's) needs it
-        from openlpm.model import Finding
+        # Read as views, without pydantic: migrlpar -o m prints a refusal's findings.
+        from openlpm.clients.console_views import FindingView, read_list
 
-        findings = [Finding.model_validate(f) for f in exc.details["findings"]]
+        findings = read_list(FindingView, exc.details["findings"], "findings")
         for line in finding_lines(findings, detail, nodetails):
             print(line, file=sys.stderr)
     return exc.exit_status

@@ -1,4 +1,5 @@
-"""What the listing commands read of the console's answers about systems and partitions.
+"""What the listing commands and migrlpar read of the console's answers: systems,
+partitions, validation reports, migration records and their journal.
 
 Named tuples (immutable, typed, cheaper to define than dataclasses, which import
 ``inspect``) read from an answer's JSON with the standard library only: pydantic and
@@ -15,11 +16,19 @@ view to its model (``tests/unit/test_console_views.py``).
 from __future__ import annotations
 
 import types
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from functools import cache
 from typing import Any, NamedTuple, TypeVar, get_args, get_origin, get_type_hints
 
-from openlpm.states import Firmware, MigrationState, PartitionState, name_uuid
+from openlpm.states import (
+    Firmware,
+    MigrationKind,
+    MigrationState,
+    MigrationStep,
+    PartitionState,
+    Severity,
+    name_uuid,
+)
 
 
 class AnswerInvalid(ValueError):
@@ -72,10 +81,15 @@ def _typed(hint: Any, value: object, where: str) -> Any:  # noqa: ANN401 - any f
         return _items(get_args(hint), value, where)
     if isinstance(hint, type) and issubclass(hint, tuple):  # a view
         return read(hint, value, where)
-    if isinstance(hint, type) and issubclass(hint, StrEnum):
-        if value not in {member.value for member in hint}:
+    if isinstance(hint, type) and issubclass(hint, StrEnum | IntEnum):
+        # A step is its number in JSON, never true or 1.0; a state its name.
+        members = {member.value: member for member in hint}
+        if type(value) is not (int if issubclass(hint, IntEnum) else str) \
+                or value not in members:
             raise AnswerInvalid(f"{where} is not one of the names of {hint.__name__}")
-        return hint(value)
+        return members[value]
+    if hint is float and type(value) is int:  # JSON's 5 for 5.0, as pydantic takes it
+        return float(value)
     # bool is an int to Python, never to JSON.
     if type(value) is not hint:
         raise AnswerInvalid(f"{where} is {type(value).__name__}, not {hint.__name__}")
@@ -192,3 +206,78 @@ class PartitionSummaryView(NamedTuple):
     system: str
     partition: PartitionView
     migration_state: MigrationState = MigrationState.NOT_MIGRATING
+
+
+# -- validation and migrations (model.ValidationReport, MigrationRecord, JournalEntry) --------
+# What migrlpar prints of them (cli/migrlpar.py).
+
+
+class FindingView(NamedTuple):
+    severity: Severity
+    code: str
+    object: str
+    message: str
+    remedy: str = ""
+    console: str = ""
+
+
+class CheckResultView(NamedTuple):
+    check: str
+    description: str
+    found: int
+    console: str = ""
+
+
+class ValidationReportView(NamedTuple):
+    partition: str
+    source: str
+    target: str
+    kind: MigrationKind | None
+    findings: tuple[FindingView, ...]
+    checks: tuple[CheckResultView, ...] = ()
+    elapsed_ms: float = 0.0
+
+    @property
+    def passed(self) -> bool:  # as model.ValidationReport's
+        return not any(f.severity == Severity.ERROR for f in self.findings)
+
+
+class MigrationRoundView(NamedTuple):
+    number: int
+    dirty_rate_pps: float
+    transferred: int
+    remaining: int
+    downtime_limit_ms: int
+    throttle_pct: int = 0
+
+
+class MigrationRecordView(NamedTuple):
+    id: str
+    partition: str
+    source: str
+    target: str
+    kind: MigrationKind
+    state: MigrationState
+    started: float
+    step: MigrationStep | None = None
+    step_phase: str = ""
+    ended: float | None = None
+    bytes_transmitted: int = 0
+    bytes_remaining: int = 0
+    rate_bps: float = 0.0
+    downtime_ms: int | None = None
+    source_msp_name: str | None = None
+    dest_msp_name: str | None = None
+    encrypted: bool | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    warnings: tuple[FindingView, ...] = ()
+    rounds: tuple[MigrationRoundView, ...] = ()
+
+
+class JournalEntryView(NamedTuple):
+    migration_id: str
+    at: float
+    step: MigrationStep | None
+    phase: str
+    detail: str
