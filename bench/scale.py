@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import os
 import platform
 import shutil
@@ -299,16 +300,22 @@ def stats(values: list[float]) -> dict[str, Any]:
             "samples_ms": [round(v, 2) for v in values]}
 
 
+def per_kind(before: dict[str, float], after: dict[str, float],
+             over: float) -> dict[str, float]:
+    """CPU used between two readings of ``cpu_s`` by kind of process (hmc, agent,
+    mover, qemu, san), divided by ``over``: ms per round, or (``over`` in ms) cores."""
+    kinds: dict[str, float] = {}
+    for role, used in after.items():
+        kind = "qemu" if role.startswith("qemu-") else role.rpartition("-")[2]
+        kinds[kind] = kinds.get(kind, 0.0) + (used - before.get(role, used)) * 1000 / over
+    return {kind: round(value, 3) for kind, value in sorted(kinds.items())}
+
+
 async def idle_cpu(pids: dict[str, int], seconds: float = 10.0) -> dict[str, float]:
     """CPU the idle lab uses (cores), by kind of process, over ``seconds``."""
     before = cpu_s(pids)
     await asyncio.sleep(seconds)
-    after = cpu_s(pids)
-    kinds: dict[str, float] = {}
-    for role, used in after.items():
-        kind = "qemu" if role.startswith("qemu-") else role.rpartition("-")[2]
-        kinds[kind] = kinds.get(kind, 0.0) + (used - before.get(role, used)) / seconds
-    return {kind: round(cores, 3) for kind, cores in sorted(kinds.items())}
+    return per_kind(before, cpu_s(pids), seconds * 1000)
 
 
 async def profiled(console_pid: int, measures: dict[str, Timed], rounds: int,
@@ -368,11 +375,11 @@ async def measure_lab(lab: site.LabState, systems: int, up_s: float,
                 await measure()
             validation.server_ms.clear()
             load_before = os.getloadavg()
-            console_before = cpu_s({"hmc": lab.pids["hmc"]})["hmc"]
+            cpu_before = cpu_s(pids)
             started = time.monotonic()
             samples = await rounds_of(measures, args.rounds, f"{systems} systems")
             rounds_s = time.monotonic() - started
-            console_cpu = cpu_s({"hmc": lab.pids["hmc"]})["hmc"] - console_before
+            cpu_per_round = per_kind(cpu_before, cpu_s(pids), args.rounds)
             profile = None
             if args.profile:
                 # The same rounds again (same pacing: the agents' connections are as
@@ -387,7 +394,9 @@ async def measure_lab(lab: site.LabState, systems: int, up_s: float,
         "idle_cores": idle, "resident_mib": round(rss_mb(pids)),
         "loadavg_before_rounds": load_before, "loadavg_after_rounds": os.getloadavg(),
         "rounds_s": round(rounds_s, 1),
-        "console_cpu_ms_per_round": round(console_cpu * 1000 / args.rounds, 1),
+        "console_cpu_ms_per_round": cpu_per_round.get("hmc", 0.0),
+        # Every process of the lab, by kind (hmc, agent, mover, qemu, san).
+        "cpu_ms_per_round": cpu_per_round,
         "results": {name: stats(values) for name, values in samples.items()},
         "profile": profile,
     }
@@ -400,6 +409,8 @@ def host_info(accel: str) -> dict[str, Any]:
             "qemu": version, "kernel": platform.release(),
             "python": platform.python_version(),
             "memory_mib": os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2**20,
+            # Without it httpcore fails an import at every lock it makes (each request).
+            "sniffio": importlib.util.find_spec("sniffio") is not None,
             "loadavg_at_start": os.getloadavg()}
 
 
@@ -449,8 +460,8 @@ def show(summary: dict[str, Any]) -> None:
     for lab in (base, large):
         print(f"{lab['systems']} systems: up in {lab['lab_up_s']:.0f} s, idle "
               f"{sum(lab['idle_cores'].values()):.2f} cores ({lab['idle_cores']}), "
-              f"{lab['resident_mib']} MiB resident, console CPU "
-              f"{lab['console_cpu_ms_per_round']:.0f} ms per round, load "
+              f"{lab['resident_mib']} MiB resident, CPU ms per round "
+              f"{ {k: round(v) for k, v in lab['cpu_ms_per_round'].items()} }, load "
               f"{lab['loadavg_before_rounds'][0]:.1f} -> {lab['loadavg_after_rounds'][0]:.1f}")
 
 
