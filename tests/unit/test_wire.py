@@ -4,7 +4,9 @@ read up to a limit, and JSON or an error."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+import sys
 from collections.abc import AsyncIterator
 
 import httpx
@@ -115,3 +117,18 @@ async def test_answers_are_asked_uncompressed_and_errors_still_decoded() -> None
         await client.request("GET", "/x")
     assert str(refused.value) == "HSCLF999 busy"
     assert await answering(httpx.Response(204)).request("DELETE", "/x") is None
+
+
+def test_httpcore_finds_sniffio_once_not_at_every_request() -> None:
+    """httpcore asks which async library runs by importing sniffio at each lock and
+    event it makes (four a request); without sniffio installed every such import fails
+    anew, a search of sys.path, which a console asking forty agents paid 160 times a
+    listing (encode/httpcore#1103). sniffio is a dependency: the import finds the
+    module loaded once."""
+    from httpcore._synchronization import current_async_library
+
+    async def ask() -> str:
+        return current_async_library()
+
+    assert asyncio.run(ask()) == "asyncio"
+    assert "sniffio" in sys.modules
