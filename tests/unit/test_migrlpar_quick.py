@@ -314,3 +314,16 @@ def test_with_a_proxy_named_migrlpar_asks_through_httpx(
     status = quick.migrlpar(VALIDATE)
     assert (taken == ["v"]) == through_httpx
     assert status == (0 if through_httpx else 8)
+
+
+def test_a_console_lost_while_following_is_a_system_unreachable(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    # A killed console's connection may read as the stream's end to http.client: a
+    # stream that stops before the finished record means the console is gone (exit 8,
+    # as the httpx path gives for a body cut short), not a failed migration (10).
+    with serving(migration(*STEPS[:2])) as (url, _):
+        monkeypatch.setenv("OPENLPM_HMC", url)
+        status = quick.migrlpar(MIGRATE)
+    err = capsys.readouterr().err
+    assert status == 8
+    assert "Lost the HMC" in err and "ended before the migration did" in err

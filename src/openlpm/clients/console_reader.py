@@ -156,15 +156,24 @@ class ConsoleReader:
         record is over the answer limit or not a record.
         """
         path = f"/migrations/{segment(migration_id)}/events"
+        last: MigrationRecordView | None = None
         try:
             for data in self.events(path):
                 try:
-                    yield read(MigrationRecordView, json.loads(data))
+                    last = read(MigrationRecordView, json.loads(data))
                 except (ValueError, RecursionError) as exc:  # AnswerInvalid is one
                     raise self._not_its_api(path, AnswerInvalid(str(exc))) from None
+                yield last
         except (OSError, http.client.HTTPException) as exc:
             raise SystemUnreachable(f"Lost the {self.what} at {self.base_url} while "
                                     f"following migration {migration_id}: {exc!r}.") from exc
+        # The console ends the stream after the finished record only: a stream that
+        # stops before it is a console gone (http.client may read a killed console's
+        # closed connection as the stream's end, where httpx saw a body cut short).
+        if last is None or not last.state.finished:
+            raise SystemUnreachable(f"Lost the {self.what} at {self.base_url} while "
+                                    f"following migration {migration_id}: the stream "
+                                    f"ended before the migration did.")
 
     def _one(self, view: type[View], path: str) -> View:
         return self._read_one(view, path, self.get(path))
